@@ -1,0 +1,271 @@
+//! The certify client: HTTPS to the CA named in a token, trusting only the
+//! token's root; nothing is sent until the server has proven it holds a
+//! certificate chaining to that root for the token's host.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fedpki_core::chain;
+use fedpki_core::csr;
+use fedpki_core::issue;
+use fedpki_core::name::{San, Subject};
+use fedpki_core::token::Bundle;
+use fedpki_core::{KeyType, PrivateKey, SigningKey};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::error::{CliError, Result};
+use crate::sys::{OsEntropy, create_dir, now, write_atomic};
+
+/// An `https://HOST:PORT/PATH` URL, split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsUrl {
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Path, starting with `/`.
+    pub path: String,
+}
+
+impl HttpsUrl {
+    /// Parse; only `https` is accepted.
+    pub fn parse(url: &str) -> Result<Self> {
+        let rest = url
+            .strip_prefix("https://")
+            .ok_or_else(|| CliError::usage(format!("{url:?} is not an https:// URL")))?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = crate::ca::parse_ca_url(authority)
+            .or_else(|_| crate::ca::parse_ca_url(&format!("{authority}:443")))?;
+        Ok(Self {
+            host,
+            port,
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// A response: status and body.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+/// One HTTPS request to `host:port`, trusting only `root_der`, checking the
+/// server's name against `host`.
+pub async fn https_request(
+    host: &str,
+    port: u16,
+    root_der: &[u8],
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(root_der.to_vec()))
+        .map_err(|e| CliError::Network(format!("the token's root certificate is unusable: {e}")))?;
+    let config = rustls::ClientConfig::builder_with_provider(crate::server::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CliError::Network(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| CliError::usage(format!("{host:?} is not a valid server name: {e}")))?;
+    let timeout = crate::server::IO_TIMEOUT;
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+        .await
+        .map_err(|_| CliError::Network(format!("the CA at {host}:{port} did not answer in time")))?
+        .map_err(|e| CliError::Network(format!("cannot reach the CA at {host}:{port}: {e}")))?;
+    let tls = tokio::time::timeout(timeout, connector.connect(name, tcp))
+        .await
+        .map_err(|_| CliError::Network(format!("the TLS handshake with {host}:{port} timed out")))?
+        .map_err(|e| {
+            CliError::Network(format!(
+                "the server at {host}:{port} did not prove it belongs to the token's CA ({e}); \
+                 nothing was sent to it"
+            ))
+        })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| CliError::Network(format!("HTTP to {host}:{port}: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, format!("{host}:{port}"));
+    if body.is_some() {
+        req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .map_err(|e| CliError::Network(e.to_string()))?;
+    let resp = tokio::time::timeout(timeout, sender.send_request(req))
+        .await
+        .map_err(|_| CliError::Network(format!("the CA at {host}:{port} did not answer in time")))?
+        .map_err(|e| CliError::Network(format!("HTTP to {host}:{port}: {e}")))?;
+    let status = resp.status().as_u16();
+    let body = tokio::time::timeout(timeout, resp.into_body().collect())
+        .await
+        .map_err(|_| CliError::Network("the CA's answer did not arrive in time".into()))?
+        .map_err(|e| CliError::Network(format!("reading the CA's answer: {e}")))?
+        .to_bytes();
+    Ok(HttpResponse { status, body })
+}
+
+#[derive(Deserialize)]
+struct SignResponse {
+    crt: String,
+    ca: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    message: String,
+}
+
+/// What `pki certify` wrote.
+#[derive(Debug, Clone)]
+pub struct Certified {
+    /// `<dir>/<name>.crt`.
+    pub cert_path: std::path::PathBuf,
+    /// `<dir>/<name>.key`.
+    pub key_path: std::path::PathBuf,
+    /// `<dir>/root_ca.crt`.
+    pub root_path: std::path::PathBuf,
+    /// Serial, hex.
+    pub serial: String,
+    /// notAfter, as text.
+    pub not_after: String,
+}
+
+/// `fedpki pki certify`: check the token, make a key and CSR, ask the CA,
+/// check the answer, and only then write the files.
+pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> Result<Certified> {
+    let (bundle, claims, root) = Bundle::parse(token)?;
+    if claims.sub != name {
+        return Err(CliError::usage(format!(
+            "this token is for {:?}, not {name:?}; use -n {:?} or ask for a token for {name:?}",
+            claims.sub, claims.sub
+        )));
+    }
+    let subject = Subject::new(&claims.sub)?;
+    let sans = if claims.sans.is_empty() {
+        vec![San::parse(&claims.sub)?]
+    } else {
+        San::parse_set(&claims.sans)?
+    };
+    let aud = match &claims.aud {
+        fedpki_core::token::Audience::One(a) => a.clone(),
+        fedpki_core::token::Audience::Many(v) => v
+            .first()
+            .cloned()
+            .ok_or_else(|| CliError::usage("the token names no CA address (aud)"))?,
+    };
+    let url = HttpsUrl::parse(&aud)?;
+    let now = now();
+    if now.0 > claims.exp.saturating_add(fedpki_core::token::LEEWAY_SECS) {
+        return Err(fedpki_core::token::TokenError::Expired.into());
+    }
+
+    let key = PrivateKey::generate(key_type, &mut OsEntropy)?;
+    let request = csr::build(&key, &subject, &sans)?;
+    let body =
+        serde_json::to_vec(&serde_json::json!({"csr": request.to_pem()?, "ott": bundle.jwt}))
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    let root_der = issue::cert_der(&root)?;
+    let resp = https_request(
+        &url.host,
+        url.port,
+        &root_der,
+        "POST",
+        &url.path,
+        Some(body),
+    )
+    .await?;
+    if resp.status != 201 {
+        let message = serde_json::from_slice::<ErrorResponse>(&resp.body)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&resp.body).into_owned());
+        return Err(CliError::Remote {
+            status: resp.status,
+            message,
+        });
+    }
+    let answer: SignResponse = serde_json::from_slice(&resp.body)
+        .map_err(|e| CliError::Network(format!("the CA's answer is not the expected JSON: {e}")))?;
+    let leaf = issue::parse_cert_pem(&answer.crt)?;
+    let intermediate = issue::parse_cert_pem(&answer.ca)?;
+    chain::verify_chain(&leaf, &intermediate, &root, now, &fedpki_core::RUST_CRYPTO)?;
+    chain::check_leaf_is_ours(&leaf, &key.public_key(), &subject, &sans)?;
+    let lifetime = chain::lifetime_secs(&leaf);
+    if lifetime > issue::YEAR_SECS + 2 * issue::BACKDATE_SECS + 24 * 3600 {
+        return Err(CliError::Core(fedpki_core::Error::Chain(format!(
+            "the certificate lives {} days, longer than fedpki's one-year limit",
+            lifetime / 86400
+        ))));
+    }
+
+    create_dir(dir, false)?;
+    let key_path = dir.join(format!("{name}.key"));
+    let cert_path = dir.join(format!("{name}.crt"));
+    let root_path = dir.join("root_ca.crt");
+    write_atomic(&key_path, key.to_pkcs8_pem()?.as_bytes(), 0o600)?;
+    let chain_pem = format!(
+        "{}{}",
+        ensure_newline(&answer.crt),
+        ensure_newline(&answer.ca)
+    );
+    write_atomic(&cert_path, chain_pem.as_bytes(), 0o644)?;
+    write_atomic(
+        &root_path,
+        ensure_newline(&bundle.root_pem).as_bytes(),
+        0o644,
+    )?;
+    Ok(Certified {
+        cert_path,
+        key_path,
+        root_path,
+        serial: issue::serial_hex(&leaf),
+        not_after: leaf.tbs_certificate().validity().not_after.to_string(),
+    })
+}
+
+fn ensure_newline(s: &str) -> String {
+    if s.ends_with('\n') {
+        s.to_owned()
+    } else {
+        format!("{s}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = HttpsUrl::parse("https://localhost:9123/1.0/sign").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("localhost", 9123, "/1.0/sign")
+        );
+        assert_eq!(HttpsUrl::parse("https://ca.example").unwrap().port, 443);
+        assert!(HttpsUrl::parse("http://localhost:9123/1.0/sign").is_err());
+        assert!(HttpsUrl::parse("https://bad host:1/").is_err());
+    }
+}

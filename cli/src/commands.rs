@@ -1,0 +1,246 @@
+//! The commands: glue between parsed arguments and the modules that act.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use fedpki_core::issue;
+use fedpki_core::name::{San, Subject};
+use fedpki_core::token::{self, Bundle, TokenRequest};
+use fedpki_core::{KeyType, SigningKey};
+
+use crate::args::{self, CertifyArgs, GetTokenArgs, InstallArgs, RunArgs, UninstallArgs};
+use crate::authority::Authority;
+use crate::ca::{self, CaCerts, CaConfig, CaPaths, FolderLock};
+use crate::error::{CliError, Result};
+use crate::password;
+use crate::store::Store;
+use crate::sys::{OsEntropy, now};
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::io("start the async runtime", "", e))
+}
+
+/// `pki install`
+pub fn install(a: &InstallArgs) -> Result<()> {
+    let paths = CaPaths::new(&a.ca_path);
+    let mut force = a.force;
+    if paths.exists() && !force {
+        force = password::confirm(&format!(
+            "A CA already exists in {}. Replace it (its keys are destroyed)?",
+            paths.dir.display()
+        ));
+    }
+    if paths.exists() && !force {
+        return Err(CliError::usage(format!(
+            "a CA already exists in {}; it was kept (use --force to replace it)",
+            paths.dir.display()
+        )));
+    }
+    let pw = password::obtain(a.password.password_file.as_deref(), true)?;
+    let started = std::time::Instant::now();
+    let config = ca::install(&paths, &a.ca_url, &pw, force)?;
+    eprintln!(
+        "Created a CA in {} for https://{} in {:.2} s.\n\
+         Root fingerprint (SHA-256): {}\n\
+         Next: fedpki pki run -p {}",
+        paths.dir.display(),
+        config.ca_url,
+        started.elapsed().as_secs_f64(),
+        config.root_fingerprint,
+        paths.dir.display()
+    );
+    Ok(())
+}
+
+/// `pki run`
+pub fn run(a: &RunArgs) -> Result<()> {
+    let paths = CaPaths::new(&a.ca_path);
+    let config = CaConfig::load(&paths)?;
+    let certs = CaCerts::load(&paths, &config)?;
+    let _lock = FolderLock::acquire(&paths)?;
+    let (host, port) = ca::parse_ca_url(&config.ca_url)?;
+    let bind: SocketAddr = match &a.bind {
+        Some(b) => b
+            .parse()
+            .map_err(|e| CliError::usage(format!("--bind {b:?} is not ADDR:PORT: {e}")))?,
+        None if host == "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
+        None => SocketAddr::from(([0, 0, 0, 0], port)),
+    };
+    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
+    let key = ca::unlock_key(&paths.intermediate_key(), &pw)?;
+    drop(pw);
+    if &key.public_key()
+        != certs
+            .intermediate
+            .tbs_certificate()
+            .subject_public_key_info()
+    {
+        return Err(CliError::usage(
+            "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered",
+        ));
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let store = Store::open(&paths.database())?;
+        let pruned = store.prune(now().0).await?;
+        let authority = Authority::new(config.clone(), certs, key, store)?;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| CliError::io("listen on", bind.to_string(), e))?;
+        crate::log::info(
+            "listening",
+            &[
+                ("address", &bind.to_string()),
+                ("url", &format!("https://{}", config.ca_url)),
+                ("pid", &std::process::id().to_string()),
+                ("pruned_tokens", &pruned.to_string()),
+            ],
+        );
+        crate::server::serve(listener, authority, &host, shutdown_signal()).await
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(2));
+    crate::log::info("stopped", &[]);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// `pki get-token`
+pub fn get_token(a: &GetTokenArgs) -> Result<()> {
+    let paths = CaPaths::new(&a.ca_path);
+    let config = CaConfig::load(&paths)?;
+    let certs = CaCerts::load(&paths, &config)?;
+    let ttl = args::parse_duration(&a.ttl).map_err(|e| CliError::usage(format!("--ttl: {e}")))?;
+    let subject = Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
+    let sans = if a.sans.is_empty() {
+        vec![San::parse(&a.name).map_err(|e| {
+            CliError::usage(format!(
+                "-n {:?} cannot be a SAN ({e}); give --san explicitly",
+                a.name
+            ))
+        })?]
+    } else {
+        San::parse_set(&a.sans).map_err(|e| CliError::usage(format!("--san: {e}")))?
+    };
+    let ca_url = a.ca_url.clone().unwrap_or_else(|| config.ca_url.clone());
+    ca::parse_ca_url(&ca_url)?;
+    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
+    let key = ca::unlock_key(&paths.provisioner_key(), &pw)?;
+    let root_der = issue::cert_der(&certs.root)?;
+    let jwt = token::sign(
+        &TokenRequest {
+            issuer: &config.provisioner.name,
+            subject: &subject,
+            sans: &sans,
+            audience: &token::sign_audience(&ca_url),
+            root_der: &root_der,
+            now: now(),
+            ttl_secs: ttl,
+        },
+        &key,
+        &mut OsEntropy,
+    )?;
+    let bundle = Bundle {
+        jwt,
+        root_pem: certs.root_pem.clone(),
+    };
+    eprintln!(
+        "Token for {} (valid {}, works once). On that host run:\n  fedpki pki certify -n {} -t <token>\nToken:",
+        subject, a.ttl, subject
+    );
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", bundle.encode()).map_err(|e| CliError::io("write", "stdout", e))?;
+    Ok(())
+}
+
+/// `pki certify`
+pub fn certify(a: &CertifyArgs) -> Result<()> {
+    let key_type: KeyType = a.key_type.parse()?;
+    let rt = runtime()?;
+    let done = rt.block_on(crate::client::certify(
+        &a.name,
+        &a.token,
+        &a.certs_path,
+        key_type,
+    ))?;
+    eprintln!(
+        "Certified {} (serial {}, valid until {}):\n  {}\n  {}\n  {}",
+        a.name,
+        done.serial,
+        done.not_after,
+        done.cert_path.display(),
+        done.key_path.display(),
+        done.root_path.display()
+    );
+    Ok(())
+}
+
+/// `pki uninstall`
+pub fn uninstall(a: &UninstallArgs) -> Result<()> {
+    let paths = CaPaths::new(&a.ca_path);
+    if !paths.exists() {
+        return Err(CliError::usage(format!(
+            "{} does not hold a fedpki CA (no config/ca.json); nothing was removed",
+            paths.dir.display()
+        )));
+    }
+    if !a.yes
+        && !password::confirm(&format!(
+            "Remove the CA in {} with its keys and database? This cannot be undone.",
+            paths.dir.display()
+        ))
+    {
+        return Err(CliError::usage(
+            "not confirmed; nothing was removed (use --yes in scripts)",
+        ));
+    }
+    if let Some(pid) = ca::server_pid(&paths)? {
+        stop_server(&paths, pid)?;
+    }
+    std::fs::remove_dir_all(&paths.dir).map_err(|e| CliError::io("remove", &paths.dir, e))?;
+    eprintln!("Removed the CA in {}.", paths.dir.display());
+    Ok(())
+}
+
+/// Stop the server holding this folder's lock: SIGTERM to the pid it wrote,
+/// then wait for the lock to be released (SIGKILL after 10 s).
+fn stop_server(paths: &CaPaths, pid: i32) -> Result<()> {
+    use rustix::process::{Pid, Signal, kill_process};
+    let pid_t = Pid::from_raw(pid).ok_or_else(|| {
+        CliError::usage(format!(
+            "{} is locked by a server whose pid is unknown; stop it by hand",
+            paths.lock().display()
+        ))
+    })?;
+    eprintln!("Stopping the CA server (pid {pid}) …");
+    let _ = kill_process(pid_t, Signal::TERM);
+    for i in 0..200 {
+        if ca::server_pid(paths)?.is_none() {
+            return Ok(());
+        }
+        if i == 100 {
+            let _ = kill_process(pid_t, Signal::KILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(CliError::usage(format!(
+        "the CA server (pid {pid}) did not stop; nothing was removed"
+    )))
+}

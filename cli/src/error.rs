@@ -1,0 +1,94 @@
+//! The CLI's error type: what went wrong and what to do about it.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// An error the binary reports to the user and turns into an exit code.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CliError {
+    /// Bad command-line input or a refused operation; the text says what to do.
+    Usage(String),
+    /// A file could not be read or written.
+    Io {
+        /// What was being done.
+        action: String,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The core refused something (bad CSR, bad token, …).
+    Core(fedpki_core::Error),
+    /// The CA answered with an error.
+    Remote {
+        /// HTTP status.
+        status: u16,
+        /// The CA's message.
+        message: String,
+    },
+    /// Network or TLS failure talking to the CA.
+    Network(String),
+    /// The CA's store failed.
+    Store(String),
+}
+
+impl CliError {
+    /// Wrap an I/O error with what was being done where.
+    pub fn io(action: &str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action: action.into(),
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A usage error.
+    pub fn usage(msg: impl Into<String>) -> Self {
+        Self::Usage(msg.into())
+    }
+
+    /// The process exit code: 2 for usage, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(m) => f.write_str(m),
+            Self::Io {
+                action,
+                path,
+                source,
+            } => write!(f, "could not {action} {}: {source}", path.display()),
+            Self::Core(e) => write!(f, "{e}"),
+            Self::Remote { status, message } => {
+                write!(f, "the CA refused the request ({status}): {message}")
+            }
+            Self::Network(m) => f.write_str(m),
+            Self::Store(m) => write!(f, "the CA's database: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<fedpki_core::Error> for CliError {
+    fn from(e: fedpki_core::Error) -> Self {
+        Self::Core(e)
+    }
+}
+
+impl From<fedpki_core::token::TokenError> for CliError {
+    fn from(e: fedpki_core::token::TokenError) -> Self {
+        Self::Core(e.into())
+    }
+}
+
+/// Result with [`CliError`].
+pub type Result<T, E = CliError> = std::result::Result<T, E>;

@@ -1,0 +1,5 @@
+//! The `fedpki` binary.
+
+fn main() -> std::process::ExitCode {
+    fedpki::main()
+}

@@ -1,0 +1,368 @@
+//! The CA's HTTPS server: TLS (rustls, ring provider), HTTP/1.1 (hyper),
+//! step-ca's JSON API. This layer only decodes, limits and maps errors; the
+//! [`Authority`] decides.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fedpki_core::issue::Serial;
+use fedpki_core::name::{San, Subject};
+use fedpki_core::{KeyType, PrivateKey, SigningKey};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::authority::Authority;
+use crate::error::{CliError, Result};
+use crate::log;
+use crate::sys::{OsEntropy, now};
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY: usize = 64 * 1024;
+/// Time allowed for the TLS handshake, the request head, and the body.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Lifetime of the server's own TLS certificate; renewed at two thirds.
+pub const TLS_CERT_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// The ring provider, the only one the binary uses.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Serves the current TLS certificate; [`TlsIdentity::renew`] swaps it.
+#[derive(Debug)]
+pub struct TlsIdentity {
+    current: RwLock<Arc<CertifiedKey>>,
+    names: Vec<San>,
+    subject: Subject,
+}
+
+impl ResolvesServerCert for TlsIdentity {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.clone())
+    }
+}
+
+impl TlsIdentity {
+    /// A fresh in-memory key and certificate for the CA's own host names.
+    pub fn new(authority: &Authority, host: &str) -> Result<Self> {
+        let mut names = vec![San::parse(host)?];
+        if host == "localhost" {
+            names.push(San::parse("127.0.0.1")?);
+            names.push(San::parse("::1")?);
+        }
+        let subject = Subject::new(host)?;
+        let current = RwLock::new(Self::issue(authority, &subject, &names)?);
+        Ok(Self {
+            current,
+            names,
+            subject,
+        })
+    }
+
+    fn issue(authority: &Authority, subject: &Subject, names: &[San]) -> Result<Arc<CertifiedKey>> {
+        let key = PrivateKey::generate(KeyType::P256, &mut OsEntropy)?;
+        let t = now();
+        let leaf = authority.issuer().leaf(
+            key.public_key(),
+            subject,
+            names,
+            Serial::random(&mut OsEntropy)?,
+            t.minus(fedpki_core::issue::BACKDATE_SECS),
+            t.plus(TLS_CERT_LIFETIME_SECS),
+        )?;
+        let chain = vec![
+            CertificateDer::from(fedpki_core::issue::cert_der(&leaf)?),
+            CertificateDer::from(fedpki_core::issue::cert_der(
+                &authority.certs().intermediate,
+            )?),
+        ];
+        let der = key.to_pkcs8_der()?;
+        let signing = crypto_provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec())))
+            .map_err(|e| CliError::Network(format!("TLS key: {e}")))?;
+        Ok(Arc::new(CertifiedKey::new(chain, signing)))
+    }
+
+    /// Replace the certificate with a fresh one.
+    pub fn renew(&self, authority: &Authority) -> Result<()> {
+        let fresh = Self::issue(authority, &self.subject, &self.names)?;
+        if let Ok(mut cur) = self.current.write() {
+            *cur = fresh;
+        }
+        Ok(())
+    }
+}
+
+/// The rustls server config over a resolver.
+pub fn tls_config(identity: Arc<TlsIdentity>) -> Result<rustls::ServerConfig> {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CliError::Network(format!("TLS config: {e}")))?
+        .with_no_client_auth()
+        .with_cert_resolver(identity);
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+struct App {
+    authority: Authority,
+}
+
+/// Serve until `shutdown` resolves, then finish in-flight requests (up to
+/// 10 s) and return.
+pub async fn serve(
+    listener: TcpListener,
+    authority: Authority,
+    host: &str,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let identity = Arc::new(TlsIdentity::new(&authority, host)?);
+    let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone())?));
+    let app = Arc::new(App { authority });
+
+    // Renew the TLS certificate at two thirds of its life; prune burnt
+    // token ids that can no longer be replayed.
+    let housekeeping = {
+        let app = app.clone();
+        let identity = identity.clone();
+        tokio::spawn(async move {
+            let mut renew =
+                tokio::time::interval(Duration::from_secs(TLS_CERT_LIFETIME_SECS * 2 / 3));
+            let mut prune = tokio::time::interval(Duration::from_secs(3600));
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    _ = renew.tick() => match identity.renew(&app.authority) {
+                        Ok(()) => log::info("tls_renewed", &[]),
+                        Err(e) => log::error("tls_renew_failed", &[("error", &e.to_string())]),
+                    },
+                    _ = prune.tick() => {
+                        if let Ok(n) = app.authority.store().prune(now().0).await
+                            && n > 0
+                        {
+                            log::info("pruned_tokens", &[("count", &n.to_string())]);
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    log::warn("accept_failed", &[("error", &e.to_string())]);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    log::warn(
+                        "tls_handshake_failed",
+                        &[("peer", &peer.to_string()), ("error", &e.to_string())],
+                    );
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&app, req, peer).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(IO_TIMEOUT)
+                .max_buf_size(MAX_BODY + 16 * 1024)
+                .serve_connection(TokioIo::new(tls), service);
+            let _ = watcher.watch(conn).await;
+        });
+    }
+    housekeeping.abort();
+    log::info("shutting_down", &[]);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        log::warn("shutdown_timeout", &[]);
+    }
+    Ok(())
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error(status: u16, message: &str) -> Response<Full<Bytes>> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json(
+        code,
+        &serde_json::json!({"status": status, "message": message}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignRequest {
+    csr: String,
+    ott: String,
+    #[serde(default)]
+    not_before: Option<String>,
+    #[serde(default)]
+    not_after: Option<String>,
+}
+
+async fn read_body(req: Request<Incoming>) -> std::result::Result<Bytes, Response<Full<Bytes>>> {
+    let too_large = || {
+        error(
+            413,
+            &format!("the request body is larger than {MAX_BODY} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(
+        IO_TIMEOUT,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(error(400, "the request body could not be read")),
+        Err(_) => Err(error(408, "the request body did not arrive in time")),
+    }
+}
+
+async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let certs = app.authority.certs();
+    match (&method, path.as_str()) {
+        (&Method::GET, "/health" | "/1.0/health") => {
+            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        }
+        (&Method::GET, "/roots" | "/1.0/roots") => json(
+            StatusCode::OK,
+            &serde_json::json!({"crts": [certs.root_pem]}),
+        ),
+        (&Method::GET, p) if p.starts_with("/root/") || p.starts_with("/1.0/root/") => {
+            let sha = p.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+            let ours = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
+                &fedpki_core::issue::cert_der(&certs.root).unwrap_or_default(),
+            ));
+            if sha == ours {
+                json(StatusCode::OK, &serde_json::json!({"ca": certs.root_pem}))
+            } else {
+                error(404, "no root certificate with that SHA-256 here")
+            }
+        }
+        (&Method::POST, "/1.0/sign" | "/sign") => {
+            let body = match read_body(req).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            sign(app, &body, peer).await
+        }
+        (&Method::GET, "/" | "/index.html") => {
+            let mut resp = Response::new(Full::new(Bytes::from_static(
+                b"fedpki CA: the certify page is not built into this binary.\n",
+            )));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            resp
+        }
+        (_, "/health" | "/roots" | "/1.0/sign" | "/sign") => error(405, "method not allowed"),
+        _ => error(404, "no such route"),
+    }
+}
+
+async fn sign(app: &App, body: &[u8], peer: SocketAddr) -> Response<Full<Bytes>> {
+    let req: SignRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                400,
+                &format!("the body must be JSON {{\"csr\": PEM, \"ott\": token}}: {e}"),
+            );
+        }
+    };
+    if req.not_before.as_deref().is_some_and(|s| !s.is_empty())
+        || req.not_after.as_deref().is_some_and(|s| !s.is_empty())
+    {
+        return error(
+            403,
+            "this CA sets the validity itself; omit notBefore and notAfter",
+        );
+    }
+    let peer_s = peer.ip().to_string();
+    match app.authority.sign(&req.csr, &req.ott, now()).await {
+        Ok(issued) => {
+            log::info(
+                "issued",
+                &[
+                    ("peer", &peer_s),
+                    ("subject", &issued.subject),
+                    ("serial", &issued.serial),
+                ],
+            );
+            json(
+                StatusCode::CREATED,
+                &serde_json::json!({
+                    "crt": issued.crt,
+                    "ca": issued.ca,
+                    "certChain": [issued.crt, issued.ca],
+                }),
+            )
+        }
+        Err(refusal) => {
+            log::warn(
+                "refused",
+                &[
+                    ("peer", &peer_s),
+                    ("status", &refusal.status.to_string()),
+                    ("reason", &refusal.message),
+                ],
+            );
+            error(refusal.status, &refusal.message)
+        }
+    }
+}

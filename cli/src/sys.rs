@@ -1,0 +1,106 @@
+//! What the core leaves to its caller: the OS's randomness, the clock, and
+//! files written so that a crash never leaves half of one behind.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fedpki_core::{Entropy, UnixTime};
+
+use crate::error::{CliError, Result};
+
+/// The operating system's CSPRNG.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), fedpki_core::Error> {
+        getrandom::fill(dest).map_err(|_| fedpki_core::Error::Entropy)
+    }
+}
+
+/// Now, from the system clock.
+pub fn now() -> UnixTime {
+    UnixTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
+/// Create `dir` and its parents; a directory fedpki creates is 0700 when
+/// `private`.
+pub fn create_dir(dir: &Path, private: bool) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(if private { 0o700 } else { 0o755 })
+        .create(dir)
+        .map_err(|e| CliError::io("create the folder", dir, e))
+}
+
+/// Write `data` to `path` atomically: a temporary file in the same folder
+/// with `mode`, fsync, rename over `path`, fsync the folder. A crash leaves
+/// either the old file or the new one, never a part.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut suffix = [0u8; 6];
+    OsEntropy.fill(&mut suffix)?;
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}",
+        fedpki_core::encoding::hex(&suffix)
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The umask may have narrowed the mode; make it exact.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = File::open(dir) {
+            d.sync_all()?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(CliError::io("write", path, e));
+    }
+    Ok(())
+}
+
+/// Read a whole file as text, with a clear error.
+pub fn read_text(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| CliError::io("read", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("fedpki-sys-{}", std::process::id()));
+        create_dir(&dir, true).unwrap();
+        let p = dir.join("k.key");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,169 @@
+//! Checks on issued certificates, as a client does before it trusts an
+//! answer: the chain leaf → intermediate → root, validity, CA flags, and that
+//! the leaf is for our key and our names.
+
+use alloc::string::ToString;
+use alloc::vec::Vec;
+
+use der::Encode;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
+
+use crate::name::{San, Subject};
+use crate::profile::san_of;
+use crate::{Error, SignatureVerifier, UnixTime};
+
+fn chain_err(what: impl Into<alloc::string::String>) -> Error {
+    Error::Chain(what.into())
+}
+
+/// `Ok` when `child` names `parent` as its issuer and `parent`'s key signed it.
+pub fn check_signed_by(
+    child: &Certificate,
+    parent: &Certificate,
+    verifier: &dyn SignatureVerifier,
+) -> Result<(), Error> {
+    let tbs = child.tbs_certificate();
+    if tbs.issuer() != parent.tbs_certificate().subject() {
+        return Err(chain_err(alloc::format!(
+            "{} was not issued by {}",
+            tbs.subject(),
+            parent.tbs_certificate().subject()
+        )));
+    }
+    let msg = tbs.to_der().map_err(|e| chain_err(e.to_string()))?;
+    let sig = child
+        .signature()
+        .as_bytes()
+        .ok_or_else(|| chain_err("signature is not whole bytes"))?;
+    verifier
+        .verify(
+            child.signature_algorithm(),
+            parent.tbs_certificate().subject_public_key_info(),
+            &msg,
+            sig,
+        )
+        .map_err(|_| {
+            chain_err(alloc::format!(
+                "the signature on {} does not verify with the key of {}",
+                tbs.subject(),
+                parent.tbs_certificate().subject()
+            ))
+        })
+}
+
+/// `Ok` when `now` lies within the certificate's validity.
+pub fn check_valid_at(cert: &Certificate, now: UnixTime) -> Result<(), Error> {
+    let v = cert.tbs_certificate().validity();
+    let nb = v.not_before.to_unix_duration().as_secs();
+    let na = v.not_after.to_unix_duration().as_secs();
+    if now.0 < nb {
+        return Err(chain_err(alloc::format!(
+            "{} is not valid yet (notBefore {})",
+            cert.tbs_certificate().subject(),
+            v.not_before
+        )));
+    }
+    if now.0 > na {
+        return Err(chain_err(alloc::format!(
+            "{} has expired (notAfter {})",
+            cert.tbs_certificate().subject(),
+            v.not_after
+        )));
+    }
+    Ok(())
+}
+
+/// Whether basicConstraints marks the certificate as a CA.
+pub fn is_ca(cert: &Certificate) -> bool {
+    matches!(
+        cert.tbs_certificate().get_extension::<BasicConstraints>(),
+        Ok(Some((_, bc))) if bc.ca
+    )
+}
+
+/// The certificate's subject common name.
+pub fn common_name(cert: &Certificate) -> Option<alloc::string::String> {
+    match cert.tbs_certificate().subject().common_name() {
+        Ok(Some(cn)) => Some(alloc::string::String::from(cn)),
+        _ => None,
+    }
+}
+
+/// The certificate's DNS and IP SANs, sorted.
+pub fn sans(cert: &Certificate) -> Vec<San> {
+    let mut out: Vec<San> = match cert.tbs_certificate().get_extension::<SubjectAltName>() {
+        Ok(Some((_, san))) => san.0.iter().filter_map(san_of).collect(),
+        _ => Vec::new(),
+    };
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Check leaf → intermediate → root at `now`: each signature, each validity,
+/// the CA flags, and that `root` is self-signed.
+pub fn verify_chain(
+    leaf: &Certificate,
+    intermediate: &Certificate,
+    root: &Certificate,
+    now: UnixTime,
+    verifier: &dyn SignatureVerifier,
+) -> Result<(), Error> {
+    check_signed_by(root, root, verifier)
+        .map_err(|_| chain_err("the root certificate is not self-signed"))?;
+    check_signed_by(intermediate, root, verifier)?;
+    check_signed_by(leaf, intermediate, verifier)?;
+    for cert in [root, intermediate, leaf] {
+        check_valid_at(cert, now)?;
+    }
+    if !is_ca(root) || !is_ca(intermediate) {
+        return Err(chain_err(
+            "a CA certificate in the chain is not marked as a CA",
+        ));
+    }
+    if is_ca(leaf) {
+        return Err(chain_err("the leaf certificate is marked as a CA"));
+    }
+    Ok(())
+}
+
+/// Check the leaf certifies `public_key` under `subject` with exactly `sans`.
+pub fn check_leaf_is_ours(
+    leaf: &Certificate,
+    public_key: &SubjectPublicKeyInfoOwned,
+    subject: &Subject,
+    sans: &[San],
+) -> Result<(), Error> {
+    if leaf.tbs_certificate().subject_public_key_info() != public_key {
+        return Err(chain_err(
+            "the certificate is for a different public key than ours",
+        ));
+    }
+    if common_name(leaf).as_deref() != Some(subject.as_str()) {
+        return Err(chain_err(alloc::format!(
+            "the certificate's name {:?} is not {:?}",
+            common_name(leaf).unwrap_or_default(),
+            subject.as_str()
+        )));
+    }
+    let mut want = sans.to_vec();
+    want.sort();
+    want.dedup();
+    if self::sans(leaf) != want {
+        return Err(chain_err(
+            "the certificate's SANs are not the ones asked for",
+        ));
+    }
+    Ok(())
+}
+
+/// Seconds between notBefore and notAfter.
+pub fn lifetime_secs(cert: &Certificate) -> u64 {
+    let v = cert.tbs_certificate().validity();
+    v.not_after
+        .to_unix_duration()
+        .as_secs()
+        .saturating_sub(v.not_before.to_unix_duration().as_secs())
+}

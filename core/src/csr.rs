@@ -1,0 +1,252 @@
+//! PKCS#10 certificate signing requests: build, parse, verify.
+//!
+//! A parsed [`Csr`] is only data; [`Csr::verify`] turns it into a
+//! [`VerifiedCsr`], the only form issuance accepts, after checking its
+//! self-signature and that its key is one fedpki certifies.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use const_oid::db::rfc5912::ID_EXTENSION_REQ;
+use const_oid::db::{rfc5912, rfc8410};
+use der::asn1::SetOfVec;
+use der::{Decode, Encode};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
+
+use crate::encoding::{hex, pem, pem_one, sha384};
+use crate::error::malformed;
+use crate::name::{San, Subject};
+use crate::profile::{cn_name, general_name, san_of};
+use crate::{Error, PrivateKey, SignatureVerifier, SigningKey};
+
+/// Largest CSR fedpki parses: an RSA-4096 CSR with names is far smaller.
+pub const MAX_CSR_DER: usize = 16 * 1024;
+
+/// Build a CSR for `key` with `CN=subject` and the SANs in an
+/// extensionRequest, signed by `key`.
+pub fn build(key: &PrivateKey, subject: &Subject, sans: &[San]) -> Result<Csr, Error> {
+    let names = sans
+        .iter()
+        .map(general_name)
+        .collect::<der::Result<Vec<_>>>()
+        .map_err(|e| malformed("SAN", e))?;
+    let mut attributes = SetOfVec::new();
+    if !names.is_empty() {
+        let ext = der::Encode::to_der(&SubjectAltName(names)).map_err(|e| malformed("SAN", e))?;
+        let req = ExtensionReq(vec![x509_cert::ext::Extension {
+            extn_id: <SubjectAltName as const_oid::AssociatedOid>::OID,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(ext).map_err(|e| malformed("SAN", e))?,
+        }]);
+        let attr: Attribute = req
+            .try_into()
+            .map_err(|e| malformed("extensionRequest", e))?;
+        attributes
+            .insert(attr)
+            .map_err(|e| malformed("attributes", e))?;
+    }
+    let info = CertReqInfo {
+        version: Version::V1,
+        subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
+        public_key: key.public_key(),
+        attributes,
+    };
+    let tbs = info.to_der().map_err(|e| malformed("CSR", e))?;
+    let signature = der::asn1::BitString::from_bytes(&key.sign(&tbs)?)
+        .map_err(|e| malformed("signature", e))?;
+    let req = CertReq {
+        info,
+        algorithm: key.signature_algorithm(),
+        signature,
+    };
+    let der = req.to_der().map_err(|e| malformed("CSR", e))?;
+    Ok(Csr { req, der })
+}
+
+/// A decoded, not yet verified CSR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Csr {
+    req: CertReq,
+    der: Vec<u8>,
+}
+
+impl Csr {
+    /// Decode DER.
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        if der.len() > MAX_CSR_DER {
+            return Err(Error::Malformed(alloc::format!(
+                "CSR of {} bytes is larger than the {MAX_CSR_DER} allowed",
+                der.len()
+            )));
+        }
+        let req = CertReq::from_der(der).map_err(|e| malformed("not a PKCS#10 CSR", e))?;
+        Ok(Self {
+            req,
+            der: der.to_vec(),
+        })
+    }
+
+    /// Decode a PEM `CERTIFICATE REQUEST` (or OpenSSL's `NEW CERTIFICATE REQUEST`).
+    pub fn from_pem(text: &str) -> Result<Self, Error> {
+        let der = pem_one(text, "CERTIFICATE REQUEST")
+            .or_else(|e| pem_one(text, "NEW CERTIFICATE REQUEST").map_err(|_| e))?;
+        Self::from_der(&der)
+    }
+
+    /// The DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The PEM encoding (64-column lines, LF).
+    pub fn to_pem(&self) -> Result<String, Error> {
+        pem("CERTIFICATE REQUEST", &self.der)
+    }
+
+    /// OpenFL's CSR hash: lowercase hex SHA-384 of the PEM text.
+    pub fn openfl_hash(&self) -> Result<String, Error> {
+        Ok(hex(&sha384(self.to_pem()?.as_bytes())))
+    }
+
+    /// The public key asked for.
+    pub fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
+        &self.req.info.public_key
+    }
+
+    /// The subject's common name, if any.
+    pub fn common_name(&self) -> Result<Option<String>, Error> {
+        match self.req.info.subject.common_name() {
+            Ok(Some(cn)) => Ok(Some(String::from(cn))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(malformed("subject common name", e)),
+        }
+    }
+
+    /// The SANs requested in the extensionRequest. Kinds fedpki never
+    /// issues (email, URI, …) are an error, not silently dropped.
+    pub fn sans(&self) -> Result<Vec<San>, Error> {
+        let mut out = Vec::new();
+        for attr in self.req.info.attributes.iter() {
+            if attr.oid != ID_EXTENSION_REQ {
+                continue;
+            }
+            for value in attr.values.iter() {
+                let der = value
+                    .to_der()
+                    .map_err(|e| malformed("extensionRequest", e))?;
+                let req =
+                    ExtensionReq::from_der(&der).map_err(|e| malformed("extensionRequest", e))?;
+                for ext in req.0 {
+                    if ext.extn_id != <SubjectAltName as const_oid::AssociatedOid>::OID {
+                        continue;
+                    }
+                    let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
+                        .map_err(|e| malformed("subjectAltName", e))?;
+                    for name in &san.0 {
+                        out.push(san_of(name).ok_or_else(|| {
+                            Error::Policy(
+                                "the CSR asks for a SAN that is not a DNS name or an IP address"
+                                    .into(),
+                            )
+                        })?);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Check the self-signature and that the key is one fedpki certifies
+    /// (P-256, P-384, Ed25519, RSA 2048–4096).
+    pub fn verify(self, verifier: &dyn SignatureVerifier) -> Result<VerifiedCsr, Error> {
+        check_key_allowed(self.public_key())?;
+        let tbs = self.req.info.to_der().map_err(|e| malformed("CSR", e))?;
+        let sig = self
+            .req
+            .signature
+            .as_bytes()
+            .ok_or_else(|| Error::Malformed("CSR signature is not whole bytes".into()))?;
+        verifier
+            .verify(&self.req.algorithm, self.public_key(), &tbs, sig)
+            .map_err(|e| match e {
+                Error::BadSignature(_) => {
+                    Error::BadSignature("the CSR's signature does not match its public key")
+                }
+                other => other,
+            })?;
+        Ok(VerifiedCsr(self))
+    }
+}
+
+fn check_key_allowed(spki: &SubjectPublicKeyInfoOwned) -> Result<(), Error> {
+    let alg = spki.algorithm.oid;
+    if alg == rfc8410::ID_ED_25519 || alg == rfc5912::RSA_ENCRYPTION {
+        return Ok(()); // RSA size is checked with the signature.
+    }
+    if alg == rfc5912::ID_EC_PUBLIC_KEY {
+        let curve = crate::provider::named_curve(spki)?;
+        if curve == rfc5912::SECP_256_R_1 || curve == rfc5912::SECP_384_R_1 {
+            return Ok(());
+        }
+        return Err(Error::Unsupported(alloc::format!(
+            "EC curve {curve} (use P-256 or P-384)"
+        )));
+    }
+    Err(Error::Unsupported(alloc::format!(
+        "public key algorithm {alg} (use P-256, P-384, Ed25519 or RSA)"
+    )))
+}
+
+/// A CSR whose self-signature verified. Only [`Csr::verify`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedCsr(Csr);
+
+impl core::ops::Deref for VerifiedCsr {
+    type Target = Csr;
+    fn deref(&self) -> &Csr {
+        &self.0
+    }
+}
+
+impl VerifiedCsr {
+    /// Check the CSR asks for exactly the token's names: its CN is the
+    /// subject, and its SANs, if it lists any, are exactly `sans`. The
+    /// certificate's names always come from the token; a CSR may leave SANs
+    /// out but may not ask for others.
+    pub fn check_names(&self, subject: &Subject, sans: &[San]) -> Result<(), Error> {
+        match self.common_name()? {
+            Some(cn) if cn == subject.as_str() => {}
+            Some(cn) => {
+                return Err(Error::Policy(alloc::format!(
+                    "the CSR's common name {cn:?} is not the token's subject {:?}",
+                    subject.as_str()
+                )));
+            }
+            None => {
+                return Err(Error::Policy(alloc::format!(
+                    "the CSR has no common name; it must be the token's subject {:?}",
+                    subject.as_str()
+                )));
+            }
+        }
+        let requested = self.sans()?;
+        let mut allowed = sans.to_vec();
+        allowed.sort();
+        allowed.dedup();
+        if !requested.is_empty() && requested != allowed {
+            let show = |v: &[San]| v.iter().map(String::from).collect::<Vec<_>>().join(", ");
+            return Err(Error::Policy(alloc::format!(
+                "the CSR's SANs [{}] are not the token's SANs [{}]",
+                show(&requested),
+                show(&allowed)
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,446 @@
+//! Issuance: turn a profile, a public key, a serial and a validity into a
+//! certificate signed through a [`SigningKey`].
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use der::asn1::BitString;
+use der::referenced::OwnedToRef;
+use der::{DateTime, Decode, Encode};
+use spki::{AlgorithmIdentifierOwned, EncodePublicKey, SubjectPublicKeyInfoOwned};
+use x509_cert::Certificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+use crate::encoding::{hex, pem};
+use crate::error::malformed;
+use crate::name::{San, Subject};
+use crate::profile::{IntermediateProfile, LeafProfile, RootProfile, cn_name, key_identifier};
+use crate::{Entropy, Error, SigningKey, UnixTime};
+
+/// Seconds in a (non-leap) year: the leaf lifetime OpenFL uses (8760 h).
+pub const YEAR_SECS: u64 = 365 * 24 * 3600;
+/// CA lifetime: 10 years.
+pub const CA_LIFETIME_SECS: u64 = 10 * YEAR_SECS;
+/// Leaves start a minute in the past to absorb clock skew (as step does).
+pub const BACKDATE_SECS: u64 = 60;
+
+/// A certificate serial number: 16 random bytes, top bit clear and second
+/// bit set, so the DER INTEGER is always positive, exactly 16 bytes long,
+/// and carries 126 bits of entropy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Serial([u8; 16]);
+
+impl Serial {
+    /// A fresh random serial.
+    pub fn random(entropy: &mut dyn Entropy) -> Result<Self, Error> {
+        let mut bytes = [0u8; 16];
+        entropy.fill(&mut bytes)?;
+        bytes[0] = (bytes[0] & 0x7f) | 0x40;
+        Ok(Self(bytes))
+    }
+
+    /// Lowercase hex, as fedpki prints and stores serials.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    fn to_x509(self) -> Result<SerialNumber, Error> {
+        SerialNumber::new(&self.0).map_err(|e| malformed("serial", e))
+    }
+}
+
+/// Lowercase hex of a certificate's serial number.
+pub fn serial_hex(cert: &Certificate) -> String {
+    hex(cert.tbs_certificate().serial_number().as_bytes())
+}
+
+fn x509_time(t: UnixTime) -> Result<Time, Error> {
+    let dt =
+        DateTime::from_unix_duration(Duration::from_secs(t.0)).map_err(|e| malformed("time", e))?;
+    Ok(Time::from(dt))
+}
+
+/// A validity window `[not_before, not_after]`.
+pub fn validity(not_before: UnixTime, not_after: UnixTime) -> Result<Validity, Error> {
+    if not_after <= not_before {
+        return Err(Error::Policy("notAfter must be after notBefore".into()));
+    }
+    Ok(Validity::new(x509_time(not_before)?, x509_time(not_after)?))
+}
+
+/// Adapts a `dyn SigningKey` to the traits x509-cert's builders want.
+struct BuilderSigner<'a> {
+    key: &'a dyn SigningKey,
+    public: SpkiKey,
+}
+
+#[derive(Clone)]
+struct SpkiKey(SubjectPublicKeyInfoOwned);
+
+impl EncodePublicKey for SpkiKey {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        Ok(der::Document::from_der(&self.0.to_der()?)?)
+    }
+}
+
+impl signature::Keypair for BuilderSigner<'_> {
+    type VerifyingKey = SpkiKey;
+    fn verifying_key(&self) -> SpkiKey {
+        self.public.clone()
+    }
+}
+
+impl spki::DynSignatureAlgorithmIdentifier for BuilderSigner<'_> {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        Ok(self.key.signature_algorithm())
+    }
+}
+
+/// Sign anything x509-cert can build (a certificate or a CSR) with `key`.
+pub(crate) fn build_signed<B: Builder>(
+    mut builder: B,
+    key: &dyn SigningKey,
+) -> Result<B::Output, Error> {
+    let signer = BuilderSigner {
+        key,
+        public: SpkiKey(key.public_key()),
+    };
+    let tbs = builder
+        .finalize(&signer)
+        .map_err(|e| malformed("building the to-be-signed structure", e))?;
+    let sig = key.sign(&tbs)?;
+    let bits = BitString::from_bytes(&sig).map_err(|e| malformed("signature", e))?;
+    builder
+        .assemble(bits, &signer)
+        .map_err(|e| malformed("assembling", e))
+}
+
+fn build_cert<P: BuilderProfile>(
+    profile: P,
+    serial: Serial,
+    validity: Validity,
+    subject_key: SubjectPublicKeyInfoOwned,
+    issuer_key: &dyn SigningKey,
+) -> Result<Certificate, Error> {
+    let builder = CertificateBuilder::new(profile, serial.to_x509()?, validity, subject_key)
+        .map_err(|e| malformed("certificate", e))?;
+    build_signed(builder, issuer_key)
+}
+
+/// A self-signed root CA certificate, valid 10 years from `now`.
+pub fn root_ca(
+    key: &dyn SigningKey,
+    common_name: &str,
+    serial: Serial,
+    now: UnixTime,
+) -> Result<Certificate, Error> {
+    let profile = RootProfile {
+        subject: cn_name(common_name).map_err(|e| malformed("name", e))?,
+    };
+    build_cert(
+        profile,
+        serial,
+        validity(now.minus(BACKDATE_SECS), now.plus(CA_LIFETIME_SECS))?,
+        key.public_key(),
+        key,
+    )
+}
+
+/// A CA certificate and the key that signs with it.
+pub struct Issuer<'a> {
+    /// The CA's certificate.
+    pub cert: &'a Certificate,
+    /// The CA's key.
+    pub key: &'a dyn SigningKey,
+}
+
+impl core::fmt::Debug for Issuer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("subject", &self.cert.tbs_certificate().subject())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Issuer<'_> {
+    /// This CA's key identifier: its SKI extension if present, else computed
+    /// from its key, so AKIs match whatever the CA's own certificate says.
+    pub fn key_id(&self) -> Vec<u8> {
+        let tbs = self.cert.tbs_certificate();
+        match tbs.get_extension::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+            _ => key_identifier(tbs.subject_public_key_info().owned_to_ref()),
+        }
+    }
+
+    /// An intermediate CA certificate for `subject_key`, valid 10 years.
+    pub fn intermediate_ca(
+        &self,
+        subject_key: SubjectPublicKeyInfoOwned,
+        common_name: &str,
+        serial: Serial,
+        now: UnixTime,
+    ) -> Result<Certificate, Error> {
+        let profile = IntermediateProfile {
+            subject: cn_name(common_name).map_err(|e| malformed("name", e))?,
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            issuer_key_id: self.key_id(),
+        };
+        build_cert(
+            profile,
+            serial,
+            validity(now.minus(BACKDATE_SECS), now.plus(CA_LIFETIME_SECS))?,
+            subject_key,
+            self.key,
+        )
+    }
+
+    /// A leaf certificate with the leaf profile. The names come from the
+    /// caller (the token), never from the CSR. The validity is clipped to the
+    /// issuer's own notAfter, so no leaf outlives its CA.
+    pub fn leaf(
+        &self,
+        subject_key: SubjectPublicKeyInfoOwned,
+        subject: &Subject,
+        sans: &[San],
+        serial: Serial,
+        not_before: UnixTime,
+        not_after: UnixTime,
+    ) -> Result<Certificate, Error> {
+        if sans.is_empty() {
+            return Err(Error::Policy(
+                "a leaf certificate needs at least one SAN".into(),
+            ));
+        }
+        let ca_end = UnixTime(
+            self.cert
+                .tbs_certificate()
+                .validity()
+                .not_after
+                .to_unix_duration()
+                .as_secs(),
+        );
+        let profile = LeafProfile {
+            subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            issuer_key_id: self.key_id(),
+            sans: sans.to_vec(),
+        };
+        build_cert(
+            profile,
+            serial,
+            validity(not_before, not_after.min(ca_end))?,
+            subject_key,
+            self.key,
+        )
+    }
+}
+
+/// PEM of a certificate.
+pub fn cert_pem(cert: &Certificate) -> Result<String, Error> {
+    pem(
+        "CERTIFICATE",
+        &cert.to_der().map_err(|e| malformed("certificate", e))?,
+    )
+}
+
+/// DER of a certificate.
+pub fn cert_der(cert: &Certificate) -> Result<Vec<u8>, Error> {
+    cert.to_der().map_err(|e| malformed("certificate", e))
+}
+
+/// Parse a DER certificate.
+pub fn parse_cert_der(der: &[u8]) -> Result<Certificate, Error> {
+    Certificate::from_der(der).map_err(|e| malformed("certificate", e))
+}
+
+/// Parse every `CERTIFICATE` block of a PEM text, in order.
+pub fn parse_certs_pem(text: &str) -> Result<Vec<Certificate>, Error> {
+    let certs = crate::encoding::pem_blocks(text)?
+        .into_iter()
+        .filter(|b| b.label == "CERTIFICATE")
+        .map(|b| parse_cert_der(&b.der))
+        .collect::<Result<Vec<_>, _>>()?;
+    if certs.is_empty() {
+        return Err(Error::Malformed("no PEM certificate found".into()));
+    }
+    Ok(certs)
+}
+
+/// Parse exactly one PEM certificate.
+pub fn parse_cert_pem(text: &str) -> Result<Certificate, Error> {
+    parse_cert_der(&crate::encoding::pem_one(text, "CERTIFICATE")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{check_leaf_is_ours, verify_chain};
+    use crate::csr;
+    use crate::key::tests::TestEntropy;
+    use crate::{KeyType, PrivateKey, RUST_CRYPTO};
+
+    const NOW: UnixTime = UnixTime(1_790_000_000);
+
+    struct Ca {
+        root_key: PrivateKey,
+        root: Certificate,
+        int_key: PrivateKey,
+        int: Certificate,
+    }
+
+    fn ca(seed: u64) -> Ca {
+        let rng = &mut TestEntropy(seed);
+        let root_key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let root = root_ca(&root_key, "Test Root", Serial::random(rng).unwrap(), NOW).unwrap();
+        let int_key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let int = Issuer {
+            cert: &root,
+            key: &root_key,
+        }
+        .intermediate_ca(
+            int_key.public_key(),
+            "Test Intermediate",
+            Serial::random(rng).unwrap(),
+            NOW,
+        )
+        .unwrap();
+        Ca {
+            root_key,
+            root,
+            int_key,
+            int,
+        }
+    }
+
+    #[test]
+    fn csr_to_leaf_to_verified_chain_for_every_key_type() {
+        let ca = ca(10);
+        let rng = &mut TestEntropy(11);
+        for kt in [KeyType::P256, KeyType::P384, KeyType::Ed25519] {
+            let key = PrivateKey::generate(kt, rng).unwrap();
+            let subject = crate::name::Subject::new("agg.example").unwrap();
+            let sans = [crate::name::San::parse("agg.example").unwrap()];
+            let req = csr::build(&key, &subject, &sans).unwrap();
+            let req = csr::Csr::from_pem(&req.to_pem().unwrap()).unwrap();
+            let verified = req.verify(&RUST_CRYPTO).unwrap();
+            verified.check_names(&subject, &sans).unwrap();
+            let leaf = Issuer {
+                cert: &ca.int,
+                key: &ca.int_key,
+            }
+            .leaf(
+                verified.public_key().clone(),
+                &subject,
+                &sans,
+                Serial::random(rng).unwrap(),
+                NOW.minus(BACKDATE_SECS),
+                NOW.plus(YEAR_SECS),
+            )
+            .unwrap();
+            verify_chain(&leaf, &ca.int, &ca.root, NOW, &RUST_CRYPTO).unwrap();
+            check_leaf_is_ours(&leaf, &key.public_key(), &subject, &sans).unwrap();
+            // Someone else's key, another name, another time: each refused.
+            let other = PrivateKey::generate(kt, rng).unwrap();
+            assert!(check_leaf_is_ours(&leaf, &other.public_key(), &subject, &sans).is_err());
+            let bob = crate::name::Subject::new("bob").unwrap();
+            assert!(check_leaf_is_ours(&leaf, &key.public_key(), &bob, &sans).is_err());
+            assert!(
+                verify_chain(
+                    &leaf,
+                    &ca.int,
+                    &ca.root,
+                    NOW.plus(2 * YEAR_SECS),
+                    &RUST_CRYPTO
+                )
+                .is_err()
+            );
+            assert!(verify_chain(&leaf, &ca.int, &ca.root, NOW.minus(3600), &RUST_CRYPTO).is_err());
+        }
+    }
+
+    #[test]
+    fn a_chain_from_another_ca_is_refused() {
+        let (a, b) = (ca(20), ca(30));
+        let rng = &mut TestEntropy(21);
+        let key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let subject = crate::name::Subject::new("x").unwrap();
+        let sans = [crate::name::San::parse("x").unwrap()];
+        let leaf = Issuer {
+            cert: &a.int,
+            key: &a.int_key,
+        }
+        .leaf(
+            key.public_key(),
+            &subject,
+            &sans,
+            Serial::random(rng).unwrap(),
+            NOW,
+            NOW.plus(100),
+        )
+        .unwrap();
+        // Same names on both CAs: only the signatures tell them apart.
+        assert!(verify_chain(&leaf, &b.int, &b.root, NOW, &RUST_CRYPTO).is_err());
+        assert!(verify_chain(&leaf, &a.int, &b.root, NOW, &RUST_CRYPTO).is_err());
+        assert!(verify_chain(&leaf, &a.int, &a.root, NOW, &RUST_CRYPTO).is_ok());
+        let _ = &a.root_key;
+    }
+
+    #[test]
+    fn csr_names_and_signatures_are_enforced() {
+        let rng = &mut TestEntropy(40);
+        let key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let subject = crate::name::Subject::new("col1").unwrap();
+        let sans = [crate::name::San::parse("col1").unwrap()];
+        let req = csr::build(&key, &subject, &sans).unwrap();
+        let v = req.clone().verify(&RUST_CRYPTO).unwrap();
+        let col2 = crate::name::Subject::new("col2").unwrap();
+        assert!(matches!(v.check_names(&col2, &sans), Err(Error::Policy(_))));
+        let more = [
+            sans[0].clone(),
+            crate::name::San::parse("evil.example").unwrap(),
+        ];
+        assert!(matches!(
+            v.check_names(&subject, &more),
+            Err(Error::Policy(_))
+        ));
+        // A CSR without SANs is fine: the certificate's names come from the token.
+        let bare = csr::build(&key, &subject, &[])
+            .unwrap()
+            .verify(&RUST_CRYPTO)
+            .unwrap();
+        bare.check_names(&subject, &sans).unwrap();
+        // Corrupt the signature's last byte: refused.
+        let mut der = req.der().to_vec();
+        let n = der.len();
+        der[n - 1] ^= 1;
+        let bad = csr::Csr::from_der(&der).unwrap();
+        assert!(matches!(
+            bad.verify(&RUST_CRYPTO),
+            Err(Error::BadSignature(_))
+        ));
+        assert!(
+            csr::Csr::from_pem(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"
+            )
+            .is_err()
+        );
+        assert_eq!(req.openfl_hash().unwrap().len(), 96);
+    }
+
+    #[test]
+    fn serials_are_positive_sixteen_bytes() {
+        let rng = &mut TestEntropy(50);
+        for _ in 0..100 {
+            let s = Serial::random(rng).unwrap();
+            let x = s.to_x509().unwrap();
+            assert_eq!(x.as_bytes().len(), 16);
+            assert!(x.as_bytes()[0] & 0x80 == 0 && x.as_bytes()[0] != 0);
+        }
+    }
+}

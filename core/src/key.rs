@@ -1,0 +1,392 @@
+//! Private keys: generation, PKCS#8 (plain and PBES2-encrypted), signing.
+//!
+//! Secrets zeroize on drop and never print. Ed25519 keys are written as
+//! PKCS#8 v1 (no public key inside): OpenSSL 3.0 cannot read v2.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use const_oid::db::{rfc5912, rfc8410};
+use der::asn1::OctetString;
+use der::{Decode, Encode};
+use pkcs8::pkcs5::pbes2;
+use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, EncryptedPrivateKeyInfo};
+use signature::Signer;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use zeroize::Zeroizing;
+
+use crate::encoding::{pem, pem_blocks};
+use crate::error::malformed;
+use crate::{Entropy, Error};
+
+/// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
+pub const PBKDF2_ITERATIONS: u32 = 600_000;
+
+/// The key algorithms fedpki generates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyType {
+    /// ECDSA on NIST P-256 with SHA-256.
+    P256,
+    /// ECDSA on NIST P-384 with SHA-384.
+    P384,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl KeyType {
+    /// The name used on the command line and in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::P256 => "p256",
+            Self::P384 => "p384",
+            Self::Ed25519 => "ed25519",
+        }
+    }
+}
+
+impl core::str::FromStr for KeyType {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "p256" | "p-256" | "ec" | "ecdsa" => Ok(Self::P256),
+            "p384" | "p-384" => Ok(Self::P384),
+            "ed25519" | "okp" => Ok(Self::Ed25519),
+            other => Err(Error::Unsupported(alloc::format!(
+                "key type {other:?} (choose p256, p384 or ed25519)"
+            ))),
+        }
+    }
+}
+
+/// What a CA needs from a key: its public half, its signature algorithm,
+/// and signatures over a message in X.509 form (DER for ECDSA).
+///
+/// Implemented by [`PrivateKey`]; a faster backend or an HSM can implement
+/// it too.
+pub trait SigningKey: Send + Sync {
+    /// The `SubjectPublicKeyInfo` of this key.
+    fn public_key(&self) -> SubjectPublicKeyInfoOwned;
+    /// The X.509 `signatureAlgorithm` this key signs with.
+    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned;
+    /// Sign `msg`; the value goes in an X.509 signature BIT STRING.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+/// A private key. Zeroized on drop; `Debug` prints no secret.
+#[derive(Clone)]
+pub enum PrivateKey {
+    /// ECDSA P-256.
+    P256(p256::ecdsa::SigningKey),
+    /// ECDSA P-384.
+    P384(p384::ecdsa::SigningKey),
+    /// Ed25519.
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PrivateKey({}, [secret key elided])",
+            self.key_type().as_str()
+        )
+    }
+}
+
+impl PrivateKey {
+    /// Generate a new key of `key_type` from `entropy`.
+    pub fn generate(key_type: KeyType, entropy: &mut dyn Entropy) -> Result<Self, Error> {
+        // Rejection sampling: a scalar that is zero or not below the group
+        // order is refused by `from_slice`; the chance is below 2^-32.
+        for _ in 0..64 {
+            match key_type {
+                KeyType::P256 => {
+                    let mut seed = Zeroizing::new([0u8; 32]);
+                    entropy.fill(seed.as_mut())?;
+                    if let Ok(k) = p256::ecdsa::SigningKey::from_slice(seed.as_ref()) {
+                        return Ok(Self::P256(k));
+                    }
+                }
+                KeyType::P384 => {
+                    let mut seed = Zeroizing::new([0u8; 48]);
+                    entropy.fill(seed.as_mut())?;
+                    if let Ok(k) = p384::ecdsa::SigningKey::from_slice(seed.as_ref()) {
+                        return Ok(Self::P384(k));
+                    }
+                }
+                KeyType::Ed25519 => {
+                    let mut seed = Zeroizing::new([0u8; 32]);
+                    entropy.fill(seed.as_mut())?;
+                    return Ok(Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)));
+                }
+            }
+        }
+        Err(Error::Entropy)
+    }
+
+    /// The algorithm of this key.
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            Self::P256(_) => KeyType::P256,
+            Self::P384(_) => KeyType::P384,
+            Self::Ed25519(_) => KeyType::Ed25519,
+        }
+    }
+
+    /// Unencrypted PKCS#8 DER (v1 for Ed25519).
+    pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let doc = match self {
+            Self::P256(k) => k.to_pkcs8_der(),
+            Self::P384(k) => k.to_pkcs8_der(),
+            Self::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
+        }
+        .map_err(|e| malformed("PKCS#8 encoding", e))?;
+        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+    }
+
+    /// Unencrypted PKCS#8 PEM (`PRIVATE KEY`).
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
+        Ok(Zeroizing::new(pem("PRIVATE KEY", &self.to_pkcs8_der()?)?))
+    }
+
+    /// PKCS#8 PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC), PEM
+    /// `ENCRYPTED PRIVATE KEY`: what `openssl pkey -passin` reads.
+    pub fn to_encrypted_pem(
+        &self,
+        password: &[u8],
+        iterations: u32,
+        entropy: &mut dyn Entropy,
+    ) -> Result<String, Error> {
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        entropy.fill(&mut salt)?;
+        entropy.fill(&mut iv)?;
+        let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(iterations, &salt, iv)
+            .map_err(|e| malformed("PBES2 parameters", e))?;
+        let plain = self.to_pkcs8_der()?;
+        let ciphertext = params
+            .encrypt(password, &plain)
+            .map_err(|e| malformed("PBES2 encryption", e))?;
+        let info = EncryptedPrivateKeyInfo {
+            encryption_algorithm: params.into(),
+            encrypted_data: OctetString::new(ciphertext).map_err(|e| malformed("PKCS#8", e))?,
+        };
+        let der = info.to_der().map_err(|e| malformed("PKCS#8", e))?;
+        pem("ENCRYPTED PRIVATE KEY", &der)
+    }
+
+    /// Read unencrypted PKCS#8 DER (v1 or v2).
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
+        let info = pkcs8::PrivateKeyInfoRef::from_der(der).map_err(|e| malformed("PKCS#8", e))?;
+        let alg = info.algorithm.oid;
+        if alg == rfc8410::ID_ED_25519 {
+            return ed25519_dalek::SigningKey::from_pkcs8_der(der)
+                .map(Self::Ed25519)
+                .map_err(|e| malformed("Ed25519 PKCS#8", e));
+        }
+        if alg == rfc5912::ID_EC_PUBLIC_KEY {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map_err(|e| malformed("EC key without a named curve", e))?;
+            if curve == rfc5912::SECP_256_R_1 {
+                return p256::ecdsa::SigningKey::from_pkcs8_der(der)
+                    .map(Self::P256)
+                    .map_err(|e| malformed("P-256 PKCS#8", e));
+            }
+            if curve == rfc5912::SECP_384_R_1 {
+                return p384::ecdsa::SigningKey::from_pkcs8_der(der)
+                    .map(Self::P384)
+                    .map_err(|e| malformed("P-384 PKCS#8", e));
+            }
+            return Err(Error::Unsupported(alloc::format!("EC curve {curve}")));
+        }
+        Err(Error::Unsupported(alloc::format!(
+            "private key algorithm {alg}"
+        )))
+    }
+
+    /// Read a PEM private key: `PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY`
+    /// when `password` is given.
+    pub fn from_pem(text: &str, password: Option<&[u8]>) -> Result<Self, Error> {
+        let blocks = pem_blocks(text)?;
+        let block = blocks
+            .iter()
+            .find(|b| b.label.ends_with("PRIVATE KEY"))
+            .ok_or_else(|| Error::Malformed("no PEM private key found".into()))?;
+        let plain = Zeroizing::new(block.der.clone());
+        match (block.label.as_str(), password) {
+            ("PRIVATE KEY", _) => Self::from_pkcs8_der(&plain),
+            ("ENCRYPTED PRIVATE KEY", Some(pw)) => {
+                let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&plain)
+                    .map_err(|e| malformed("encrypted PKCS#8", e))?;
+                let doc = info.decrypt(pw).map_err(|_| Error::Decrypt)?;
+                Self::from_pkcs8_der(doc.as_bytes())
+            }
+            ("ENCRYPTED PRIVATE KEY", None) => Err(Error::Malformed(
+                "the private key is encrypted and no password was given".into(),
+            )),
+            (other, _) => Err(Error::Unsupported(alloc::format!(
+                "PEM \"{other}\" (expected PKCS#8 \"PRIVATE KEY\")"
+            ))),
+        }
+    }
+
+    /// The raw JWS signature (`r || s`) over `msg`; P-256 only (ES256).
+    pub fn sign_es256(&self, msg: &[u8]) -> Result<[u8; 64], Error> {
+        match self {
+            Self::P256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign(msg);
+                Ok(sig.to_bytes().into())
+            }
+            _ => Err(Error::Unsupported("ES256 needs a P-256 key".into())),
+        }
+    }
+
+    /// The uncompressed affine coordinates (x, y) of a P-256 key, for JWK.
+    pub fn p256_coordinates(&self) -> Option<([u8; 32], [u8; 32])> {
+        match self {
+            Self::P256(k) => {
+                let point = k.verifying_key().to_sec1_bytes();
+                // Uncompressed SEC1: 0x04 || x || y.
+                let mut x = [0u8; 32];
+                let mut y = [0u8; 32];
+                x.copy_from_slice(point.get(1..33)?);
+                y.copy_from_slice(point.get(33..65)?);
+                Some((x, y))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl SigningKey for PrivateKey {
+    fn public_key(&self) -> SubjectPublicKeyInfoOwned {
+        let der = match self {
+            Self::P256(k) => k.verifying_key().to_public_key_der(),
+            Self::P384(k) => k.verifying_key().to_public_key_der(),
+            Self::Ed25519(k) => k.verifying_key().to_public_key_der(),
+        };
+        // Encoding a valid in-memory public key cannot fail, and decoding
+        // what was just encoded cannot either.
+        #[allow(clippy::expect_used)]
+        let spki = der
+            .ok()
+            .and_then(|d| SubjectPublicKeyInfoOwned::from_der(d.as_bytes()).ok())
+            .expect("a valid key encodes to a valid SubjectPublicKeyInfo");
+        spki
+    }
+
+    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
+        let oid = match self {
+            Self::P256(_) => rfc5912::ECDSA_WITH_SHA_256,
+            Self::P384(_) => rfc5912::ECDSA_WITH_SHA_384,
+            Self::Ed25519(_) => rfc8410::ID_ED_25519,
+        };
+        AlgorithmIdentifierOwned {
+            oid,
+            parameters: None,
+        }
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(match self {
+            Self::P256(k) => {
+                let sig: p256::ecdsa::Signature = k.sign(msg);
+                sig.to_der().as_bytes().to_vec()
+            }
+            Self::P384(k) => {
+                let sig: p384::ecdsa::Signature = k.sign(msg);
+                sig.to_der().as_bytes().to_vec()
+            }
+            Self::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+        })
+    }
+}
+
+/// DER of a `SubjectPublicKeyInfo`.
+pub fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, Error> {
+    spki.to_der()
+        .map_err(|e| malformed("SubjectPublicKeyInfo", e))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::SignatureVerifier;
+    use crate::provider::RUST_CRYPTO;
+
+    /// Deterministic "entropy" for tests: a counter stream. Never for keys
+    /// anybody uses.
+    #[derive(Debug)]
+    pub(crate) struct TestEntropy(pub(crate) u64);
+    impl Entropy for TestEntropy {
+        fn fill(&mut self, dest: &mut [u8]) -> Result<(), Error> {
+            for chunk in dest.chunks_mut(32) {
+                self.0 += 1;
+                let block = crate::encoding::sha256(&self.0.to_le_bytes());
+                chunk.copy_from_slice(&block[..chunk.len()]);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_key_type_signs_and_verifies_and_round_trips() {
+        let mut rng = TestEntropy(1);
+        for kt in [KeyType::P256, KeyType::P384, KeyType::Ed25519] {
+            let key = PrivateKey::generate(kt, &mut rng).unwrap();
+            let sig = SigningKey::sign(&key, b"hello").unwrap();
+            RUST_CRYPTO
+                .verify(
+                    &key.signature_algorithm(),
+                    &key.public_key(),
+                    b"hello",
+                    &sig,
+                )
+                .unwrap();
+            assert!(
+                RUST_CRYPTO
+                    .verify(
+                        &key.signature_algorithm(),
+                        &key.public_key(),
+                        b"hellO",
+                        &sig
+                    )
+                    .is_err()
+            );
+
+            let pem = key.to_pkcs8_pem().unwrap();
+            let back = PrivateKey::from_pem(&pem, None).unwrap();
+            assert_eq!(back.public_key(), key.public_key());
+
+            let enc = key.to_encrypted_pem(b"pw", 1000, &mut rng).unwrap();
+            assert!(enc.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+            let back = PrivateKey::from_pem(&enc, Some(b"pw")).unwrap();
+            assert_eq!(back.public_key(), key.public_key());
+            assert_eq!(
+                PrivateKey::from_pem(&enc, Some(b"wrong")).unwrap_err(),
+                Error::Decrypt
+            );
+            assert!(PrivateKey::from_pem(&enc, None).is_err());
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let key = PrivateKey::generate(KeyType::P256, &mut TestEntropy(2)).unwrap();
+        let shown = alloc::format!("{key:?}");
+        assert!(shown.contains("elided"));
+        let secret = match &key {
+            PrivateKey::P256(k) => crate::encoding::hex(&k.to_bytes()),
+            _ => unreachable!(),
+        };
+        assert!(!shown.contains(&secret));
+    }
+}

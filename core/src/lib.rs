@@ -1,0 +1,50 @@
+//! `fedpki-core`: the parts of fedpki that are pure computation.
+//!
+//! Keys, certificate signing requests, the root / intermediate / leaf
+//! certificate profiles, issuance, chain checks and the one-time enrollment
+//! token. Nothing here touches a file, a socket or a clock, and nothing draws
+//! its own randomness: time is passed in as [`UnixTime`] and randomness
+//! through the [`Entropy`] trait, so the same code runs in the CA server, the
+//! command-line client, the browser (wasm32) and the tests.
+//!
+//! Signatures go through two small seams: [`SigningKey`] (what a CA key can
+//! do, so an HSM or a faster backend can stand in) and [`SignatureVerifier`]
+//! (how a signature over a message is checked against a
+//! `SubjectPublicKeyInfo`). [`RUST_CRYPTO`] is the portable implementation.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod chain;
+pub mod csr;
+pub mod encoding;
+mod entropy;
+mod error;
+pub mod issue;
+pub mod key;
+pub mod name;
+pub mod profile;
+pub mod provider;
+pub mod token;
+
+pub use entropy::Entropy;
+pub use error::Error;
+pub use key::{KeyType, PrivateKey, SigningKey};
+pub use provider::{RUST_CRYPTO, SignatureVerifier};
+
+/// Seconds since the Unix epoch, as the caller's clock sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixTime(pub u64);
+
+impl UnixTime {
+    /// This time plus `secs` seconds (saturating).
+    pub fn plus(self, secs: u64) -> Self {
+        Self(self.0.saturating_add(secs))
+    }
+
+    /// This time minus `secs` seconds (saturating at the epoch).
+    pub fn minus(self, secs: u64) -> Self {
+        Self(self.0.saturating_sub(secs))
+    }
+}

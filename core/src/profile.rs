@@ -1,0 +1,237 @@
+//! The three certificate profiles of SPEC §5, as values that emit their own
+//! extensions through x509-cert's `BuilderProfile`.
+//!
+//! | | root | intermediate | leaf |
+//! |---|---|---|---|
+//! | basicConstraints (critical) | CA, pathlen 1 | CA, pathlen 0 | not CA |
+//! | keyUsage (critical) | keyCertSign, cRLSign | keyCertSign, cRLSign | digitalSignature (+keyEncipherment for RSA) |
+//! | extKeyUsage | — | — | serverAuth, clientAuth |
+//! | SAN | — | — | the token's names |
+//! | SKI / AKI | SKI | both | both |
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use const_oid::AssociatedOid;
+use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
+use const_oid::db::rfc5912::RSA_ENCRYPTION;
+use der::asn1::{Ia5String, OctetString};
+use der::{Encode, Tag};
+use spki::SubjectPublicKeyInfoRef;
+use x509_cert::TbsCertificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::name::Name;
+
+use crate::encoding::sha256;
+use crate::name::San;
+
+/// Key identifier: the leftmost 160 bits of the SHA-256 of the
+/// subjectPublicKey bits (RFC 7093 §2, method 1).
+pub fn key_identifier(spki: SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
+    sha256(spki.subject_public_key.raw_bytes())[..20].to_vec()
+}
+
+fn extension<T: Encode + AssociatedOid>(value: &T, critical: bool) -> der::Result<Extension> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
+}
+
+fn ski(spk: SubjectPublicKeyInfoRef<'_>) -> der::Result<Extension> {
+    extension(
+        &SubjectKeyIdentifier(OctetString::new(key_identifier(spk))?),
+        false,
+    )
+}
+
+fn aki(issuer_key_id: Vec<u8>) -> der::Result<Extension> {
+    extension(
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(issuer_key_id)?),
+            ..Default::default()
+        },
+        false,
+    )
+}
+
+fn ca_extensions(path_len: u8) -> der::Result<Vec<Extension>> {
+    Ok(vec![
+        extension(
+            &BasicConstraints {
+                ca: true,
+                path_len_constraint: Some(path_len),
+            },
+            true,
+        )?,
+        extension(&KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign), true)?,
+    ])
+}
+
+/// A self-signed root CA: pathlen 1, so it may sign one level of CAs.
+#[derive(Debug, Clone)]
+pub struct RootProfile {
+    /// The root's subject (also its issuer).
+    pub subject: Name,
+}
+
+impl BuilderProfile for RootProfile {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        subject.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let mut exts = ca_extensions(1)?;
+        exts.push(ski(spk)?);
+        Ok(exts)
+    }
+}
+
+/// An intermediate (signing) CA: pathlen 0, so it signs only leaves.
+#[derive(Debug, Clone)]
+pub struct IntermediateProfile {
+    /// The intermediate's subject.
+    pub subject: Name,
+    /// The root's subject.
+    pub issuer: Name,
+    /// The root's key identifier (its SKI).
+    pub issuer_key_id: Vec<u8>,
+}
+
+impl BuilderProfile for IntermediateProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let mut exts = ca_extensions(0)?;
+        exts.push(ski(spk)?);
+        exts.push(aki(self.issuer_key_id.clone())?);
+        Ok(exts)
+    }
+}
+
+/// An end-entity certificate for an aggregator or collaborator: usable as
+/// both TLS server and TLS client (mutual TLS).
+#[derive(Debug, Clone)]
+pub struct LeafProfile {
+    /// The leaf's subject (`CN=<name>`).
+    pub subject: Name,
+    /// The issuing CA's subject.
+    pub issuer: Name,
+    /// The issuing CA's key identifier (its SKI).
+    pub issuer_key_id: Vec<u8>,
+    /// Subject alternative names; never empty (webpki ignores the CN).
+    pub sans: Vec<San>,
+}
+
+impl BuilderProfile for LeafProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        // keyEncipherment only means something for RSA key transport.
+        let usage = if spk.algorithm.oid == RSA_ENCRYPTION {
+            KeyUsages::DigitalSignature | KeyUsages::KeyEncipherment
+        } else {
+            KeyUsages::DigitalSignature.into()
+        };
+        let names = self
+            .sans
+            .iter()
+            .map(general_name)
+            .collect::<der::Result<Vec<_>>>()?;
+        Ok(vec![
+            extension(
+                &BasicConstraints {
+                    ca: false,
+                    path_len_constraint: None,
+                },
+                true,
+            )?,
+            extension(&KeyUsage(usage), true)?,
+            extension(
+                &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]),
+                false,
+            )?,
+            extension(&SubjectAltName(names), false)?,
+            ski(spk)?,
+            aki(self.issuer_key_id.clone())?,
+        ])
+    }
+}
+
+/// The `GeneralName` of a SAN.
+pub fn general_name(san: &San) -> der::Result<GeneralName> {
+    Ok(match san {
+        San::Dns(d) => GeneralName::DnsName(Ia5String::new(d)?),
+        San::Ip(core::net::IpAddr::V4(v4)) => {
+            GeneralName::IpAddress(OctetString::new(v4.octets())?)
+        }
+        San::Ip(core::net::IpAddr::V6(v6)) => {
+            GeneralName::IpAddress(OctetString::new(v6.octets())?)
+        }
+    })
+}
+
+/// The SAN of a `GeneralName`, or `None` for kinds fedpki never issues.
+pub fn san_of(name: &GeneralName) -> Option<San> {
+    match name {
+        GeneralName::DnsName(d) => San::parse(d.as_str()).ok(),
+        GeneralName::IpAddress(o) => match o.as_bytes().len() {
+            4 => <[u8; 4]>::try_from(o.as_bytes())
+                .ok()
+                .map(|b| San::Ip(core::net::IpAddr::from(b))),
+            16 => <[u8; 16]>::try_from(o.as_bytes())
+                .ok()
+                .map(|b| San::Ip(core::net::IpAddr::from(b))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `CN=<cn>` as a UTF8String, the way step and OpenSSL write it.
+pub fn cn_name(cn: &str) -> der::Result<Name> {
+    use der::Decode;
+    use x509_cert::attr::AttributeTypeAndValue;
+    use x509_cert::name::{RdnSequence, RelativeDistinguishedName};
+    let value = der::asn1::Any::new(Tag::Utf8String, cn.as_bytes())?;
+    let mut rdn = RelativeDistinguishedName::default();
+    rdn.insert(AttributeTypeAndValue {
+        oid: const_oid::db::rfc4519::CN,
+        value,
+    })?;
+    let mut seq = RdnSequence::default();
+    seq.push(rdn);
+    Name::from_der(&seq.to_der()?)
+}

@@ -1,0 +1,555 @@
+//! The one-time enrollment token, compatible with OpenFL's `fx pki`.
+//!
+//! A bundle is `base64(JWT) + "." + base64(root CA PEM)` (standard alphabet,
+//! padded). The JWT is a step-ca JWK-provisioner one-time token: compact JWS,
+//! ES256, `kid` = RFC 7638 thumbprint of the provisioner key, claims `iss`,
+//! `sub`, `sans`, `aud`, `sha` (hex SHA-256 of the root DER), `nbf`, `iat`,
+//! `exp`, `jti`.
+//!
+//! Verification order (SPEC §3): signature, `iss`, `aud`, time. Burning the
+//! `jti` is the caller's (it needs a store); only a [`VerifiedToken`] can be
+//! burnt, and only [`verify`] makes one.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{b64, b64url, hex, sha256, unb64, unb64url};
+use crate::name::{San, Subject};
+use crate::{Entropy, Error, PrivateKey, UnixTime};
+
+/// Clock skew tolerated on `nbf`, `iat` and `exp`, as step-ca does.
+pub const LEEWAY_SECS: u64 = 60;
+/// Longest token accepted, so a hostile one costs little to refuse.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// Why a token was refused. Texts are safe to show to a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// Not a compact JWS with the expected header, or bad JSON/base64.
+    Malformed(String),
+    /// The signature does not verify with this CA's provisioner key: the
+    /// token is of another CA, or was altered.
+    BadSignature,
+    /// `iss` is not this CA's provisioner.
+    WrongIssuer,
+    /// `aud` is not this CA's sign URL.
+    WrongAudience,
+    /// `exp` (plus leeway) has passed.
+    Expired,
+    /// `nbf` or `iat` (minus leeway) is in the future.
+    NotYetValid,
+    /// The `jti` was used before.
+    AlreadyUsed,
+    /// The bundle's root certificate does not hash to the token's `sha`.
+    RootMismatch,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(what) => write!(f, "the token is malformed: {what}"),
+            Self::BadSignature => f.write_str(
+                "the token's signature is not valid for this CA (a token of another CA, or altered)",
+            ),
+            Self::WrongIssuer => f.write_str("the token was not issued by this CA's provisioner"),
+            Self::WrongAudience => f.write_str("the token is for another CA address (aud)"),
+            Self::Expired => f.write_str("the token has expired; ask the CA operator for a new one"),
+            Self::NotYetValid => f.write_str("the token is not valid yet (check the clocks)"),
+            Self::AlreadyUsed => {
+                f.write_str("the token was already used; a token works once, ask for a new one")
+            }
+            Self::RootMismatch => f.write_str(
+                "the root certificate in the token does not match the token's sha claim",
+            ),
+        }
+    }
+}
+
+fn bad(what: &str) -> TokenError {
+    TokenError::Malformed(what.into())
+}
+
+/// The JOSE header fedpki writes and expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+/// `aud` may be a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, aud: &str) -> bool {
+        match self {
+            Self::One(a) => a == aud,
+            Self::Many(v) => v.iter().any(|a| a == aud),
+        }
+    }
+}
+
+/// The token's claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Provisioner name.
+    pub iss: String,
+    /// The subject (common name) the token authorizes.
+    pub sub: String,
+    /// The SANs the token authorizes.
+    #[serde(default)]
+    pub sans: Vec<String>,
+    /// `https://HOST:PORT/1.0/sign`.
+    pub aud: Audience,
+    /// Lowercase hex SHA-256 of the root certificate's DER.
+    #[serde(default)]
+    pub sha: String,
+    /// Not before (Unix seconds).
+    pub nbf: u64,
+    /// Issued at (Unix seconds).
+    pub iat: u64,
+    /// Expires (Unix seconds).
+    pub exp: u64,
+    /// Unique id, burnt on use: 64 hex characters.
+    pub jti: String,
+}
+
+/// The `aud` of a sign request to a CA at `host_port`.
+pub fn sign_audience(host_port: &str) -> String {
+    alloc::format!("https://{host_port}/1.0/sign")
+}
+
+/// RFC 7638 JWK thumbprint of a P-256 key: base64url(SHA-256 of the
+/// canonical JWK `{"crv","kty","x","y"}`).
+pub fn jwk_thumbprint(x: &[u8; 32], y: &[u8; 32]) -> String {
+    let canonical = alloc::format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        b64url(x),
+        b64url(y)
+    );
+    b64url(&sha256(canonical.as_bytes()))
+}
+
+/// What a token should say, before it is signed.
+#[derive(Debug, Clone)]
+pub struct TokenRequest<'a> {
+    /// Provisioner name (`iss`).
+    pub issuer: &'a str,
+    /// Subject.
+    pub subject: &'a Subject,
+    /// SANs; the subject alone when empty.
+    pub sans: &'a [San],
+    /// Audience URL.
+    pub audience: &'a str,
+    /// Root certificate DER, for `sha`.
+    pub root_der: &'a [u8],
+    /// Issue time.
+    pub now: UnixTime,
+    /// Lifetime in seconds.
+    pub ttl_secs: u64,
+}
+
+/// Sign a token with the provisioner key (P-256, ES256).
+pub fn sign(
+    req: &TokenRequest<'_>,
+    provisioner: &PrivateKey,
+    entropy: &mut dyn Entropy,
+) -> Result<String, Error> {
+    let (x, y) = provisioner
+        .p256_coordinates()
+        .ok_or_else(|| Error::Unsupported("the provisioner key must be P-256 (ES256)".into()))?;
+    let mut jti = [0u8; 32];
+    entropy.fill(&mut jti)?;
+    let sans: Vec<String> = if req.sans.is_empty() {
+        alloc::vec![San::parse(req.subject.as_str())?.to_string()]
+    } else {
+        req.sans.iter().map(ToString::to_string).collect()
+    };
+    let header = Header {
+        alg: "ES256".into(),
+        kid: Some(jwk_thumbprint(&x, &y)),
+        typ: Some("JWT".into()),
+    };
+    let claims = Claims {
+        iss: req.issuer.into(),
+        sub: req.subject.as_str().into(),
+        sans,
+        aud: Audience::One(req.audience.into()),
+        sha: hex(&sha256(req.root_der)),
+        nbf: req.now.0,
+        iat: req.now.0,
+        exp: req.now.0.saturating_add(req.ttl_secs),
+        jti: hex(&jti),
+    };
+    let json = |v: &dyn erased::Json| v.to_json();
+    let signing_input = alloc::format!(
+        "{}.{}",
+        b64url(json(&header)?.as_bytes()),
+        b64url(json(&claims)?.as_bytes())
+    );
+    let sig = provisioner.sign_es256(signing_input.as_bytes())?;
+    Ok(alloc::format!("{signing_input}.{}", b64url(&sig)))
+}
+
+mod erased {
+    use super::*;
+    pub(super) trait Json {
+        fn to_json(&self) -> Result<String, Error>;
+    }
+    impl<T: Serialize> Json for T {
+        fn to_json(&self) -> Result<String, Error> {
+            serde_json::to_string(self).map_err(|e| crate::error::malformed("JSON", e))
+        }
+    }
+}
+
+struct Parts<'a> {
+    header: Header,
+    claims: Claims,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+}
+
+fn split(jwt: &str) -> Result<Parts<'_>, TokenError> {
+    if jwt.len() > MAX_TOKEN_LEN {
+        return Err(bad("longer than any token fedpki makes"));
+    }
+    let mut it = jwt.split('.');
+    let (Some(h), Some(c), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return Err(bad("a JWT has three dot-separated parts"));
+    };
+    let header: Header = serde_json::from_slice(&unb64url(h).map_err(|_| bad("header base64"))?)
+        .map_err(|_| bad("header JSON"))?;
+    let claims: Claims = serde_json::from_slice(&unb64url(c).map_err(|_| bad("claims base64"))?)
+        .map_err(|_| bad("claims JSON, or a required claim is missing"))?;
+    let signature = unb64url(s).map_err(|_| bad("signature base64"))?;
+    Ok(Parts {
+        header,
+        claims,
+        signing_input: &jwt[..h.len() + 1 + c.len()],
+        signature,
+    })
+}
+
+/// Read the claims without checking anything: for a client that wants to
+/// know where to connect, and for display. Never for authorization.
+pub fn peek_claims(jwt: &str) -> Result<Claims, TokenError> {
+    split(jwt).map(|p| p.claims)
+}
+
+/// What the CA checks a token against.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    /// The provisioner name.
+    pub issuer: &'a str,
+    /// Audiences this CA answers to (its sign URLs).
+    pub audiences: &'a [String],
+}
+
+/// A token whose signature, issuer, audience and time checked out. Its
+/// `jti` is not yet burnt: that is the store's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    claims: Claims,
+    subject: Subject,
+    sans: Vec<San>,
+}
+
+impl VerifiedToken {
+    /// The claims.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+    /// The subject the token authorizes.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+    /// The SANs the token authorizes (sorted, never empty).
+    pub fn sans(&self) -> &[San] {
+        &self.sans
+    }
+    /// The unique id to burn.
+    pub fn jti(&self) -> &str {
+        &self.claims.jti
+    }
+    /// When the token stops being acceptable, leeway included: its burnt
+    /// id can be forgotten after that.
+    pub fn burn_until(&self) -> UnixTime {
+        UnixTime(self.claims.exp.saturating_add(LEEWAY_SECS))
+    }
+}
+
+/// Verify a JWT against the provisioner's public key, in SPEC §3 order:
+/// signature, `iss`, `aud`, time.
+pub fn verify(
+    jwt: &str,
+    provisioner: &p256::ecdsa::VerifyingKey,
+    expect: &Expectations<'_>,
+    now: UnixTime,
+) -> Result<VerifiedToken, TokenError> {
+    use signature::Verifier;
+    let parts = split(jwt.trim())?;
+    if parts.header.alg != "ES256" {
+        return Err(bad("only ES256 tokens are accepted"));
+    }
+    let sig = p256::ecdsa::Signature::from_slice(&parts.signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    provisioner
+        .verify(parts.signing_input.as_bytes(), &sig)
+        .map_err(|_| TokenError::BadSignature)?;
+
+    let c = parts.claims;
+    if c.iss != expect.issuer {
+        return Err(TokenError::WrongIssuer);
+    }
+    if !expect.audiences.iter().any(|a| c.aud.contains(a)) {
+        return Err(TokenError::WrongAudience);
+    }
+    if now.0 > c.exp.saturating_add(LEEWAY_SECS) {
+        return Err(TokenError::Expired);
+    }
+    if now.0.saturating_add(LEEWAY_SECS) < c.nbf || now.0.saturating_add(LEEWAY_SECS) < c.iat {
+        return Err(TokenError::NotYetValid);
+    }
+    if c.jti.is_empty() || c.jti.len() > 128 {
+        return Err(bad("jti is missing or too long"));
+    }
+    let subject = Subject::new(&c.sub).map_err(|e| TokenError::Malformed(e.to_string()))?;
+    let sans = if c.sans.is_empty() {
+        alloc::vec![San::parse(&c.sub).map_err(|e| TokenError::Malformed(e.to_string()))?]
+    } else {
+        San::parse_set(&c.sans).map_err(|e| TokenError::Malformed(e.to_string()))?
+    };
+    Ok(VerifiedToken {
+        claims: c,
+        subject,
+        sans,
+    })
+}
+
+/// The token a user copies: the JWT and the root certificate it trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// The JWT.
+    pub jwt: String,
+    /// The root CA certificate, PEM.
+    pub root_pem: String,
+}
+
+impl Bundle {
+    /// `base64(JWT) + "." + base64(root PEM)`.
+    pub fn encode(&self) -> String {
+        alloc::format!(
+            "{}.{}",
+            b64(self.jwt.as_bytes()),
+            b64(self.root_pem.as_bytes())
+        )
+    }
+
+    /// Split and decode a bundle, and check that the root hashes to the
+    /// token's `sha` (the client's first check, before any connection).
+    pub fn parse(token: &str) -> Result<(Self, Claims, x509_cert::Certificate), TokenError> {
+        let token = token.trim();
+        if token.len() > MAX_TOKEN_LEN * 2 {
+            return Err(bad("longer than any token fedpki makes"));
+        }
+        let (a, b) = token
+            .split_once('.')
+            .ok_or_else(|| bad("expected base64(JWT) \".\" base64(root certificate)"))?;
+        if b.contains('.') {
+            return Err(bad(
+                "expected exactly one \".\" between the JWT and the root certificate",
+            ));
+        }
+        let jwt = String::from_utf8(unb64(a).map_err(|_| bad("the JWT part is not base64"))?)
+            .map_err(|_| bad("the JWT part is not text"))?;
+        let root_pem = String::from_utf8(
+            unb64(b).map_err(|_| bad("the root certificate part is not base64"))?,
+        )
+        .map_err(|_| bad("the root certificate part is not text"))?;
+        let claims = peek_claims(&jwt)?;
+        let root_der = crate::encoding::pem_one(&root_pem, "CERTIFICATE")
+            .map_err(|_| bad("the root certificate part is not a PEM certificate"))?;
+        if hex(&sha256(&root_der)) != claims.sha.to_ascii_lowercase() {
+            return Err(TokenError::RootMismatch);
+        }
+        let root = crate::issue::parse_cert_der(&root_der)
+            .map_err(|_| bad("the root certificate does not parse"))?;
+        Ok((Self { jwt, root_pem }, claims, root))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyType;
+    use crate::key::tests::TestEntropy;
+
+    fn fixture() -> (PrivateKey, Subject, Vec<String>) {
+        let key = PrivateKey::generate(KeyType::P256, &mut TestEntropy(7)).unwrap();
+        (
+            key,
+            Subject::new("col1").unwrap(),
+            alloc::vec![sign_audience("localhost:9123")],
+        )
+    }
+
+    fn vk(key: &PrivateKey) -> p256::ecdsa::VerifyingKey {
+        match key {
+            PrivateKey::P256(k) => *k.verifying_key(),
+            _ => unreachable!(),
+        }
+    }
+
+    fn token(key: &PrivateKey, subject: &Subject, aud: &str, now: u64, ttl: u64) -> String {
+        sign(
+            &TokenRequest {
+                issuer: "provisioner",
+                subject,
+                sans: &[],
+                audience: aud,
+                root_der: b"root",
+                now: UnixTime(now),
+                ttl_secs: ttl,
+            },
+            key,
+            &mut TestEntropy(now),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_good_token_verifies_and_carries_its_claims() {
+        let (key, subject, auds) = fixture();
+        let t = token(&key, &subject, &auds[0], 1000, 300);
+        let exp = Expectations {
+            issuer: "provisioner",
+            audiences: &auds,
+        };
+        let v = verify(&t, &vk(&key), &exp, UnixTime(1100)).unwrap();
+        assert_eq!(v.subject().as_str(), "col1");
+        assert_eq!(v.sans(), [San::Dns("col1".into())]);
+        assert_eq!(v.jti().len(), 64);
+        assert_eq!(v.claims().sha, hex(&sha256(b"root")));
+        let header = String::from_utf8(unb64url(t.split('.').next().unwrap()).unwrap()).unwrap();
+        assert!(header.contains(r#""alg":"ES256""#) && header.contains(r#""typ":"JWT""#));
+    }
+
+    #[test]
+    fn each_check_refuses_with_its_own_reason() {
+        let (key, subject, auds) = fixture();
+        let exp = Expectations {
+            issuer: "provisioner",
+            audiences: &auds,
+        };
+        let t = token(&key, &subject, &auds[0], 1000, 300);
+        let k = vk(&key);
+        assert_eq!(
+            verify(&t, &k, &exp, UnixTime(1000 + 300 + 61)),
+            Err(TokenError::Expired)
+        );
+        assert!(verify(&t, &k, &exp, UnixTime(1000 + 300 + 60)).is_ok());
+        assert_eq!(
+            verify(&t, &k, &exp, UnixTime(1000 - 61)),
+            Err(TokenError::NotYetValid)
+        );
+        let other_aud = token(&key, &subject, "https://evil:1/1.0/sign", 1000, 300);
+        assert_eq!(
+            verify(&other_aud, &k, &exp, UnixTime(1000)),
+            Err(TokenError::WrongAudience)
+        );
+        let exp_iss = Expectations {
+            issuer: "other",
+            audiences: &auds,
+        };
+        assert_eq!(
+            verify(&t, &k, &exp_iss, UnixTime(1000)),
+            Err(TokenError::WrongIssuer)
+        );
+        let other = PrivateKey::generate(KeyType::P256, &mut TestEntropy(99)).unwrap();
+        assert_eq!(
+            verify(&t, &vk(&other), &exp, UnixTime(1000)),
+            Err(TokenError::BadSignature)
+        );
+        // Flip one character of the claims: the signature no longer holds.
+        let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+        let mut claims: Claims = serde_json::from_slice(&unb64url(&parts[1]).unwrap()).unwrap();
+        claims.sub = "col2".into();
+        parts[1] = b64url(serde_json::to_string(&claims).unwrap().as_bytes());
+        assert_eq!(
+            verify(&parts.join("."), &k, &exp, UnixTime(1000)),
+            Err(TokenError::BadSignature)
+        );
+        assert!(matches!(
+            verify("a.b", &k, &exp, UnixTime(1000)),
+            Err(TokenError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn bundle_round_trip_and_root_check() {
+        let (key, subject, auds) = fixture();
+        let root = PrivateKey::generate(KeyType::P256, &mut TestEntropy(3)).unwrap();
+        let root_cert = crate::issue::root_ca(
+            &root,
+            "Test Root",
+            crate::issue::Serial::random(&mut TestEntropy(4)).unwrap(),
+            UnixTime(1_700_000_000),
+        )
+        .unwrap();
+        let root_der = crate::issue::cert_der(&root_cert).unwrap();
+        let jwt = sign(
+            &TokenRequest {
+                issuer: "provisioner",
+                subject: &subject,
+                sans: &[],
+                audience: &auds[0],
+                root_der: &root_der,
+                now: UnixTime(1_700_000_000),
+                ttl_secs: 60,
+            },
+            &key,
+            &mut TestEntropy(5),
+        )
+        .unwrap();
+        let bundle = Bundle {
+            jwt,
+            root_pem: crate::issue::cert_pem(&root_cert).unwrap(),
+        };
+        let encoded = bundle.encode();
+        assert_eq!(encoded.matches('.').count(), 1);
+        let (back, claims, _) = Bundle::parse(&encoded).unwrap();
+        assert_eq!(back, bundle);
+        assert_eq!(claims.sub, "col1");
+        // Another root in the bundle is caught before anything else.
+        let other = crate::issue::root_ca(
+            &root,
+            "Other Root",
+            crate::issue::Serial::random(&mut TestEntropy(6)).unwrap(),
+            UnixTime(1_700_000_000),
+        )
+        .unwrap();
+        let forged = Bundle {
+            jwt: bundle.jwt.clone(),
+            root_pem: crate::issue::cert_pem(&other).unwrap(),
+        };
+        assert_eq!(
+            Bundle::parse(&forged.encode()).unwrap_err(),
+            TokenError::RootMismatch
+        );
+        assert!(Bundle::parse("no-dot-here").is_err());
+    }
+}
