@@ -1,12 +1,11 @@
 //! The authority decides: it checks a sign request and issues, whatever the
 //! transport (HTTPS now, request files for the air-gapped flow).
 //!
-//! The pipeline is fixed (SPEC §3): decode the CSR → verify the token
-//! (signature, `iss`, `aud`, time) → check the CSR's signature → check its
-//! names against the token → issue → burn the token and record the
-//! certificate in one durable commit. A token that passed its own checks is
-//! burnt even when the CSR is then refused; no answer leaves before the
-//! commit is durable.
+//! The pipeline is fixed (SPEC §3): verify the token (signature, `iss`,
+//! `aud`, time) → decode the CSR and check its signature → check its names
+//! against the token → issue → burn the token and record the certificate in
+//! one durable commit. A token that passed its own checks is burnt even when
+//! the CSR is then refused; no answer leaves before the commit is durable.
 
 use std::fmt;
 
@@ -130,10 +129,8 @@ impl Authority {
 
     /// The whole sign pipeline. `csr_pem` and `ott` as a client sent them.
     pub async fn sign(&self, csr_pem: &str, ott: &str, now: UnixTime) -> Result<Issued, Refusal> {
-        let csr = Csr::from_pem(csr_pem)
-            .map_err(|e| Refusal::new(400, format!("the csr field is not a valid CSR: {e}")))?;
         let token = self.verify_token(ott, now)?;
-        match self.check_and_issue(csr, &token, now) {
+        match self.check_and_issue(csr_pem, &token, now) {
             Ok((cert, issued)) => {
                 let record = CertRecord {
                     serial: issued.serial.clone(),
@@ -161,10 +158,12 @@ impl Authority {
 
     fn check_and_issue(
         &self,
-        csr: Csr,
+        csr_pem: &str,
         token: &VerifiedToken,
         now: UnixTime,
     ) -> Result<(Certificate, Issued), Refusal> {
+        let csr = Csr::from_pem(csr_pem)
+            .map_err(|e| Refusal::new(400, format!("the csr field is not a valid CSR: {e}")))?;
         let csr = csr.verify(self.verifier).map_err(|e| match e {
             fedpki_core::Error::Unsupported(_) => Refusal::new(400, e.to_string()),
             _ => Refusal::new(400, format!("the CSR's signature is not valid: {e}")),

@@ -220,19 +220,18 @@ pub struct Store {
 
 impl Store {
     /// Start the writer thread over `backend`.
-    pub fn start(backend: impl Backend) -> Self {
+    pub fn start(backend: impl Backend) -> Result<Self> {
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("fedpki-store".into())
             .spawn(move || writer(backend, rx))
-            .map(|_| ())
-            .unwrap_or_else(|e| eprintln!("fedpki: cannot start the store thread: {e}"));
-        Self { tx }
+            .map_err(|e| CliError::Store(format!("cannot start the store thread: {e}")))?;
+        Ok(Self { tx })
     }
 
     /// Open the CA's database file and start the writer.
     pub fn open(path: &Path) -> Result<Self> {
-        Ok(Self::start(RedbBackend::open(path)?))
+        Self::start(RedbBackend::open(path)?)
     }
 
     async fn ask<T>(&self, op: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Op) -> Result<T> {
@@ -357,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_backend_semantics() {
-        exercise(Store::start(MemoryBackend::default())).await;
+        exercise(Store::start(MemoryBackend::default()).unwrap()).await;
     }
 
     #[tokio::test]
@@ -377,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_uses_of_one_token_burn_it_once() {
-        let store = Store::start(MemoryBackend::default());
+        let store = Store::start(MemoryBackend::default()).unwrap();
         let mut tasks = Vec::new();
         for i in 0..32 {
             let s = store.clone();

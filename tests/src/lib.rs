@@ -1,1 +1,394 @@
+//! Helpers for fedpki's end-to-end tests: run the real binary, start a real
+//! CA server on loopback, check certificates with OpenSSL, and complete a
+//! mutual-TLS handshake with issued files.
 
+// Test support: a failed precondition should stop the test loudly.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod mtls;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The password every test CA uses.
+pub const PASSWORD: &str = "test-password-1234";
+
+/// The `fedpki` binary, built once per test run (cargo is fast when it is
+/// up to date) so the tests never run a stale binary.
+pub fn bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "fedpki",
+            "--bin",
+            "fedpki",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p fedpki failed");
+        let bin = profile_dir.join("fedpki");
+        assert!(bin.is_file(), "{} missing after build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// Run `fedpki ARGS` in `cwd` and capture its output.
+pub fn fedpki(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FEDPKI_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fedpki")
+}
+
+/// Text of stderr.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Text of stdout.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Assert a command succeeded, showing its stderr if not.
+pub fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "fedpki failed: {}", stderr(&o));
+    o
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A CA installed in a temporary folder.
+#[derive(Debug)]
+pub struct TestCa {
+    /// Holds the folder until the test ends.
+    pub tmp: tempfile::TempDir,
+    /// The CA folder.
+    pub dir: PathBuf,
+    /// The password file.
+    pub password_file: PathBuf,
+    /// `localhost:<port>`.
+    pub ca_url: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl TestCa {
+    /// `fedpki pki install` on a free port.
+    pub fn install() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("ca");
+        let password_file = tmp.path().join("pw");
+        std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("write pw");
+        let port = free_port();
+        let ca_url = format!("localhost:{port}");
+        ok(fedpki(
+            tmp.path(),
+            &[
+                "pki",
+                "install",
+                "-p",
+                dir.to_str().expect("utf-8 path"),
+                "--ca-url",
+                &ca_url,
+                "--password-file",
+                password_file.to_str().expect("utf-8 path"),
+            ],
+        ));
+        Self {
+            tmp,
+            dir,
+            password_file,
+            ca_url,
+            port,
+        }
+    }
+
+    /// The CA folder as a string argument.
+    pub fn dir_arg(&self) -> &str {
+        self.dir.to_str().expect("utf-8 path")
+    }
+
+    /// The password file as a string argument.
+    pub fn pw_arg(&self) -> &str {
+        self.password_file.to_str().expect("utf-8 path")
+    }
+
+    /// `fedpki pki get-token -n NAME` with extra arguments.
+    pub fn token(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "pki",
+            "get-token",
+            "-n",
+            name,
+            "-p",
+            self.dir_arg(),
+            "--password-file",
+            self.pw_arg(),
+        ];
+        args.extend_from_slice(extra);
+        let out = ok(fedpki(self.tmp.path(), &args));
+        stdout(&out).trim().to_owned()
+    }
+
+    /// Start `fedpki pki run` for this CA.
+    pub fn serve(&self) -> Server {
+        Server::start(
+            self.tmp.path(),
+            &[
+                "pki",
+                "run",
+                "-p",
+                self.dir_arg(),
+                "--password-file",
+                self.pw_arg(),
+            ],
+        )
+    }
+
+    /// The root certificate's DER.
+    pub fn root_der(&self) -> Vec<u8> {
+        let pem = std::fs::read_to_string(self.dir.join("certs/root_ca.crt")).expect("root");
+        fedpki_core::encoding::pem_one(&pem, "CERTIFICATE").expect("root PEM")
+    }
+
+    /// A work folder for a client.
+    pub fn workdir(&self, name: &str) -> PathBuf {
+        let d = self.tmp.path().join(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    /// POST a JSON body to `/1.0/sign` as a raw client, pinned to this root.
+    pub fn post_sign(&self, body: Vec<u8>) -> (u16, serde_json::Value) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let resp = rt
+            .block_on(fedpki::client::https_request(
+                "localhost",
+                self.port,
+                &self.root_der(),
+                "POST",
+                "/1.0/sign",
+                Some(body),
+            ))
+            .expect("request");
+        let json = serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
+        (resp.status, json)
+    }
+
+    /// GET a path; the status.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let resp = rt
+            .block_on(fedpki::client::https_request(
+                "localhost",
+                self.port,
+                &self.root_der(),
+                "GET",
+                path,
+                None,
+            ))
+            .expect("request");
+        (
+            resp.status,
+            serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// A running `fedpki pki run`; stopped with SIGTERM on drop.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Start and wait for `event=listening`.
+    pub fn start(cwd: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(bin())
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn server");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("log").push(line);
+            }
+        });
+        let mut server = Self { child, log };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !server.logged("event=listening") {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(50)); // let the log reader finish
+                panic!("server exited with {status}: {:?}", server.lines());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {:?}",
+                server.lines()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// The server's log so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Whether any log line contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.lines().iter().any(|l| l.contains(needle))
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait; the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        self.child.wait().expect("wait for server")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.terminate();
+        }
+    }
+}
+
+/// `openssl verify -x509_strict` of a leaf against a root, with the
+/// intermediate as untrusted. Returns OpenSSL's output on failure.
+pub fn openssl_verify(root: &Path, chain: &Path, purpose: Option<&str>) -> Result<(), String> {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["verify", "-x509_strict", "-CAfile"])
+        .arg(root)
+        .arg("-untrusted")
+        .arg(chain);
+    if let Some(p) = purpose {
+        cmd.args(["-purpose", p]);
+    }
+    let out = cmd
+        .arg(chain)
+        .output()
+        .map_err(|e| format!("run openssl: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && text.contains(": OK") {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+/// `openssl x509 -text` of the first certificate in a file.
+pub fn openssl_text(cert: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl x509: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run openssl with arguments in `cwd`; panic with its stderr on failure.
+pub fn openssl(cwd: &Path, args: &[&str]) -> Output {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Every file below `dir` with its contents, for "nothing changed" checks.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}
