@@ -10,7 +10,7 @@ use bytes::Bytes;
 use fedpki_core::issue::Serial;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -242,6 +242,11 @@ struct SignRequest {
     not_after: Option<String>,
 }
 
+/// How much of an oversized body is read and thrown away before the 413,
+/// so a client still writing it gets the answer instead of a reset
+/// (nginx's "lingering close"); beyond this the connection is just closed.
+pub const LINGER_LIMIT: usize = 2 * 1024 * 1024;
+
 async fn read_body(req: Request<Incoming>) -> std::result::Result<Bytes, Response<Full<Bytes>>> {
     let too_large = || {
         error(
@@ -254,20 +259,46 @@ async fn read_body(req: Request<Incoming>) -> std::result::Result<Bytes, Respons
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let mut body = req.into_body();
     if declared.is_some_and(|len| len > MAX_BODY) {
+        linger(&mut body).await;
         return Err(too_large());
     }
-    match tokio::time::timeout(
-        IO_TIMEOUT,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    )
-    .await
-    {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(_)) => Err(error(400, "the request body could not be read")),
+    let mut buf = Vec::new();
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| error(400, "the request body could not be read"))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(IO_TIMEOUT, read).await {
+        Ok(Ok(())) => Ok(Bytes::from(buf)),
+        Ok(Err(resp)) => {
+            linger(&mut body).await;
+            Err(resp)
+        }
         Err(_) => Err(error(408, "the request body did not arrive in time")),
     }
+}
+
+/// Read and discard up to [`LINGER_LIMIT`] bytes, within [`IO_TIMEOUT`].
+async fn linger(body: &mut Incoming) {
+    let drain = async {
+        let mut seen = 0usize;
+        while seen < LINGER_LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(IO_TIMEOUT, drain).await;
 }
 
 async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {

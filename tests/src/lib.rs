@@ -73,6 +73,19 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Assert a command failed and said `needle` on stderr.
+pub fn refused(o: &Output, needle: &str) {
+    assert!(
+        !o.status.success(),
+        "expected a refusal mentioning {needle:?}"
+    );
+    assert!(
+        stderr(o).contains(needle),
+        "stderr should mention {needle:?}: {}",
+        stderr(o)
+    );
+}
+
 /// Assert a command succeeded, showing its stderr if not.
 pub fn ok(o: Output) -> Output {
     assert!(o.status.success(), "fedpki failed: {}", stderr(&o));
@@ -188,40 +201,39 @@ impl TestCa {
         d
     }
 
-    /// POST a JSON body to `/1.0/sign` as a raw client, pinned to this root.
-    pub fn post_sign(&self, body: Vec<u8>) -> (u16, serde_json::Value) {
+    /// One HTTPS request to this CA's server as a raw client, pinned to
+    /// this root; the status and the JSON body (`Null` if not JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> (u16, serde_json::Value) {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let resp = rt
             .block_on(fedpki::client::https_request(
                 "localhost",
                 self.port,
                 &self.root_der(),
-                "POST",
-                "/1.0/sign",
-                Some(body),
-            ))
-            .expect("request");
-        let json = serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null);
-        (resp.status, json)
-    }
-
-    /// GET a path; the status.
-    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let resp = rt
-            .block_on(fedpki::client::https_request(
-                "localhost",
-                self.port,
-                &self.root_der(),
-                "GET",
+                method,
                 path,
-                None,
+                body,
             ))
             .expect("request");
         (
             resp.status,
             serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// POST a JSON body to `/1.0/sign`.
+    pub fn post_sign(&self, body: Vec<u8>) -> (u16, serde_json::Value) {
+        self.request("POST", "/1.0/sign", Some(body))
+    }
+
+    /// GET a path.
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.request("GET", path, None)
     }
 }
 
