@@ -19,6 +19,94 @@ pub enum Command {
     /// The online CA: install, run, tokens, certify (as `fx pki`).
     #[command(subcommand)]
     Pki(Pki),
+    /// The manual flow: the workspace's own CA (as `fx workspace`).
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// The aggregator's certificate in the manual flow (as `fx aggregator`).
+    #[command(subcommand)]
+    Aggregator(AggregatorCmd),
+    /// A collaborator's certificate in the manual flow (as `fx collaborator`).
+    #[command(subcommand)]
+    Collaborator(CollaboratorCmd),
+}
+
+/// `fedpki workspace …`
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCmd {
+    /// Create the workspace's root and signing CA under ./cert/ca.
+    Certify(ManualPasswordArgs),
+}
+
+/// `--password-file` of the manual flow: optional; without it (and without
+/// FEDPKI_PASSWORD or a terminal) the CA keys are stored unencrypted, 0600.
+#[derive(Debug, Args)]
+pub struct ManualPasswordArgs {
+    /// Encrypt (or decrypt) the workspace CA keys with the password on the
+    /// first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `fedpki aggregator …`
+#[derive(Debug, Subcommand)]
+pub enum AggregatorCmd {
+    /// Make the aggregator's key and CSR in ./cert/server.
+    GenerateCertRequest {
+        /// The aggregator's FQDN (default: $FQDN, else this host's).
+        #[arg(long)]
+        fqdn: Option<String>,
+    },
+    /// Sign the aggregator's CSR with the workspace CA.
+    Certify {
+        /// The aggregator's FQDN (default: $FQDN, else this host's).
+        #[arg(long)]
+        fqdn: Option<String>,
+        /// Sign without asking to compare the CSR hash.
+        #[arg(short = 's', long)]
+        silent: bool,
+        #[command(flatten)]
+        password: ManualPasswordArgs,
+    },
+}
+
+/// `fedpki collaborator …`
+#[derive(Debug, Subcommand)]
+pub enum CollaboratorCmd {
+    /// Make a collaborator's key and CSR in ./cert/client, and the request zip.
+    GenerateCertRequest {
+        /// The collaborator's name.
+        #[arg(
+            short = 'n',
+            long = "collaborator_name",
+            visible_alias = "collaborator-name"
+        )]
+        name: String,
+        /// Do not make col_<name>_to_agg_cert_request.zip.
+        #[arg(short = 'x', long)]
+        skip_package: bool,
+    },
+    /// Sign a collaborator's CSR (-n, or a request zip with -r), or import a
+    /// signed zip (-i).
+    Certify {
+        /// The collaborator's name.
+        #[arg(
+            short = 'n',
+            long = "collaborator_name",
+            visible_alias = "collaborator-name"
+        )]
+        name: Option<String>,
+        /// Sign without asking to compare the CSR hash.
+        #[arg(short = 's', long)]
+        silent: bool,
+        /// A request zip to sign (on the aggregator).
+        #[arg(short = 'r', long = "request-pkg", value_name = "ZIP")]
+        request_pkg: Option<PathBuf>,
+        /// A signed zip to install (on the collaborator).
+        #[arg(short = 'i', long = "import", value_name = "ZIP")]
+        import: Option<PathBuf>,
+        #[command(flatten)]
+        password: ManualPasswordArgs,
+    },
 }
 
 /// `fedpki pki …`
@@ -34,6 +122,75 @@ pub enum Pki {
     Certify(CertifyArgs),
     /// Stop the CA's server and remove its folder.
     Uninstall(UninstallArgs),
+    /// Offline: make a key and a request file to carry to an air-gapped CA.
+    Csr(CsrArgs),
+    /// Air-gapped CA: sign a request file (server stopped).
+    Sign(SignArgs),
+    /// Offline: check a signed file and install the certificate.
+    Import(ImportArgs),
+}
+
+/// `pki csr`
+#[derive(Debug, Args)]
+pub struct CsrArgs {
+    /// Subject.
+    #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
+    pub name: String,
+    /// A token from `fedpki pki get-token` (else the CA confirms by hash).
+    #[arg(short = 't', long = "token", value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Folder for the key (and later the certificate).
+    #[arg(
+        short = 'c',
+        long = "certs-path",
+        default_value = "./cert",
+        value_name = "DIR"
+    )]
+    pub certs_path: PathBuf,
+    /// Key algorithm: p256, p384 or ed25519.
+    #[arg(long, default_value = "p256", value_name = "TYPE")]
+    pub key_type: String,
+    /// The request file to write.
+    #[arg(short = 'o', long = "out", value_name = "REQ")]
+    pub out: PathBuf,
+    /// Replace an existing key of that name.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `pki sign`
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+    /// The request file.
+    #[arg(value_name = "REQ")]
+    pub request: PathBuf,
+    /// The signed file to write.
+    #[arg(short = 'o', long = "out", value_name = "SIGNED")]
+    pub out: PathBuf,
+    /// Sign a request without a token without asking (after checking its hash).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki import`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The signed file.
+    #[arg(value_name = "SIGNED")]
+    pub signed: PathBuf,
+    /// Folder of the key; the certificate is installed there.
+    #[arg(
+        short = 'c',
+        long = "certs-path",
+        default_value = "./cert",
+        value_name = "DIR"
+    )]
+    pub certs_path: PathBuf,
 }
 
 /// Where the CA password comes from.

@@ -9,11 +9,11 @@
 
 use std::fmt;
 
-use fedpki_core::csr::Csr;
+use fedpki_core::csr::{Csr, VerifiedCsr};
 use fedpki_core::issue::{self, Issuer, Serial};
+use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, TokenError, VerifiedToken};
 use fedpki_core::{PrivateKey, SignatureVerifier, UnixTime};
-use x509_cert::Certificate;
 
 use crate::ca::{CaCerts, CaConfig};
 use crate::store::{Burn, CertRecord, IssueCommit, Store};
@@ -130,73 +130,91 @@ impl Authority {
     /// The whole sign pipeline. `csr_pem` and `ott` as a client sent them.
     pub async fn sign(&self, csr_pem: &str, ott: &str, now: UnixTime) -> Result<Issued, Refusal> {
         let token = self.verify_token(ott, now)?;
-        match self.check_and_issue(csr_pem, &token, now) {
-            Ok((cert, issued)) => {
-                let record = CertRecord {
-                    serial: issued.serial.clone(),
-                    subject: issued.subject.clone(),
-                    sans: token.sans().iter().map(String::from).collect(),
-                    not_after: cert
-                        .tbs_certificate()
-                        .validity()
-                        .not_after
-                        .to_unix_duration()
-                        .as_secs(),
-                    issued_at: now.0,
-                    der: issue::cert_der(&cert).map_err(internal)?,
-                };
-                self.burn(&token, Some(record)).await?;
+        let checked = verified_csr(csr_pem, self.verifier).and_then(|csr| {
+            csr.check_names(token.subject(), token.sans())
+                .map_err(|e| Refusal::new(403, e.to_string()))?;
+            self.issue(&csr, token.subject(), token.sans(), now)
+        });
+        let burn = (token.jti().to_owned(), token.burn_until().0);
+        match checked {
+            Ok((issued, record)) => {
+                self.commit(Some(burn), Some(record)).await?;
                 Ok(issued)
             }
             Err(refusal) => {
                 // The token was genuine: it is spent even though the CSR was not.
-                self.burn(&token, None).await?;
+                self.commit(Some(burn), None).await?;
                 Err(refusal)
             }
         }
     }
 
-    fn check_and_issue(
+    /// Sign a CSR an operator has confirmed by hand (its hash compared out
+    /// of band): the names are the CSR's own CN and SANs (the CN alone when
+    /// it lists none). Same issuance and ledger as [`Authority::sign`].
+    pub async fn sign_confirmed(
         &self,
-        csr_pem: &str,
-        token: &VerifiedToken,
+        csr: &VerifiedCsr,
         now: UnixTime,
-    ) -> Result<(Certificate, Issued), Refusal> {
-        let csr = Csr::from_pem(csr_pem)
-            .map_err(|e| Refusal::new(400, format!("the csr field is not a valid CSR: {e}")))?;
-        let csr = csr.verify(self.verifier).map_err(|e| match e {
-            fedpki_core::Error::Unsupported(_) => Refusal::new(400, e.to_string()),
-            _ => Refusal::new(400, format!("the CSR's signature is not valid: {e}")),
-        })?;
-        csr.check_names(token.subject(), token.sans())
-            .map_err(|e| Refusal::new(403, e.to_string()))?;
+    ) -> Result<Issued, Refusal> {
+        let (subject, sans) = csr_names(csr)?;
+        let (issued, record) = self.issue(csr, &subject, &sans, now)?;
+        self.commit(None, Some(record)).await?;
+        Ok(issued)
+    }
+
+    fn issue(
+        &self,
+        csr: &VerifiedCsr,
+        subject: &Subject,
+        sans: &[San],
+        now: UnixTime,
+    ) -> Result<(Issued, CertRecord), Refusal> {
         let serial = Serial::random(&mut OsEntropy).map_err(internal)?;
         let cert = self
             .issuer()
             .leaf(
                 csr.public_key().clone(),
-                token.subject(),
-                token.sans(),
+                subject,
+                sans,
                 serial,
                 now.minus(issue::BACKDATE_SECS),
                 now.plus(self.config.leaf_lifetime_secs),
             )
             .map_err(internal)?;
+        let record = CertRecord {
+            serial: serial.to_hex(),
+            subject: subject.as_str().to_owned(),
+            sans: sans.iter().map(String::from).collect(),
+            not_after: cert
+                .tbs_certificate()
+                .validity()
+                .not_after
+                .to_unix_duration()
+                .as_secs(),
+            issued_at: now.0,
+            der: issue::cert_der(&cert).map_err(internal)?,
+        };
         let issued = Issued {
             crt: issue::cert_pem(&cert).map_err(internal)?,
             ca: self.certs.intermediate_pem.clone(),
-            serial: serial.to_hex(),
-            subject: token.subject().as_str().to_owned(),
+            serial: record.serial.clone(),
+            subject: record.subject.clone(),
         };
-        Ok((cert, issued))
+        Ok((issued, record))
     }
 
-    async fn burn(&self, token: &VerifiedToken, cert: Option<CertRecord>) -> Result<(), Refusal> {
+    async fn commit(
+        &self,
+        burn: Option<(String, u64)>,
+        cert: Option<CertRecord>,
+    ) -> Result<(), Refusal> {
+        let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
         let outcome = self
             .store
             .commit_issue(IssueCommit {
-                jti: token.jti().to_owned(),
-                burn_until: token.burn_until().0,
+                jti,
+                burn_until,
                 cert,
             })
             .await
@@ -209,6 +227,34 @@ impl Authority {
             Burn::AlreadyUsed => Err(TokenError::AlreadyUsed.into()),
         }
     }
+}
+
+/// Decode a PEM CSR and check its self-signature: 400 on failure.
+pub fn verified_csr(
+    csr_pem: &str,
+    verifier: &dyn SignatureVerifier,
+) -> Result<VerifiedCsr, Refusal> {
+    let csr = Csr::from_pem(csr_pem)
+        .map_err(|e| Refusal::new(400, format!("the csr field is not a valid CSR: {e}")))?;
+    csr.verify(verifier).map_err(|e| match e {
+        fedpki_core::Error::Unsupported(_) => Refusal::new(400, e.to_string()),
+        _ => Refusal::new(400, format!("the CSR's signature is not valid: {e}")),
+    })
+}
+
+/// The names a CSR asks for: its CN, and its SANs or else the CN as a SAN.
+pub fn csr_names(csr: &VerifiedCsr) -> Result<(Subject, Vec<San>), Refusal> {
+    let cn = csr
+        .common_name()
+        .ok()
+        .flatten()
+        .ok_or_else(|| Refusal::new(400, "the CSR has no common name"))?;
+    let subject = Subject::new(&cn).map_err(|e| Refusal::new(400, e.to_string()))?;
+    let mut sans = csr.sans().map_err(|e| Refusal::new(403, e.to_string()))?;
+    if sans.is_empty() {
+        sans.push(San::parse(&cn).map_err(|e| Refusal::new(400, e.to_string()))?);
+    }
+    Ok((subject, sans))
 }
 
 fn internal(e: impl fmt::Display) -> Refusal {

@@ -17,7 +17,7 @@ use crate::password;
 use crate::store::Store;
 use crate::sys::{OsEntropy, now};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,21 +56,31 @@ pub fn install(a: &InstallArgs) -> Result<()> {
     Ok(())
 }
 
-/// `pki run`
-pub fn run(a: &RunArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
-    let config = CaConfig::load(&paths)?;
-    let certs = CaCerts::load(&paths, &config)?;
-    let _lock = FolderLock::acquire(&paths)?;
-    let (host, port) = ca::parse_ca_url(&config.ca_url)?;
-    let bind: SocketAddr = match &a.bind {
-        Some(b) => b
-            .parse()
-            .map_err(|e| CliError::usage(format!("--bind {b:?} is not ADDR:PORT: {e}")))?,
-        None if host == "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
-        None => SocketAddr::from(([0, 0, 0, 0], port)),
-    };
-    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
+/// A CA opened for signing: its lock held, its intermediate key unlocked,
+/// its store open. The server and the air-gapped `pki sign` both use this.
+pub struct OpenCa {
+    /// The authority.
+    pub authority: Authority,
+    /// The config.
+    pub config: CaConfig,
+    _lock: FolderLock,
+}
+
+impl std::fmt::Debug for OpenCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenCa")
+            .field("ca_url", &self.config.ca_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lock the CA folder, ask for the password, unlock the intermediate key and
+/// open the store (inside a Tokio runtime: the store answers asynchronously).
+pub fn open_ca(paths: &CaPaths, password_file: Option<&std::path::Path>) -> Result<OpenCa> {
+    let config = CaConfig::load(paths)?;
+    let certs = CaCerts::load(paths, &config)?;
+    let lock = FolderLock::acquire(paths)?;
+    let pw = password::obtain(password_file, false)?;
     let key = ca::unlock_key(&paths.intermediate_key(), &pw)?;
     drop(pw);
     if &key.public_key()
@@ -83,11 +93,30 @@ pub fn run(a: &RunArgs) -> Result<()> {
             "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered",
         ));
     }
+    let store = Store::open(&paths.database())?;
+    Ok(OpenCa {
+        authority: Authority::new(config.clone(), certs, key, store)?,
+        config,
+        _lock: lock,
+    })
+}
+
+/// `pki run`
+pub fn run(a: &RunArgs) -> Result<()> {
+    let paths = CaPaths::new(&a.ca_path);
+    let config = CaConfig::load(&paths)?;
+    let (host, port) = ca::parse_ca_url(&config.ca_url)?;
+    let bind: SocketAddr = match &a.bind {
+        Some(b) => b
+            .parse()
+            .map_err(|e| CliError::usage(format!("--bind {b:?} is not ADDR:PORT: {e}")))?,
+        None if host == "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
+        None => SocketAddr::from(([0, 0, 0, 0], port)),
+    };
+    let open = open_ca(&paths, a.password.password_file.as_deref())?;
     let rt = runtime()?;
     rt.block_on(async {
-        let store = Store::open(&paths.database())?;
-        let pruned = store.prune(now().0).await?;
-        let authority = Authority::new(config.clone(), certs, key, store)?;
+        let pruned = open.authority.store().prune(now().0).await?;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| CliError::io("listen on", bind.to_string(), e))?;
@@ -95,12 +124,12 @@ pub fn run(a: &RunArgs) -> Result<()> {
             "listening",
             &[
                 ("address", &bind.to_string()),
-                ("url", &format!("https://{}", config.ca_url)),
+                ("url", &format!("https://{}", open.config.ca_url)),
                 ("pid", &std::process::id().to_string()),
                 ("pruned_tokens", &pruned.to_string()),
             ],
         );
-        crate::server::serve(listener, authority, &host, shutdown_signal()).await
+        crate::server::serve(listener, open.authority, &host, shutdown_signal()).await
     })?;
     rt.shutdown_timeout(Duration::from_secs(2));
     crate::log::info("stopped", &[]);

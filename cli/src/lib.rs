@@ -8,6 +8,9 @@ pub mod client;
 pub mod commands;
 pub mod error;
 pub mod log;
+pub mod manual;
+pub mod offline;
+pub mod package_zip;
 pub mod password;
 pub mod server;
 pub mod store;
@@ -17,7 +20,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, Pki};
+use crate::args::{AggregatorCmd, Cli, CollaboratorCmd, Command, Pki, WorkspaceCmd};
+
+/// The manual flow's workspace: the current folder, as OpenFL's.
+fn workspace() -> manual::Workspace {
+    manual::Workspace::new(".")
+}
 
 /// Parse the command line, run the command, report errors on stderr.
 pub fn main() -> ExitCode {
@@ -28,6 +36,59 @@ pub fn main() -> ExitCode {
         Command::Pki(Pki::GetToken(a)) => commands::get_token(a),
         Command::Pki(Pki::Certify(a)) => commands::certify(a),
         Command::Pki(Pki::Uninstall(a)) => commands::uninstall(a),
+        Command::Pki(Pki::Csr(a)) => a.key_type.parse().map_err(Into::into).and_then(|kt| {
+            offline::make_request(
+                &a.name,
+                a.token.as_deref(),
+                &a.certs_path,
+                kt,
+                &a.out,
+                a.force,
+            )
+        }),
+        Command::Pki(Pki::Sign(a)) => offline::sign_request(
+            &a.ca_path,
+            &a.request,
+            &a.out,
+            a.yes,
+            a.password.password_file.as_deref(),
+        ),
+        Command::Pki(Pki::Import(a)) => offline::import(&a.signed, &a.certs_path),
+        Command::Workspace(WorkspaceCmd::Certify(p)) => {
+            manual::workspace_certify(&workspace(), p.password_file.as_deref())
+        }
+        Command::Aggregator(AggregatorCmd::GenerateCertRequest { fqdn }) => {
+            manual::aggregator_request(&workspace(), fqdn.as_deref())
+        }
+        Command::Aggregator(AggregatorCmd::Certify {
+            fqdn,
+            silent,
+            password,
+        }) => manual::aggregator_certify(
+            &workspace(),
+            fqdn.as_deref(),
+            *silent,
+            password.password_file.as_deref(),
+        ),
+        Command::Collaborator(CollaboratorCmd::GenerateCertRequest { name, skip_package }) => {
+            manual::collaborator_request(&workspace(), name, *skip_package)
+        }
+        Command::Collaborator(CollaboratorCmd::Certify {
+            name,
+            silent,
+            request_pkg,
+            import,
+            password,
+        }) => manual::collaborator_certify(
+            &workspace(),
+            &manual::CollaboratorCertify {
+                name: name.as_deref(),
+                silent: *silent,
+                request_pkg: request_pkg.as_deref(),
+                import: import.as_deref(),
+                password_file: password.password_file.as_deref(),
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

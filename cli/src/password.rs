@@ -50,6 +50,11 @@ pub fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
     check(pw, confirm)
 }
 
+/// Apply the same checks to a password obtained elsewhere.
+pub fn obtain_from(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>> {
+    check(pw, new)
+}
+
 fn check(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>> {
     if pw.is_empty() {
         return Err(CliError::usage("the CA password is empty"));

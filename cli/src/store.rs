@@ -38,8 +38,9 @@ pub struct CertRecord {
 /// What one issuance asks the store to make durable, atomically.
 #[derive(Debug, Clone)]
 pub struct IssueCommit {
-    /// The token id to burn.
-    pub jti: String,
+    /// The token id to burn; `None` for a request the operator confirmed
+    /// by hand (air-gapped signing without a token).
+    pub jti: Option<String>,
     /// Until when the burnt id must be remembered (then it may be pruned).
     pub burn_until: u64,
     /// The certificate to record; `None` burns the token only (a request
@@ -111,13 +112,13 @@ impl Backend for RedbBackend {
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
             let mut certs = txn.open_table(CERTS).map_err(db_err)?;
             for c in batch {
-                if tokens.get(c.jti.as_str()).map_err(db_err)?.is_some() {
-                    out.push(Burn::AlreadyUsed);
-                    continue;
+                if let Some(jti) = &c.jti {
+                    if tokens.get(jti.as_str()).map_err(db_err)?.is_some() {
+                        out.push(Burn::AlreadyUsed);
+                        continue;
+                    }
+                    tokens.insert(jti.as_str(), c.burn_until).map_err(db_err)?;
                 }
-                tokens
-                    .insert(c.jti.as_str(), c.burn_until)
-                    .map_err(db_err)?;
                 if let Some(rec) = &c.cert {
                     let bytes = serde_json::to_vec(rec).map_err(db_err)?;
                     certs
@@ -178,10 +179,12 @@ impl Backend for MemoryBackend {
         Ok(batch
             .iter()
             .map(|c| {
-                if self.tokens.contains_key(&c.jti) {
-                    return Burn::AlreadyUsed;
+                if let Some(jti) = &c.jti {
+                    if self.tokens.contains_key(jti) {
+                        return Burn::AlreadyUsed;
+                    }
+                    self.tokens.insert(jti.clone(), c.burn_until);
                 }
-                self.tokens.insert(c.jti.clone(), c.burn_until);
                 if let Some(rec) = &c.cert {
                     self.certs.insert(rec.serial.clone(), rec.clone());
                 }
@@ -320,7 +323,7 @@ mod tests {
 
     fn commit(jti: &str, serial: Option<&str>) -> IssueCommit {
         IssueCommit {
-            jti: jti.into(),
+            jti: Some(jti.into()),
             burn_until: 100,
             cert: serial.map(|s| CertRecord {
                 serial: s.into(),
@@ -347,7 +350,7 @@ mod tests {
             Burn::Fresh
         );
         let certs = store.certificates().await.unwrap();
-        assert_eq!(certs.len(), 1);
+        assert_eq!(certs.len(), 2);
         assert_eq!(certs[0].serial, "01");
         assert!(store.is_burnt("b").await.unwrap());
         assert_eq!(store.prune(101).await.unwrap(), 2);
@@ -370,7 +373,7 @@ mod tests {
         // dropped and its channel closed).
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let again = RedbBackend::open(&path).unwrap();
-        assert_eq!(again.certificates().unwrap().len(), 1);
+        assert_eq!(again.certificates().unwrap().len(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

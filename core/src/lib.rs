@@ -24,6 +24,7 @@ mod error;
 pub mod issue;
 pub mod key;
 pub mod name;
+pub mod package;
 pub mod profile;
 pub mod provider;
 pub mod token;

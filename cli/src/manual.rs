@@ -1,0 +1,629 @@
+//! OpenFL's manual flow, with the aggregator as the CA: `workspace certify`,
+//! `aggregator generate-cert-request / certify`, `collaborator
+//! generate-cert-request / certify`. Same paths under `./cert`, same
+//! messages, same zip packages, so a real `fx` can sit on the other side.
+//!
+//! What fedpki does differently (OpenFL's defects, SPEC §7): leaves carry
+//! keyUsage and extKeyUsage; the CSR's signature is checked; the root lives
+//! 10 years; a package must hold exactly one CSR, named for its
+//! collaborator; keys are P-384 (SHA-384 signatures, as OpenFL's RSA
+//! certificates use), written 0600, and the CA keys are encrypted when a
+//! password is given.
+
+use std::path::{Path, PathBuf};
+
+use fedpki_core::csr::{self, Csr, VerifiedCsr};
+use fedpki_core::issue::{self, Issuer, Serial};
+use fedpki_core::name::{San, Subject};
+use fedpki_core::{KeyType, PrivateKey, SigningKey, chain};
+use zeroize::Zeroizing;
+
+use crate::authority::{csr_names, verified_csr};
+use crate::error::{CliError, Result};
+use crate::package_zip;
+use crate::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+
+/// The key algorithm of every key the manual flow makes.
+const KEY_TYPE: KeyType = KeyType::P384;
+
+/// Paths of the manual flow, relative to the workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    /// The workspace in `dir` (OpenFL's: the current folder).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { root: dir.into() }
+    }
+    fn cert(&self) -> PathBuf {
+        self.root.join("cert")
+    }
+    fn root_ca_cert(&self) -> PathBuf {
+        self.cert().join("ca/root-ca.crt")
+    }
+    fn root_ca_key(&self) -> PathBuf {
+        self.cert().join("ca/root-ca/private/root-ca.key")
+    }
+    fn signing_ca_cert(&self) -> PathBuf {
+        self.cert().join("ca/signing-ca.crt")
+    }
+    fn signing_ca_key(&self) -> PathBuf {
+        self.cert().join("ca/signing-ca/private/signing-ca.key")
+    }
+    fn cert_chain(&self) -> PathBuf {
+        self.cert().join("cert_chain.crt")
+    }
+    fn server(&self, fqdn: &str, ext: &str) -> PathBuf {
+        self.cert().join("server").join(format!("agg_{fqdn}.{ext}"))
+    }
+    fn client(&self, name: &str, ext: &str) -> PathBuf {
+        self.cert().join("client").join(format!("col_{name}.{ext}"))
+    }
+    fn request_zip(&self, name: &str) -> PathBuf {
+        self.root
+            .join(format!("col_{name}_to_agg_cert_request.zip"))
+    }
+    fn signed_zip(&self, name: &str) -> PathBuf {
+        self.root.join(format!("agg_to_col_{name}_signed_cert.zip"))
+    }
+}
+
+/// OpenFL's name check: 2–252 characters of dot-separated labels of letters,
+/// digits and inner hyphens; returned lower-cased.
+pub fn check_fqdn(name: &str) -> Result<String> {
+    let lower = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if lower.len() < 2 || lower.len() > 252 || !lower.split('.').all(label_ok) {
+        return Err(CliError::usage(format!(
+            "{name:?} is not a valid name: use 2 to 252 characters of letters, digits and \
+             hyphens, in dot-separated labels that do not start or end with a hyphen"
+        )));
+    }
+    Ok(lower)
+}
+
+/// `--fqdn`, else `$FQDN`, else this host's fully qualified name.
+pub fn default_fqdn(given: Option<&str>) -> Result<String> {
+    if let Some(f) = given {
+        return check_fqdn(f);
+    }
+    if let Ok(f) = std::env::var("FQDN")
+        && !f.is_empty()
+    {
+        return check_fqdn(&f);
+    }
+    let from_hostname = std::process::Command::new("hostname")
+        .arg("--fqdn")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let name = match from_hostname {
+        Some(n) => n,
+        None => rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+    };
+    check_fqdn(&name)
+}
+
+/// The CA-key password for the manual flow: `--password-file`, else
+/// `FEDPKI_PASSWORD`, else asked on a terminal (empty keeps the key
+/// unencrypted, as OpenFL's). `None` without any of them.
+fn optional_password(file: Option<&Path>, new: bool) -> Result<Option<Zeroizing<String>>> {
+    use std::io::IsTerminal;
+    if file.is_some() || std::env::var(crate::password::ENV).is_ok() {
+        return crate::password::obtain(file, new).map(Some);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let pw = Zeroizing::new(
+        rpassword::prompt_password(
+            "Password for the CA keys (empty: store them unencrypted, 0600): ",
+        )
+        .map_err(|e| CliError::io("read the password from", "the terminal", e))?,
+    );
+    if pw.is_empty() {
+        return Ok(None);
+    }
+    if new {
+        let again = Zeroizing::new(
+            rpassword::prompt_password("Password (again): ")
+                .map_err(|e| CliError::io("read the password from", "the terminal", e))?,
+        );
+        if *pw != *again {
+            return Err(CliError::usage(
+                "the two passwords differ; nothing was created",
+            ));
+        }
+    }
+    crate::password::obtain_from(pw, new).map(Some)
+}
+
+fn write_key(path: &Path, key: &PrivateKey, password: Option<&str>) -> Result<()> {
+    let pem = match password {
+        Some(pw) => Zeroizing::new(key.to_encrypted_pem(
+            pw.as_bytes(),
+            fedpki_core::key::PBKDF2_ITERATIONS,
+            &mut OsEntropy,
+        )?),
+        None => key.to_pkcs8_pem()?,
+    };
+    write_atomic(path, pem.as_bytes(), 0o600)
+}
+
+fn read_key(path: &Path, password_file: Option<&Path>) -> Result<PrivateKey> {
+    let pem = Zeroizing::new(read_text(path)?);
+    if pem.contains("ENCRYPTED PRIVATE KEY") {
+        let pw = crate::password::obtain(password_file, false)?;
+        return crate::ca::unlock_key(path, &pw);
+    }
+    Ok(PrivateKey::from_pem(&pem, None)?)
+}
+
+/// `fedpki workspace certify`: the workspace's root and signing CA.
+pub fn workspace_certify(ws: &Workspace, password_file: Option<&Path>) -> Result<()> {
+    if ws.root_ca_cert().exists() {
+        return Err(CliError::usage(format!(
+            "{} already exists; this workspace has a CA (remove cert/ca to start over)",
+            ws.root_ca_cert().display()
+        )));
+    }
+    let pw = optional_password(password_file, true)?;
+    if pw.is_none() {
+        eprintln!(
+            "Note: the CA keys are stored unencrypted (mode 0600); pass --password-file to encrypt them."
+        );
+    }
+    for dir in ["ca/root-ca/private", "ca/signing-ca/private"] {
+        create_dir(&ws.cert().join(dir), true)?;
+    }
+    let t = now();
+    let root_key = PrivateKey::generate(KEY_TYPE, &mut OsEntropy)?;
+    let root = issue::root_ca(
+        &root_key,
+        "fedpki Workspace Root CA",
+        Serial::random(&mut OsEntropy)?,
+        t,
+    )?;
+    let signing_key = PrivateKey::generate(KEY_TYPE, &mut OsEntropy)?;
+    let signing = Issuer {
+        cert: &root,
+        key: &root_key,
+    }
+    .intermediate_ca(
+        signing_key.public_key(),
+        "fedpki Workspace Signing CA",
+        Serial::random(&mut OsEntropy)?,
+        t,
+    )?;
+    let pw = pw.as_deref().map(String::as_str);
+    write_key(&ws.root_ca_key(), &root_key, pw)?;
+    write_key(&ws.signing_ca_key(), &signing_key, pw)?;
+    let (root_pem, signing_pem) = (issue::cert_pem(&root)?, issue::cert_pem(&signing)?);
+    write_atomic(&ws.root_ca_cert(), root_pem.as_bytes(), 0o644)?;
+    write_atomic(&ws.signing_ca_cert(), signing_pem.as_bytes(), 0o644)?;
+    write_atomic(
+        &ws.cert_chain(),
+        format!("{root_pem}{signing_pem}").as_bytes(),
+        0o644,
+    )?;
+    println!(
+        "Root CA and signing CA created in {}",
+        ws.cert().join("ca").display()
+    );
+    println!("Certificate chain: {}", ws.cert_chain().display());
+    Ok(())
+}
+
+/// Which side a certificate is for, for OpenFL's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Aggregator,
+    Collaborator,
+}
+
+fn generate_request(role: Role, name: &str, key_path: &Path, csr_path: &Path) -> Result<Csr> {
+    let label = match role {
+        Role::Aggregator => "AGGREGATOR",
+        Role::Collaborator => "COLLABORATOR",
+    };
+    println!(
+        "Creating {label} certificate key pair with following settings: CN={name}, SAN=DNS:{name}"
+    );
+    let key = PrivateKey::generate(KEY_TYPE, &mut OsEntropy)?;
+    let request = csr::build(&key, &Subject::new(name)?, &[San::parse(name)?])?;
+    if let Some(dir) = key_path.parent() {
+        create_dir(dir, false)?;
+    }
+    println!(
+        "  Writing {label} certificate key pair to: {}",
+        key_path
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
+    write_atomic(key_path, key.to_pkcs8_pem()?.as_bytes(), 0o600)?;
+    write_atomic(csr_path, request.to_pem()?.as_bytes(), 0o644)?;
+    println!("The CSR Hash {}", request.openfl_hash()?);
+    Ok(request)
+}
+
+/// `fedpki aggregator generate-cert-request [--fqdn F]`
+pub fn aggregator_request(ws: &Workspace, fqdn: Option<&str>) -> Result<()> {
+    let fqdn = default_fqdn(fqdn)?;
+    generate_request(
+        Role::Aggregator,
+        &fqdn,
+        &ws.server(&fqdn, "key"),
+        &ws.server(&fqdn, "csr"),
+    )?;
+    Ok(())
+}
+
+/// `fedpki collaborator generate-cert-request -n NAME [-x]`
+pub fn collaborator_request(ws: &Workspace, name: &str, skip_package: bool) -> Result<()> {
+    let name = check_fqdn(name)?;
+    let request = generate_request(
+        Role::Collaborator,
+        &name,
+        &ws.client(&name, "key"),
+        &ws.client(&name, "csr"),
+    )?;
+    if !skip_package {
+        let zip = ws.request_zip(&name);
+        package_zip::write(
+            &zip,
+            &[(&format!("col_{name}.csr"), request.to_pem()?.as_bytes())],
+        )?;
+        println!(
+            "Archive {} with certificate signing request created",
+            zip.display()
+        );
+        println!(
+            "This file should be sent to the certificate authority (typically hosted by the aggregator) for signing"
+        );
+    }
+    Ok(())
+}
+
+/// Show the hash and ask, as OpenFL does; `silent` skips the question.
+fn confirm_hash(csr: &Csr, shown_path: &str, silent: bool) -> Result<()> {
+    println!(
+        "The CSR Hash for file {shown_path} = {}",
+        csr.openfl_hash()?
+    );
+    if silent {
+        println!(" Warning: manual check of certificate hashes is bypassed in silent mode.");
+        return Ok(());
+    }
+    println!("Make sure the two hashes above are the same.");
+    if crate::password::confirm("Do you want to sign this certificate?") {
+        Ok(())
+    } else {
+        Err(CliError::usage(
+            "not signed (not confirmed; on a terminal answer y, in scripts pass -s after checking the hash)",
+        ))
+    }
+}
+
+struct SigningCa {
+    cert: x509_cert::Certificate,
+    key: PrivateKey,
+}
+
+fn load_signing_ca(ws: &Workspace, password_file: Option<&Path>) -> Result<SigningCa> {
+    if !ws.signing_ca_cert().exists() {
+        return Err(CliError::usage(format!(
+            "no signing CA in {} (run `fedpki workspace certify` first)",
+            ws.cert().display()
+        )));
+    }
+    let cert = issue::parse_cert_pem(&read_text(&ws.signing_ca_cert())?)?;
+    let key = read_key(&ws.signing_ca_key(), password_file)?;
+    if &key.public_key() != cert.tbs_certificate().subject_public_key_info() {
+        return Err(CliError::usage(format!(
+            "{} does not match {}",
+            ws.signing_ca_key().display(),
+            ws.signing_ca_cert().display()
+        )));
+    }
+    Ok(SigningCa { cert, key })
+}
+
+/// Check a CSR is for `name` and sign it with the workspace's signing CA.
+fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, name: &str) -> Result<String> {
+    let (subject, sans) = csr_names(csr).map_err(|r| CliError::usage(r.message))?;
+    if subject.as_str().to_ascii_lowercase() != name {
+        return Err(CliError::usage(format!(
+            "the CSR is for {:?}, not {name:?}; refusing to sign it",
+            subject.as_str()
+        )));
+    }
+    let t = now();
+    let leaf = Issuer {
+        cert: &ca.cert,
+        key: &ca.key,
+    }
+    .leaf(
+        csr.public_key().clone(),
+        &subject,
+        &sans,
+        Serial::random(&mut OsEntropy)?,
+        t.minus(issue::BACKDATE_SECS),
+        t.plus(issue::YEAR_SECS),
+    )?;
+    Ok(issue::cert_pem(&leaf)?)
+}
+
+fn read_verified_csr(path: &Path) -> Result<VerifiedCsr> {
+    verified_csr(&read_text(path)?, &fedpki_core::RUST_CRYPTO)
+        .map_err(|r| CliError::usage(format!("{}: {}", path.display(), r.message)))
+}
+
+/// `fedpki aggregator certify [--fqdn F] [-s]`
+pub fn aggregator_certify(
+    ws: &Workspace,
+    fqdn: Option<&str>,
+    silent: bool,
+    password_file: Option<&Path>,
+) -> Result<()> {
+    let fqdn = default_fqdn(fqdn)?;
+    let csr_path = ws.server(&fqdn, "csr");
+    let csr = read_verified_csr(&csr_path)?;
+    let ca = load_signing_ca(ws, password_file)?;
+    confirm_hash(&csr, &format!("server/agg_{fqdn}.csr"), silent)?;
+    let pem = sign_for(&ca, &csr, &fqdn)?;
+    write_atomic(&ws.server(&fqdn, "crt"), pem.as_bytes(), 0o644)?;
+    println!(
+        "Signed certificate written to {}",
+        ws.server(&fqdn, "crt").display()
+    );
+    Ok(())
+}
+
+/// Options of `fedpki collaborator certify`.
+#[derive(Debug, Clone, Default)]
+pub struct CollaboratorCertify<'a> {
+    /// `-n NAME`.
+    pub name: Option<&'a str>,
+    /// `-s`.
+    pub silent: bool,
+    /// `-r ZIP`: sign a request package.
+    pub request_pkg: Option<&'a Path>,
+    /// `-i ZIP`: import a signed package.
+    pub import: Option<&'a Path>,
+    /// `--password-file`.
+    pub password_file: Option<&'a Path>,
+}
+
+/// `fedpki collaborator certify …`
+pub fn collaborator_certify(ws: &Workspace, o: &CollaboratorCertify<'_>) -> Result<()> {
+    match (o.request_pkg, o.import) {
+        (Some(_), Some(_)) => Err(CliError::usage(
+            "use either -r (sign a request) or -i (import a signed package)",
+        )),
+        (None, Some(zip)) => import_signed(ws, o.name, zip),
+        (Some(zip), None) => sign_request_package(ws, o, zip),
+        (None, None) => {
+            let name = check_fqdn(
+                o.name
+                    .ok_or_else(|| CliError::usage("give -n NAME, -r ZIP or -i ZIP"))?,
+            )?;
+            let csr = read_verified_csr(&ws.client(&name, "csr"))?;
+            sign_collaborator(ws, o, &name, &csr)
+        }
+    }
+}
+
+fn name_from_zip(zip: &Path, prefix: &str, suffix: &str) -> Option<String> {
+    let file = zip.file_name()?.to_str()?;
+    file.strip_prefix(prefix)?
+        .strip_suffix(suffix)
+        .map(str::to_owned)
+}
+
+fn sign_request_package(ws: &Workspace, o: &CollaboratorCertify<'_>, zip: &Path) -> Result<()> {
+    let entries = package_zip::read(zip)?;
+    let csrs: Vec<_> = entries
+        .iter()
+        .filter(|e| e.name.ends_with(".csr"))
+        .collect();
+    let entry = match csrs.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(CliError::usage(format!(
+                "{} holds no CSR; nothing was signed",
+                zip.display()
+            )));
+        }
+        many => {
+            return Err(CliError::usage(format!(
+                "{} holds {} CSRs; a request package must hold exactly one (nothing was signed)",
+                zip.display(),
+                many.len()
+            )));
+        }
+    };
+    let name = entry
+        .name
+        .strip_prefix("col_")
+        .and_then(|n| n.strip_suffix(".csr"))
+        .filter(|n| !n.contains('/'))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "the CSR in {} is named {:?}, not col_<name>.csr; nothing was signed",
+                zip.display(),
+                entry.name
+            ))
+        })?;
+    let name = check_fqdn(name)?;
+    for expected in [
+        o.name.map(str::to_owned),
+        name_from_zip(zip, "col_", "_to_agg_cert_request.zip"),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if expected.to_ascii_lowercase() != name {
+            return Err(CliError::usage(format!(
+                "the package holds a CSR for {name:?} but is for {expected:?}; nothing was signed"
+            )));
+        }
+    }
+    let text = std::str::from_utf8(&entry.data)
+        .map_err(|_| CliError::usage(format!("{} in {} is not text", entry.name, zip.display())))?;
+    let csr = verified_csr(text, &fedpki_core::RUST_CRYPTO).map_err(|r| {
+        CliError::usage(format!(
+            "{} in {}: {}",
+            entry.name,
+            zip.display(),
+            r.message
+        ))
+    })?;
+    sign_collaborator(ws, o, &name, &csr)?;
+    let crt = read_text(&ws.client(&name, "crt"))?;
+    let chain = read_text(&ws.cert_chain())?;
+    let out = ws.signed_zip(&name);
+    package_zip::write(
+        &out,
+        &[
+            (&format!("client/col_{name}.crt"), crt.as_bytes()),
+            ("cert_chain.crt", chain.as_bytes()),
+        ],
+    )?;
+    println!(
+        "Archive {} with the signed certificate and the certificate chain created",
+        out.display()
+    );
+    println!("This file should be sent back to the collaborator {name}");
+    Ok(())
+}
+
+fn sign_collaborator(
+    ws: &Workspace,
+    o: &CollaboratorCertify<'_>,
+    name: &str,
+    csr: &VerifiedCsr,
+) -> Result<()> {
+    let ca = load_signing_ca(ws, o.password_file)?;
+    confirm_hash(csr, &format!("client/col_{name}.csr"), o.silent)?;
+    let pem = sign_for(&ca, csr, name)?;
+    create_dir(&ws.cert().join("client"), false)?;
+    write_atomic(&ws.client(name, "crt"), pem.as_bytes(), 0o644)?;
+    let _ = std::fs::remove_file(ws.client(name, "csr"));
+    add_to_plan(ws, name)?;
+    println!(
+        "Signed certificate written to {}",
+        ws.client(name, "crt").display()
+    );
+    Ok(())
+}
+
+/// Append `name` to `plan/cols.yaml` when the workspace has a `plan/`
+/// folder, as OpenFL does; a name already listed is left alone.
+fn add_to_plan(ws: &Workspace, name: &str) -> Result<()> {
+    let plan = ws.root.join("plan");
+    if !plan.is_dir() {
+        return Ok(());
+    }
+    let path = plan.join("cols.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let listed = text
+        .lines()
+        .any(|l| l.trim().strip_prefix('-').map(str::trim) == Some(name));
+    if listed {
+        return Ok(());
+    }
+    let body = text.trim_end();
+    let new = if body.is_empty()
+        || body == "collaborators:"
+        || body == "collaborators: []"
+        || body == "collaborators: null"
+    {
+        format!("collaborators:\n- {name}\n")
+    } else if body.starts_with("collaborators:") && !body.contains('[') {
+        format!("{body}\n- {name}\n")
+    } else {
+        return Err(CliError::usage(format!(
+            "{} is not a block list under `collaborators:`; add {name:?} to it by hand",
+            path.display()
+        )));
+    };
+    write_atomic(&path, new.as_bytes(), 0o644)?;
+    println!("Collaborator {name} added to {}", path.display());
+    Ok(())
+}
+
+fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
+    let entries = package_zip::read(zip)?;
+    let find = |n: &str| entries.iter().find(|e| e.name == n);
+    let crt_entry = entries
+        .iter()
+        .find(|e| e.name.starts_with("client/col_") && e.name.ends_with(".crt"))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "{} holds no client/col_<name>.crt; nothing was installed",
+                zip.display()
+            ))
+        })?;
+    let entry_name =
+        crt_entry.name["client/col_".len()..crt_entry.name.len() - ".crt".len()].to_owned();
+    let name = check_fqdn(name.unwrap_or(&entry_name))?;
+    if entry_name.to_ascii_lowercase() != name {
+        return Err(CliError::usage(format!(
+            "the package holds a certificate for {entry_name:?}, not {name:?}; nothing was installed"
+        )));
+    }
+    let chain_entry = find("cert_chain.crt").ok_or_else(|| {
+        CliError::usage(format!(
+            "{} holds no cert_chain.crt; nothing was installed",
+            zip.display()
+        ))
+    })?;
+    let as_text = |e: &package_zip::Entry| {
+        String::from_utf8(e.data.clone())
+            .map_err(|_| CliError::usage(format!("{} in {} is not text", e.name, zip.display())))
+    };
+    let crt_pem = as_text(crt_entry)?;
+    let chain_pem = as_text(chain_entry)?;
+    let leaf = issue::parse_certs_pem(&crt_pem)?.remove(0);
+    let chain_certs = issue::parse_certs_pem(&chain_pem)?;
+    let [root, signing] = chain_certs.as_slice() else {
+        return Err(CliError::usage(format!(
+            "cert_chain.crt in {} should hold the root then the signing CA ({} certificates found)",
+            zip.display(),
+            chain_certs.len()
+        )));
+    };
+    let refuse =
+        |why: String| CliError::usage(format!("{}: {why}; nothing was installed", zip.display()));
+    chain::verify_chain(&leaf, signing, root, now(), &fedpki_core::RUST_CRYPTO)
+        .map_err(|e| refuse(e.to_string()))?;
+    let key = PrivateKey::from_pem(&read_text(&ws.client(&name, "key"))?, None)?;
+    if leaf.tbs_certificate().subject_public_key_info() != &key.public_key() {
+        return Err(refuse(format!(
+            "the certificate is not for the key in {}",
+            ws.client(&name, "key").display()
+        )));
+    }
+    if chain::common_name(&leaf).map(|c| c.to_ascii_lowercase()) != Some(name.clone()) {
+        return Err(refuse(format!("the certificate is not for {name:?}")));
+    }
+    create_dir(&ws.cert().join("client"), false)?;
+    write_atomic(&ws.client(&name, "crt"), crt_pem.as_bytes(), 0o644)?;
+    write_atomic(&ws.cert_chain(), chain_pem.as_bytes(), 0o644)?;
+    println!("Certificate col_{name}.crt installed to PKI directory");
+    Ok(())
+}

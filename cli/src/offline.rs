@@ -1,0 +1,229 @@
+//! Air-gapped signing by carrying files: `pki csr` makes a key and a request
+//! file, `pki sign` signs it on a CA with no network (the server stopped),
+//! `pki import` checks the signed file and installs the certificate.
+//!
+//! A request with a token is checked by exactly the server's pipeline and
+//! burns the token in the same store, so a token works once whichever way
+//! it travels. A request without one is signed only after the operator has
+//! compared its hash, shown on both sides, as in OpenFL's manual flow.
+
+use std::path::Path;
+
+use fedpki_core::chain;
+use fedpki_core::csr;
+use fedpki_core::issue;
+use fedpki_core::name::{San, Subject};
+use fedpki_core::package::{RequestFile, SignedFile};
+use fedpki_core::token::Bundle;
+use fedpki_core::{KeyType, PrivateKey, SigningKey};
+
+use crate::authority::{csr_names, verified_csr};
+use crate::ca::CaPaths;
+use crate::commands::{open_ca, runtime};
+use crate::error::{CliError, Result};
+use crate::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+
+/// `fedpki pki csr -n NAME [-t TOKEN] [-c DIR] [--key-type] -o REQ [--force]`
+pub fn make_request(
+    name: &str,
+    token: Option<&str>,
+    dir: &Path,
+    key_type: KeyType,
+    out: &Path,
+    force: bool,
+) -> Result<()> {
+    let key_path = dir.join(format!("{name}.key"));
+    if key_path.exists() && !force {
+        return Err(CliError::usage(format!(
+            "{} exists; move it away or pass --force to replace it",
+            key_path.display()
+        )));
+    }
+    let (subject, sans, root_pem) = match token {
+        Some(t) => {
+            let (bundle, claims, _) = Bundle::parse(t)?;
+            if claims.sub != name {
+                return Err(CliError::usage(format!(
+                    "this token is for {:?}, not {name:?}",
+                    claims.sub
+                )));
+            }
+            let sans = if claims.sans.is_empty() {
+                vec![San::parse(name)?]
+            } else {
+                San::parse_set(&claims.sans)?
+            };
+            (Subject::new(name)?, sans, Some(bundle.root_pem))
+        }
+        None => (Subject::new(name)?, vec![San::parse(name)?], None),
+    };
+    let key = PrivateKey::generate(key_type, &mut OsEntropy)?;
+    let request = csr::build(&key, &subject, &sans)?;
+    let file = RequestFile::new(name, &request, token.map(|t| t.trim().to_owned()))?;
+    create_dir(dir, false)?;
+    write_atomic(&key_path, key.to_pkcs8_pem()?.as_bytes(), 0o600)?;
+    if let Some(root) = &root_pem {
+        // The root the token vouched for: `pki import` will insist on it.
+        write_atomic(&dir.join("root_ca.crt"), root.as_bytes(), 0o644)?;
+    }
+    write_atomic(out, file.to_json()?.as_bytes(), 0o644)?;
+    eprintln!(
+        "Key written to {} (keep it here). Carry {} to the CA{}.",
+        key_path.display(),
+        out.display(),
+        if token.is_some() {
+            ""
+        } else {
+            "; the operator will compare this hash"
+        }
+    );
+    println!("The CSR Hash {}", request.openfl_hash()?);
+    Ok(())
+}
+
+/// `fedpki pki sign -p DIR REQ -o SIGNED [--yes]`
+pub fn sign_request(
+    ca_dir: &Path,
+    request: &Path,
+    out: &Path,
+    yes: bool,
+    password_file: Option<&Path>,
+) -> Result<()> {
+    let text = read_text(request)?;
+    let (file, csr) = RequestFile::parse(&text)?;
+    let cn = csr.common_name()?.unwrap_or_default();
+    if cn != file.name {
+        return Err(CliError::usage(format!(
+            "the request file names {:?} but its CSR is for {cn:?}: it was altered; nothing was signed",
+            file.name
+        )));
+    }
+    let paths = CaPaths::new(ca_dir);
+    if let Some(pid) = crate::ca::server_pid(&paths)? {
+        return Err(CliError::usage(format!(
+            "the CA in {} is being served (pid {pid}); certify online, or stop the server to sign offline",
+            paths.dir.display()
+        )));
+    }
+    let open = open_ca(&paths, password_file)?;
+    let rt = runtime()?;
+    let issued = match &file.token {
+        Some(token) => {
+            let (bundle, claims, _) = Bundle::parse(token)?;
+            if claims.sha != open.config.root_fingerprint {
+                return Err(CliError::usage(
+                    "the request's token was made by another CA; nothing was signed",
+                ));
+            }
+            rt.block_on(open.authority.sign(&file.csr, &bundle.jwt, now()))
+        }
+        None => {
+            let verified = verified_csr(&file.csr, &fedpki_core::RUST_CRYPTO)
+                .map_err(|r| CliError::usage(r.message))?;
+            let (subject, sans) = csr_names(&verified).map_err(|r| CliError::usage(r.message))?;
+            println!(
+                "Request for CN={} SANs={}",
+                subject,
+                sans.iter().map(String::from).collect::<Vec<_>>().join(",")
+            );
+            println!("The CSR Hash for file {} = {}", request.display(), verified.openfl_hash()?);
+            if !yes {
+                println!("Make sure it is the hash the requester sees.");
+                if !crate::password::confirm("Do you want to sign this certificate?") {
+                    return Err(CliError::usage(
+                        "not signed (not confirmed; after checking the hash, answer y or pass --yes)",
+                    ));
+                }
+            }
+            rt.block_on(open.authority.sign_confirmed(&verified, now()))
+        }
+    }
+    .map_err(|r| CliError::Remote {
+        status: r.status,
+        message: r.message,
+    })?;
+    let signed = SignedFile::new(
+        &issued.subject,
+        issued.crt,
+        issued.ca,
+        open.authority.certs().root_pem.clone(),
+    );
+    write_atomic(out, signed.to_json()?.as_bytes(), 0o644)?;
+    eprintln!(
+        "Signed {} (serial {}); carry {} back.",
+        issued.subject,
+        issued.serial,
+        out.display()
+    );
+    Ok(())
+}
+
+/// `fedpki pki import SIGNED [-c DIR]`
+pub fn import(signed: &Path, dir: &Path) -> Result<()> {
+    let file = SignedFile::parse(&read_text(signed)?)?;
+    let subject = Subject::new(&file.name)?;
+    let refuse = |why: String| {
+        CliError::usage(format!(
+            "{}: {why}; nothing was installed",
+            signed.display()
+        ))
+    };
+    let leaf = issue::parse_cert_pem(&file.crt).map_err(|e| refuse(e.to_string()))?;
+    let intermediate = issue::parse_cert_pem(&file.ca).map_err(|e| refuse(e.to_string()))?;
+    let root = issue::parse_cert_pem(&file.root).map_err(|e| refuse(e.to_string()))?;
+    let trusted_root = dir.join("root_ca.crt");
+    if trusted_root.exists() {
+        let ours = issue::parse_cert_pem(&read_text(&trusted_root)?)?;
+        if ours != root {
+            return Err(refuse(format!(
+                "it chains to another root than {}, the one your token vouched for",
+                trusted_root.display()
+            )));
+        }
+    }
+    chain::verify_chain(
+        &leaf,
+        &intermediate,
+        &root,
+        now(),
+        &fedpki_core::RUST_CRYPTO,
+    )
+    .map_err(|e| refuse(e.to_string()))?;
+    let key_path = dir.join(format!("{}.key", file.name));
+    let key = PrivateKey::from_pem(&read_text(&key_path)?, None)?;
+    if leaf.tbs_certificate().subject_public_key_info() != &key.public_key() {
+        return Err(refuse(format!(
+            "the certificate is not for the key in {}",
+            key_path.display()
+        )));
+    }
+    if chain::common_name(&leaf).as_deref() != Some(subject.as_str()) {
+        return Err(refuse(format!(
+            "the certificate is not for {:?}",
+            file.name
+        )));
+    }
+    let cert_path = dir.join(format!("{}.crt", file.name));
+    write_atomic(
+        &cert_path,
+        format!("{}{}", with_newline(&file.crt), with_newline(&file.ca)).as_bytes(),
+        0o644,
+    )?;
+    write_atomic(&trusted_root, with_newline(&file.root).as_bytes(), 0o644)?;
+    let root_fp =
+        fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&issue::cert_der(&root)?));
+    eprintln!(
+        "Installed {} and {} (root SHA-256 {root_fp}).",
+        cert_path.display(),
+        trusted_root.display()
+    );
+    Ok(())
+}
+
+fn with_newline(s: &str) -> String {
+    if s.ends_with('\n') {
+        s.to_owned()
+    } else {
+        format!("{s}\n")
+    }
+}
