@@ -325,7 +325,6 @@ pub fn unlock_key(path: &Path, password: &str) -> Result<PrivateKey> {
 #[derive(Debug)]
 pub struct FolderLock {
     file: File,
-    path: PathBuf,
 }
 
 impl FolderLock {
@@ -360,7 +359,7 @@ impl FolderLock {
         writeln!(file, "{}", std::process::id()).map_err(|e| CliError::io("write", &path, e))?;
         file.sync_all()
             .map_err(|e| CliError::io("write", &path, e))?;
-        Ok(Self { file, path })
+        Ok(Self { file })
     }
 }
 
@@ -368,7 +367,6 @@ impl Drop for FolderLock {
     fn drop(&mut self) {
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
-        let _ = &self.path;
     }
 }
 

@@ -117,6 +117,8 @@ pub fn tls_config(identity: Arc<TlsIdentity>) -> Result<rustls::ServerConfig> {
 
 struct App {
     authority: Authority,
+    /// Hex SHA-256 of the root's DER, for `GET /root/{sha}`.
+    root_sha: String,
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to
@@ -129,7 +131,13 @@ pub async fn serve(
 ) -> Result<()> {
     let identity = Arc::new(TlsIdentity::new(&authority, host)?);
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone())?));
-    let app = Arc::new(App { authority });
+    let root_sha = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
+        &fedpki_core::issue::cert_der(&authority.certs().root)?,
+    ));
+    let app = Arc::new(App {
+        authority,
+        root_sha,
+    });
 
     // Renew the TLS certificate at two thirds of its life; prune burnt
     // token ids that can no longer be replayed.
@@ -315,10 +323,7 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
         ),
         (&Method::GET, p) if p.starts_with("/root/") || p.starts_with("/1.0/root/") => {
             let sha = p.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
-            let ours = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
-                &fedpki_core::issue::cert_der(&certs.root).unwrap_or_default(),
-            ));
-            if sha == ours {
+            if sha == app.root_sha {
                 json(StatusCode::OK, &serde_json::json!({"ca": certs.root_pem}))
             } else {
                 error(404, "no root certificate with that SHA-256 here")

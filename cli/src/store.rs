@@ -349,6 +349,17 @@ mod tests {
             store.commit_issue(commit("b", None)).await.unwrap(),
             Burn::Fresh
         );
+        // Hash-confirmed signing burns no token and can repeat.
+        let confirmed = IssueCommit {
+            jti: None,
+            ..commit("", Some("03"))
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                store.commit_issue(confirmed.clone()).await.unwrap(),
+                Burn::Fresh
+            );
+        }
         let certs = store.certificates().await.unwrap();
         assert_eq!(certs.len(), 2);
         assert_eq!(certs[0].serial, "01");
