@@ -15,6 +15,7 @@ pub mod password;
 pub mod server;
 pub mod store;
 pub mod sys;
+pub mod web;
 
 use std::process::ExitCode;
 

@@ -313,6 +313,11 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let certs = app.authority.certs();
+    if method == Method::GET
+        && let Some((content_type, bytes)) = crate::web::asset(&path)
+    {
+        return page_response(content_type, Bytes::from_static(bytes));
+    }
     match (&method, path.as_str()) {
         (&Method::GET, "/health" | "/1.0/health") => {
             json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
@@ -336,19 +341,38 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
             };
             sign(app, &body, peer).await
         }
-        (&Method::GET, "/" | "/index.html") => {
-            let mut resp = Response::new(Full::new(Bytes::from_static(
-                b"fedpki CA: the certify page is not built into this binary.\n",
-            )));
-            resp.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
-            resp
-        }
+        (&Method::GET, "/" | "/index.html") => page_response(
+            "text/plain; charset=utf-8",
+            Bytes::from_static(
+                b"fedpki CA: the certify page is not built into this binary (run scripts/build-wasm, then rebuild).\n",
+            ),
+        ),
         (_, "/health" | "/roots" | "/1.0/sign" | "/sign") => error(405, "method not allowed"),
         _ => error(404, "no such route"),
     }
+}
+
+/// A page file with its security headers.
+fn page_response(content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    use hyper::header::{self, HeaderValue};
+    let mut resp = Response::new(Full::new(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::web::CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 async fn sign(app: &App, body: &[u8], peer: SocketAddr) -> Response<Full<Bytes>> {

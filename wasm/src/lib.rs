@@ -48,6 +48,17 @@ impl Key {
         })
     }
 
+    /// Load a key this page saved earlier (unencrypted PKCS#8 PEM), for the
+    /// offline flow when the signed file comes back. Reading only plain
+    /// PKCS#8 keeps the PBES2 decryption code out of the module.
+    #[wasm_bindgen(js_name = fromPkcs8Pem)]
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Key, JsError> {
+        let der = fedpki_core::encoding::pem_one(pem, "PRIVATE KEY").map_err(js)?;
+        Ok(Key {
+            inner: PrivateKey::from_pkcs8_der(&der).map_err(js)?,
+        })
+    }
+
     /// Unencrypted PKCS#8 PEM, as `fedpki pki certify` writes `<name>.key`.
     #[wasm_bindgen(js_name = pkcs8Pem)]
     pub fn pkcs8_pem(&self) -> Result<String, JsError> {

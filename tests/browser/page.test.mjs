@@ -1,0 +1,193 @@
+// The certify page end to end in a real headless Chromium against a real
+// `fedpki pki run`: online certify, the offline round trip with
+// `fedpki pki sign`, refused tokens, and proof that the private key never
+// left the browser.
+//   cd tests/browser && npm ci && node --test   (after scripts/build-wasm and cargo build)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = process.env.FEDPKI_BIN || path.join(root, 'target', 'debug', 'fedpki');
+const MTLS = path.join(path.dirname(BIN), 'mtls-handshake');
+const PASSWORD = 'browser-test-password';
+const env = { ...process.env, FEDPKI_PASSWORD: PASSWORD };
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fedpki-browser-'));
+let server; let browser; let port; let origin;
+
+const fedpki = (args, cwd = work) => execFileSync(BIN, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+const token = (name, extra = []) => fedpki(['pki', 'get-token', '-n', name, '-p', 'ca', ...extra]).trim();
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+/** A token signed with the CA's own provisioner key but already expired. */
+function expiredToken(name) {
+  const key = crypto.createPrivateKey({ key: fs.readFileSync(path.join(work, 'ca/secrets/provisioner_key')), passphrase: PASSWORD });
+  const rootPem = fs.readFileSync(path.join(work, 'ca/certs/root_ca.crt'), 'utf8');
+  const rootDer = new crypto.X509Certificate(rootPem).raw;
+  const jwk = key.export({ format: 'jwk' });
+  const kid = crypto.createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest('base64url');
+  const now = Math.floor(Date.now() / 1000) - 7200;
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64({
+    iss: 'provisioner', sub: name, sans: [name], aud: `https://localhost:${port}/1.0/sign`,
+    sha: crypto.createHash('sha256').update(rootDer).digest('hex'), nbf: now, iat: now, exp: now + 300,
+    jti: crypto.randomBytes(32).toString('hex'),
+  })}`;
+  const sig = crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  return `${Buffer.from(`${input}.${sig}`).toString('base64')}.${Buffer.from(rootPem).toString('base64')}`;
+}
+
+async function startServer() {
+  server = spawn(BIN, ['pki', 'run', '-p', 'ca'], { cwd: work, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise((resolve, reject) => {
+    let log = '';
+    server.stderr.on('data', (d) => { log += d; if (log.includes('event=listening')) resolve(); });
+    server.on('exit', (c) => reject(new Error(`server exited ${c}: ${log}`)));
+  });
+}
+
+before(async () => {
+  port = await freePort();
+  origin = `https://localhost:${port}`;
+  fedpki(['pki', 'install', '-p', 'ca', '--ca-url', `localhost:${port}`]);
+  await startServer();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+/** A page whose every request body is recorded. The CA's TLS certificate
+ *  comes from the CA itself, which this fresh browser does not trust yet. */
+async function openPage() {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, acceptDownloads: true });
+  const page = await context.newPage();
+  const sent = [];
+  page.on('request', (r) => sent.push(`${r.method()} ${r.url()}\n${r.postData() || ''}`));
+  await page.goto(`${origin}/`);
+  await page.getByRole('status').filter({ hasText: 'Ready.' }).waitFor();
+  return { page, sent, context };
+}
+
+async function downloadAll(page, dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const links = await page.locator('#downloads a').all();
+  const names = [];
+  for (const link of links) {
+    const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const name = dl.suggestedFilename();
+    await dl.saveAs(path.join(dir, name));
+    names.push(name);
+  }
+  return names;
+}
+
+const keyBody = (pem) => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+
+test('online: the browser certifies, the files verify, and the key never left it', async () => {
+  const { page, sent, context } = await openPage();
+  await page.getByLabel('Token', { exact: true }).fill(token('collaborator1'));
+  const started = Date.now();
+  await page.getByRole('button', { name: 'Certify' }).click();
+  await page.getByRole('heading', { name: 'Your files' }).waitFor();
+  const elapsed = Date.now() - started;
+  const dir = path.join(work, 'browser-online');
+  const names = await downloadAll(page, dir);
+  assert.deepEqual(names.sort(), ['collaborator1-certificates.zip', 'collaborator1.crt', 'collaborator1.key', 'root_ca.crt']);
+  const verify = spawnSync('openssl', ['verify', '-x509_strict', '-purpose', 'sslclient', '-CAfile', 'root_ca.crt', '-untrusted', 'collaborator1.crt', 'collaborator1.crt'], { cwd: dir });
+  assert.equal(verify.status, 0, verify.stderr.toString() + verify.stdout.toString());
+  const keyPem = fs.readFileSync(path.join(dir, 'collaborator1.key'), 'utf8');
+  const body = keyBody(keyPem);
+  assert.ok(body.length > 40);
+  for (const r of sent) assert.ok(!r.includes(body) && !r.includes(body.slice(0, 40)), `a request carried the key: ${r.slice(0, 80)}`);
+  assert.ok(sent.some((r) => r.startsWith('POST') && r.includes('/1.0/sign')), 'the CSR went to the CA');
+  // The zip holds the same three files.
+  const unzip = spawnSync('python3', ['-c', 'import sys,zipfile; print(sorted(zipfile.ZipFile(sys.argv[1]).namelist()))', path.join(dir, 'collaborator1-certificates.zip')]);
+  assert.match(unzip.stdout.toString(), /collaborator1\.crt.*collaborator1\.key.*root_ca\.crt/);
+  // Mutual TLS with an aggregator certified by the CLI.
+  fedpki(['pki', 'certify', '-n', 'localhost', '-t', token('localhost'), '-c', path.join(work, 'agg')]);
+  const mtls = spawnSync(MTLS, [path.join(work, 'agg'), 'localhost', dir, 'collaborator1']);
+  assert.equal(mtls.status, 0, mtls.stderr.toString());
+  assert.match(mtls.stdout.toString(), /verified the collaborator's certificate: CN=collaborator1/);
+  await page.screenshot({ path: path.join(root, 'target', 'page.png'), fullPage: true });
+  console.log(`# browser certify on loopback: ${elapsed} ms from Certify to downloads`);
+  await context.close();
+});
+
+test('a reused, an expired and a foreign token each show their error', async () => {
+  const { page, context } = await openPage();
+  const used = token('col-used');
+  fedpki(['pki', 'certify', '-n', 'col-used', '-t', used, '-c', path.join(work, 'cli')]);
+  const cases = [
+    [used, /already used/],
+    [expiredToken('col-old'), /expired/],
+    ['not a token at all', /cannot be used: the token is malformed/],
+  ];
+  for (const [t, message] of cases) {
+    await page.getByLabel('Token', { exact: true }).fill(t);
+    await page.getByRole('button', { name: 'Certify' }).click();
+    await page.getByRole('alert').filter({ hasText: message }).waitFor({ timeout: 10000 });
+    assert.ok(await page.locator('#results').isHidden());
+  }
+  await context.close();
+});
+
+test('offline: request file → fedpki pki sign → signed file → downloads', async () => {
+  const { page, sent, context } = await openPage();
+  await page.getByLabel('Token (optional)').fill(token('edge1'));
+  await page.getByRole('button', { name: 'Make request file' }).click();
+  await page.getByRole('status').filter({ hasText: 'Request for edge1 made' }).waitFor();
+  const dir = path.join(work, 'browser-offline');
+  const names = await downloadAll(page, dir);
+  assert.deepEqual(names.sort(), ['edge1.key', 'edge1.req']);
+  // The air-gapped CA: the server must be stopped for `pki sign`.
+  server.kill('SIGTERM');
+  await new Promise((r) => server.on('exit', r));
+  fedpki(['pki', 'sign', '-p', 'ca', path.join(dir, 'edge1.req'), '-o', path.join(dir, 'edge1.signed')]);
+  await startServer();
+  await page.locator('#signed').setInputFiles(path.join(dir, 'edge1.signed'));
+  await page.getByRole('button', { name: 'Load signed file' }).click();
+  await page.getByRole('heading', { name: 'Your files' }).waitFor();
+  const out = path.join(dir, 'out');
+  await downloadAll(page, out);
+  const verify = spawnSync('openssl', ['verify', '-x509_strict', '-CAfile', 'root_ca.crt', '-untrusted', 'edge1.crt', 'edge1.crt'], { cwd: out });
+  assert.equal(verify.status, 0, verify.stderr.toString());
+  const body = keyBody(fs.readFileSync(path.join(out, 'edge1.key'), 'utf8'));
+  for (const r of sent) assert.ok(!r.includes(body), 'no request carried the key');
+  await context.close();
+
+  // The page was closed in between: the saved key comes back as a file,
+  // and a signed file for another key is refused.
+  const again = await openPage();
+  await again.page.locator('#signed').setInputFiles(path.join(dir, 'edge1.signed'));
+  await again.page.getByRole('button', { name: 'Load signed file' }).click();
+  await again.page.getByRole('alert').filter({ hasText: 'choose the saved edge1.key' }).waitFor();
+  await again.page.locator('#saved-key').setInputFiles(path.join(dir, 'edge1.key'));
+  await again.page.getByRole('button', { name: 'Load signed file' }).click();
+  await again.page.getByRole('heading', { name: 'Your files' }).waitFor();
+  fedpki(['pki', 'csr', '-n', 'edge1', '-c', path.join(work, 'other'), '-o', path.join(work, 'other.req')]);
+  await again.page.locator('#saved-key').setInputFiles(path.join(work, 'other', 'edge1.key'));
+  await again.page.getByRole('button', { name: 'Load signed file' }).click();
+  await again.page.getByRole('alert').filter({ hasText: 'different public key' }).waitFor();
+  assert.ok(await again.page.locator('#results').isHidden());
+  await again.context.close();
+});
