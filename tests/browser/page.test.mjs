@@ -137,7 +137,14 @@ test('a reused, an expired and a foreign token each show their error', async () 
   const { page, context } = await openPage();
   const used = token('col-used');
   fedpki(['pki', 'certify', '-n', 'col-used', '-t', used, '-c', path.join(work, 'cli')]);
+  // A token of another CA: its root checks out against its own sha, but
+  // this CA's provisioner did not sign it.
+  const other = fs.mkdtempSync(path.join(os.tmpdir(), 'fedpki-other-'));
+  execFileSync(BIN, ['pki', 'install', '-p', 'ca', '--ca-url', `localhost:${port}`], { cwd: other, env });
+  const foreign = execFileSync(BIN, ['pki', 'get-token', '-n', 'col-x', '-p', 'ca'], { cwd: other, env }).toString().trim();
+  fs.rmSync(other, { recursive: true });
   const cases = [
+    [foreign, /token of another CA/],
     [used, /already used/],
     [expiredToken('col-old'), /expired/],
     ['not a token at all', /cannot be used: the token is malformed/],
@@ -190,4 +197,49 @@ test('offline: request file → fedpki pki sign → signed file → downloads', 
   await again.page.getByRole('alert').filter({ hasText: 'different public key' }).waitFor();
   assert.ok(await again.page.locator('#results').isHidden());
   await again.context.close();
+});
+
+test('budget: keygen + CSR in this page next to WebCrypto P-256 generateKey + sign', async () => {
+  const { page, context } = await openPage();
+  const r = await page.evaluate(async () => {
+    const m = await import('/fedpki_wasm.js');
+    await m.default();
+    const n = 50;
+    let t = performance.now();
+    for (let i = 0; i < n; i++) m.Key.generate('p256').csrPem('bench', []);
+    const wasm = (performance.now() - t) / n;
+    const data = new TextEncoder().encode('x'.repeat(300)); // about a CSR's to-be-signed size
+    t = performance.now();
+    for (let i = 0; i < n; i++) {
+      const k = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+      await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, k.privateKey, data);
+    }
+    const webcrypto = (performance.now() - t) / n;
+    return { wasm, webcrypto };
+  });
+  assert.ok(r.wasm > 0 && r.webcrypto > 0);
+  console.log(`# keygen+CSR P-256: wasm ${r.wasm.toFixed(2)} ms, WebCrypto generateKey+sign ${r.webcrypto.toFixed(2)} ms, ratio ${(r.wasm / r.webcrypto).toFixed(2)}`);
+  await context.close();
+});
+
+test('the self-contained page works from a local file (offline request)', async () => {
+  const file = path.join(root, 'web', 'dist', 'fedpki-certify.html');
+  assert.ok(fs.existsSync(file), 'scripts/build-wasm makes web/dist/fedpki-certify.html');
+  const context = await browser.newContext({ acceptDownloads: true });
+  const page = await context.newPage();
+  const fetched = [];
+  page.on('request', (r) => fetched.push(r.url()));
+  await page.goto(`file://${file}`);
+  await page.getByRole('status').filter({ hasText: 'Ready.' }).waitFor();
+  await page.getByLabel('Name').fill('filehost');
+  await page.getByRole('button', { name: 'Make request file' }).click();
+  await page.getByRole('status').filter({ hasText: 'Request for filehost made' }).waitFor();
+  const dir = path.join(work, 'file-page');
+  await downloadAll(page, dir);
+  const req = JSON.parse(fs.readFileSync(path.join(dir, 'filehost.req'), 'utf8'));
+  assert.equal(req.fedpki, 'certificate-request');
+  const v = spawnSync('openssl', ['req', '-verify', '-noout'], { input: req.csr });
+  assert.equal(v.status, 0, v.stderr.toString());
+  assert.deepEqual(fetched.filter((u) => !u.startsWith('file:') && !u.startsWith('data:')), [], 'nothing fetched from anywhere');
+  await context.close();
 });
