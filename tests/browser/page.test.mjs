@@ -155,6 +155,13 @@ test('a reused, an expired and a foreign token each show their error', async () 
     await page.getByRole('alert').filter({ hasText: message }).waitFor({ timeout: 10000 });
     assert.ok(await page.locator('#results').isHidden());
   }
+  // The CA goes away while the page is open.
+  server.kill('SIGTERM');
+  await new Promise((r) => server.on('exit', r));
+  await page.getByLabel('Token', { exact: true }).fill(token('col-late'));
+  await page.getByRole('button', { name: 'Certify' }).click();
+  await page.getByRole('alert').filter({ hasText: 'could not be reached' }).waitFor({ timeout: 10000 });
+  await startServer();
   await context.close();
 });
 
