@@ -139,17 +139,8 @@ pub struct CsrArgs {
     /// A token from `fedpki pki get-token` (else the CA confirms by hash).
     #[arg(short = 't', long = "token", value_name = "TOKEN")]
     pub token: Option<String>,
-    /// Folder for the key (and later the certificate).
-    #[arg(
-        short = 'c',
-        long = "certs-path",
-        default_value = "./cert",
-        value_name = "DIR"
-    )]
-    pub certs_path: PathBuf,
-    /// Key algorithm: p256, p384 or ed25519.
-    #[arg(long, default_value = "p256", value_name = "TYPE")]
-    pub key_type: String,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// The request file to write.
     #[arg(short = 'o', long = "out", value_name = "REQ")]
     pub out: PathBuf,
@@ -263,7 +254,17 @@ pub struct CertifyArgs {
     /// The token from `fedpki pki get-token`.
     #[arg(short = 't', long = "token", value_name = "TOKEN")]
     pub token: String,
-    /// Folder for <name>.crt, <name>.key and root_ca.crt.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Accepted for compatibility with `fx pki certify -p`; unused.
+    #[arg(short = 'p', long = "ca-path", hide = true)]
+    pub ca_path: Option<PathBuf>,
+}
+
+/// Where a node's key and certificate go, and the key's algorithm.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Folder for <name>.key, <name>.crt and root_ca.crt.
     #[arg(
         short = 'c',
         long = "certs-path",
@@ -274,9 +275,6 @@ pub struct CertifyArgs {
     /// Key algorithm: p256, p384 or ed25519.
     #[arg(long, default_value = "p256", value_name = "TYPE")]
     pub key_type: String,
-    /// Accepted for compatibility with `fx pki certify -p`; unused.
-    #[arg(short = 'p', long = "ca-path", hide = true)]
-    pub ca_path: Option<PathBuf>,
 }
 
 /// `pki uninstall`

@@ -201,12 +201,12 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
 
 /// `pki certify`
 pub fn certify(a: &CertifyArgs) -> Result<()> {
-    let key_type: KeyType = a.key_type.parse()?;
+    let key_type: KeyType = a.key.key_type.parse()?;
     let rt = runtime()?;
     let done = rt.block_on(crate::client::certify(
         &a.name,
         &a.token,
-        &a.certs_path,
+        &a.key.certs_path,
         key_type,
     ))?;
     eprintln!(

@@ -37,11 +37,11 @@ pub fn main() -> ExitCode {
         Command::Pki(Pki::GetToken(a)) => commands::get_token(a),
         Command::Pki(Pki::Certify(a)) => commands::certify(a),
         Command::Pki(Pki::Uninstall(a)) => commands::uninstall(a),
-        Command::Pki(Pki::Csr(a)) => a.key_type.parse().map_err(Into::into).and_then(|kt| {
+        Command::Pki(Pki::Csr(a)) => a.key.key_type.parse().map_err(Into::into).and_then(|kt| {
             offline::make_request(
                 &a.name,
                 a.token.as_deref(),
-                &a.certs_path,
+                &a.key.certs_path,
                 kt,
                 &a.out,
                 a.force,
