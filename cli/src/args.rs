@@ -128,6 +128,12 @@ pub enum Pki {
     Sign(SignArgs),
     /// Offline: check a signed file and install the certificate.
     Import(ImportArgs),
+    /// Show what a certificate, CSR, key, token, request or signed file holds.
+    Inspect {
+        /// The file ("-" for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `pki csr`

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod client;
 pub mod commands;
 pub mod error;
+pub mod inspect;
 pub mod log;
 pub mod manual;
 pub mod offline;
@@ -22,6 +23,22 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{AggregatorCmd, Cli, CollaboratorCmd, Command, Pki, WorkspaceCmd};
+
+fn inspect_file(file: &std::path::Path) -> error::Result<()> {
+    use std::io::Read;
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(1024 * 1024)
+            .read_to_string(&mut s)
+            .map_err(|e| error::CliError::io("read", "standard input", e))?;
+        s
+    } else {
+        sys::read_text(file)?
+    };
+    print!("{}", inspect::describe(&text)?);
+    Ok(())
+}
 
 /// The manual flow's workspace: the current folder, as OpenFL's.
 fn workspace() -> manual::Workspace {
@@ -55,6 +72,7 @@ pub fn main() -> ExitCode {
             a.password.password_file.as_deref(),
         ),
         Command::Pki(Pki::Import(a)) => offline::import(&a.signed, &a.certs_path),
+        Command::Pki(Pki::Inspect { file }) => inspect_file(file),
         Command::Workspace(WorkspaceCmd::Certify(p)) => {
             manual::workspace_certify(&workspace(), p.password_file.as_deref())
         }

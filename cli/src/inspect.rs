@@ -1,0 +1,268 @@
+//! `fedpki pki inspect FILE`: a readable view of anything fedpki reads or
+//! writes: certificates, CSRs, keys, tokens, request and signed files.
+
+use std::fmt::Write;
+
+use der::Encode;
+use fedpki_core::csr::Csr;
+use fedpki_core::encoding::{hex, pem_blocks, sha256};
+use fedpki_core::package::{RequestFile, SignedFile};
+use fedpki_core::token::Bundle;
+use fedpki_core::{chain, issue};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
+
+use crate::error::{CliError, Result};
+use crate::sys::now;
+
+/// Describe the contents of `text` (what it is is guessed from its shape).
+pub fn describe(text: &str) -> Result<String> {
+    let trimmed = text.trim();
+    let mut out = String::new();
+    if trimmed.starts_with('{') {
+        if let Ok((req, csr)) = RequestFile::parse(trimmed) {
+            writeln!(out, "Request file for {:?}", req.name).ok();
+            describe_csr(&mut out, &csr)?;
+            match &req.token {
+                Some(t) => {
+                    writeln!(out, "  carries a token:").ok();
+                    describe_token(&mut out, t, "    ")?;
+                }
+                None => {
+                    writeln!(out, "  no token: the CA operator must compare the CSR hash").ok();
+                }
+            }
+            return Ok(out);
+        }
+        let signed = SignedFile::parse(trimmed)?;
+        writeln!(out, "Signed file for {:?}", signed.name).ok();
+        for (label, pem) in [
+            ("certificate", &signed.crt),
+            ("issuer", &signed.ca),
+            ("root", &signed.root),
+        ] {
+            writeln!(out, "{label}:").ok();
+            describe_cert(&mut out, &issue::parse_cert_pem(pem)?);
+        }
+        return Ok(out);
+    }
+    if trimmed.contains("-----BEGIN ") {
+        for block in pem_blocks(trimmed)? {
+            match block.label.as_str() {
+                "CERTIFICATE" => describe_cert(&mut out, &issue::parse_cert_der(&block.der)?),
+                "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
+                    describe_csr(&mut out, &Csr::from_der(&block.der)?)?;
+                }
+                "PRIVATE KEY" => {
+                    let key = fedpki_core::PrivateKey::from_pkcs8_der(&block.der)?;
+                    writeln!(
+                        out,
+                        "Private key: {} (PKCS#8, unencrypted; not shown)",
+                        key.key_type().as_str()
+                    )
+                    .ok();
+                }
+                "ENCRYPTED PRIVATE KEY" => {
+                    writeln!(
+                        out,
+                        "Private key: PKCS#8, encrypted with a password (not shown)"
+                    )
+                    .ok();
+                }
+                "PUBLIC KEY" => {
+                    let spki = <SubjectPublicKeyInfoOwned as der::Decode>::from_der(&block.der)
+                        .map_err(|e| CliError::usage(format!("public key: {e}")))?;
+                    writeln!(out, "Public key: {}", describe_key(&spki)).ok();
+                }
+                other => {
+                    writeln!(
+                        out,
+                        "PEM block {other:?} ({} bytes): not something fedpki reads",
+                        block.der.len()
+                    )
+                    .ok();
+                }
+            }
+        }
+        return Ok(out);
+    }
+    describe_token(&mut out, trimmed, "")?;
+    Ok(out)
+}
+
+fn describe_key(spki: &SubjectPublicKeyInfoOwned) -> String {
+    use const_oid::db::{rfc5912, rfc8410};
+    let alg = spki.algorithm.oid;
+    if alg == rfc8410::ID_ED_25519 {
+        return "Ed25519".into();
+    }
+    if alg == rfc5912::RSA_ENCRYPTION {
+        // A DER RSAPublicKey is about as long as its modulus.
+        let bytes = spki.subject_public_key.raw_bytes().len();
+        return format!(
+            "RSA (about {} bits)",
+            (bytes.saturating_sub(12)) * 8 / 256 * 256
+        );
+    }
+    if alg == rfc5912::ID_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
+        return match curve {
+            Some(c) if c == rfc5912::SECP_256_R_1 => "ECDSA P-256".into(),
+            Some(c) if c == rfc5912::SECP_384_R_1 => "ECDSA P-384".into(),
+            Some(c) => format!("EC, curve {c}"),
+            None => "EC, no named curve".into(),
+        };
+    }
+    format!("algorithm {alg}")
+}
+
+fn describe_cert(out: &mut String, cert: &Certificate) {
+    let tbs = cert.tbs_certificate();
+    let v = tbs.validity();
+    let t = now().0;
+    let state = if t < v.not_before.to_unix_duration().as_secs() {
+        "not valid yet"
+    } else if t > v.not_after.to_unix_duration().as_secs() {
+        "EXPIRED"
+    } else {
+        "valid now"
+    };
+    let fp = cert.to_der().map(|d| hex(&sha256(&d))).unwrap_or_default();
+    writeln!(out, "Certificate").ok();
+    writeln!(out, "  subject:     {}", tbs.subject()).ok();
+    writeln!(out, "  issuer:      {}", tbs.issuer()).ok();
+    writeln!(out, "  serial:      {}", issue::serial_hex(cert)).ok();
+    writeln!(
+        out,
+        "  valid:       {} to {} ({state})",
+        v.not_before, v.not_after
+    )
+    .ok();
+    writeln!(
+        out,
+        "  key:         {}",
+        describe_key(tbs.subject_public_key_info())
+    )
+    .ok();
+    if chain::is_ca(cert) {
+        writeln!(out, "  CA:          yes").ok();
+    }
+    let sans = chain::sans(cert);
+    if !sans.is_empty() {
+        let list: Vec<String> = sans.iter().map(String::from).collect();
+        writeln!(out, "  SANs:        {}", list.join(", ")).ok();
+    }
+    if let Ok(Some((_, ku))) = tbs.get_extension::<KeyUsage>() {
+        let names: Vec<&str> = [
+            (KeyUsages::DigitalSignature, "digitalSignature"),
+            (KeyUsages::KeyEncipherment, "keyEncipherment"),
+            (KeyUsages::KeyCertSign, "keyCertSign"),
+            (KeyUsages::CRLSign, "cRLSign"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| ku.0.contains(*flag))
+        .map(|(_, n)| n)
+        .collect();
+        writeln!(out, "  key usage:   {}", names.join(", ")).ok();
+    }
+    if let Ok(Some((_, eku))) = tbs.get_extension::<ExtendedKeyUsage>() {
+        use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
+        let names: Vec<String> = eku
+            .0
+            .iter()
+            .map(|o| match *o {
+                o if o == ID_KP_SERVER_AUTH => "serverAuth".to_owned(),
+                o if o == ID_KP_CLIENT_AUTH => "clientAuth".to_owned(),
+                o => o.to_string(),
+            })
+            .collect();
+        writeln!(out, "  ext. usage:  {}", names.join(", ")).ok();
+    }
+    writeln!(out, "  SHA-256:     {fp}").ok();
+}
+
+fn describe_csr(out: &mut String, csr: &Csr) -> Result<()> {
+    let signature = match csr.clone().verify(&fedpki_core::RUST_CRYPTO) {
+        Ok(_) => "valid".to_owned(),
+        Err(e) => format!("NOT VALID ({e})"),
+    };
+    let sans: Vec<String> = csr
+        .sans()
+        .map(|s| s.iter().map(String::from).collect())
+        .unwrap_or_default();
+    writeln!(out, "Certificate signing request").ok();
+    writeln!(
+        out,
+        "  subject CN:  {}",
+        csr.common_name()?.unwrap_or_else(|| "(none)".into())
+    )
+    .ok();
+    writeln!(
+        out,
+        "  SANs:        {}",
+        if sans.is_empty() {
+            "(none)".into()
+        } else {
+            sans.join(", ")
+        }
+    )
+    .ok();
+    writeln!(out, "  key:         {}", describe_key(csr.public_key())).ok();
+    writeln!(out, "  signature:   {signature}").ok();
+    writeln!(
+        out,
+        "  CSR hash:    {} (OpenFL's: SHA-384 of the PEM)",
+        csr.openfl_hash()?
+    )
+    .ok();
+    Ok(())
+}
+
+fn describe_token(out: &mut String, token: &str, indent: &str) -> Result<()> {
+    let (_, claims, root) = Bundle::parse(token).map_err(|e| {
+        CliError::usage(format!(
+            "not a certificate, CSR, key, token, request or signed file that fedpki reads ({e})"
+        ))
+    })?;
+    let t = now().0;
+    let state = if t > claims.exp {
+        "EXPIRED"
+    } else {
+        "not expired"
+    };
+    let aud = match &claims.aud {
+        fedpki_core::token::Audience::One(a) => a.clone(),
+        fedpki_core::token::Audience::Many(v) => v.join(", "),
+    };
+    let when = |secs: u64| {
+        der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
+            .map(|d| d.to_string())
+            .unwrap_or_else(|_| secs.to_string())
+    };
+    writeln!(out, "{indent}Enrollment token (one use)").ok();
+    writeln!(out, "{indent}  subject:     {}", claims.sub).ok();
+    writeln!(out, "{indent}  SANs:        {}", claims.sans.join(", ")).ok();
+    writeln!(out, "{indent}  CA address:  {aud}").ok();
+    writeln!(out, "{indent}  issuer:      {}", claims.iss).ok();
+    writeln!(
+        out,
+        "{indent}  valid:       {} to {} ({state})",
+        when(claims.nbf),
+        when(claims.exp)
+    )
+    .ok();
+    writeln!(out, "{indent}  id (jti):    {}", claims.jti).ok();
+    writeln!(
+        out,
+        "{indent}  root:        {} (matches the token's sha)",
+        chain::common_name(&root).unwrap_or_default()
+    )
+    .ok();
+    writeln!(out, "{indent}  root SHA-256: {}", claims.sha).ok();
+    Ok(())
+}
