@@ -32,10 +32,10 @@ pub fn bin() -> PathBuf {
         cmd.args([
             "build",
             "-q",
-            "-p",
-            "fedpki",
-            "--bin",
-            "fedpki",
+            // The selection of `cargo test --workspace --all-targets`: the
+            // same features, so a test run finds the binary already built.
+            "--workspace",
+            "--bins",
             "--target-dir",
         ])
         .arg(target_dir)
@@ -44,7 +44,7 @@ pub fn bin() -> PathBuf {
             cmd.arg("--release");
         }
         let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build -p fedpki failed");
+        assert!(status.success(), "cargo build --workspace --bins failed");
         let bin = profile_dir.join("fedpki");
         assert!(bin.is_file(), "{} missing after build", bin.display());
         bin
