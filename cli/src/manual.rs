@@ -128,25 +128,12 @@ fn optional_password(file: Option<&Path>, new: bool) -> Result<Option<Zeroizing<
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    let pw = Zeroizing::new(
-        rpassword::prompt_password(
-            "Password for the CA keys (empty: store them unencrypted, 0600): ",
-        )
-        .map_err(|e| CliError::io("read the password from", "the terminal", e))?,
-    );
+    let pw = crate::password::prompt(
+        "Password for the CA keys (empty: store them unencrypted, 0600): ",
+        new,
+    )?;
     if pw.is_empty() {
         return Ok(None);
-    }
-    if new {
-        let again = Zeroizing::new(
-            rpassword::prompt_password("Password (again): ")
-                .map_err(|e| CliError::io("read the password from", "the terminal", e))?,
-        );
-        if *pw != *again {
-            return Err(CliError::usage(
-                "the two passwords differ; nothing was created",
-            ));
-        }
     }
     crate::password::obtain_from(pw, new).map(Some)
 }

@@ -32,22 +32,25 @@ pub fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
             "the CA password is needed: pass --password-file FILE, set {ENV}, or run on a terminal"
         )));
     }
-    let pw = Zeroizing::new(
-        rpassword::prompt_password("CA password: ")
-            .map_err(|e| CliError::io("read the password from", "the terminal", e))?,
-    );
-    if confirm {
-        let again = Zeroizing::new(
-            rpassword::prompt_password("CA password (again): ")
-                .map_err(|e| CliError::io("read the password from", "the terminal", e))?,
-        );
-        if *pw != *again {
-            return Err(CliError::usage(
-                "the two passwords differ; nothing was created",
-            ));
-        }
-    }
+    let pw = prompt("CA password: ", confirm)?;
     check(pw, confirm)
+}
+
+/// Ask for a password on the terminal; with `confirm`, ask again (unless
+/// the first answer is empty) and refuse if the two differ.
+pub fn prompt(question: &str, confirm: bool) -> Result<Zeroizing<String>> {
+    let read = |q: &str| {
+        rpassword::prompt_password(q)
+            .map(Zeroizing::new)
+            .map_err(|e| CliError::io("read the password from", "the terminal", e))
+    };
+    let pw = read(question)?;
+    if confirm && !pw.is_empty() && *pw != *read("Password (again): ")? {
+        return Err(CliError::usage(
+            "the two passwords differ; nothing was created",
+        ));
+    }
+    Ok(pw)
 }
 
 /// Apply the same checks to a password obtained elsewhere.
