@@ -128,12 +128,127 @@ pub enum Pki {
     Sign(SignArgs),
     /// Offline: check a signed file and install the certificate.
     Import(ImportArgs),
-    /// Show what a certificate, CSR, key, token, request or signed file holds.
+    /// Show what a certificate, CSR, key, token, request, signed file or CRL holds.
     Inspect {
         /// The file ("-" for standard input).
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Revoke a certificate (through the running server, or offline).
+    Revoke(RevokeArgs),
+    /// Write the CA's current CRL (DER).
+    Crl(CrlArgs),
+    /// Renew a certificate over mutual TLS with the current one.
+    Renew(RenewArgs),
+    /// List the certificates the CA issued.
+    List(ListArgs),
+    /// Check a node's key, certificate, chain, name and revocation status.
+    Verify(VerifyArgs),
+    /// Verify the CA's hash-chained audit log.
+    Audit(AuditArgs),
+}
+
+/// `pki revoke`
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+    /// Serial of the certificate, hex (as `fedpki pki list` shows it).
+    #[arg(long, value_name = "S")]
+    pub serial: String,
+    /// Why: unspecified, key-compromise, affiliation-changed, superseded,
+    /// cessation-of-operation, privilege-withdrawn (or the RFC 5280 code).
+    #[arg(long, default_value = "unspecified", value_name = "R")]
+    pub reason: String,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki crl`
+#[derive(Debug, Args)]
+pub struct CrlArgs {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+    /// Where to write the CRL (DER; default: standard output).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write PEM instead of DER.
+    #[arg(long)]
+    pub pem: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki renew`
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The node's name (its <name>.crt and <name>.key).
+    #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
+    pub name: String,
+    /// Folder of the key and certificate.
+    #[arg(
+        short = 'c',
+        long = "certs-path",
+        default_value = "./cert",
+        value_name = "DIR"
+    )]
+    pub certs_path: PathBuf,
+    /// HOST:PORT of the CA (default: the one `pki certify` recorded in
+    /// <certs-path>/ca.json).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ca_url: Option<String>,
+    /// Keep running: renew each time two thirds of the certificate's
+    /// lifetime have passed.
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: a command run (by `sh -c`) after each renewal, e.g. to
+    /// make the aggregator reload its certificate.
+    #[arg(long, value_name = "CMD", requires = "watch")]
+    pub exec: Option<String>,
+}
+
+/// `pki list`
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pki verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The node's name (its <name>.crt and <name>.key).
+    #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
+    pub name: String,
+    /// Folder of the key and certificate.
+    #[arg(
+        short = 'c',
+        long = "certs-path",
+        default_value = "./cert",
+        value_name = "DIR"
+    )]
+    pub certs_path: PathBuf,
+    /// A CRL file to check revocation against (default: fetch the CA's, at
+    /// --ca-url or the address in <certs-path>/ca.json).
+    #[arg(long, value_name = "FILE")]
+    pub crl: Option<PathBuf>,
+    /// HOST:PORT of the CA, to fetch its CRL.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ca_url: Option<String>,
+}
+
+/// `pki audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
 }
 
 /// `pki csr`
@@ -211,6 +326,9 @@ pub struct InstallArgs {
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,
+    /// Lifetime of the certificates the CA issues (s, m, h, d).
+    #[arg(long, default_value = "8760h", value_name = "DURATION")]
+    pub cert_lifetime: String,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
@@ -225,6 +343,10 @@ pub struct RunArgs {
     /// else 0.0.0.0, on the CA URL's port).
     #[arg(long, value_name = "ADDR:PORT")]
     pub bind: Option<String>,
+    /// Failed token checks one client address may cause per minute; beyond,
+    /// it gets 429 until the minute is over.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub max_auth_failures: u32,
     #[command(flatten)]
     pub password: PasswordArgs,
 }

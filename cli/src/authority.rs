@@ -16,7 +16,10 @@ use fedpki_core::token::{self, TokenError, VerifiedToken};
 use fedpki_core::{PrivateKey, SignatureVerifier, UnixTime};
 
 use crate::ca::{CaCerts, CaConfig};
-use crate::store::{Burn, CertRecord, IssueCommit, Store};
+use fedpki_core::crl::{self, Reason};
+use x509_cert::Certificate;
+
+use crate::store::{CertRecord, IssueCommit, Outcome, RevocationRecord, RevokeCommit, Store};
 use crate::sys::OsEntropy;
 
 /// A refused request: the HTTP status and a message safe to show a client.
@@ -66,6 +69,7 @@ pub struct Issued {
 pub struct Authority {
     config: CaConfig,
     audiences: Vec<String>,
+    revoke_audiences: Vec<String>,
     provisioner: p256::ecdsa::VerifyingKey,
     certs: CaCerts,
     key: PrivateKey,
@@ -91,6 +95,7 @@ impl Authority {
     ) -> crate::error::Result<Self> {
         Ok(Self {
             audiences: config.audiences(),
+            revoke_audiences: config.revoke_audiences(),
             provisioner: config.provisioner_key()?,
             config,
             certs,
@@ -133,17 +138,17 @@ impl Authority {
         let checked = verified_csr(csr_pem, self.verifier).and_then(|csr| {
             csr.check_names(token.subject(), token.sans())
                 .map_err(|e| Refusal::new(403, e.to_string()))?;
-            self.issue(&csr, token.subject(), token.sans(), now)
+            self.issue(csr.public_key(), token.subject(), token.sans(), now)
         });
         let burn = (token.jti().to_owned(), token.burn_until().0);
         match checked {
             Ok((issued, record)) => {
-                self.commit(Some(burn), Some(record)).await?;
+                self.commit(Some(burn), Some(record), None).await?;
                 Ok(issued)
             }
             Err(refusal) => {
                 // The token was genuine: it is spent even though the CSR was not.
-                self.commit(Some(burn), None).await?;
+                self.commit(Some(burn), None, None).await?;
                 Err(refusal)
             }
         }
@@ -158,14 +163,173 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Issued, Refusal> {
         let (subject, sans) = csr_names(csr)?;
-        let (issued, record) = self.issue(csr, &subject, &sans, now)?;
-        self.commit(None, Some(record)).await?;
+        let (issued, record) = self.issue(csr.public_key(), &subject, &sans, now)?;
+        self.commit(None, Some(record), None).await?;
         Ok(issued)
+    }
+
+    /// Renew a certificate its holder presented over mutual TLS: same key,
+    /// subject and SANs, a new serial and validity. Refused when it was not
+    /// issued by this CA, has expired, or was revoked (checked atomically
+    /// with the commit).
+    pub async fn renew(&self, presented: &Certificate, now: UnixTime) -> Result<Issued, Refusal> {
+        fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
+            .map_err(|_| Refusal::new(401, "the certificate was not issued by this CA"))?;
+        fedpki_core::chain::check_valid_at(presented, now).map_err(|_| {
+            Refusal::new(
+                401,
+                "the certificate has expired (or is not yet valid); get a new one with a token",
+            )
+        })?;
+        if fedpki_core::chain::is_ca(presented) {
+            return Err(Refusal::new(403, "a CA certificate cannot be renewed"));
+        }
+        let cn = fedpki_core::chain::common_name(presented)
+            .ok_or_else(|| Refusal::new(400, "the certificate has no common name"))?;
+        let subject = Subject::new(&cn).map_err(|e| Refusal::new(400, e.to_string()))?;
+        let sans = fedpki_core::chain::sans(presented);
+        let old = issue::serial_hex(presented);
+        let (issued, record) = self.issue(
+            presented.tbs_certificate().subject_public_key_info(),
+            &subject,
+            &sans,
+            now,
+        )?;
+        self.commit(None, Some(record), Some(old)).await?;
+        Ok(issued)
+    }
+
+    /// Revoke with a revoke token (`sub` = the serial, `aud` = this CA's
+    /// revoke URL). The token is burnt whatever the outcome.
+    pub async fn revoke_with_token(
+        &self,
+        serial: &str,
+        ott: &str,
+        reason: Reason,
+        now: UnixTime,
+    ) -> Result<Revocation, Refusal> {
+        let expect = token::Expectations {
+            issuer: &self.config.provisioner.name,
+            audiences: &self.revoke_audiences,
+        };
+        let token = token::verify(ott, &self.provisioner, &expect, now)?;
+        let serial = normalize_serial(serial)?;
+        if normalize_serial(&token.claims().sub).ok().as_deref() != Some(serial.as_str()) {
+            return Err(Refusal::new(
+                403,
+                "the token authorizes revoking another serial (its sub)",
+            ));
+        }
+        let by = format!("token {}", token.jti());
+        self.revoke(
+            serial,
+            reason,
+            now,
+            Some((token.jti().to_owned(), token.burn_until().0)),
+            by,
+        )
+        .await
+    }
+
+    /// Revoke the certificate its holder presented over mutual TLS.
+    pub async fn revoke_by_holder(
+        &self,
+        presented: &Certificate,
+        serial: &str,
+        reason: Reason,
+        now: UnixTime,
+    ) -> Result<Revocation, Refusal> {
+        let serial = normalize_serial(serial)?;
+        let own = issue::serial_hex(presented);
+        if own != serial {
+            return Err(Refusal::new(
+                403,
+                "over mutual TLS a holder can revoke only the certificate it presents",
+            ));
+        }
+        self.revoke(serial, reason, now, None, format!("holder of {own}"))
+            .await
+    }
+
+    /// Revoke as the operator of the CA folder (the server is stopped).
+    pub async fn revoke_by_operator(
+        &self,
+        serial: &str,
+        reason: Reason,
+        now: UnixTime,
+    ) -> Result<Revocation, Refusal> {
+        let serial = normalize_serial(serial)?;
+        self.revoke(serial, reason, now, None, "operator".into())
+            .await
+    }
+
+    async fn revoke(
+        &self,
+        serial: String,
+        reason: Reason,
+        now: UnixTime,
+        burn: Option<(String, u64)>,
+        by: String,
+    ) -> Result<Revocation, Refusal> {
+        let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
+        let record = RevocationRecord {
+            serial: serial.clone(),
+            revoked_at: now.0,
+            reason: reason.code(),
+        };
+        let outcome = self
+            .store
+            .commit_revoke(RevokeCommit {
+                record: record.clone(),
+                jti,
+                burn_until,
+                by,
+            })
+            .await
+            .map_err(store_failed)?;
+        match outcome {
+            Outcome::Done => Ok(Revocation {
+                record,
+                already: false,
+            }),
+            Outcome::Revoked(prior) => Ok(Revocation {
+                record: prior,
+                already: true,
+            }),
+            Outcome::UnknownSerial => Err(Refusal::new(
+                404,
+                format!("this CA issued no certificate with serial {serial}"),
+            )),
+            Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
+        }
+    }
+
+    /// A complete CRL over every revocation, signed by the intermediate,
+    /// valid [`CRL_LIFETIME_SECS`] from `now`.
+    pub async fn crl(&self, number: u64, now: UnixTime) -> crate::error::Result<Vec<u8>> {
+        let revoked: Vec<crl::Revoked> = self
+            .store
+            .revocations()
+            .await?
+            .into_iter()
+            .map(|r| crl::Revoked {
+                serial_hex: r.serial,
+                at: UnixTime(r.revoked_at),
+                reason: Reason::from_code(r.reason).unwrap_or(Reason::Unspecified),
+            })
+            .collect();
+        Ok(crl::build(
+            &self.issuer(),
+            &revoked,
+            number,
+            now,
+            now.plus(CRL_LIFETIME_SECS),
+        )?)
     }
 
     fn issue(
         &self,
-        csr: &VerifiedCsr,
+        public_key: &spki::SubjectPublicKeyInfoOwned,
         subject: &Subject,
         sans: &[San],
         now: UnixTime,
@@ -174,7 +338,7 @@ impl Authority {
         let cert = self
             .issuer()
             .leaf(
-                csr.public_key().clone(),
+                public_key.clone(),
                 subject,
                 sans,
                 serial,
@@ -208,6 +372,7 @@ impl Authority {
         &self,
         burn: Option<(String, u64)>,
         cert: Option<CertRecord>,
+        renews: Option<String>,
     ) -> Result<(), Refusal> {
         let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
         let outcome = self
@@ -216,17 +381,67 @@ impl Authority {
                 jti,
                 burn_until,
                 cert,
+                renews,
             })
             .await
-            .map_err(|e| {
-                crate::log::error("store", &[("error", &e.to_string())]);
-                Refusal::new(500, "the CA could not record the request; try again later")
-            })?;
+            .map_err(store_failed)?;
         match outcome {
-            Burn::Fresh => Ok(()),
-            Burn::AlreadyUsed => Err(TokenError::AlreadyUsed.into()),
+            Outcome::Done => Ok(()),
+            Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
+            Outcome::Revoked(r) => Err(Refusal::new(
+                401,
+                format!(
+                    "the certificate was revoked ({}); it cannot be renewed",
+                    Reason::from_code(r.reason).map_or("unknown reason", |x| x.name())
+                ),
+            )),
+            Outcome::UnknownSerial => Err(Refusal::new(
+                401,
+                "the certificate is not in this CA's ledger; it cannot be renewed",
+            )),
         }
     }
+}
+
+fn store_failed(e: crate::error::CliError) -> Refusal {
+    crate::log::error("store", &[("error", &e.to_string())]);
+    Refusal::new(500, "the CA could not record the request; try again later")
+}
+
+/// How long a CRL is valid; the server signs a new one at two thirds of
+/// that, and after every revocation.
+pub const CRL_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// The outcome of a revocation.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    /// The revocation in force.
+    pub record: RevocationRecord,
+    /// Whether it was revoked before this request.
+    pub already: bool,
+}
+
+/// A serial as typed by a person or printed by OpenSSL (`4A:3B…`, any
+/// case, colons or spaces) → fedpki's lowercase hex.
+pub fn normalize_serial(s: &str) -> Result<String, Refusal> {
+    let hex: String = s
+        .trim()
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if hex.is_empty()
+        || hex.len() > 40
+        || !hex.len().is_multiple_of(2)
+        || !hex.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(Refusal::new(
+            400,
+            format!("{s:?} is not a certificate serial (hex, as `fedpki pki list` shows it)"),
+        ));
+    }
+    Ok(hex)
 }
 
 /// Decode a PEM CSR and check its self-signature: 400 on failure.

@@ -74,6 +74,14 @@ impl CaPaths {
     pub fn database(&self) -> PathBuf {
         self.dir.join("db").join("fedpki.redb")
     }
+    /// `db/audit.log`.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("db").join("audit.log")
+    }
+    /// `certs/intermediate_ca.crl`: the last CRL signed.
+    pub fn crl(&self) -> PathBuf {
+        self.dir.join("certs").join("intermediate_ca.crl")
+    }
     /// `fedpki.lock`.
     pub fn lock(&self) -> PathBuf {
         self.dir.join("fedpki.lock")
@@ -139,6 +147,11 @@ impl CaConfig {
         ]
     }
 
+    /// The audiences this CA accepts in revoke tokens.
+    pub fn revoke_audiences(&self) -> Vec<String> {
+        vec![revoke_audience(&self.ca_url)]
+    }
+
     /// The provisioner's verifying key.
     pub fn provisioner_key(&self) -> Result<p256::ecdsa::VerifyingKey> {
         use spki::DecodePublicKey;
@@ -149,6 +162,14 @@ impl CaConfig {
         })
     }
 }
+
+/// The `aud` of a revoke token for a CA at `host_port`.
+pub fn revoke_audience(host_port: &str) -> String {
+    format!("https://{host_port}/1.0/revoke")
+}
+
+/// The shortest certificate lifetime a CA may be installed with.
+pub const MIN_LEAF_LIFETIME_SECS: u64 = 10;
 
 /// Check `HOST:PORT`.
 pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
@@ -174,8 +195,19 @@ pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
 /// Create a CA in `paths.dir`. Stages everything in a temporary folder
 /// inside it and moves it into place last, config file last of all: a crash
 /// leaves either no CA or a whole one.
-pub fn install(paths: &CaPaths, ca_url: &str, password: &str, force: bool) -> Result<CaConfig> {
+pub fn install(
+    paths: &CaPaths,
+    ca_url: &str,
+    password: &str,
+    force: bool,
+    leaf_lifetime_secs: u64,
+) -> Result<CaConfig> {
     parse_ca_url(ca_url)?;
+    if !(MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&leaf_lifetime_secs) {
+        return Err(CliError::usage(format!(
+            "the certificate lifetime must be between {MIN_LEAF_LIFETIME_SECS} s and one year (8760h); {leaf_lifetime_secs} s was asked"
+        )));
+    }
     if paths.exists() {
         if !force {
             return Err(CliError::usage(format!(
@@ -245,7 +277,7 @@ pub fn install(paths: &CaPaths, ca_url: &str, password: &str, force: bool) -> Re
             kid: fedpki_core::token::jwk_thumbprint(&x, &y),
             public_key: fedpki_core::encoding::pem("PUBLIC KEY", &prov_spki)?,
         },
-        leaf_lifetime_secs: issue::YEAR_SECS,
+        leaf_lifetime_secs,
         root_fingerprint: fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
             &issue::cert_der(&root)?,
         )),

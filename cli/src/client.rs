@@ -62,6 +62,30 @@ pub struct HttpResponse {
     pub body: Bytes,
 }
 
+/// A client certificate chain and its key, for mutual TLS.
+#[derive(Debug)]
+pub struct ClientAuth {
+    /// Leaf first, then the intermediate.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// PKCS#8 DER of the key.
+    pub key: rustls_pki_types::PrivateKeyDer<'static>,
+}
+
+impl ClientAuth {
+    /// From a `<name>.crt` chain and a PKCS#8 key.
+    pub fn new(chain: &[x509_cert::Certificate], key: &PrivateKey) -> Result<Self> {
+        let chain = chain
+            .iter()
+            .map(|c| issue::cert_der(c).map(CertificateDer::from))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let der = key.to_pkcs8_der()?;
+        Ok(Self {
+            chain,
+            key: rustls_pki_types::PrivateKeyDer::Pkcs8(der.to_vec().into()),
+        })
+    }
+}
+
 /// One HTTPS request to `host:port`, trusting only `root_der`, checking the
 /// server's name against `host`.
 pub async fn https_request(
@@ -72,15 +96,33 @@ pub async fn https_request(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
+    https_request_as(host, port, root_der, None, method, path, body).await
+}
+
+/// [`https_request`], presenting a client certificate when `client` is given.
+pub async fn https_request_as(
+    host: &str,
+    port: u16,
+    root_der: &[u8],
+    client: Option<&ClientAuth>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(root_der.to_vec()))
         .map_err(|e| CliError::Network(format!("the token's root certificate is unusable: {e}")))?;
-    let config = rustls::ClientConfig::builder_with_provider(crate::server::crypto_provider())
+    let builder = rustls::ClientConfig::builder_with_provider(crate::server::crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| CliError::Network(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .map_err(|e| CliError::Network(format!("the client certificate is unusable: {e}")))?,
+        None => builder.with_no_client_auth(),
+    };
     let connector = TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| CliError::usage(format!("{host:?} is not a valid server name: {e}")))?;
@@ -236,6 +278,10 @@ pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> 
         ensure_newline(&bundle.root_pem).as_bytes(),
         0o644,
     )?;
+    NodeConfig {
+        ca_url: format!("{}:{}", url.host, url.port),
+    }
+    .save(dir)?;
     Ok(Certified {
         cert_path,
         key_path,
@@ -245,7 +291,48 @@ pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> 
     })
 }
 
-fn ensure_newline(s: &str) -> String {
+/// `<certs-path>/ca.json`: where the CA that certified this folder's
+/// nodes is, for `pki renew` and `pki verify`.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeConfig {
+    /// `HOST:PORT`.
+    pub ca_url: String,
+}
+
+impl NodeConfig {
+    /// The file name in a certs folder.
+    pub const FILE: &'static str = "ca.json";
+
+    /// Write it.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
+        write_atomic(&dir.join(Self::FILE), &json, 0o644)
+    }
+
+    /// The CA address: `explicit` if given, else the recorded one.
+    pub fn ca_url(dir: &Path, explicit: Option<&str>) -> Result<(String, u16)> {
+        if let Some(u) = explicit {
+            return crate::ca::parse_ca_url(u);
+        }
+        let path = dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            CliError::usage(format!(
+                "{} does not say where the CA is (it is written by `pki certify`); give --ca-url HOST:PORT",
+                path.display()
+            ))
+        })?;
+        let me: Self = serde_json::from_str(&text).map_err(|e| {
+            CliError::usage(format!(
+                "{} is corrupt ({e}); give --ca-url",
+                path.display()
+            ))
+        })?;
+        crate::ca::parse_ca_url(&me.ca_url)
+    }
+}
+
+pub(crate) fn ensure_newline(s: &str) -> String {
     if s.ends_with('\n') {
         s.to_owned()
     } else {

@@ -40,9 +40,18 @@ pub fn install(a: &InstallArgs) -> Result<()> {
             paths.dir.display()
         )));
     }
+    let lifetime = args::parse_duration(&a.cert_lifetime)
+        .map_err(|e| CliError::usage(format!("--cert-lifetime: {e}")))?;
+    if !(ca::MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&lifetime) {
+        return Err(CliError::usage(format!(
+            "--cert-lifetime {}: the certificate lifetime must be between {} s and one year (8760h)",
+            a.cert_lifetime,
+            ca::MIN_LEAF_LIFETIME_SECS
+        )));
+    }
     let pw = password::obtain(a.password.password_file.as_deref(), true)?;
     let started = std::time::Instant::now();
-    let config = ca::install(&paths, &a.ca_url, &pw, force)?;
+    let config = ca::install(&paths, &a.ca_url, &pw, force, lifetime)?;
     eprintln!(
         "Created a CA in {} for https://{} in {:.2} s.\n\
          Root fingerprint (SHA-256): {}\n\
@@ -93,7 +102,7 @@ pub fn open_ca(paths: &CaPaths, password_file: Option<&std::path::Path>) -> Resu
             "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered",
         ));
     }
-    let store = Store::open(&paths.database())?;
+    let store = Store::open_with_audit(&paths.database(), &paths.audit_log())?;
     Ok(OpenCa {
         authority: Authority::new(config.clone(), certs, key, store)?,
         config,
@@ -129,7 +138,19 @@ pub fn run(a: &RunArgs) -> Result<()> {
                 ("pruned_tokens", &pruned.to_string()),
             ],
         );
-        crate::server::serve(listener, open.authority, &host, shutdown_signal()).await
+        let limits = crate::server::Limits {
+            auth_failures_per_minute: a.max_auth_failures,
+            max_connections: crate::sys::raise_fd_limit().saturating_sub(64).max(64),
+        };
+        crate::server::serve(
+            listener,
+            open.authority,
+            &host,
+            limits,
+            Some(paths.crl()),
+            shutdown_signal(),
+        )
+        .await
     })?;
     rt.shutdown_timeout(Duration::from_secs(2));
     crate::log::info("stopped", &[]);

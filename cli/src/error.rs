@@ -31,6 +31,8 @@ pub enum CliError {
     Network(String),
     /// The CA's store failed.
     Store(String),
+    /// A check the user asked for failed (`pki verify`, `pki audit`).
+    Check(String),
 }
 
 impl CliError {
@@ -72,6 +74,7 @@ impl fmt::Display for CliError {
             }
             Self::Network(m) => f.write_str(m),
             Self::Store(m) => write!(f, "the CA's database: {m}"),
+            Self::Check(m) => f.write_str(m),
         }
     }
 }

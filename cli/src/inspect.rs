@@ -16,6 +16,50 @@ use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 use crate::error::{CliError, Result};
 use crate::sys::now;
 
+/// Describe a CRL (DER).
+pub fn describe_crl(out: &mut String, der: &[u8]) -> Result<()> {
+    let crl = fedpki_core::crl::Crl::parse(der)?;
+    let t = crate::lifecycle::time_text;
+    writeln!(out, "CRL").ok();
+    writeln!(out, "  issuer:      {}", crl.issuer()).ok();
+    writeln!(out, "  number:      {}", crl.number().unwrap_or(0)).ok();
+    writeln!(out, "  this update: {}", t(crl.this_update().0)).ok();
+    match crl.next_update() {
+        Some(n) => writeln!(out, "  next update: {}", t(n.0)).ok(),
+        None => writeln!(out, "  next update: none").ok(),
+    };
+    let entries = crl.entries();
+    writeln!(out, "  revoked:     {}", entries.len()).ok();
+    for e in entries {
+        writeln!(
+            out,
+            "    {}  {}  {}",
+            e.serial_hex,
+            t(e.at.0),
+            e.reason.name()
+        )
+        .ok();
+    }
+    Ok(())
+}
+
+/// Describe a file given as bytes: a DER CRL, or any text form
+/// [`describe`] knows.
+pub fn describe_bytes(bytes: &[u8]) -> Result<String> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => describe(text),
+        Err(_) => {
+            let mut out = String::new();
+            if fedpki_core::crl::Crl::parse(bytes).is_ok() {
+                describe_crl(&mut out, bytes)?;
+            } else {
+                describe_cert(&mut out, &issue::parse_cert_der(bytes)?);
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// Describe the contents of `text` (what it is is guessed from its shape).
 pub fn describe(text: &str) -> Result<String> {
     let trimmed = text.trim();
@@ -51,6 +95,7 @@ pub fn describe(text: &str) -> Result<String> {
         for block in pem_blocks(trimmed)? {
             match block.label.as_str() {
                 "CERTIFICATE" => describe_cert(&mut out, &issue::parse_cert_der(&block.der)?),
+                "X509 CRL" => describe_crl(&mut out, &block.der)?,
                 "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => {
                     describe_csr(&mut out, &Csr::from_der(&block.der)?)?;
                 }

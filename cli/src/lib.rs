@@ -2,12 +2,14 @@
 //! tests use [`client`] to talk to a server as any client would.
 
 pub mod args;
+pub mod audit;
 pub mod authority;
 pub mod ca;
 pub mod client;
 pub mod commands;
 pub mod error;
 pub mod inspect;
+pub mod lifecycle;
 pub mod log;
 pub mod manual;
 pub mod offline;
@@ -26,17 +28,17 @@ use crate::args::{AggregatorCmd, Cli, CollaboratorCmd, Command, Pki, WorkspaceCm
 
 fn inspect_file(file: &std::path::Path) -> error::Result<()> {
     use std::io::Read;
-    let text = if file.as_os_str() == "-" {
-        let mut s = String::new();
+    let bytes = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
         std::io::stdin()
             .take(1024 * 1024)
-            .read_to_string(&mut s)
+            .read_to_end(&mut b)
             .map_err(|e| error::CliError::io("read", "standard input", e))?;
-        s
+        b
     } else {
-        sys::read_text(file)?
+        std::fs::read(file).map_err(|e| error::CliError::io("read", file, e))?
     };
-    print!("{}", inspect::describe(&text)?);
+    print!("{}", inspect::describe_bytes(&bytes)?);
     Ok(())
 }
 
@@ -73,6 +75,12 @@ pub fn main() -> ExitCode {
         ),
         Command::Pki(Pki::Import(a)) => offline::import(&a.signed, &a.certs_path),
         Command::Pki(Pki::Inspect { file }) => inspect_file(file),
+        Command::Pki(Pki::Revoke(a)) => lifecycle::revoke(a),
+        Command::Pki(Pki::Crl(a)) => lifecycle::crl(a),
+        Command::Pki(Pki::Renew(a)) => lifecycle::renew(a),
+        Command::Pki(Pki::List(a)) => lifecycle::list(a),
+        Command::Pki(Pki::Verify(a)) => lifecycle::verify(a),
+        Command::Pki(Pki::Audit(a)) => lifecycle::audit(a),
         Command::Workspace(WorkspaceCmd::Certify(p)) => {
             manual::workspace_certify(&workspace(), p.password_file.as_deref())
         }

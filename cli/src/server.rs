@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fedpki_core::issue::Serial;
@@ -104,40 +104,166 @@ impl TlsIdentity {
     }
 }
 
-/// The rustls server config over a resolver.
-pub fn tls_config(identity: Arc<TlsIdentity>) -> Result<rustls::ServerConfig> {
+/// The rustls server config over a resolver. Clients may present a
+/// certificate chaining to `root_der` (for renew and revoke); most do not.
+pub fn tls_config(identity: Arc<TlsIdentity>, root_der: &[u8]) -> Result<rustls::ServerConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(root_der.to_vec()))
+        .map_err(|e| CliError::Network(format!("TLS root: {e}")))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        crypto_provider(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| CliError::Network(format!("TLS client verifier: {e}")))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| CliError::Network(format!("TLS config: {e}")))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_cert_resolver(identity);
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
+}
+
+/// Limits of a running server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Failed token checks (401) one address may cause per minute before
+    /// it gets 429 for the rest of that minute.
+    pub auth_failures_per_minute: u32,
+    /// Connections served at once; beyond, new ones are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            auth_failures_per_minute: 60,
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Counts failed token checks per client address, in one-minute windows.
+#[derive(Debug, Default)]
+struct AuthLimiter {
+    windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
+}
+
+const LIMIT_WINDOW: Duration = Duration::from_secs(60);
+
+impl AuthLimiter {
+    /// Seconds until `ip` may try again, when it is over the limit.
+    fn blocked(&self, ip: std::net::IpAddr, limit: u32) -> Option<u64> {
+        let map = self.windows.lock().ok()?;
+        let (count, start) = map.get(&ip)?;
+        let age = start.elapsed();
+        (*count >= limit && age < LIMIT_WINDOW).then(|| (LIMIT_WINDOW - age).as_secs().max(1))
+    }
+
+    fn failed(&self, ip: std::net::IpAddr) {
+        let Ok(mut map) = self.windows.lock() else {
+            return;
+        };
+        if map.len() > 100_000 {
+            map.retain(|_, (_, start)| start.elapsed() < LIMIT_WINDOW);
+        }
+        let entry = map.entry(ip).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= LIMIT_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 = entry.0.saturating_add(1);
+    }
+}
+
+/// The current CRL, re-signed after each revocation and at two thirds of
+/// its life.
+struct CrlCache {
+    der: RwLock<Bytes>,
+    last_number: std::sync::Mutex<u64>,
+}
+
+impl CrlCache {
+    /// Sign a fresh CRL and keep it (and write it to the CA folder).
+    async fn refresh(&self, authority: &Authority, file: Option<&std::path::Path>) -> Result<()> {
+        let number = {
+            let mut last = self
+                .last_number
+                .lock()
+                .map_err(|_| CliError::Store("CRL state poisoned".into()))?;
+            *last = crl_number(*last);
+            *last
+        };
+        let der = authority.crl(number, now()).await?;
+        if let Some(path) = file {
+            crate::sys::write_atomic(path, &der, 0o644)?;
+        }
+        if let Ok(mut cur) = self.der.write() {
+            *cur = Bytes::from(der);
+        }
+        Ok(())
+    }
+}
+
+/// The next cRLNumber: milliseconds since the epoch, or one more than the
+/// last if the clock has not moved on (numbers only grow, also across
+/// restarts while the clock does).
+pub fn crl_number(last: u64) -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    ms.max(last.saturating_add(1))
 }
 
 struct App {
     authority: Authority,
     /// Hex SHA-256 of the root's DER, for `GET /root/{sha}`.
     root_sha: String,
+    crl: CrlCache,
+    crl_file: Option<std::path::PathBuf>,
+    limiter: AuthLimiter,
+    limits: Limits,
+}
+
+/// What a connection's TLS handshake established about the client.
+struct Peer {
+    addr: SocketAddr,
+    /// The certificate the client presented (already verified by rustls
+    /// to chain to the root and to be valid now), if any.
+    cert: Option<x509_cert::Certificate>,
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to
-/// 10 s) and return.
+/// 10 s) and return. `crl_file`, when given, receives every CRL signed.
 pub async fn serve(
     listener: TcpListener,
     authority: Authority,
     host: &str,
+    limits: Limits,
+    crl_file: Option<std::path::PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let identity = Arc::new(TlsIdentity::new(&authority, host)?);
-    let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone())?));
-    let root_sha = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
-        &fedpki_core::issue::cert_der(&authority.certs().root)?,
-    ));
+    let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
+    let root_sha = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&root_der));
     let app = Arc::new(App {
         authority,
         root_sha,
+        crl: CrlCache {
+            der: RwLock::new(Bytes::new()),
+            last_number: std::sync::Mutex::new(0),
+        },
+        crl_file,
+        limiter: AuthLimiter::default(),
+        limits,
     });
+    app.crl
+        .refresh(&app.authority, app.crl_file.as_deref())
+        .await?;
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
 
     // Renew the TLS certificate at two thirds of its life; prune burnt
     // token ids that can no longer be replayed.
@@ -148,13 +274,22 @@ pub async fn serve(
             let mut renew =
                 tokio::time::interval(Duration::from_secs(TLS_CERT_LIFETIME_SECS * 2 / 3));
             let mut prune = tokio::time::interval(Duration::from_secs(3600));
+            let mut crl = tokio::time::interval(Duration::from_secs(
+                crate::authority::CRL_LIFETIME_SECS * 2 / 3,
+            ));
             renew.tick().await;
+            crl.tick().await;
             loop {
                 tokio::select! {
                     _ = renew.tick() => match identity.renew(&app.authority) {
                         Ok(()) => log::info("tls_renewed", &[]),
                         Err(e) => log::error("tls_renew_failed", &[("error", &e.to_string())]),
                     },
+                    _ = crl.tick() => {
+                        if let Err(e) = app.crl.refresh(&app.authority, app.crl_file.as_deref()).await {
+                            log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+                        }
+                    }
                     _ = prune.tick() => {
                         if let Ok(n) = app.authority.store().prune(now().0).await
                             && n > 0
@@ -181,11 +316,19 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // At the cap: close at once rather than queue (the kernel's
+            // backlog would only delay the refusal).
+            drop(tcp);
+            log::warn("connection_refused_at_cap", &[("peer", &peer.to_string())]);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _permit = permit;
             let tls = match tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -197,9 +340,17 @@ pub async fn serve(
                 }
                 Err(_) => return,
             };
+            let cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|der| fedpki_core::issue::parse_cert_der(der.as_ref()).ok());
+            let who = Arc::new(Peer { addr: peer, cert });
             let service = hyper::service::service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&app, req, peer).await) }
+                let who = who.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&app, req, &who).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -309,7 +460,7 @@ async fn linger(body: &mut Incoming) {
     let _ = tokio::time::timeout(IO_TIMEOUT, drain).await;
 }
 
-async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let certs = app.authority.certs();
@@ -334,12 +485,42 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
                 error(404, "no root certificate with that SHA-256 here")
             }
         }
-        (&Method::POST, "/1.0/sign" | "/sign") => {
+        (&Method::GET, "/crl" | "/1.0/crl") => {
+            let der = app.crl.der.read().map(|d| d.clone()).unwrap_or_default();
+            let mut resp = Response::new(Full::new(der));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/pkix-crl"),
+            );
+            resp
+        }
+        (&Method::POST, "/1.0/sign" | "/sign" | "/1.0/renew" | "/renew" | "/1.0/revoke" | "/revoke") => {
+            if let Some(wait) = app
+                .limiter
+                .blocked(peer.addr.ip(), app.limits.auth_failures_per_minute)
+            {
+                let mut resp = error(
+                    429,
+                    "too many failed token checks from this address; try again in a minute",
+                );
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.to_string()) {
+                    resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+                }
+                return resp;
+            }
             let body = match read_body(req).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
-            sign(app, &body, peer).await
+            let resp = match path.as_str() {
+                "/1.0/sign" | "/sign" => sign(app, &body, peer).await,
+                "/1.0/renew" | "/renew" => renew(app, peer).await,
+                _ => revoke(app, &body, peer).await,
+            };
+            if resp.status() == StatusCode::UNAUTHORIZED {
+                app.limiter.failed(peer.addr.ip());
+            }
+            resp
         }
         (&Method::GET, "/" | "/index.html") => page_response(
             "text/plain; charset=utf-8",
@@ -347,7 +528,10 @@ async fn route(app: &App, req: Request<Incoming>, peer: SocketAddr) -> Response<
                 b"fedpki CA: the certify page is not built into this binary (run scripts/build-wasm, then rebuild).\n",
             ),
         ),
-        (_, "/health" | "/roots" | "/1.0/sign" | "/sign") => error(405, "method not allowed"),
+        (
+            _,
+            "/health" | "/roots" | "/1.0/sign" | "/sign" | "/1.0/renew" | "/1.0/revoke" | "/crl",
+        ) => error(405, "method not allowed"),
         _ => error(404, "no such route"),
     }
 }
@@ -375,7 +559,7 @@ fn page_response(content_type: &'static str, body: Bytes) -> Response<Full<Bytes
     resp
 }
 
-async fn sign(app: &App, body: &[u8], peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn sign(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
     let req: SignRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
@@ -393,11 +577,23 @@ async fn sign(app: &App, body: &[u8], peer: SocketAddr) -> Response<Full<Bytes>>
             "this CA sets the validity itself; omit notBefore and notAfter",
         );
     }
-    let peer_s = peer.ip().to_string();
-    match app.authority.sign(&req.csr, &req.ott, now()).await {
+    issued_response(
+        "issued",
+        app.authority.sign(&req.csr, &req.ott, now()).await,
+        peer,
+    )
+}
+
+fn issued_response(
+    what: &str,
+    result: std::result::Result<crate::authority::Issued, crate::authority::Refusal>,
+    peer: &Peer,
+) -> Response<Full<Bytes>> {
+    let peer_s = peer.addr.ip().to_string();
+    match result {
         Ok(issued) => {
             log::info(
-                "issued",
+                what,
                 &[
                     ("peer", &peer_s),
                     ("subject", &issued.subject),
@@ -413,16 +609,116 @@ async fn sign(app: &App, body: &[u8], peer: SocketAddr) -> Response<Full<Bytes>>
                 }),
             )
         }
-        Err(refusal) => {
-            log::warn(
-                "refused",
-                &[
-                    ("peer", &peer_s),
-                    ("status", &refusal.status.to_string()),
-                    ("reason", &refusal.message),
-                ],
+        Err(refusal) => refused(&refusal, peer),
+    }
+}
+
+fn refused(refusal: &crate::authority::Refusal, peer: &Peer) -> Response<Full<Bytes>> {
+    log::warn(
+        "refused",
+        &[
+            ("peer", &peer.addr.ip().to_string()),
+            ("status", &refusal.status.to_string()),
+            ("reason", &refusal.message),
+        ],
+    );
+    error(refusal.status, &refusal.message)
+}
+
+async fn renew(app: &App, peer: &Peer) -> Response<Full<Bytes>> {
+    let Some(cert) = &peer.cert else {
+        return error(
+            401,
+            "renewal needs the current certificate, presented over mutual TLS",
+        );
+    };
+    issued_response("renewed", app.authority.renew(cert, now()).await, peer)
+}
+
+/// `POST /1.0/revoke`, as step-ca's: `{"serial", "ott"?, "reasonCode"?,
+/// "reason"?, "passive"?}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RevokeRequest {
+    serial: String,
+    #[serde(default)]
+    ott: Option<String>,
+    #[serde(default)]
+    reason_code: Option<u8>,
+}
+
+async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
+    let req: RevokeRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                400,
+                &format!(
+                    "the body must be JSON {{\"serial\": hex, \"ott\": revoke token, \"reasonCode\": n}}: {e}"
+                ),
             );
-            error(refusal.status, &refusal.message)
         }
+    };
+    let reason = match req.reason_code {
+        None => fedpki_core::crl::Reason::Unspecified,
+        Some(c) => match fedpki_core::crl::Reason::from_code(c) {
+            Some(r) => r,
+            None => return error(400, &format!("reasonCode {c} is not accepted by this CA")),
+        },
+    };
+    let t = now();
+    let result = match (req.ott.as_deref().filter(|o| !o.is_empty()), &peer.cert) {
+        (Some(ott), _) => {
+            app.authority
+                .revoke_with_token(&req.serial, ott, reason, t)
+                .await
+        }
+        (None, Some(cert)) => {
+            app.authority
+                .revoke_by_holder(cert, &req.serial, reason, t)
+                .await
+        }
+        (None, None) => {
+            return error(
+                401,
+                "send a revoke token (ott), or present the certificate itself over mutual TLS",
+            );
+        }
+    };
+    match result {
+        Ok(done) => {
+            if !done.already {
+                log::info(
+                    "revoked",
+                    &[
+                        ("peer", &peer.addr.ip().to_string()),
+                        ("serial", &done.record.serial),
+                        ("reason_code", &done.record.reason.to_string()),
+                    ],
+                );
+                if let Err(e) = app
+                    .crl
+                    .refresh(&app.authority, app.crl_file.as_deref())
+                    .await
+                {
+                    log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+                    return error(
+                        500,
+                        "the revocation is recorded, but the CRL could not be re-signed; it will be at the next refresh",
+                    );
+                }
+            }
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "status": "ok",
+                    "serial": done.record.serial,
+                    "revokedAt": done.record.revoked_at,
+                    "reasonCode": done.record.reason,
+                    "alreadyRevoked": done.already,
+                }),
+            )
+        }
+        Err(refusal) => refused(&refusal, peer),
     }
 }

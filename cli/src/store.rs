@@ -1,4 +1,5 @@
-//! The CA's durable state: burnt token ids and issued certificates.
+//! The CA's durable state: burnt token ids, issued certificates,
+//! revocations, and the head of the audit log.
 //!
 //! One writer thread owns the backend and applies requests in batches: every
 //! request waiting when a batch starts goes into one transaction, and each
@@ -12,10 +13,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::mpsc;
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::audit;
 use crate::error::{CliError, Result};
 
 /// One issued certificate, as the ledger keeps it.
@@ -35,58 +40,175 @@ pub struct CertRecord {
     pub der: Vec<u8>,
 }
 
+/// A revocation, as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationRecord {
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// When (Unix seconds).
+    pub revoked_at: u64,
+    /// RFC 5280 reason code.
+    pub reason: u8,
+}
+
 /// What one issuance asks the store to make durable, atomically.
 #[derive(Debug, Clone)]
 pub struct IssueCommit {
     /// The token id to burn; `None` for a request the operator confirmed
-    /// by hand (air-gapped signing without a token).
+    /// by hand (air-gapped signing without a token) or a renewal.
     pub jti: Option<String>,
     /// Until when the burnt id must be remembered (then it may be pruned).
     pub burn_until: u64,
     /// The certificate to record; `None` burns the token only (a request
     /// refused after its token was accepted).
     pub cert: Option<CertRecord>,
+    /// For a renewal: the serial renewed. The commit is refused if that
+    /// certificate has been revoked (checked inside the transaction, so a
+    /// revocation racing a renewal cannot be lost).
+    pub renews: Option<String>,
 }
 
-/// Outcome of an [`IssueCommit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Burn {
-    /// The token was unused; it is now burnt and the record is durable.
-    Fresh,
+/// What one revocation asks the store to make durable, atomically.
+#[derive(Debug, Clone)]
+pub struct RevokeCommit {
+    /// The revocation.
+    pub record: RevocationRecord,
+    /// A revoke token's id to burn, if one authorized it.
+    pub jti: Option<String>,
+    /// Until when the burnt id must be remembered.
+    pub burn_until: u64,
+    /// Who asked, for the audit log.
+    pub by: String,
+}
+
+/// A change to the CA's state.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Issue or renew (and burn a token).
+    Issue(IssueCommit),
+    /// Revoke (and burn a token).
+    Revoke(RevokeCommit),
+}
+
+/// Outcome of a [`Change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied and durable.
+    Done,
     /// The token had been used before; nothing was written.
-    AlreadyUsed,
+    TokenUsed,
+    /// Revoke or renew: no certificate with that serial was issued here;
+    /// nothing was written.
+    UnknownSerial,
+    /// Revoke: already revoked (the earlier record); nothing was written.
+    /// Renew: the certificate renewed is revoked; nothing was written.
+    Revoked(RevocationRecord),
 }
 
 /// A storage engine. Calls come from the single writer thread only.
 pub trait Backend: Send + 'static {
-    /// Apply the commits in order, in one durable transaction.
-    fn commit(&mut self, batch: &[IssueCommit]) -> Result<Vec<Burn>, String>;
+    /// Apply the changes in order, in one durable transaction.
+    fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, String>;
     /// Forget burnt ids whose `burn_until` is before `now`; how many.
     fn prune(&mut self, now: u64) -> Result<usize, String>;
     /// Every certificate record, by serial.
     fn certificates(&self) -> Result<Vec<CertRecord>, String>;
+    /// Every revocation, by serial.
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, String>;
+    /// One certificate record.
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String>;
     /// Whether a token id is burnt.
     fn is_burnt(&self, jti: &str) -> Result<bool, String>;
 }
 
+/// The audit event a change makes, once applied.
+fn audit_event(change: &Change) -> audit::Event {
+    match change {
+        Change::Issue(c) => {
+            let rec = c.cert.as_ref();
+            audit::Event {
+                event: if c.renews.is_some() { "renew" } else { "issue" }.into(),
+                time: rec.map_or(0, |r| r.issued_at),
+                serial: rec.map(|r| r.serial.clone()).unwrap_or_default(),
+                subject: rec.map(|r| r.subject.clone()).unwrap_or_default(),
+                sans: rec.map(|r| r.sans.clone()).unwrap_or_default(),
+                not_after: rec.map(|r| r.not_after),
+                by: match (&c.jti, &c.renews) {
+                    (Some(jti), _) => format!("token {jti}"),
+                    (None, Some(old)) => format!("holder of {old}"),
+                    (None, None) => "operator, confirmed by CSR hash".into(),
+                },
+                reason: None,
+            }
+        }
+        Change::Revoke(r) => audit::Event {
+            event: "revoke".into(),
+            time: r.record.revoked_at,
+            serial: r.record.serial.clone(),
+            subject: String::new(),
+            sans: Vec::new(),
+            not_after: None,
+            by: r.by.clone(),
+            reason: Some(
+                fedpki_core::crl::Reason::from_code(r.record.reason)
+                    .map_or("unknown", |x| x.name())
+                    .into(),
+            ),
+        },
+    }
+}
+
 const TOKENS: TableDefinition<&str, u64> = TableDefinition::new("used_tokens");
 const CERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("certificates");
-
-/// redb: copy-on-write B-trees with checksummed commits; a `kill -9` at any
-/// moment leaves the last committed state.
-#[derive(Debug)]
-pub struct RedbBackend {
-    db: redb::Database,
-}
+const REVOKED: TableDefinition<&str, &[u8]> = TableDefinition::new("revocations");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const AUDIT_HEAD: &str = "audit_head";
 
 fn db_err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// redb's settings for this file: one writer process (the server or an
+/// offline command, never both: the folder lock sees to that), and any
+/// number of read-only readers (`pki list`, `pki audit`) alongside it.
+fn builder() -> redb::Builder {
+    let mut b = redb::Builder::new();
+    b.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
+    b
+}
+
+/// redb: copy-on-write B-trees with checksummed commits; a `kill -9` at any
+/// moment leaves the last committed state. The audit log file is appended
+/// and synced before each commit, and its committed length is part of the
+/// commit.
+#[derive(Debug)]
+pub struct RedbBackend {
+    db: redb::Database,
+    audit: Option<AuditFile>,
+}
+
+#[derive(Debug)]
+struct AuditFile {
+    file: std::fs::File,
+    head: audit::Head,
+}
+
+fn read_head(txn: &redb::ReadTransaction) -> Result<Option<audit::Head>, String> {
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(db_err(e)),
+    };
+    match meta.get(AUDIT_HEAD).map_err(db_err)? {
+        Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db_err),
+        None => Ok(None),
+    }
+}
+
 impl RedbBackend {
-    /// Open or create the database file.
+    /// Open or create the database file, without an audit log.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = redb::Database::create(path).map_err(|e| match e {
+        let db = builder().create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => CliError::Store(format!(
                 "{} is in use by another fedpki process (a running `fedpki pki run`?)",
                 path.display()
@@ -95,41 +217,191 @@ impl RedbBackend {
         })?;
         // Create the tables so readers never see them missing.
         let txn = db.begin_write().map_err(|e| CliError::Store(db_err(e)))?;
+        for t in [CERTS, REVOKED, META] {
+            txn.open_table(t).map_err(|e| CliError::Store(db_err(e)))?;
+        }
         txn.open_table(TOKENS)
             .map_err(|e| CliError::Store(db_err(e)))?;
-        txn.open_table(CERTS)
-            .map_err(|e| CliError::Store(db_err(e)))?;
         txn.commit().map_err(|e| CliError::Store(db_err(e)))?;
-        Ok(Self { db })
+        Ok(Self { db, audit: None })
+    }
+
+    /// Open the database and its audit log. A log longer than the committed
+    /// head (a crash between the append and the commit) is cut back to it.
+    pub fn open_with_audit(path: &Path, audit_path: &Path) -> Result<Self> {
+        let mut me = Self::open(path)?;
+        let head = {
+            let txn = me.db.begin_read().map_err(|e| CliError::Store(db_err(e)))?;
+            read_head(&txn).map_err(CliError::Store)?
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(audit_path)
+            .map_err(|e| CliError::io("open", audit_path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| CliError::io("read", audit_path, e))?
+            .len();
+        let head = match head {
+            Some(h) => {
+                if len > h.len {
+                    file.set_len(h.len)
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| CliError::io("repair", audit_path, e))?;
+                    crate::log::warn(
+                        "audit_log_repaired",
+                        &[("removed_uncommitted_bytes", &(len - h.len).to_string())],
+                    );
+                } else if len < h.len {
+                    crate::log::error(
+                        "audit_log_truncated",
+                        &[
+                            ("path", &audit_path.display().to_string()),
+                            ("committed_bytes", &h.len.to_string()),
+                            ("file_bytes", &len.to_string()),
+                        ],
+                    );
+                }
+                h
+            }
+            None if len > 0 => {
+                crate::log::error(
+                    "audit_log_without_head",
+                    &[("path", &audit_path.display().to_string())],
+                );
+                audit::Head {
+                    len,
+                    ..audit::Head::default()
+                }
+            }
+            None => audit::Head::default(),
+        };
+        me.audit = Some(AuditFile { file, head });
+        Ok(me)
+    }
+
+    fn apply(
+        txn: &redb::WriteTransaction,
+        batch: &[Change],
+    ) -> Result<(Vec<Outcome>, Vec<audit::Event>), String> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut events = Vec::new();
+        let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
+        let mut certs = txn.open_table(CERTS).map_err(db_err)?;
+        let mut revoked = txn.open_table(REVOKED).map_err(db_err)?;
+        for change in batch {
+            let (jti, burn_until) = match change {
+                Change::Issue(c) => (&c.jti, c.burn_until),
+                Change::Revoke(r) => (&r.jti, r.burn_until),
+            };
+            if let Some(jti) = jti
+                && tokens.get(jti.as_str()).map_err(db_err)?.is_some()
+            {
+                out.push(Outcome::TokenUsed);
+                continue;
+            }
+            let outcome = match change {
+                Change::Issue(c) => {
+                    let prior = match &c.renews {
+                        Some(old) => revoked
+                            .get(old.as_str())
+                            .map_err(db_err)?
+                            .map(|v| v.value().to_vec()),
+                        None => None,
+                    };
+                    match (prior, &c.renews) {
+                        (Some(bytes), _) => {
+                            Outcome::Revoked(serde_json::from_slice(&bytes).map_err(db_err)?)
+                        }
+                        (None, Some(old)) if certs.get(old.as_str()).map_err(db_err)?.is_none() => {
+                            Outcome::UnknownSerial
+                        }
+                        _ => Outcome::Done,
+                    }
+                }
+                Change::Revoke(r) => {
+                    let serial = r.record.serial.as_str();
+                    let prior = revoked
+                        .get(serial)
+                        .map_err(db_err)?
+                        .map(|v| v.value().to_vec());
+                    if let Some(bytes) = prior {
+                        Outcome::Revoked(serde_json::from_slice(&bytes).map_err(db_err)?)
+                    } else if certs.get(serial).map_err(db_err)?.is_none() {
+                        Outcome::UnknownSerial
+                    } else {
+                        Outcome::Done
+                    }
+                }
+            };
+            // A token is spent by any attempt that passed its own checks.
+            if let Some(jti) = jti {
+                tokens.insert(jti.as_str(), burn_until).map_err(db_err)?;
+            }
+            if outcome == Outcome::Done {
+                match change {
+                    Change::Issue(c) => {
+                        if let Some(rec) = &c.cert {
+                            let bytes = serde_json::to_vec(rec).map_err(db_err)?;
+                            certs
+                                .insert(rec.serial.as_str(), bytes.as_slice())
+                                .map_err(db_err)?;
+                            events.push(audit_event(change));
+                        }
+                    }
+                    Change::Revoke(r) => {
+                        let bytes = serde_json::to_vec(&r.record).map_err(db_err)?;
+                        revoked
+                            .insert(r.record.serial.as_str(), bytes.as_slice())
+                            .map_err(db_err)?;
+                        events.push(audit_event(change));
+                    }
+                }
+            }
+            out.push(outcome);
+        }
+        Ok((out, events))
     }
 }
 
 impl Backend for RedbBackend {
-    fn commit(&mut self, batch: &[IssueCommit]) -> Result<Vec<Burn>, String> {
+    fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, String> {
         let txn = self.db.begin_write().map_err(db_err)?;
-        let mut out = Vec::with_capacity(batch.len());
+        let (out, events) = Self::apply(&txn, batch)?;
+        let mut appended = None;
+        if let Some(log) = self.audit.as_mut()
+            && !events.is_empty()
         {
-            let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
-            let mut certs = txn.open_table(CERTS).map_err(db_err)?;
-            for c in batch {
-                if let Some(jti) = &c.jti {
-                    if tokens.get(jti.as_str()).map_err(db_err)?.is_some() {
-                        out.push(Burn::AlreadyUsed);
-                        continue;
-                    }
-                    tokens.insert(jti.as_str(), c.burn_until).map_err(db_err)?;
+            let (bytes, head) = audit::chain(&log.head, &events);
+            let written = log
+                .file
+                .write_all(&bytes)
+                .and_then(|()| log.file.sync_data());
+            if let Err(e) = written {
+                let _ = log.file.set_len(log.head.len);
+                return Err(format!("cannot append to the audit log: {e}"));
+            }
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            let json = serde_json::to_vec(&head).map_err(db_err)?;
+            meta.insert(AUDIT_HEAD, json.as_slice()).map_err(db_err)?;
+            appended = Some(head);
+        }
+        match txn.commit() {
+            Ok(()) => {
+                if let (Some(log), Some(head)) = (self.audit.as_mut(), appended) {
+                    log.head = head;
                 }
-                if let Some(rec) = &c.cert {
-                    let bytes = serde_json::to_vec(rec).map_err(db_err)?;
-                    certs
-                        .insert(rec.serial.as_str(), bytes.as_slice())
-                        .map_err(db_err)?;
+                Ok(out)
+            }
+            Err(e) => {
+                if let Some(log) = self.audit.as_mut() {
+                    let _ = log.file.set_len(log.head.len);
                 }
-                out.push(Burn::Fresh);
+                Err(db_err(e))
             }
         }
-        txn.commit().map_err(db_err)?;
-        Ok(out)
     }
 
     fn prune(&mut self, now: u64) -> Result<usize, String> {
@@ -150,14 +422,20 @@ impl Backend for RedbBackend {
     }
 
     fn certificates(&self) -> Result<Vec<CertRecord>, String> {
+        read_all(&self.db.begin_read().map_err(db_err)?, CERTS)
+    }
+
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
+        read_all(&self.db.begin_read().map_err(db_err)?, REVOKED)
+    }
+
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let certs = txn.open_table(CERTS).map_err(db_err)?;
-        let mut out = Vec::new();
-        for row in certs.iter().map_err(db_err)? {
-            let (_, v) = row.map_err(db_err)?;
-            out.push(serde_json::from_slice(v.value()).map_err(db_err)?);
+        match certs.get(serial).map_err(db_err)? {
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db_err),
+            None => Ok(None),
         }
-        Ok(out)
     }
 
     fn is_burnt(&self, jti: &str) -> Result<bool, String> {
@@ -167,28 +445,112 @@ impl Backend for RedbBackend {
     }
 }
 
+fn read_all<T: serde::de::DeserializeOwned>(
+    txn: &redb::ReadTransaction,
+    table: TableDefinition<&str, &[u8]>,
+) -> Result<Vec<T>, String> {
+    let t = match txn.open_table(table) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(db_err(e)),
+    };
+    let mut out = Vec::new();
+    for row in t.iter().map_err(db_err)? {
+        let (_, v) = row.map_err(db_err)?;
+        out.push(serde_json::from_slice(v.value()).map_err(db_err)?);
+    }
+    Ok(out)
+}
+
+/// A read-only view of a CA's ledger, usable while the server runs.
+#[derive(Debug)]
+pub struct Ledger {
+    /// Issued certificates.
+    pub certificates: Vec<CertRecord>,
+    /// Revocations.
+    pub revocations: Vec<RevocationRecord>,
+    /// The committed audit head, if any entry was written.
+    pub audit_head: Option<audit::Head>,
+}
+
+impl Ledger {
+    /// Read the database file without taking the writer's place. A file
+    /// that needs crash recovery cannot be read this way: `recover` is then
+    /// called to open it for writing (which repairs it) when no server holds
+    /// it.
+    pub fn read(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Ok(Self {
+                certificates: Vec::new(),
+                revocations: Vec::new(),
+                audit_head: None,
+            });
+        }
+        let db = builder().open_read_only(path).map_err(|e| {
+            CliError::Store(format!(
+                "cannot read {}: {e}. If the CA crashed, start it once (`fedpki pki run`) so the database is recovered",
+                path.display()
+            ))
+        })?;
+        let txn = db.begin_read().map_err(|e| CliError::Store(db_err(e)))?;
+        Ok(Self {
+            certificates: read_all(&txn, CERTS).map_err(CliError::Store)?,
+            revocations: read_all(&txn, REVOKED).map_err(CliError::Store)?,
+            audit_head: read_head(&txn).map_err(CliError::Store)?,
+        })
+    }
+}
+
 /// In-memory backend for tests: same semantics, no durability.
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     tokens: HashMap<String, u64>,
     certs: BTreeMap<String, CertRecord>,
+    revoked: BTreeMap<String, RevocationRecord>,
 }
 
 impl Backend for MemoryBackend {
-    fn commit(&mut self, batch: &[IssueCommit]) -> Result<Vec<Burn>, String> {
+    fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, String> {
         Ok(batch
             .iter()
-            .map(|c| {
-                if let Some(jti) = &c.jti {
+            .map(|change| {
+                let (jti, until) = match change {
+                    Change::Issue(c) => (&c.jti, c.burn_until),
+                    Change::Revoke(r) => (&r.jti, r.burn_until),
+                };
+                if let Some(jti) = jti {
                     if self.tokens.contains_key(jti) {
-                        return Burn::AlreadyUsed;
+                        return Outcome::TokenUsed;
                     }
-                    self.tokens.insert(jti.clone(), c.burn_until);
+                    self.tokens.insert(jti.clone(), until);
                 }
-                if let Some(rec) = &c.cert {
-                    self.certs.insert(rec.serial.clone(), rec.clone());
+                match change {
+                    Change::Issue(c) => {
+                        if let Some(old) = &c.renews {
+                            if let Some(prior) = self.revoked.get(old) {
+                                return Outcome::Revoked(prior.clone());
+                            }
+                            if !self.certs.contains_key(old) {
+                                return Outcome::UnknownSerial;
+                            }
+                        }
+                        if let Some(rec) = &c.cert {
+                            self.certs.insert(rec.serial.clone(), rec.clone());
+                        }
+                        Outcome::Done
+                    }
+                    Change::Revoke(r) => {
+                        if let Some(prior) = self.revoked.get(&r.record.serial) {
+                            return Outcome::Revoked(prior.clone());
+                        }
+                        if !self.certs.contains_key(&r.record.serial) {
+                            return Outcome::UnknownSerial;
+                        }
+                        self.revoked
+                            .insert(r.record.serial.clone(), r.record.clone());
+                        Outcome::Done
+                    }
                 }
-                Burn::Fresh
             })
             .collect())
     }
@@ -200,16 +562,26 @@ impl Backend for MemoryBackend {
     fn certificates(&self) -> Result<Vec<CertRecord>, String> {
         Ok(self.certs.values().cloned().collect())
     }
+    fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
+        Ok(self.revoked.values().cloned().collect())
+    }
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
+        Ok(self.certs.get(serial).cloned())
+    }
     fn is_burnt(&self, jti: &str) -> Result<bool, String> {
         Ok(self.tokens.contains_key(jti))
     }
 }
 
+type Reply<T> = oneshot::Sender<Result<T, String>>;
+
 enum Op {
-    Issue(IssueCommit, oneshot::Sender<Result<Burn, String>>),
-    Prune(u64, oneshot::Sender<Result<usize, String>>),
-    List(oneshot::Sender<Result<Vec<CertRecord>, String>>),
-    IsBurnt(String, oneshot::Sender<Result<bool, String>>),
+    Change(Change, Reply<Outcome>),
+    Prune(u64, Reply<usize>),
+    List(Reply<Vec<CertRecord>>),
+    Revocations(Reply<Vec<RevocationRecord>>),
+    Certificate(String, Reply<Option<CertRecord>>),
+    IsBurnt(String, Reply<bool>),
 }
 
 /// Most commits one transaction carries.
@@ -232,12 +604,17 @@ impl Store {
         Ok(Self { tx })
     }
 
-    /// Open the CA's database file and start the writer.
+    /// Open a database file (no audit log) and start the writer.
     pub fn open(path: &Path) -> Result<Self> {
         Self::start(RedbBackend::open(path)?)
     }
 
-    async fn ask<T>(&self, op: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Op) -> Result<T> {
+    /// Open the CA's database and audit log and start the writer.
+    pub fn open_with_audit(path: &Path, audit_path: &Path) -> Result<Self> {
+        Self::start(RedbBackend::open_with_audit(path, audit_path)?)
+    }
+
+    async fn ask<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(op(reply))
@@ -249,8 +626,13 @@ impl Store {
     }
 
     /// Burn a token and record a certificate, durably, atomically.
-    pub async fn commit_issue(&self, commit: IssueCommit) -> Result<Burn> {
-        self.ask(|r| Op::Issue(commit, r)).await
+    pub async fn commit_issue(&self, commit: IssueCommit) -> Result<Outcome> {
+        self.ask(|r| Op::Change(Change::Issue(commit), r)).await
+    }
+
+    /// Record a revocation (and burn its token), durably, atomically.
+    pub async fn commit_revoke(&self, commit: RevokeCommit) -> Result<Outcome> {
+        self.ask(|r| Op::Change(Change::Revoke(commit), r)).await
     }
 
     /// Forget burnt ids that expired before `now`.
@@ -261,6 +643,17 @@ impl Store {
     /// Every issued certificate.
     pub async fn certificates(&self) -> Result<Vec<CertRecord>> {
         self.ask(Op::List).await
+    }
+
+    /// Every revocation.
+    pub async fn revocations(&self) -> Result<Vec<RevocationRecord>> {
+        self.ask(Op::Revocations).await
+    }
+
+    /// One issued certificate.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>> {
+        let serial = serial.to_owned();
+        self.ask(|r| Op::Certificate(serial, r)).await
     }
 
     /// Whether a token id is burnt.
@@ -280,12 +673,12 @@ fn writer(mut backend: impl Backend, rx: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
-        let mut commits = Vec::new();
+        let mut changes = Vec::new();
         let mut replies = Vec::new();
         for op in pending.drain(..) {
             match op {
-                Op::Issue(c, r) => {
-                    commits.push(c);
+                Op::Change(c, r) => {
+                    changes.push(c);
                     replies.push(r);
                 }
                 Op::Prune(now, r) => {
@@ -294,15 +687,21 @@ fn writer(mut backend: impl Backend, rx: mpsc::Receiver<Op>) {
                 Op::List(r) => {
                     let _ = r.send(backend.certificates());
                 }
+                Op::Revocations(r) => {
+                    let _ = r.send(backend.revocations());
+                }
+                Op::Certificate(s, r) => {
+                    let _ = r.send(backend.certificate(&s));
+                }
                 Op::IsBurnt(jti, r) => {
                     let _ = r.send(backend.is_burnt(&jti));
                 }
             }
         }
-        if commits.is_empty() {
+        if changes.is_empty() {
             continue;
         }
-        match backend.commit(&commits) {
+        match backend.commit(&changes) {
             Ok(outcomes) => {
                 for (r, o) in replies.into_iter().zip(outcomes) {
                     let _ = r.send(Ok(o));
@@ -333,21 +732,35 @@ mod tests {
                 issued_at: 0,
                 der: vec![1, 2],
             }),
+            renews: None,
+        }
+    }
+
+    fn revoke(serial: &str, jti: Option<&str>) -> RevokeCommit {
+        RevokeCommit {
+            record: RevocationRecord {
+                serial: serial.into(),
+                revoked_at: 50,
+                reason: 1,
+            },
+            jti: jti.map(Into::into),
+            burn_until: 100,
+            by: "operator".into(),
         }
     }
 
     async fn exercise(store: Store) {
         assert_eq!(
             store.commit_issue(commit("a", Some("01"))).await.unwrap(),
-            Burn::Fresh
+            Outcome::Done
         );
         assert_eq!(
             store.commit_issue(commit("a", Some("02"))).await.unwrap(),
-            Burn::AlreadyUsed
+            Outcome::TokenUsed
         );
         assert_eq!(
             store.commit_issue(commit("b", None)).await.unwrap(),
-            Burn::Fresh
+            Outcome::Done
         );
         // Hash-confirmed signing burns no token and can repeat.
         let confirmed = IssueCommit {
@@ -357,14 +770,50 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(
                 store.commit_issue(confirmed.clone()).await.unwrap(),
-                Burn::Fresh
+                Outcome::Done
             );
         }
         let certs = store.certificates().await.unwrap();
         assert_eq!(certs.len(), 2);
         assert_eq!(certs[0].serial, "01");
         assert!(store.is_burnt("b").await.unwrap());
-        assert_eq!(store.prune(101).await.unwrap(), 2);
+
+        // Revocation: once, of a known serial; a revoked certificate
+        // cannot be renewed; a revoke token works once.
+        assert_eq!(
+            store.commit_revoke(revoke("01", Some("r1"))).await.unwrap(),
+            Outcome::Done
+        );
+        assert_eq!(
+            store.commit_revoke(revoke("03", Some("r1"))).await.unwrap(),
+            Outcome::TokenUsed
+        );
+        let again = store.commit_revoke(revoke("01", None)).await.unwrap();
+        assert!(matches!(again, Outcome::Revoked(r) if r.reason == 1 && r.revoked_at == 50));
+        assert_eq!(
+            store.commit_revoke(revoke("99", None)).await.unwrap(),
+            Outcome::UnknownSerial
+        );
+        let renewal = IssueCommit {
+            jti: None,
+            renews: Some("01".into()),
+            ..commit("", Some("04"))
+        };
+        assert!(matches!(
+            store.commit_issue(renewal.clone()).await.unwrap(),
+            Outcome::Revoked(_)
+        ));
+        let renewal = IssueCommit {
+            renews: Some("03".into()),
+            ..renewal
+        };
+        assert_eq!(store.commit_issue(renewal).await.unwrap(), Outcome::Done);
+        assert_eq!(store.revocations().await.unwrap().len(), 1);
+        assert_eq!(store.certificates().await.unwrap().len(), 3);
+        assert!(store.certificate("04").await.unwrap().is_some());
+        assert!(store.certificate("05").await.unwrap().is_none());
+
+        assert_eq!(store.prune(101).await.unwrap(), 3);
         assert!(!store.is_burnt("a").await.unwrap());
     }
 
@@ -384,7 +833,46 @@ mod tests {
         // dropped and its channel closed).
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let again = RedbBackend::open(&path).unwrap();
-        assert_eq!(again.certificates().unwrap().len(), 2);
+        assert_eq!(again.certificates().unwrap().len(), 3);
+        assert_eq!(again.revocations().unwrap().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn audit_log_follows_commits_and_is_repaired_after_a_crash() {
+        let dir = std::env::temp_dir().join(format!("fedpki-audit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (db, log) = (dir.join("t.redb"), dir.join("audit.log"));
+        let _ = std::fs::remove_file(&db);
+        let _ = std::fs::remove_file(&log);
+        let store = Store::open_with_audit(&db, &log).unwrap();
+        exercise(store).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let ledger = Ledger::read(&db).unwrap();
+        let head = ledger.audit_head.unwrap();
+        let text = std::fs::read(&log).unwrap();
+        // 01, 03 twice, 04 issued or renewed; 01 revoked.
+        assert_eq!(
+            audit::verify(&text, Some(&head)),
+            audit::Verdict::Intact {
+                entries: 5,
+                head: head.clone()
+            }
+        );
+        let s = String::from_utf8(text.clone()).unwrap();
+        assert_eq!(s.matches("\"event\":\"renew\"").count(), 1);
+        assert_eq!(s.matches("\"event\":\"revoke\"").count(), 1);
+        // An append that never got its commit (a crash in between) is
+        // removed when the store opens again.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(b"{\"seq\":6,\"half\":")
+            .unwrap();
+        let again = RedbBackend::open_with_audit(&db, &log).unwrap();
+        drop(again);
+        assert_eq!(std::fs::read(&log).unwrap(), text);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -402,7 +890,7 @@ mod tests {
         }
         let mut fresh = 0;
         for t in tasks {
-            fresh += usize::from(t.await.unwrap() == Burn::Fresh);
+            fresh += usize::from(t.await.unwrap() == Outcome::Done);
         }
         assert_eq!(fresh, 1);
         assert_eq!(store.certificates().await.unwrap().len(), 1);

@@ -79,6 +79,22 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Raise this process's open-file limit to its hard limit (a server with
+/// many clients needs more than the usual 1024); the limit now in force.
+pub fn raise_fd_limit() -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let Some(hard) = lim.maximum
+        && lim.current.is_some_and(|cur| cur < hard)
+    {
+        lim.current = Some(hard);
+        let _ = setrlimit(Resource::Nofile, lim);
+    }
+    getrlimit(Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX))
+}
+
 /// Read a whole file as text, with a clear error.
 pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| CliError::io("read", path, e))

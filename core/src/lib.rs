@@ -17,6 +17,7 @@
 extern crate alloc;
 
 pub mod chain;
+pub mod crl;
 pub mod csr;
 pub mod encoding;
 mod entropy;

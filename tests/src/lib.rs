@@ -118,25 +118,28 @@ pub struct TestCa {
 impl TestCa {
     /// `fedpki pki install` on a free port.
     pub fn install() -> Self {
+        Self::install_in(&[])
+    }
+
+    fn install_in(extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("ca");
         let password_file = tmp.path().join("pw");
         std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("write pw");
         let port = free_port();
         let ca_url = format!("localhost:{port}");
-        ok(fedpki(
-            tmp.path(),
-            &[
-                "pki",
-                "install",
-                "-p",
-                dir.to_str().expect("utf-8 path"),
-                "--ca-url",
-                &ca_url,
-                "--password-file",
-                password_file.to_str().expect("utf-8 path"),
-            ],
-        ));
+        let mut args = vec![
+            "pki",
+            "install",
+            "-p",
+            dir.to_str().expect("utf-8 path"),
+            "--ca-url",
+            &ca_url,
+            "--password-file",
+            password_file.to_str().expect("utf-8 path"),
+        ];
+        args.extend_from_slice(extra);
+        ok(fedpki(tmp.path(), &args));
         Self {
             tmp,
             dir,
@@ -192,6 +195,72 @@ impl TestCa {
     pub fn root_der(&self) -> Vec<u8> {
         let pem = std::fs::read_to_string(self.dir.join("certs/root_ca.crt")).expect("root");
         fedpki_core::encoding::pem_one(&pem, "CERTIFICATE").expect("root PEM")
+    }
+
+    /// `fedpki pki install` on a free port, with extra arguments.
+    pub fn install_with(extra: &[&str]) -> Self {
+        Self::install_in(extra)
+    }
+
+    /// Start `fedpki pki run` for this CA, with extra arguments.
+    pub fn serve_with(&self, extra: &[&str]) -> Server {
+        let mut args = vec![
+            "pki",
+            "run",
+            "-p",
+            self.dir_arg(),
+            "--password-file",
+            self.pw_arg(),
+        ];
+        args.extend_from_slice(extra);
+        Server::start(self.tmp.path(), &args)
+    }
+
+    /// `pki get-token` + `pki certify` for `name` into `<tmp>/<name>`; the
+    /// certs folder.
+    pub fn certify(&self, name: &str) -> PathBuf {
+        let token = self.token(name, &[]);
+        let dir = self.workdir(name);
+        ok(fedpki(
+            &dir,
+            &[
+                "pki",
+                "certify",
+                "-n",
+                name,
+                "-t",
+                &token,
+                "-c",
+                dir.to_str().expect("utf-8 path"),
+            ],
+        ));
+        dir
+    }
+
+    /// A request presenting a client certificate (mutual TLS).
+    pub fn request_as(
+        &self,
+        auth: &fedpki::client::ClientAuth,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let resp = rt
+            .block_on(fedpki::client::https_request_as(
+                "localhost",
+                self.port,
+                &self.root_der(),
+                Some(auth),
+                method,
+                path,
+                body,
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok((
+            resp.status,
+            serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
+        ))
     }
 
     /// A work folder for a client.
@@ -403,4 +472,88 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     walk(dir, &mut out);
     out.sort();
     out
+}
+
+/// The client identity in `<dir>/<name>.crt` and `<dir>/<name>.key`.
+pub fn node_auth(dir: &Path, name: &str) -> fedpki::client::ClientAuth {
+    let chain = fedpki_core::issue::parse_certs_pem(
+        &std::fs::read_to_string(dir.join(format!("{name}.crt"))).expect("crt"),
+    )
+    .expect("chain");
+    let key = fedpki_core::PrivateKey::from_pem(
+        &std::fs::read_to_string(dir.join(format!("{name}.key"))).expect("key"),
+        None,
+    )
+    .expect("key");
+    fedpki::client::ClientAuth::new(&chain, &key).expect("client auth")
+}
+
+/// The serial (hex) of the leaf in `<dir>/<name>.crt`.
+pub fn node_serial(dir: &Path, name: &str) -> String {
+    let chain = fedpki_core::issue::parse_certs_pem(
+        &std::fs::read_to_string(dir.join(format!("{name}.crt"))).expect("crt"),
+    )
+    .expect("chain");
+    fedpki_core::issue::serial_hex(&chain[0])
+}
+
+/// One HTTP/1.1 request over TLS to `127.0.0.1:port` from the local
+/// address `source` (any 127.x.y.z works on Linux), trusting `root_der`;
+/// the status, the raw head and the JSON body (`Null` if not JSON).
+pub fn request_from(
+    source: std::net::IpAddr,
+    port: u16,
+    root_der: &[u8],
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, String, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind(std::net::SocketAddr::new(source, 0)).expect("bind source");
+        let tcp = sock
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .expect("connect");
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from(root_der.to_vec()))
+            .expect("root");
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(
+                rustls_pki_types::ServerName::try_from("localhost").expect("name"),
+                tcp,
+            )
+            .await
+            .expect("TLS");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.expect("write");
+        tls.write_all(body).await.expect("write");
+        let mut resp = Vec::new();
+        let _ = tls.read_to_end(&mut resp).await;
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (
+            status,
+            head.to_owned(),
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    })
 }

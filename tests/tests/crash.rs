@@ -3,7 +3,6 @@
 //! token usable again; the store opens cleanly afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
-use fedpki::store::Backend;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::{KeyType, PrivateKey};
 use fedpki_tests::*;
@@ -123,14 +122,18 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
         CLIENTS * PER_CLIENT
     );
 
-    // The store opens cleanly and holds every certificate a client received.
+    // The store opens cleanly and holds every certificate a client
+    // received: `pki list` (which recovers the database) shows each, and
+    // the audit log has exactly one entry per certificate.
     {
-        let ledger = fedpki::store::RedbBackend::open(&ca.dir.join("db/fedpki.redb")).unwrap();
-        let serials: std::collections::HashSet<String> = ledger
-            .certificates()
-            .unwrap()
-            .into_iter()
-            .map(|r| r.serial)
+        let out = ok(fedpki(
+            ca.tmp.path(),
+            &["pki", "list", "-p", ca.dir_arg(), "--json"],
+        ));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+        let serials: std::collections::HashSet<String> = rows
+            .iter()
+            .map(|r| r["serial"].as_str().unwrap().to_owned())
             .collect();
         for (_, serial) in &received {
             assert!(
@@ -138,6 +141,13 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
                 "certificate {serial} was answered but is not in the ledger"
             );
         }
+        let out = ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));
+        assert!(
+            stdout(&out).contains(&format!("intact: {} entries", serials.len())),
+            "{} for {} certificates",
+            stdout(&out),
+            serials.len()
+        );
     }
 
     // After a restart, no token that was answered works again; the ones the

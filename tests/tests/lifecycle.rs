@@ -1,0 +1,520 @@
+//! A certificate's life on a real server: revoke (token, holder, operator,
+//! online and offline), the CRL checked by OpenSSL, renew over mutual TLS
+//! (and `--watch`), `pki list`, `pki verify`, and the audit log.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fedpki_tests::{
+    TestCa, fedpki, node_auth, node_serial, ok, openssl_verify, refused, stderr, stdout,
+};
+
+/// `openssl verify -crl_check` of `<dir>/<name>.crt` with the CRL.
+fn openssl_crl_check(ca: &TestCa, dir: &Path, name: &str, crl_der: &Path) -> Result<(), String> {
+    let crl_pem = dir.join("crl.pem");
+    let out = Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-in"])
+        .arg(crl_der)
+        .arg("-out")
+        .arg(&crl_pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl crl: {out:?}");
+    let out = Command::new("openssl")
+        .args(["verify", "-x509_strict", "-crl_check", "-CAfile"])
+        .arg(ca.dir.join("certs/root_ca.crt"))
+        .arg("-untrusted")
+        .arg(ca.dir.join("certs/intermediate_ca.crt"))
+        .arg("-CRLfile")
+        .arg(&crl_pem)
+        .arg(dir.join(format!("{name}.crt")))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && text.contains(": OK") {
+        Ok(())
+    } else {
+        Err(text)
+    }
+}
+
+fn list(ca: &TestCa) -> Vec<serde_json::Value> {
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &["pki", "list", "-p", ca.dir_arg(), "--json"],
+    ));
+    serde_json::from_str::<serde_json::Value>(&stdout(&out))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn status_of(rows: &[serde_json::Value], serial: &str) -> String {
+    rows.iter()
+        .find(|r| r["serial"] == serial)
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("{serial} not listed: {rows:?}"))
+}
+
+fn verify(dir: &Path, name: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["pki", "verify", "-n", name, "-c", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    fedpki(dir, &args)
+}
+
+fn revoke_body(serial: &str, ott: Option<&str>, reason: Option<u8>) -> Vec<u8> {
+    let mut v = serde_json::json!({ "serial": serial });
+    if let Some(o) = ott {
+        v["ott"] = o.into();
+    }
+    if let Some(r) = reason {
+        v["reasonCode"] = r.into();
+    }
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// A revoke token for `serial`, made as `pki revoke` makes it (with the
+/// provisioner key), for the raw API tests.
+fn revoke_token(ca: &TestCa, serial: &str, aud_path: &str) -> String {
+    let key = fedpki::ca::unlock_key(
+        &ca.dir.join("secrets/provisioner_key"),
+        fedpki_tests::PASSWORD,
+    )
+    .unwrap();
+    let root_der = ca.root_der();
+    let subject = fedpki_core::name::Subject::new(serial).unwrap();
+    fedpki_core::token::sign(
+        &fedpki_core::token::TokenRequest {
+            issuer: "provisioner",
+            subject: &subject,
+            sans: &[fedpki_core::name::San::parse(serial).unwrap()],
+            audience: &format!("https://{}{aud_path}", ca.ca_url),
+            root_der: &root_der,
+            now: fedpki::sys::now(),
+            ttl_secs: 300,
+        },
+        &key,
+        &mut fedpki::sys::OsEntropy,
+    )
+    .unwrap()
+}
+
+#[test]
+fn revoke_crl_renew_list_verify_and_audit() {
+    let ca = TestCa::install();
+    let server = ca.serve();
+    let a = ca.certify("alpha");
+    let b = ca.certify("beta");
+    let c = ca.certify("gamma");
+    let (sa, sb, sc) = (
+        node_serial(&a, "alpha"),
+        node_serial(&b, "beta"),
+        node_serial(&c, "gamma"),
+    );
+    let rows = list(&ca);
+    assert_eq!(rows.len(), 3);
+    for s in [&sa, &sb, &sc] {
+        assert_eq!(status_of(&rows, s), "valid");
+    }
+    let shown = ok(verify(&a, "alpha", &[]));
+    assert_eq!(
+        stdout(&shown).matches("ok ").count(),
+        5,
+        "{}",
+        stdout(&shown)
+    );
+
+    // Operator revocation while the server runs (through its API).
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "revoke",
+            "-p",
+            ca.dir_arg(),
+            "--serial",
+            &sa.to_uppercase(),
+            "--reason",
+            "key-compromise",
+            "--password-file",
+            ca.pw_arg(),
+        ],
+    ));
+    assert!(
+        stderr(&out).contains("Revoked certificate"),
+        "{}",
+        stderr(&out)
+    );
+    let crl_path = ca.tmp.path().join("crl.der");
+    ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "crl",
+            "-p",
+            ca.dir_arg(),
+            "-o",
+            crl_path.to_str().unwrap(),
+        ],
+    ));
+    // OpenSSL: the CRL is signed by the intermediate and honoured.
+    let int = ca.dir.join("certs/intermediate_ca.crt");
+    let out = Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&crl_path)
+        .arg("-CAfile")
+        .arg(&int)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("verify OK"), "{text}");
+    assert!(text.contains("Next Update"), "{text}");
+    assert!(text.contains("Key Compromise"), "{text}");
+    assert!(text.contains(&sa.to_uppercase()), "{text}");
+    let err = openssl_crl_check(&ca, &a, "alpha", &crl_path).unwrap_err();
+    assert!(err.contains("certificate revoked"), "{err}");
+    openssl_crl_check(&ca, &b, "beta", &crl_path).unwrap();
+
+    // GET /crl: DER, application/pkix-crl, the same revocations.
+    let (status, head, _) = fedpki_tests::request_from(
+        "127.0.0.1".parse().unwrap(),
+        ca.port,
+        &ca.root_der(),
+        "GET",
+        "/crl",
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/pkix-crl"),
+        "{head}"
+    );
+
+    // pki verify: revoked fails with exit 1 and says why; others pass.
+    let out = verify(&a, "alpha", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAILED  revocation: revoked at"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("keyCompromise"));
+    ok(verify(&b, "beta", &[]));
+    // … also against a CRL file, offline.
+    let out = verify(&a, "alpha", &["--crl", crl_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    // … and a wrong name, a foreign key, each named.
+    let out = verify(&b, "beta", &[]);
+    assert!(out.status.success());
+    std::fs::copy(a.join("alpha.key"), b.join("beta.key")).unwrap();
+    let out = verify(&b, "beta", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("FAILED  key"), "{}", stdout(&out));
+
+    // Raw API: who may revoke what.
+    let (st, body) = ca.request("POST", "/1.0/revoke", Some(revoke_body(&sb, None, None)));
+    assert_eq!(st, 401, "{body}");
+    let (st, _) = ca.request("POST", "/1.0/revoke", Some(revoke_body(&sb, None, Some(6))));
+    assert_eq!(st, 400, "certificateHold is refused");
+    let other = revoke_token(&ca, &sc, "/1.0/revoke");
+    let (st, body) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&sb, Some(&other), None)),
+    );
+    assert_eq!(st, 403, "{body}");
+    let sign_aud = revoke_token(&ca, &sb, "/1.0/sign");
+    let (st, _) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&sb, Some(&sign_aud), None)),
+    );
+    assert_eq!(st, 401, "a token for another audience is refused");
+    let unknown = "4a".repeat(16);
+    let t = revoke_token(&ca, &unknown, "/1.0/revoke");
+    let (st, _) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&unknown, Some(&t), None)),
+    );
+    assert_eq!(st, 404);
+    let (st, _) = ca.request("POST", "/1.0/revoke", Some(b"{not json".to_vec()));
+    assert_eq!(st, 400);
+    // The holder of gamma over mTLS: not beta, but itself.
+    let gamma = node_auth(&c, "gamma");
+    let (st, _) = ca
+        .request_as(
+            &gamma,
+            "POST",
+            "/1.0/revoke",
+            Some(revoke_body(&sb, None, None)),
+        )
+        .unwrap();
+    assert_eq!(st, 403);
+
+    // Renewal over mTLS: same key and names, new serial and validity.
+    let before = std::fs::read_to_string(c.join("gamma.crt")).unwrap();
+    let out = ok(fedpki(
+        &c,
+        &["pki", "renew", "-n", "gamma", "-c", c.to_str().unwrap()],
+    ));
+    assert!(stderr(&out).contains("Renewed gamma"));
+    let sc2 = node_serial(&c, "gamma");
+    assert_ne!(sc, sc2);
+    assert_ne!(
+        before,
+        std::fs::read_to_string(c.join("gamma.crt")).unwrap()
+    );
+    openssl_verify(
+        &ca.dir.join("certs/root_ca.crt"),
+        &c.join("gamma.crt"),
+        Some("sslclient"),
+    )
+    .unwrap();
+    ok(verify(&c, "gamma", &[]));
+    // A revoked certificate is not renewed, and the files stay.
+    let alpha_before = std::fs::read(a.join("alpha.crt")).unwrap();
+    let out = fedpki(
+        &a,
+        &["pki", "renew", "-n", "alpha", "-c", a.to_str().unwrap()],
+    );
+    refused(&out, "revoked");
+    assert_eq!(std::fs::read(a.join("alpha.crt")).unwrap(), alpha_before);
+    // Renewal without a client certificate.
+    let (st, _) = ca.request("POST", "/1.0/renew", Some(b"{}".to_vec()));
+    assert_eq!(st, 401);
+
+    // The new gamma revokes itself; a revoke token works once.
+    let t = revoke_token(&ca, &sb, "/1.0/revoke");
+    let (st, body) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&sb, Some(&t), Some(5))),
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["alreadyRevoked"], false);
+    let (st, _) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&sb, Some(&t), Some(5))),
+    );
+    assert_eq!(st, 401, "the revoke token was spent");
+    let gamma2 = node_auth(&c, "gamma");
+    let (st, body) = ca
+        .request_as(
+            &gamma2,
+            "POST",
+            "/1.0/revoke",
+            Some(revoke_body(&sc2, None, Some(4))),
+        )
+        .unwrap();
+    assert_eq!(st, 200, "{body}");
+    let rows = list(&ca);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(status_of(&rows, &sa), "revoked");
+    assert_eq!(status_of(&rows, &sb), "revoked");
+    assert_eq!(status_of(&rows, &sc), "valid");
+    assert_eq!(status_of(&rows, &sc2), "revoked");
+
+    // Offline: stop the server, revoke the old gamma, sign a CRL.
+    drop(server);
+    ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "revoke",
+            "-p",
+            ca.dir_arg(),
+            "--serial",
+            &sc,
+            "--reason",
+            "superseded",
+            "--password-file",
+            ca.pw_arg(),
+        ],
+    ));
+    let out = fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "revoke",
+            "-p",
+            ca.dir_arg(),
+            "--serial",
+            "00zz",
+            "--password-file",
+            ca.pw_arg(),
+        ],
+    );
+    refused(&out, "not a certificate serial");
+    let offline_crl = ca.tmp.path().join("offline.der");
+    ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "crl",
+            "-p",
+            ca.dir_arg(),
+            "-o",
+            offline_crl.to_str().unwrap(),
+            "--password-file",
+            ca.pw_arg(),
+        ],
+    ));
+    let parsed = fedpki_core::crl::Crl::parse(&std::fs::read(&offline_crl).unwrap()).unwrap();
+    assert_eq!(parsed.entries().len(), 4);
+    let first = fedpki_core::crl::Crl::parse(&std::fs::read(&crl_path).unwrap()).unwrap();
+    assert!(parsed.number() > first.number(), "CRL numbers grow");
+    // The restarted server serves a CRL with all four.
+    let _server = ca.serve();
+    let (st, _, _) = fedpki_tests::request_from(
+        "127.0.0.1".parse().unwrap(),
+        ca.port,
+        &ca.root_der(),
+        "GET",
+        "/crl",
+        b"",
+    );
+    assert_eq!(st, 200);
+    let crl_file = ca.dir.join("certs/intermediate_ca.crl");
+    let served = fedpki_core::crl::Crl::parse(&std::fs::read(&crl_file).unwrap()).unwrap();
+    assert_eq!(served.entries().len(), 4);
+
+    // The audit log: 3 issued, 1 renewed, 4 revoked, intact.
+    let out = ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));
+    assert!(
+        stdout(&out).contains("intact: 8 entries"),
+        "{}",
+        stdout(&out)
+    );
+    let log_path = ca.dir.join("db/audit.log");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.matches("\"event\":\"issue\"").count(), 3);
+    assert_eq!(log.matches("\"event\":\"renew\"").count(), 1);
+    assert_eq!(log.matches("\"event\":\"revoke\"").count(), 4);
+    // Tampered: one field of entry 2 altered.
+    let lines: Vec<&str> = log.lines().collect();
+    let mut altered = lines.clone();
+    let evil = altered[1].replace("\"subject\":\"beta\"", "\"subject\":\"evil\"");
+    assert_ne!(evil, altered[1]);
+    altered[1] = &evil;
+    std::fs::write(&log_path, altered.join("\n") + "\n").unwrap();
+    let out = fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]);
+    assert_eq!(out.status.code(), Some(1));
+    refused(&out, "entry 2: its content does not match its hash");
+    // Tampered: the last entry removed (only the database's head shows it).
+    std::fs::write(&log_path, lines[..7].join("\n") + "\n").unwrap();
+    let out = fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]);
+    refused(&out, "entry 8");
+    refused(&out, "the end of the log was removed");
+    std::fs::write(&log_path, &log).unwrap();
+    ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));
+}
+
+#[test]
+fn watch_renews_at_two_thirds_and_runs_the_command_expired_is_refused() {
+    // 12 s certificates: renewed 8 s after issue.
+    let ca = TestCa::install_with(&["--cert-lifetime", "12s"]);
+    let _server = ca.serve();
+    let dir = ca.certify("node");
+    let old = ca.certify("old");
+    let issued = Instant::now();
+    let first = node_serial(&dir, "node");
+    let marker = dir.join("reloaded");
+    let mut watch = Command::new(fedpki_tests::bin())
+        .args([
+            "pki",
+            "renew",
+            "-n",
+            "node",
+            "-c",
+            dir.to_str().unwrap(),
+            "--watch",
+            "--exec",
+            &format!("echo reloaded >> {}", marker.display()),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !marker.exists() && Instant::now() < deadline {
+        assert!(watch.try_wait().unwrap().is_none(), "watch exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let renewed_after = issued.elapsed();
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(marker.exists(), "no renewal within 40 s");
+    // Not before two thirds of 12 s (8 s) minus the second granularity.
+    assert!(
+        renewed_after >= Duration::from_secs(6),
+        "renewed too early: {renewed_after:?}"
+    );
+    assert_ne!(node_serial(&dir, "node"), first);
+    ok(verify(&dir, "node", &[]));
+
+    // An expired certificate: refused by the client before sending, and by
+    // the server's TLS if sent anyway; its files stay.
+    while issued.elapsed() < Duration::from_secs(14) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = std::fs::read(old.join("old.crt")).unwrap();
+    let out = fedpki(
+        &old,
+        &["pki", "renew", "-n", "old", "-c", old.to_str().unwrap()],
+    );
+    refused(&out, "has expired");
+    assert_eq!(std::fs::read(old.join("old.crt")).unwrap(), before);
+    let auth = node_auth(&old, "old");
+    match ca.request_as(&auth, "POST", "/1.0/renew", Some(b"{}".to_vec())) {
+        Err(_) => {}
+        Ok((st, body)) => assert_eq!(st, 401, "{body}"),
+    }
+    let out = verify(&old, "old", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAILED  validity"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn install_refuses_a_bad_lifetime_and_renew_needs_a_ca_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    for bad in ["5s", "9000h", "soon"] {
+        let out = fedpki(
+            tmp.path(),
+            &[
+                "pki",
+                "install",
+                "-p",
+                "ca",
+                "--cert-lifetime",
+                bad,
+                "--password-file",
+                "/nonexistent",
+            ],
+        );
+        refused(&out, "lifetime");
+        assert!(!tmp.path().join("ca").exists());
+    }
+    let out = fedpki(tmp.path(), &["pki", "renew", "-n", "x", "-c", "."]);
+    refused(&out, "give --ca-url");
+}
