@@ -42,6 +42,14 @@ pub fn read(path: &Path) -> Result<Vec<Entry>> {
         return Err(refuse(path, format!("it is larger than {MAX_ZIP} bytes")));
     }
     let bytes = std::fs::read(path).map_err(|e| CliError::io("read", path, e))?;
+    read_bytes(&bytes, path)
+}
+
+/// [`read`] of a zip already in memory; `path` names it in errors.
+pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Entry>> {
+    if bytes.len() as u64 > MAX_ZIP {
+        return Err(refuse(path, format!("it is larger than {MAX_ZIP} bytes")));
+    }
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| refuse(path, format!("not a valid zip file ({e})")))?;
     if archive.len() > MAX_ENTRIES {

@@ -559,29 +559,32 @@ fn page_response(content_type: &'static str, body: Bytes) -> Response<Full<Bytes
     resp
 }
 
-async fn sign(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
-    let req: SignRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                400,
-                &format!("the body must be JSON {{\"csr\": PEM, \"ott\": token}}: {e}"),
-            );
-        }
-    };
+/// Decode a `/1.0/sign` body: the CSR and the token, or the status and
+/// message to refuse it with.
+pub fn decode_sign(body: &[u8]) -> std::result::Result<(String, String), (u16, String)> {
+    let req: SignRequest = serde_json::from_slice(body).map_err(|e| {
+        (
+            400,
+            format!("the body must be JSON {{\"csr\": PEM, \"ott\": token}}: {e}"),
+        )
+    })?;
     if req.not_before.as_deref().is_some_and(|s| !s.is_empty())
         || req.not_after.as_deref().is_some_and(|s| !s.is_empty())
     {
-        return error(
+        return Err((
             403,
-            "this CA sets the validity itself; omit notBefore and notAfter",
-        );
+            "this CA sets the validity itself; omit notBefore and notAfter".into(),
+        ));
     }
-    issued_response(
-        "issued",
-        app.authority.sign(&req.csr, &req.ott, now()).await,
-        peer,
-    )
+    Ok((req.csr, req.ott))
+}
+
+async fn sign(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
+    let (csr, ott) = match decode_sign(body) {
+        Ok(r) => r,
+        Err((status, message)) => return error(status, &message),
+    };
+    issued_response("issued", app.authority.sign(&csr, &ott, now()).await, peer)
 }
 
 fn issued_response(
@@ -647,27 +650,46 @@ struct RevokeRequest {
     reason_code: Option<u8>,
 }
 
-async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
-    let req: RevokeRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                400,
-                &format!(
-                    "the body must be JSON {{\"serial\": hex, \"ott\": revoke token, \"reasonCode\": n}}: {e}"
-                ),
-            );
-        }
-    };
+/// A decoded `/1.0/revoke` body.
+#[derive(Debug)]
+pub struct Revoke {
+    /// The serial, as sent.
+    pub serial: String,
+    /// The revoke token, if any (empty counts as none).
+    pub ott: Option<String>,
+    /// The reason.
+    pub reason: fedpki_core::crl::Reason,
+}
+
+/// Decode a `/1.0/revoke` body, or the status and message to refuse it with.
+pub fn decode_revoke(body: &[u8]) -> std::result::Result<Revoke, (u16, String)> {
+    let req: RevokeRequest = serde_json::from_slice(body).map_err(|e| {
+        (
+            400,
+            format!(
+                "the body must be JSON {{\"serial\": hex, \"ott\": revoke token, \"reasonCode\": n}}: {e}"
+            ),
+        )
+    })?;
     let reason = match req.reason_code {
         None => fedpki_core::crl::Reason::Unspecified,
-        Some(c) => match fedpki_core::crl::Reason::from_code(c) {
-            Some(r) => r,
-            None => return error(400, &format!("reasonCode {c} is not accepted by this CA")),
-        },
+        Some(c) => fedpki_core::crl::Reason::from_code(c)
+            .ok_or_else(|| (400, format!("reasonCode {c} is not accepted by this CA")))?,
     };
-    let t = now();
-    let result = match (req.ott.as_deref().filter(|o| !o.is_empty()), &peer.cert) {
+    Ok(Revoke {
+        serial: req.serial,
+        ott: req.ott.filter(|o| !o.is_empty()),
+        reason,
+    })
+}
+
+async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
+    let req = match decode_revoke(body) {
+        Ok(r) => r,
+        Err((status, message)) => return error(status, &message),
+    };
+    let (reason, t) = (req.reason, now());
+    let result = match (req.ott.as_deref(), &peer.cert) {
         (Some(ott), _) => {
             app.authority
                 .revoke_with_token(&req.serial, ott, reason, t)
@@ -720,5 +742,81 @@ async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
             )
         }
         Err(refusal) => refused(&refusal, peer),
+    }
+}
+
+/// Entry points for the fuzzers in `fuzz/`: the request decoders and the
+/// authority behind them, over an in-memory store.
+#[doc(hidden)]
+pub mod fuzz {
+    use std::sync::OnceLock;
+
+    use crate::authority::Authority;
+    use crate::ca::{self, CaCerts, CaPaths};
+    use crate::store::{MemoryBackend, Store};
+
+    struct Fixture {
+        rt: tokio::runtime::Runtime,
+        authority: Authority,
+    }
+
+    #[allow(clippy::expect_used)] // a fuzzing fixture: it works or the run stops
+    fn fixture() -> &'static Fixture {
+        static F: OnceLock<Fixture> = OnceLock::new();
+        F.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("fedpki-fuzz-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let paths = CaPaths::new(&dir);
+            let pw = "fuzz-password";
+            let config = ca::install(&paths, "localhost:9123", pw, true, 3600).expect("fuzz CA");
+            let certs = CaCerts::load(&paths, &config).expect("fuzz CA certs");
+            let key = ca::unlock_key(&paths.intermediate_key(), pw).expect("fuzz CA key");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime");
+            let store = Store::start(MemoryBackend::default()).expect("store");
+            let authority = Authority::new(config, certs, key, store).expect("authority");
+            Fixture { rt, authority }
+        })
+    }
+
+    /// First byte: the route (sign, revoke, renew); the rest: the body, or
+    /// for renew the presented certificate's DER.
+    pub fn requests(data: &[u8]) {
+        let Some((route, body)) = data.split_first() else {
+            return;
+        };
+        let f = fixture();
+        let now = crate::sys::now();
+        f.rt.block_on(async {
+            match route % 3 {
+                0 => {
+                    if let Ok((csr, ott)) = super::decode_sign(body) {
+                        let _ = f.authority.sign(&csr, &ott, now).await;
+                    }
+                }
+                1 => {
+                    if let Ok(r) = super::decode_revoke(body) {
+                        let _ = match &r.ott {
+                            Some(ott) => {
+                                f.authority
+                                    .revoke_with_token(&r.serial, ott, r.reason, now)
+                                    .await
+                            }
+                            None => {
+                                f.authority
+                                    .revoke_by_operator(&r.serial, r.reason, now)
+                                    .await
+                            }
+                        };
+                    }
+                }
+                _ => {
+                    if let Ok(cert) = fedpki_core::issue::parse_cert_der(body) {
+                        let _ = f.authority.renew(&cert, now).await;
+                    }
+                }
+            }
+        });
     }
 }
