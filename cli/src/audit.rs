@@ -303,4 +303,36 @@ mod tests {
         let cut = &text[..text.len() - 3];
         assert_eq!(entry_of(verify(cut, None)), 5);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Any log written in any batches verifies; any single changed byte
+        /// is found.
+        #[test]
+        fn any_log_verifies_and_any_changed_byte_is_found(
+            subjects in proptest::collection::vec("[a-z][a-z0-9.-]{0,30}", 1..12),
+            split in 0usize..12,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            xor in 1u8..=255,
+        ) {
+            let events: Vec<Event> = subjects
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Event { subject: s.clone(), ..ev(i as u64) })
+                .collect();
+            let cut = split.min(events.len());
+            let (mut text, h) = chain(&Head::default(), &events[..cut]);
+            let (more, head) = chain(&h, &events[cut..]);
+            text.extend(more);
+            proptest::prop_assert_eq!(
+                verify(&text, Some(&head)),
+                Verdict::Intact { entries: events.len() as u64, head: head.clone() }
+            );
+            let i = at.index(text.len());
+            text[i] ^= xor;
+            let tampered = matches!(verify(&text, Some(&head)), Verdict::Tampered { .. });
+            proptest::prop_assert!(tampered, "byte {} changed unnoticed", i);
+        }
+    }
 }
