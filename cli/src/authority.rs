@@ -70,9 +70,9 @@ pub struct Authority {
     config: CaConfig,
     audiences: Vec<String>,
     revoke_audiences: Vec<String>,
-    provisioner: p256::ecdsa::VerifyingKey,
+    provisioner: spki::SubjectPublicKeyInfoOwned,
     certs: CaCerts,
-    key: PrivateKey,
+    key: Box<dyn fedpki_core::SigningKey>,
     verifier: &'static dyn SignatureVerifier,
     store: Store,
 }
@@ -96,11 +96,19 @@ impl Authority {
         Ok(Self {
             audiences: config.audiences(),
             revoke_audiences: config.revoke_audiences(),
-            provisioner: config.provisioner_key()?,
+            provisioner: {
+                use spki::EncodePublicKey;
+                let der = config.provisioner_key()?.to_public_key_der().map_err(|e| {
+                    crate::error::CliError::usage(format!("the provisioner key: {e}"))
+                })?;
+                der::Decode::from_der(der.as_bytes()).map_err(|e| {
+                    crate::error::CliError::usage(format!("the provisioner key: {e}"))
+                })?
+            },
             config,
             certs,
-            key,
-            verifier: &fedpki_core::RUST_CRYPTO,
+            key: crate::ring_backend::signer(key),
+            verifier: &crate::ring_backend::RING,
             store,
         })
     }
@@ -119,7 +127,7 @@ impl Authority {
     pub fn issuer(&self) -> Issuer<'_> {
         Issuer {
             cert: &self.certs.intermediate,
-            key: &self.key,
+            key: &*self.key,
         }
     }
 
@@ -129,7 +137,13 @@ impl Authority {
             issuer: &self.config.provisioner.name,
             audiences: &self.audiences,
         };
-        Ok(token::verify(ott, &self.provisioner, &expect, now)?)
+        Ok(token::verify_with(
+            ott,
+            &self.provisioner,
+            self.verifier,
+            &expect,
+            now,
+        )?)
     }
 
     /// The whole sign pipeline. `csr_pem` and `ott` as a client sent them.
@@ -212,7 +226,7 @@ impl Authority {
             issuer: &self.config.provisioner.name,
             audiences: &self.revoke_audiences,
         };
-        let token = token::verify(ott, &self.provisioner, &expect, now)?;
+        let token = token::verify_with(ott, &self.provisioner, self.verifier, &expect, now)?;
         let serial = normalize_serial(serial)?;
         if normalize_serial(&token.claims().sub).ok().as_deref() != Some(serial.as_str()) {
             return Err(Refusal::new(

@@ -15,6 +15,7 @@ pub mod manual;
 pub mod offline;
 pub mod package_zip;
 pub mod password;
+pub mod ring_backend;
 pub mod server;
 pub mod store;
 pub mod sys;

@@ -36,8 +36,32 @@ pub struct CertRecord {
     pub not_after: u64,
     /// When it was issued (Unix seconds).
     pub issued_at: u64,
-    /// The certificate, DER.
+    /// The certificate, DER (stored as base64; records written as a JSON
+    /// array of bytes by earlier versions are read too).
+    #[serde(with = "der_b64")]
     pub der: Vec<u8>,
+}
+
+mod der_b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(der: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&fedpki_core::encoding::b64(der))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        match Either::deserialize(d)? {
+            Either::Text(t) => fedpki_core::encoding::unb64(&t).map_err(serde::de::Error::custom),
+            Either::Bytes(b) => Ok(b),
+        }
+    }
 }
 
 /// A revocation, as the ledger keeps it.
@@ -178,9 +202,14 @@ fn builder() -> redb::Builder {
 }
 
 /// redb: copy-on-write B-trees with checksummed commits; a `kill -9` at any
-/// moment leaves the last committed state. The audit log file is appended
-/// and synced before each commit, and its committed length is part of the
-/// commit.
+/// moment leaves the last committed state.
+///
+/// The audit log costs no extra fsync: each commit carries its new log
+/// lines in the `audit_pending` table and the new head; the lines are
+/// appended to the file after the commit, and the file is synced about once
+/// a second, after which the pending rows it now holds are dropped. When
+/// the store opens, a file that lost its tail in a crash is completed from
+/// the pending rows.
 #[derive(Debug)]
 pub struct RedbBackend {
     db: redb::Database,
@@ -191,7 +220,20 @@ pub struct RedbBackend {
 struct AuditFile {
     file: std::fs::File,
     head: audit::Head,
+    /// Every entry up to this sequence number is synced in the file.
+    synced_seq: u64,
+    /// Pending rows up to this sequence number were dropped.
+    dropped_seq: u64,
+    last_sync: std::time::Instant,
+    /// A write to the file failed: stop writing (the database keeps every
+    /// entry from then on; the next open completes the file).
+    behind: bool,
 }
+
+const AUDIT_PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_pending");
+
+/// How often the audit file is synced (the database holds what it has not).
+const AUDIT_SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn read_head(txn: &redb::ReadTransaction) -> Result<Option<audit::Head>, String> {
     let meta = match txn.open_table(META) {
@@ -203,6 +245,18 @@ fn read_head(txn: &redb::ReadTransaction) -> Result<Option<audit::Head>, String>
         Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db_err),
         None => Ok(None),
     }
+}
+
+/// A pending row: where the line starts in the file, then the line.
+fn pending_row(offset: u64, line: &[u8]) -> Vec<u8> {
+    let mut row = offset.to_be_bytes().to_vec();
+    row.extend_from_slice(line);
+    row
+}
+
+fn split_row(row: &[u8]) -> Option<(u64, &[u8])> {
+    let (off, line) = row.split_at_checked(8)?;
+    Some((u64::from_be_bytes(off.try_into().ok()?), line))
 }
 
 impl RedbBackend {
@@ -222,20 +276,33 @@ impl RedbBackend {
         }
         txn.open_table(TOKENS)
             .map_err(|e| CliError::Store(db_err(e)))?;
+        txn.open_table(AUDIT_PENDING)
+            .map_err(|e| CliError::Store(db_err(e)))?;
         txn.commit().map_err(|e| CliError::Store(db_err(e)))?;
         Ok(Self { db, audit: None })
     }
 
-    /// Open the database and its audit log. A log longer than the committed
-    /// head (a crash between the append and the commit) is cut back to it.
+    /// Open the database and its audit log, completing a log whose tail a
+    /// crash lost from the rows the database still holds.
     pub fn open_with_audit(path: &Path, audit_path: &Path) -> Result<Self> {
         let mut me = Self::open(path)?;
-        let head = {
-            let txn = me.db.begin_read().map_err(|e| CliError::Store(db_err(e)))?;
-            read_head(&txn).map_err(CliError::Store)?
+        let store = |e: String| CliError::Store(e);
+        let (head, pending) = {
+            let txn = me.db.begin_read().map_err(|e| store(db_err(e)))?;
+            let head = read_head(&txn).map_err(store)?;
+            let table = txn
+                .open_table(AUDIT_PENDING)
+                .map_err(|e| store(db_err(e)))?;
+            let mut rows = Vec::new();
+            for row in table.iter().map_err(|e| store(db_err(e)))? {
+                let (k, v) = row.map_err(|e| store(db_err(e)))?;
+                rows.push((k.value(), v.value().to_vec()));
+            }
+            (head.unwrap_or_default(), rows)
         };
         let file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode(0o600)
             .open(audit_path)
@@ -244,41 +311,54 @@ impl RedbBackend {
             .metadata()
             .map_err(|e| CliError::io("read", audit_path, e))?
             .len();
-        let head = match head {
-            Some(h) => {
-                if len > h.len {
-                    file.set_len(h.len)
-                        .and_then(|()| file.sync_all())
+        if len < head.len {
+            // The first pending line the file does not hold whole.
+            let missing = pending
+                .iter()
+                .filter_map(|(_, row)| split_row(row))
+                .find(|(off, line)| off + line.len() as u64 > len);
+            match missing {
+                Some((off, _)) if off <= len => {
+                    file.set_len(off)
+                        .map_err(|e| CliError::io("repair", audit_path, e))?;
+                    let mut f = &file;
+                    for (_, row) in &pending {
+                        if let Some((o, line)) = split_row(row)
+                            && o >= off
+                        {
+                            f.write_all(line)
+                                .map_err(|e| CliError::io("repair", audit_path, e))?;
+                        }
+                    }
+                    file.sync_all()
                         .map_err(|e| CliError::io("repair", audit_path, e))?;
                     crate::log::warn(
-                        "audit_log_repaired",
-                        &[("removed_uncommitted_bytes", &(len - h.len).to_string())],
-                    );
-                } else if len < h.len {
-                    crate::log::error(
-                        "audit_log_truncated",
-                        &[
-                            ("path", &audit_path.display().to_string()),
-                            ("committed_bytes", &h.len.to_string()),
-                            ("file_bytes", &len.to_string()),
-                        ],
+                        "audit_log_completed",
+                        &[("restored_bytes", &(head.len - off).to_string())],
                     );
                 }
-                h
+                _ => crate::log::error(
+                    "audit_log_truncated",
+                    &[
+                        ("path", &audit_path.display().to_string()),
+                        ("committed_bytes", &head.len.to_string()),
+                        ("file_bytes", &len.to_string()),
+                    ],
+                ),
             }
-            None if len > 0 => {
-                crate::log::error(
-                    "audit_log_without_head",
-                    &[("path", &audit_path.display().to_string())],
-                );
-                audit::Head {
-                    len,
-                    ..audit::Head::default()
-                }
-            }
-            None => audit::Head::default(),
-        };
-        me.audit = Some(AuditFile { file, head });
+        } else {
+            file.sync_all()
+                .map_err(|e| CliError::io("sync", audit_path, e))?;
+        }
+        let synced = head.seq;
+        me.audit = Some(AuditFile {
+            file,
+            head,
+            synced_seq: synced,
+            dropped_seq: pending.first().map_or(synced, |(k, _)| k.saturating_sub(1)),
+            last_sync: std::time::Instant::now(),
+            behind: false,
+        });
         Ok(me)
     }
 
@@ -371,37 +451,61 @@ impl Backend for RedbBackend {
         let txn = self.db.begin_write().map_err(db_err)?;
         let (out, events) = Self::apply(&txn, batch)?;
         let mut appended = None;
+        if let Some(log) = self.audit.as_mut() {
+            let mut pending = txn.open_table(AUDIT_PENDING).map_err(db_err)?;
+            // Rows the synced file now holds are no longer needed.
+            while log.dropped_seq < log.synced_seq {
+                log.dropped_seq += 1;
+                pending.remove(log.dropped_seq).map_err(db_err)?;
+            }
+            if !events.is_empty() {
+                let (bytes, head) = audit::chain(&log.head, &events);
+                let mut offset = log.head.len;
+                let mut seq = log.head.seq;
+                for line in bytes.split_inclusive(|b| *b == b'\n') {
+                    seq += 1;
+                    pending
+                        .insert(seq, pending_row(offset, line).as_slice())
+                        .map_err(db_err)?;
+                    offset += line.len() as u64;
+                }
+                let mut meta = txn.open_table(META).map_err(db_err)?;
+                let json = serde_json::to_vec(&head).map_err(db_err)?;
+                meta.insert(AUDIT_HEAD, json.as_slice()).map_err(db_err)?;
+                appended = Some((bytes, head));
+            }
+        }
+        txn.commit().map_err(db_err)?;
+        if let (Some(log), Some((bytes, head))) = (self.audit.as_mut(), appended) {
+            // Durable already (in the database); the file follows.
+            if !log.behind
+                && let Err(e) = log.file.write_all(&bytes)
+            {
+                log.behind = true;
+                crate::log::error(
+                    "audit_log_write_failed",
+                    &[
+                        ("error", &e.to_string()),
+                        (
+                            "note",
+                            "entries are kept in the database; the log is completed at the next start",
+                        ),
+                    ],
+                );
+            }
+            log.head = head;
+        }
         if let Some(log) = self.audit.as_mut()
-            && !events.is_empty()
+            && !log.behind
+            && log.synced_seq < log.head.seq
+            && log.last_sync.elapsed() >= AUDIT_SYNC_EVERY
         {
-            let (bytes, head) = audit::chain(&log.head, &events);
-            let written = log
-                .file
-                .write_all(&bytes)
-                .and_then(|()| log.file.sync_data());
-            if let Err(e) = written {
-                let _ = log.file.set_len(log.head.len);
-                return Err(format!("cannot append to the audit log: {e}"));
+            if log.file.sync_data().is_ok() {
+                log.synced_seq = log.head.seq;
             }
-            let mut meta = txn.open_table(META).map_err(db_err)?;
-            let json = serde_json::to_vec(&head).map_err(db_err)?;
-            meta.insert(AUDIT_HEAD, json.as_slice()).map_err(db_err)?;
-            appended = Some(head);
+            log.last_sync = std::time::Instant::now();
         }
-        match txn.commit() {
-            Ok(()) => {
-                if let (Some(log), Some(head)) = (self.audit.as_mut(), appended) {
-                    log.head = head;
-                }
-                Ok(out)
-            }
-            Err(e) => {
-                if let Some(log) = self.audit.as_mut() {
-                    let _ = log.file.set_len(log.head.len);
-                }
-                Err(db_err(e))
-            }
-        }
+        Ok(out)
     }
 
     fn prune(&mut self, now: u64) -> Result<usize, String> {
@@ -862,18 +966,38 @@ mod tests {
         let s = String::from_utf8(text.clone()).unwrap();
         assert_eq!(s.matches("\"event\":\"renew\"").count(), 1);
         assert_eq!(s.matches("\"event\":\"revoke\"").count(), 1);
-        // An append that never got its commit (a crash in between) is
-        // removed when the store opens again.
+        // A crash lost the file's tail (mid-line): the next open completes
+        // it from the rows the database kept.
+        let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+        file.set_len(text.len() as u64 - 150).unwrap();
+        drop(file);
+        let again = RedbBackend::open_with_audit(&db, &log).unwrap();
+        drop(again);
+        assert_eq!(std::fs::read(&log).unwrap(), text);
+        // Lines appended by someone else are not the CA's: kept, and
+        // reported by the check.
         std::fs::OpenOptions::new()
             .append(true)
             .open(&log)
             .unwrap()
-            .write_all(b"{\"seq\":6,\"half\":")
+            .write_all(b"{\"seq\":6,\"forged\":true}\n")
             .unwrap();
-        let again = RedbBackend::open_with_audit(&db, &log).unwrap();
-        drop(again);
-        assert_eq!(std::fs::read(&log).unwrap(), text);
+        drop(RedbBackend::open_with_audit(&db, &log).unwrap());
+        assert!(matches!(
+            audit::verify(&std::fs::read(&log).unwrap(), Some(&head)),
+            audit::Verdict::Tampered { entry: 6, .. }
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn records_read_both_der_encodings() {
+        let rec = commit("a", Some("01")).cert.unwrap();
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(json.contains("\"der\":\"AQI=\""), "{json}");
+        assert_eq!(serde_json::from_str::<CertRecord>(&json).unwrap(), rec);
+        let old = json.replace("\"AQI=\"", "[1,2]");
+        assert_eq!(serde_json::from_str::<CertRecord>(&old).unwrap(), rec);
     }
 
     #[tokio::test]

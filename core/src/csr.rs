@@ -21,14 +21,14 @@ use crate::encoding::{hex, pem, pem_one, sha384};
 use crate::error::malformed;
 use crate::name::{San, Subject};
 use crate::profile::{cn_name, general_name, san_of};
-use crate::{Error, PrivateKey, SignatureVerifier, SigningKey};
+use crate::{Error, SignatureVerifier, SigningKey};
 
 /// Largest CSR fedpki parses: an RSA-4096 CSR with names is far smaller.
 pub const MAX_CSR_DER: usize = 16 * 1024;
 
 /// Build a CSR for `key` with `CN=subject` and the SANs in an
 /// extensionRequest, signed by `key`.
-pub fn build(key: &PrivateKey, subject: &Subject, sans: &[San]) -> Result<Csr, Error> {
+pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Csr, Error> {
     let names = sans
         .iter()
         .map(general_name)

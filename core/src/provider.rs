@@ -67,7 +67,7 @@ fn rsa_hash(oid: ObjectIdentifier) -> Option<Hash> {
 }
 
 /// The named curve of an EC `SubjectPublicKeyInfo`.
-pub(crate) fn named_curve(spki: &SubjectPublicKeyInfoOwned) -> Result<ObjectIdentifier, Error> {
+pub fn named_curve(spki: &SubjectPublicKeyInfoOwned) -> Result<ObjectIdentifier, Error> {
     spki.algorithm
         .parameters
         .as_ref()

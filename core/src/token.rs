@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::{b64, b64url, hex, sha256, unb64, unb64url};
 use crate::name::{San, Subject};
-use crate::{Entropy, Error, PrivateKey, UnixTime};
+use crate::{Entropy, Error, PrivateKey, SigningKey, UnixTime};
 
 /// Clock skew tolerated on `nbf`, `iat` and `exp`, as step-ca does.
 pub const LEEWAY_SECS: u64 = 60;
@@ -168,8 +168,42 @@ pub fn sign(
     provisioner: &PrivateKey,
     entropy: &mut dyn Entropy,
 ) -> Result<String, Error> {
-    let (x, y) = provisioner
-        .p256_coordinates()
+    sign_with(req, provisioner, entropy)
+}
+
+/// The affine coordinates of a P-256 `SubjectPublicKeyInfo`.
+fn p256_xy(spki: &spki::SubjectPublicKeyInfoOwned) -> Option<([u8; 32], [u8; 32])> {
+    use const_oid::db::rfc5912;
+    if spki.algorithm.oid != rfc5912::ID_EC_PUBLIC_KEY
+        || crate::provider::named_curve(spki).ok()? != rfc5912::SECP_256_R_1
+    {
+        return None;
+    }
+    let point = spki.subject_public_key.as_bytes()?;
+    if point.len() != 65 || point[0] != 4 {
+        return None;
+    }
+    let mut x = [0u8; 32];
+    let mut y = [0u8; 32];
+    x.copy_from_slice(&point[1..33]);
+    y.copy_from_slice(&point[33..65]);
+    Some((x, y))
+}
+
+/// An ECDSA signature from DER (X.509's form) to JWS's fixed `r || s`.
+pub fn ecdsa_der_to_fixed(der_sig: &[u8]) -> Result<[u8; 64], Error> {
+    let sig = p256::ecdsa::Signature::from_der(der_sig)
+        .map_err(|e| crate::error::malformed("ECDSA signature", e))?;
+    Ok(sig.to_bytes().into())
+}
+
+/// [`sign`] with any P-256 [`SigningKey`] (an HSM, a faster backend).
+pub fn sign_with(
+    req: &TokenRequest<'_>,
+    provisioner: &dyn SigningKey,
+    entropy: &mut dyn Entropy,
+) -> Result<String, Error> {
+    let (x, y) = p256_xy(&provisioner.public_key())
         .ok_or_else(|| Error::Unsupported("the provisioner key must be P-256 (ES256)".into()))?;
     let mut jti = [0u8; 32];
     entropy.fill(&mut jti)?;
@@ -200,7 +234,7 @@ pub fn sign(
         b64url(json(&header)?.as_bytes()),
         b64url(json(&claims)?.as_bytes())
     );
-    let sig = provisioner.sign_es256(signing_input.as_bytes())?;
+    let sig = ecdsa_der_to_fixed(&provisioner.sign(signing_input.as_bytes())?)?;
     Ok(alloc::format!("{signing_input}.{}", b64url(&sig)))
 }
 
@@ -301,15 +335,50 @@ pub fn verify(
     now: UnixTime,
 ) -> Result<VerifiedToken, TokenError> {
     use signature::Verifier;
+    verify_inner(jwt, expect, now, &|msg, sig| {
+        p256::ecdsa::Signature::from_slice(sig)
+            .ok()
+            .is_some_and(|sig| provisioner.verify(msg, &sig).is_ok())
+    })
+}
+
+/// [`verify`] through a [`SignatureVerifier`] (a faster backend), with the
+/// provisioner key as a `SubjectPublicKeyInfo`.
+pub fn verify_with(
+    jwt: &str,
+    provisioner: &spki::SubjectPublicKeyInfoOwned,
+    verifier: &dyn crate::SignatureVerifier,
+    expect: &Expectations<'_>,
+    now: UnixTime,
+) -> Result<VerifiedToken, TokenError> {
+    let alg = spki::AlgorithmIdentifierOwned {
+        oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
+        parameters: None,
+    };
+    verify_inner(jwt, expect, now, &|msg, sig| {
+        p256::ecdsa::Signature::from_slice(sig)
+            .ok()
+            .is_some_and(|sig| {
+                verifier
+                    .verify(&alg, provisioner, msg, sig.to_der().as_bytes())
+                    .is_ok()
+            })
+    })
+}
+
+fn verify_inner(
+    jwt: &str,
+    expect: &Expectations<'_>,
+    now: UnixTime,
+    signature_ok: &dyn Fn(&[u8], &[u8]) -> bool,
+) -> Result<VerifiedToken, TokenError> {
     let parts = split(jwt.trim())?;
     if parts.header.alg != "ES256" {
         return Err(bad("only ES256 tokens are accepted"));
     }
-    let sig = p256::ecdsa::Signature::from_slice(&parts.signature)
-        .map_err(|_| TokenError::BadSignature)?;
-    provisioner
-        .verify(parts.signing_input.as_bytes(), &sig)
-        .map_err(|_| TokenError::BadSignature)?;
+    if !signature_ok(parts.signing_input.as_bytes(), &parts.signature) {
+        return Err(TokenError::BadSignature);
+    }
 
     let c = parts.claims;
     if c.iss != expect.issuer {

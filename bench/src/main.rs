@@ -1,0 +1,400 @@
+//! `fedpki-load`: drive a CA with N keep-alive HTTPS connections for a fixed
+//! time, with every request prepared before the clock starts; or measure
+//! this machine's crypto ceiling for issuing certificates.
+//!
+//! ```text
+//! fedpki-load fedpki  --ca DIR --password-file F [--conns 16] [--secs 10] [--prepare N]
+//! fedpki-load cfssl   --url HOST:PORT --root CA.pem --auth-key HEX [--conns 16] [--secs 10] [--prepare N]
+//! fedpki-load ceiling [--secs 5]
+//! ```
+//!
+//! Prints one JSON object on standard output. fedpki requests are unique
+//! tokens (fresh `jti`) and unique CSRs; cfssl requests are `authsign`
+//! requests with their HMAC. An answer counts only when it is a success
+//! with a certificate (fedpki: 201 with `crt`; cfssl: 200 with
+//! `"success":true`); everything else is an error, counted and the first
+//! one shown.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark tool: fail loudly
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fedpki::ring_backend::RingP256;
+use fedpki_core::encoding::b64;
+use fedpki_core::name::{San, Subject};
+use fedpki_core::token::{self, TokenRequest};
+use fedpki_core::{KeyType, PrivateKey, SigningKey};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+fn options(args: &[String]) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    let mut it = args.iter();
+    while let Some(k) = it.next() {
+        let key = k.trim_start_matches("--").to_owned();
+        let value = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        map.insert(key, value.clone());
+    }
+    map
+}
+
+fn num(o: &HashMap<String, String>, key: &str, default: usize) -> usize {
+    o.get(key).map_or(default, |v| v.parse().expect("a number"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(mode) = args.first() else {
+        eprintln!("usage: fedpki-load fedpki|cfssl|ceiling [--option value …]");
+        std::process::exit(2);
+    };
+    let o = options(&args[1..]);
+    let secs = num(&o, "secs", 10) as u64;
+    let conns = num(&o, "conns", 16);
+    let prepare = num(&o, "prepare", 100_000);
+    let out = match mode.as_str() {
+        "fedpki" => {
+            let started = Instant::now();
+            let (host, port, root, bodies) = prepare_fedpki(&o, prepare);
+            let prepare_s = started.elapsed().as_secs_f64();
+            let mut r = run(
+                &host,
+                port,
+                &root,
+                "/1.0/sign",
+                bodies,
+                conns,
+                secs,
+                |st, b| st == 201 && contains(b, b"\"crt\":"),
+            );
+            r["target"] = "fedpki".into();
+            r["prepare_s"] = prepare_s.into();
+            r
+        }
+        "cfssl" => {
+            let started = Instant::now();
+            let (host, port, root, bodies) = prepare_cfssl(&o, prepare);
+            let prepare_s = started.elapsed().as_secs_f64();
+            let mut r = run(
+                &host,
+                port,
+                &root,
+                "/api/v1/cfssl/authsign",
+                bodies,
+                conns,
+                secs,
+                |st, b| st == 200 && contains(b, b"\"success\":true"),
+            );
+            r["target"] = "cfssl".into();
+            r["prepare_s"] = prepare_s.into();
+            r
+        }
+        "ceiling" => ceiling(secs),
+        other => panic!("unknown mode {other}"),
+    };
+    println!("{out}");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Unique keys are costly to make; unique CSRs are not: 64 keys, each
+/// signing CSRs for many different subjects.
+fn csr_keys() -> Vec<RingP256> {
+    (0..64)
+        .map(|_| {
+            let k = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+            RingP256::new(&k).unwrap()
+        })
+        .collect()
+}
+
+/// Build `n` items on every core.
+fn parallel<T: Send>(n: usize, make: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let chunk = n.div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let make = &make;
+                s.spawn(move || {
+                    (t * chunk..((t + 1) * chunk).min(n))
+                        .map(make)
+                        .collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
+fn csr_for(keys: &[RingP256], i: usize) -> (Subject, San, String) {
+    let name = format!("bench-{i}");
+    let subject = Subject::new(&name).unwrap();
+    let san = San::parse(&name).unwrap();
+    let csr = fedpki_core::csr::build(&keys[i % keys.len()], &subject, std::slice::from_ref(&san))
+        .unwrap()
+        .to_pem()
+        .unwrap();
+    (subject, san, csr)
+}
+
+fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
+    let paths = fedpki::ca::CaPaths::new(PathBuf::from(&o["ca"]));
+    let config = fedpki::ca::CaConfig::load(&paths).unwrap();
+    let certs = fedpki::ca::CaCerts::load(&paths, &config).unwrap();
+    let pw = std::fs::read_to_string(&o["password-file"]).unwrap();
+    let prov = fedpki::ca::unlock_key(&paths.provisioner_key(), pw.trim_end_matches(['\r', '\n']))
+        .unwrap();
+    let prov = RingP256::new(&prov).unwrap();
+    let (host, port) = fedpki::ca::parse_ca_url(&config.ca_url).unwrap();
+    let root_der = fedpki_core::issue::cert_der(&certs.root).unwrap();
+    let audience = token::sign_audience(&config.ca_url);
+    let keys = csr_keys();
+    let now = fedpki::sys::now();
+    let bodies = parallel(n, |i| {
+        let (subject, san, csr) = csr_for(&keys, i);
+        let ott = token::sign_with(
+            &TokenRequest {
+                issuer: &config.provisioner.name,
+                subject: &subject,
+                sans: std::slice::from_ref(&san),
+                audience: &audience,
+                root_der: &root_der,
+                now,
+                ttl_secs: 3600,
+            },
+            &prov,
+            &mut fedpki::sys::OsEntropy,
+        )
+        .unwrap();
+        Bytes::from(serde_json::to_vec(&serde_json::json!({"csr": csr, "ott": ott})).unwrap())
+    });
+    (host, port, root_der, bodies)
+}
+
+fn prepare_cfssl(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
+    let (host, port) = fedpki::ca::parse_ca_url(&o["url"]).unwrap();
+    let root_pem = std::fs::read_to_string(&o["root"]).unwrap();
+    let root_der = fedpki_core::encoding::pem_one(&root_pem, "CERTIFICATE").unwrap();
+    let key_bytes = fedpki_core::encoding::unhex(&o["auth-key"]).unwrap();
+    let hmac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key_bytes);
+    let keys = csr_keys();
+    let bodies = parallel(n, |i| {
+        let (subject, _, csr) = csr_for(&keys, i);
+        let request = serde_json::to_vec(&serde_json::json!({
+            "certificate_request": csr,
+            "hosts": [subject.as_str()],
+            "profile": "",
+        }))
+        .unwrap();
+        let tag = ring::hmac::sign(&hmac, &request);
+        Bytes::from(
+            serde_json::to_vec(&serde_json::json!({
+                "token": b64(tag.as_ref()),
+                "request": b64(&request),
+            }))
+            .unwrap(),
+        )
+    });
+    (host, port, root_der, bodies)
+}
+
+struct Tally {
+    ok: usize,
+    errors: usize,
+    first_error: Option<String>,
+    latencies_us: Vec<u32>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    host: &str,
+    port: u16,
+    root_der: &[u8],
+    path: &'static str,
+    bodies: Vec<Bytes>,
+    conns: usize,
+    secs: u64,
+    success: fn(u16, &[u8]) -> bool,
+) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let prepared = bodies.len();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(root_der.to_vec()))
+        .unwrap();
+    let cfg = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let (tallies, elapsed) = rt.block_on(async {
+        // Connect every client first: the clock covers requests only.
+        let mut senders = Vec::new();
+        for _ in 0..conns {
+            let tcp = tokio::net::TcpStream::connect((host, port)).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let tls = tokio_rustls::TlsConnector::from(cfg.clone())
+                .connect(
+                    rustls_pki_types::ServerName::try_from(host.to_owned()).unwrap(),
+                    tcp,
+                )
+                .await
+                .unwrap();
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            senders.push(sender);
+        }
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(secs);
+        let tasks: Vec<_> = senders
+            .into_iter()
+            .map(|mut sender| {
+                let bodies = bodies.clone();
+                let next = next.clone();
+                let host = host.to_owned();
+                tokio::spawn(async move {
+                    let mut t = Tally {
+                        ok: 0,
+                        errors: 0,
+                        first_error: None,
+                        latencies_us: Vec::new(),
+                    };
+                    while Instant::now() < deadline {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(body) = bodies.get(i) else { break };
+                        let req = hyper::Request::post(path)
+                            .header(hyper::header::HOST, &host)
+                            .header(hyper::header::CONTENT_TYPE, "application/json")
+                            .body(Full::new(body.clone()))
+                            .unwrap();
+                        let sent = Instant::now();
+                        let outcome = match sender.send_request(req).await {
+                            Ok(resp) => {
+                                let status = resp.status().as_u16();
+                                match resp.into_body().collect().await {
+                                    Ok(b) => {
+                                        let b = b.to_bytes();
+                                        if success(status, &b) {
+                                            Ok(())
+                                        } else {
+                                            Err(format!(
+                                                "{status}: {}",
+                                                String::from_utf8_lossy(&b)
+                                            ))
+                                        }
+                                    }
+                                    Err(e) => Err(e.to_string()),
+                                }
+                            }
+                            Err(e) => Err(e.to_string()),
+                        };
+                        let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+                        match outcome {
+                            Ok(()) => {
+                                t.ok += 1;
+                                t.latencies_us.push(us);
+                            }
+                            Err(e) => {
+                                t.errors += 1;
+                                t.first_error.get_or_insert(e);
+                                if sender.ready().await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    t
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for task in tasks {
+            all.push(task.await.unwrap());
+        }
+        (all, start.elapsed())
+    });
+    let ok: usize = tallies.iter().map(|t| t.ok).sum();
+    let errors: usize = tallies.iter().map(|t| t.errors).sum();
+    let first_error = tallies.iter().find_map(|t| t.first_error.clone());
+    let mut lat: Vec<u32> = tallies.into_iter().flat_map(|t| t.latencies_us).collect();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |us| f64::from(*us) / 1000.0)
+    };
+    serde_json::json!({
+        "conns": conns,
+        "secs": elapsed.as_secs_f64(),
+        "ok": ok,
+        "errors": errors,
+        "first_error": first_error,
+        "per_s": ok as f64 / elapsed.as_secs_f64(),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "prepared": prepared,
+        "exhausted": next.load(Ordering::Relaxed) >= prepared,
+    })
+}
+
+/// What one certificate costs the CA in public-key crypto (one ECDSA P-256
+/// signature, two verifications: token and CSR), on every core, with ring.
+fn ceiling(secs: u64) -> serde_json::Value {
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let signer = RingP256::new(&key).unwrap();
+    let msg = vec![7u8; 600];
+    let sig = signer.sign(&msg).unwrap();
+    let public = key.public_key();
+    let point = public.subject_public_key.raw_bytes().to_vec();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let counts: Vec<usize> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let vk = ring::signature::UnparsedPublicKey::new(
+                        &ring::signature::ECDSA_P256_SHA256_ASN1,
+                        &point,
+                    );
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        let s1 = signer.sign(&msg).unwrap();
+                        vk.verify(&msg, &sig).unwrap();
+                        vk.verify(&msg, &s1).unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total: usize = counts.iter().sum();
+    serde_json::json!({
+        "target": "ceiling",
+        "threads": threads,
+        "per_s": total as f64 / start.elapsed().as_secs_f64(),
+    })
+}
