@@ -28,7 +28,7 @@ use fedpki::ring_backend::RingP256;
 use fedpki_core::encoding::b64;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, TokenRequest};
-use fedpki_core::{KeyType, PrivateKey, SigningKey};
+use fedpki_core::{KeyType, PrivateKey, SignatureVerifier, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
@@ -95,6 +95,7 @@ fn main() {
             r
         }
         "ceiling" => ceiling(secs),
+        "micro" => micro(),
         other => panic!("unknown mode {other}"),
     };
     println!("{out}");
@@ -397,4 +398,34 @@ fn ceiling(secs: u64) -> serde_json::Value {
         "threads": threads,
         "per_s": total as f64 / start.elapsed().as_secs_f64(),
     })
+}
+
+/// Single-thread speeds of the primitives a certificate costs.
+fn micro() -> serde_json::Value {
+    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let signer = RingP256::new(&key).unwrap();
+    let msg = vec![7u8; 600];
+    let sig = signer.sign(&msg).unwrap();
+    let point = key.public_key().subject_public_key.raw_bytes().to_vec();
+    let vk =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &point);
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        let mut n = 0u32;
+        while start.elapsed() < Duration::from_secs(1) {
+            f();
+            n += 1;
+        }
+        f64::from(n) / start.elapsed().as_secs_f64()
+    };
+    let sign = time(&mut || {
+        signer.sign(&msg).unwrap();
+    });
+    let verify = time(&mut || vk.verify(&msg, &sig).unwrap());
+    let rc_verify = time(&mut || {
+        fedpki_core::RUST_CRYPTO
+            .verify(&signer.signature_algorithm(), &key.public_key(), &msg, &sig)
+            .unwrap();
+    });
+    serde_json::json!({"ring_sign_per_s": sign, "ring_verify_per_s": verify, "rustcrypto_verify_per_s": rc_verify})
 }

@@ -348,7 +348,8 @@ impl Authority {
         sans: &[San],
         now: UnixTime,
     ) -> Result<(Issued, CertRecord), Refusal> {
-        let serial = Serial::random(&mut OsEntropy).map_err(internal)?;
+        let serial =
+            Serial::time_ordered(crate::sys::now_ms(), &mut OsEntropy).map_err(internal)?;
         let cert = self
             .issuer()
             .leaf(

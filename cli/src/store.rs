@@ -182,7 +182,90 @@ fn audit_event(change: &Change) -> audit::Event {
     }
 }
 
-const TOKENS: TableDefinition<&str, u64> = TableDefinition::new("used_tokens");
+/// Burnt token ids, keyed `burn_until (u64 BE) || jti`: inserts land near
+/// the end of the tree, and pruning is a range delete.
+const TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("burnt_tokens");
+/// The first layout (`jti → burn_until`), migrated at open.
+const TOKENS_V1: TableDefinition<&str, u64> = TableDefinition::new("used_tokens");
+
+fn token_key(jti: &str, burn_until: u64) -> Vec<u8> {
+    let mut k = burn_until.to_be_bytes().to_vec();
+    k.extend_from_slice(jti.as_bytes());
+    k
+}
+
+/// A certificate record as stored: a version byte (1), issued_at and
+/// notAfter (u64 BE), the subject and the SANs (each u16 BE length, then
+/// UTF-8; SANs joined by newlines), then the DER. Records of the first
+/// layout (JSON) are read too.
+fn encode_record(rec: &CertRecord) -> Vec<u8> {
+    let sans = rec.sans.join("\n");
+    let mut v = Vec::with_capacity(21 + rec.subject.len() + sans.len() + rec.der.len());
+    v.push(1);
+    v.extend_from_slice(&rec.issued_at.to_be_bytes());
+    v.extend_from_slice(&rec.not_after.to_be_bytes());
+    for text in [rec.subject.as_str(), sans.as_str()] {
+        // Subjects are at most 64 characters and SANs bounded by the body
+        // limit, far below u16::MAX.
+        v.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
+        v.extend_from_slice(text.as_bytes());
+    }
+    v.extend_from_slice(&rec.der);
+    v
+}
+
+fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
+    let bad = || format!("certificate record {serial} is unreadable");
+    match bytes.first() {
+        Some(b'{') => serde_json::from_slice(bytes).map_err(db_err),
+        Some(1) => {
+            let mut rest = bytes.get(1..).ok_or_else(bad)?;
+            let mut u64_field = || -> Result<u64, String> {
+                let (n, r) = rest.split_at_checked(8).ok_or_else(bad)?;
+                rest = r;
+                Ok(u64::from_be_bytes(n.try_into().map_err(db_err)?))
+            };
+            let issued_at = u64_field()?;
+            let not_after = u64_field()?;
+            let mut texts = Vec::with_capacity(2);
+            for _ in 0..2 {
+                let (len, r) = rest.split_at_checked(2).ok_or_else(bad)?;
+                let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+                let (text, r) = r.split_at_checked(len).ok_or_else(bad)?;
+                texts.push(String::from_utf8(text.to_vec()).map_err(db_err)?);
+                rest = r;
+            }
+            let sans = texts.pop().unwrap_or_default();
+            Ok(CertRecord {
+                serial: serial.to_owned(),
+                subject: texts.pop().unwrap_or_default(),
+                sans: sans
+                    .split('\n')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+                not_after,
+                issued_at,
+                der: rest.to_vec(),
+            })
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn read_certs(txn: &redb::ReadTransaction) -> Result<Vec<CertRecord>, String> {
+    let t = match txn.open_table(CERTS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(db_err(e)),
+    };
+    let mut out = Vec::new();
+    for row in t.iter().map_err(db_err)? {
+        let (k, v) = row.map_err(db_err)?;
+        out.push(decode_record(k.value(), v.value())?);
+    }
+    Ok(out)
+}
 const CERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("certificates");
 const REVOKED: TableDefinition<&str, &[u8]> = TableDefinition::new("revocations");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -274,8 +357,26 @@ impl RedbBackend {
         for t in [CERTS, REVOKED, META] {
             txn.open_table(t).map_err(|e| CliError::Store(db_err(e)))?;
         }
-        txn.open_table(TOKENS)
-            .map_err(|e| CliError::Store(db_err(e)))?;
+        {
+            let mut tokens = txn
+                .open_table(TOKENS)
+                .map_err(|e| CliError::Store(db_err(e)))?;
+            match txn.open_table(TOKENS_V1) {
+                Ok(old) => {
+                    for row in old.iter().map_err(|e| CliError::Store(db_err(e)))? {
+                        let (jti, until) = row.map_err(|e| CliError::Store(db_err(e)))?;
+                        tokens
+                            .insert(token_key(jti.value(), until.value()).as_slice(), ())
+                            .map_err(|e| CliError::Store(db_err(e)))?;
+                    }
+                    drop(old);
+                    txn.delete_table(TOKENS_V1)
+                        .map_err(|e| CliError::Store(db_err(e)))?;
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(CliError::Store(db_err(e))),
+            }
+        }
         txn.open_table(AUDIT_PENDING)
             .map_err(|e| CliError::Store(db_err(e)))?;
         txn.commit().map_err(|e| CliError::Store(db_err(e)))?;
@@ -376,8 +477,9 @@ impl RedbBackend {
                 Change::Issue(c) => (&c.jti, c.burn_until),
                 Change::Revoke(r) => (&r.jti, r.burn_until),
             };
-            if let Some(jti) = jti
-                && tokens.get(jti.as_str()).map_err(db_err)?.is_some()
+            let token = jti.as_ref().map(|j| token_key(j, burn_until));
+            if let Some(key) = &token
+                && tokens.get(key.as_slice()).map_err(db_err)?.is_some()
             {
                 out.push(Outcome::TokenUsed);
                 continue;
@@ -417,16 +519,15 @@ impl RedbBackend {
                 }
             };
             // A token is spent by any attempt that passed its own checks.
-            if let Some(jti) = jti {
-                tokens.insert(jti.as_str(), burn_until).map_err(db_err)?;
+            if let Some(key) = &token {
+                tokens.insert(key.as_slice(), ()).map_err(db_err)?;
             }
             if outcome == Outcome::Done {
                 match change {
                     Change::Issue(c) => {
                         if let Some(rec) = &c.cert {
-                            let bytes = serde_json::to_vec(rec).map_err(db_err)?;
                             certs
-                                .insert(rec.serial.as_str(), bytes.as_slice())
+                                .insert(rec.serial.as_str(), encode_record(rec).as_slice())
                                 .map_err(db_err)?;
                             events.push(audit_event(change));
                         }
@@ -513,11 +614,11 @@ impl Backend for RedbBackend {
         let mut pruned = 0;
         {
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
+            let upper = now.to_be_bytes();
             tokens
-                .retain(|_, until| {
-                    let keep = until >= now;
-                    pruned += usize::from(!keep);
-                    keep
+                .retain_in::<&[u8], _>(..upper.as_slice(), |_, ()| {
+                    pruned += 1;
+                    false
                 })
                 .map_err(db_err)?;
         }
@@ -526,7 +627,7 @@ impl Backend for RedbBackend {
     }
 
     fn certificates(&self) -> Result<Vec<CertRecord>, String> {
-        read_all(&self.db.begin_read().map_err(db_err)?, CERTS)
+        read_certs(&self.db.begin_read().map_err(db_err)?)
     }
 
     fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
@@ -537,7 +638,7 @@ impl Backend for RedbBackend {
         let txn = self.db.begin_read().map_err(db_err)?;
         let certs = txn.open_table(CERTS).map_err(db_err)?;
         match certs.get(serial).map_err(db_err)? {
-            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db_err),
+            Some(v) => decode_record(serial, v.value()).map(Some),
             None => Ok(None),
         }
     }
@@ -545,7 +646,14 @@ impl Backend for RedbBackend {
     fn is_burnt(&self, jti: &str) -> Result<bool, String> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let tokens = txn.open_table(TOKENS).map_err(db_err)?;
-        Ok(tokens.get(jti).map_err(db_err)?.is_some())
+        // A scan: the key starts with the expiry (for tests and tools).
+        for row in tokens.iter().map_err(db_err)? {
+            let (k, _) = row.map_err(db_err)?;
+            if k.value().get(8..) == Some(jti.as_bytes()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -598,7 +706,7 @@ impl Ledger {
         })?;
         let txn = db.begin_read().map_err(|e| CliError::Store(db_err(e)))?;
         Ok(Self {
-            certificates: read_all(&txn, CERTS).map_err(CliError::Store)?,
+            certificates: read_certs(&txn).map_err(CliError::Store)?,
             revocations: read_all(&txn, REVOKED).map_err(CliError::Store)?,
             audit_head: read_head(&txn).map_err(CliError::Store)?,
         })
@@ -988,6 +1096,46 @@ mod tests {
             audit::Verdict::Tampered { entry: 6, .. }
         ));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn first_layout_token_ids_are_migrated_and_stay_burnt() {
+        let dir = std::env::temp_dir().join(format!("fedpki-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.redb");
+        let _ = std::fs::remove_file(&path);
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(TOKENS_V1)
+                .unwrap()
+                .insert("old-jti", 5000)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let mut b = RedbBackend::open(&path).unwrap();
+        let again = IssueCommit {
+            burn_until: 5000,
+            ..commit("old-jti", Some("09"))
+        };
+        assert_eq!(
+            b.commit(&[Change::Issue(again)]).unwrap(),
+            vec![Outcome::TokenUsed]
+        );
+        assert!(b.is_burnt("old-jti").unwrap());
+        assert_eq!(b.prune(5001).unwrap(), 1);
+        assert!(!b.is_burnt("old-jti").unwrap());
+        drop(b);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn binary_records_round_trip() {
+        let mut rec = commit("a", Some("01")).cert.unwrap();
+        rec.sans = vec!["x".into(), "10.0.0.1".into()];
+        assert_eq!(decode_record("01", &encode_record(&rec)).unwrap(), rec);
+        assert!(decode_record("01", &[1, 2, 3]).is_err());
+        assert!(decode_record("01", &[9]).is_err());
     }
 
     #[test]

@@ -95,6 +95,13 @@ pub fn raise_fd_limit() -> usize {
         .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX))
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// Read a whole file as text, with a clear error.
 pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).map_err(|e| CliError::io("read", path, e))
