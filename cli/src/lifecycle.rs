@@ -164,6 +164,12 @@ async fn sign_crl(paths: &CaPaths, authority: &crate::authority::Authority) -> R
 
 /// `pki crl`
 pub fn crl(a: &CrlArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    if a.out.is_none() && !a.pem && std::io::stdout().is_terminal() {
+        return Err(CliError::usage(
+            "the CRL is binary (DER); write it with -o FILE, or print PEM with --pem",
+        ));
+    }
     let paths = CaPaths::new(&a.ca_path);
     let config = CaConfig::load(&paths)?;
     let rt = runtime()?;

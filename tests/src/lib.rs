@@ -178,17 +178,7 @@ impl TestCa {
 
     /// Start `fedpki pki run` for this CA.
     pub fn serve(&self) -> Server {
-        Server::start(
-            self.tmp.path(),
-            &[
-                "pki",
-                "run",
-                "-p",
-                self.dir_arg(),
-                "--password-file",
-                self.pw_arg(),
-            ],
-        )
+        self.serve_with(&[])
     }
 
     /// The root certificate's DER.
@@ -411,6 +401,12 @@ pub fn openssl_verify(root: &Path, chain: &Path, purpose: Option<&str>) -> Resul
         .arg(chain)
         .output()
         .map_err(|e| format!("run openssl: {e}"))?;
+    verified(&out)
+}
+
+/// `Ok` when an `openssl verify` run succeeded and said `: OK`; else its
+/// output.
+pub fn verified(out: &Output) -> Result<(), String> {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

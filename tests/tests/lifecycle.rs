@@ -33,16 +33,7 @@ fn openssl_crl_check(ca: &TestCa, dir: &Path, name: &str, crl_der: &Path) -> Res
         .arg(dir.join(format!("{name}.crt")))
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() && text.contains(": OK") {
-        Ok(())
-    } else {
-        Err(text)
-    }
+    fedpki_tests::verified(&out)
 }
 
 fn list(ca: &TestCa) -> Vec<serde_json::Value> {
