@@ -57,43 +57,25 @@ fn main() {
     let secs = num(&o, "secs", 10) as u64;
     let conns = num(&o, "conns", 16);
     let prepare = num(&o, "prepare", 100_000);
+    let target = |name: &str, path: &'static str, success: fn(u16, &[u8]) -> bool| {
+        let started = Instant::now();
+        let (host, port, root, bodies) = match name {
+            "fedpki" => prepare_fedpki(&o, prepare),
+            _ => prepare_cfssl(&o, prepare),
+        };
+        let prepare_s = started.elapsed().as_secs_f64();
+        let mut r = run(&host, port, &root, path, bodies, conns, secs, success);
+        r["target"] = name.into();
+        r["prepare_s"] = prepare_s.into();
+        r
+    };
     let out = match mode.as_str() {
-        "fedpki" => {
-            let started = Instant::now();
-            let (host, port, root, bodies) = prepare_fedpki(&o, prepare);
-            let prepare_s = started.elapsed().as_secs_f64();
-            let mut r = run(
-                &host,
-                port,
-                &root,
-                "/1.0/sign",
-                bodies,
-                conns,
-                secs,
-                |st, b| st == 201 && contains(b, b"\"crt\":"),
-            );
-            r["target"] = "fedpki".into();
-            r["prepare_s"] = prepare_s.into();
-            r
-        }
-        "cfssl" => {
-            let started = Instant::now();
-            let (host, port, root, bodies) = prepare_cfssl(&o, prepare);
-            let prepare_s = started.elapsed().as_secs_f64();
-            let mut r = run(
-                &host,
-                port,
-                &root,
-                "/api/v1/cfssl/authsign",
-                bodies,
-                conns,
-                secs,
-                |st, b| st == 200 && contains(b, b"\"success\":true"),
-            );
-            r["target"] = "cfssl".into();
-            r["prepare_s"] = prepare_s.into();
-            r
-        }
+        "fedpki" => target("fedpki", "/1.0/sign", |st, b| {
+            st == 201 && contains(b, b"\"crt\":")
+        }),
+        "cfssl" => target("cfssl", "/api/v1/cfssl/authsign", |st, b| {
+            st == 200 && contains(b, b"\"success\":true")
+        }),
         "ceiling" => ceiling(secs),
         "micro" => micro(),
         other => panic!("unknown mode {other}"),

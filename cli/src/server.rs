@@ -137,15 +137,6 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            auth_failures_per_minute: 60,
-            max_connections: 4096,
-        }
-    }
-}
-
 /// Counts failed token checks per client address, in one-minute windows.
 #[derive(Debug, Default)]
 struct AuthLimiter {
@@ -211,10 +202,7 @@ impl CrlCache {
 /// last if the clock has not moved on (numbers only grow, also across
 /// restarts while the clock does).
 pub fn crl_number(last: u64) -> u64 {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    ms.max(last.saturating_add(1))
+    crate::sys::now_ms().max(last.saturating_add(1))
 }
 
 struct App {

@@ -139,8 +139,6 @@ pub trait Backend: Send + 'static {
     fn certificates(&self) -> Result<Vec<CertRecord>, String>;
     /// Every revocation, by serial.
     fn revocations(&self) -> Result<Vec<RevocationRecord>, String>;
-    /// One certificate record.
-    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String>;
     /// Whether a token id is burnt.
     fn is_burnt(&self, jti: &str) -> Result<bool, String>;
 }
@@ -634,15 +632,6 @@ impl Backend for RedbBackend {
         read_all(&self.db.begin_read().map_err(db_err)?, REVOKED)
     }
 
-    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let certs = txn.open_table(CERTS).map_err(db_err)?;
-        match certs.get(serial).map_err(db_err)? {
-            Some(v) => decode_record(serial, v.value()).map(Some),
-            None => Ok(None),
-        }
-    }
-
     fn is_burnt(&self, jti: &str) -> Result<bool, String> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let tokens = txn.open_table(TOKENS).map_err(db_err)?;
@@ -777,9 +766,6 @@ impl Backend for MemoryBackend {
     fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
         Ok(self.revoked.values().cloned().collect())
     }
-    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
-        Ok(self.certs.get(serial).cloned())
-    }
     fn is_burnt(&self, jti: &str) -> Result<bool, String> {
         Ok(self.tokens.contains_key(jti))
     }
@@ -792,7 +778,6 @@ enum Op {
     Prune(u64, Reply<usize>),
     List(Reply<Vec<CertRecord>>),
     Revocations(Reply<Vec<RevocationRecord>>),
-    Certificate(String, Reply<Option<CertRecord>>),
     IsBurnt(String, Reply<bool>),
 }
 
@@ -862,12 +847,6 @@ impl Store {
         self.ask(Op::Revocations).await
     }
 
-    /// One issued certificate.
-    pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>> {
-        let serial = serial.to_owned();
-        self.ask(|r| Op::Certificate(serial, r)).await
-    }
-
     /// Whether a token id is burnt.
     pub async fn is_burnt(&self, jti: &str) -> Result<bool> {
         let jti = jti.to_owned();
@@ -901,9 +880,6 @@ fn writer(mut backend: impl Backend, rx: mpsc::Receiver<Op>) {
                 }
                 Op::Revocations(r) => {
                     let _ = r.send(backend.revocations());
-                }
-                Op::Certificate(s, r) => {
-                    let _ = r.send(backend.certificate(&s));
                 }
                 Op::IsBurnt(jti, r) => {
                     let _ = r.send(backend.is_burnt(&jti));
@@ -1022,8 +998,15 @@ mod tests {
         assert_eq!(store.commit_issue(renewal).await.unwrap(), Outcome::Done);
         assert_eq!(store.revocations().await.unwrap().len(), 1);
         assert_eq!(store.certificates().await.unwrap().len(), 3);
-        assert!(store.certificate("04").await.unwrap().is_some());
-        assert!(store.certificate("05").await.unwrap().is_none());
+        let serials: Vec<String> = store
+            .certificates()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.serial)
+            .collect();
+        assert!(serials.contains(&"04".to_owned()));
+        assert!(!serials.contains(&"05".to_owned()));
 
         assert_eq!(store.prune(101).await.unwrap(), 3);
         assert!(!store.is_burnt("a").await.unwrap());
