@@ -6,6 +6,8 @@
 //! fedpki-load fedpki  --ca DIR --password-file F [--conns 16] [--secs 10] [--prepare N]
 //! fedpki-load cfssl   --url HOST:PORT --root CA.pem --auth-key HEX [--conns 16] [--secs 10] [--prepare N]
 //! fedpki-load ceiling [--secs 5]
+//! fedpki-load micro
+//! fedpki-load store   --dir DIR [--secs 3]
 //! ```
 //!
 //! Prints one JSON object on standard output. fedpki requests are unique
@@ -78,6 +80,7 @@ fn main() {
         }),
         "ceiling" => ceiling(secs),
         "micro" => micro(),
+        "store" => store_cost(std::path::Path::new(&o["dir"]), secs),
         other => panic!("unknown mode {other}"),
     };
     println!("{out}");
@@ -410,4 +413,71 @@ fn micro() -> serde_json::Value {
             .unwrap();
     });
     serde_json::json!({"ring_sign_per_s": sign, "ring_verify_per_s": verify, "rustcrypto_verify_per_s": rc_verify})
+}
+
+/// CPU time this thread has run, from the scheduler's own account.
+fn thread_cpu() -> Duration {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let ns = text
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Duration::from_nanos(ns)
+}
+
+/// What the ledger costs: commits of `batch` issuances each (a fresh token
+/// id, a 600-byte certificate record under a time-ordered serial, the audit
+/// line) through the server's own store (redb and audit log) in a folder
+/// on the CA's disk, on this thread, for `secs` per batch size. The
+/// per-commit cost against the batch size separates what a commit costs
+/// whatever it carries (fsync, page writes, redb's bookkeeping) from what
+/// each certificate adds.
+fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
+    use fedpki::store::{Backend, CertRecord, Change, IssueCommit, RedbBackend};
+    let now = fedpki::sys::now_ms() / 1000;
+    let mut rows = Vec::new();
+    let mut n: u64 = 0;
+    for batch in [1usize, 4, 16, 64] {
+        let sub = dir.join(format!("store-{batch}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut backend =
+            RedbBackend::open_with_audit(&sub.join("ledger.redb"), &sub.join("audit.log")).unwrap();
+        let (cpu0, start) = (thread_cpu(), Instant::now());
+        let mut commits = 0u64;
+        while start.elapsed() < Duration::from_secs(secs) {
+            let changes: Vec<Change> = (0..batch)
+                .map(|_| {
+                    n += 1;
+                    Change::Issue(IssueCommit {
+                        jti: Some(format!("{n:043}")),
+                        burn_until: now + 3600,
+                        cert: Some(CertRecord {
+                            serial: format!("{:012x}{n:020x}", fedpki::sys::now_ms()),
+                            subject: format!("bench-{n}"),
+                            sans: vec![format!("bench-{n}")],
+                            not_after: now + 365 * 86_400,
+                            issued_at: now,
+                            der: vec![0x5a; 600],
+                        }),
+                        renews: None,
+                    })
+                })
+                .collect();
+            backend.commit(&changes).unwrap();
+            commits += 1;
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let cpu = (thread_cpu() - cpu0).as_secs_f64();
+        let per_commit = |t: f64| t * 1e6 / commits as f64;
+        rows.push(serde_json::json!({
+            "batch": batch,
+            "commits_per_s": commits as f64 / wall,
+            "certs_per_s": (commits * batch as u64) as f64 / wall,
+            "wall_us_per_commit": per_commit(wall),
+            "cpu_us_per_commit": per_commit(cpu),
+            "cpu_us_per_cert": per_commit(cpu) / batch as f64,
+        }));
+    }
+    serde_json::json!({"target": "store", "rows": rows})
 }

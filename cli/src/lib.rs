@@ -9,6 +9,7 @@ pub mod client;
 pub mod commands;
 pub mod error;
 pub mod inspect;
+pub mod journal;
 pub mod lifecycle;
 pub mod log;
 pub mod manual;

@@ -2,14 +2,16 @@
 //! revocations, and the head of the audit log.
 //!
 //! One writer thread owns the backend and applies requests in batches: every
-//! request waiting when a batch starts goes into one transaction, and each
-//! caller is answered only after that transaction is durable. Under load one
-//! fsync carries many certificates; alone, a request costs one fsync.
+//! request waiting when a batch starts is decided together, its effects are
+//! appended to the journal in one record and synced, and only then is each
+//! caller answered. Under load one fsync carries many certificates; alone,
+//! a request costs one fsync. The database takes the journal's records in
+//! bulk at checkpoints (see [`crate::journal`]).
 //!
 //! The backend is a trait: [`RedbBackend`] (crash-safe, the real one) and
 //! [`MemoryBackend`] (the test double).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::mpsc;
 
@@ -22,6 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::audit;
 use crate::error::{CliError, Result};
+use crate::journal::{self, Effects, Journal};
 
 /// One issued certificate, as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,11 +139,13 @@ pub trait Backend: Send + 'static {
     /// Forget burnt ids whose `burn_until` is before `now`; how many.
     fn prune(&mut self, now: u64) -> Result<usize, String>;
     /// Every certificate record, by serial.
-    fn certificates(&self) -> Result<Vec<CertRecord>, String>;
+    fn certificates(&mut self) -> Result<Vec<CertRecord>, String>;
     /// Every revocation, by serial.
-    fn revocations(&self) -> Result<Vec<RevocationRecord>, String>;
+    fn revocations(&mut self) -> Result<Vec<RevocationRecord>, String>;
     /// Whether a token id is burnt.
-    fn is_burnt(&self, jti: &str) -> Result<bool, String>;
+    fn is_burnt(&mut self, jti: &str) -> Result<bool, String>;
+    /// No request is waiting: a moment for housekeeping.
+    fn idle(&mut self) {}
 }
 
 /// The audit event a change makes, once applied.
@@ -282,20 +287,63 @@ fn builder() -> redb::Builder {
     b
 }
 
-/// redb: copy-on-write B-trees with checksummed commits; a `kill -9` at any
-/// moment leaves the last committed state.
+/// redb (copy-on-write B-trees with checksummed commits; a `kill -9` at any
+/// moment leaves the last committed state) behind a journal: a batch is
+/// decided against the database plus what the journal holds beyond it,
+/// appended to the journal and synced, and answered; checkpoints write the
+/// journaled records into the database in bulk and empty the journal.
+/// Opening replays the records the database lacks.
 ///
-/// The audit log costs no extra fsync: each commit carries its new log
-/// lines in the `audit_pending` table and the new head; the lines are
-/// appended to the file after the commit, and the file is synced about once
-/// a second, after which the pending rows it now holds are dropped. When
-/// the store opens, a file that lost its tail in a crash is completed from
-/// the pending rows.
+/// The audit log costs no extra fsync: each journal record carries the
+/// batch's log lines and the new head; the lines are appended to the file
+/// after the record is durable, and the file is synced about once a second.
+/// Checkpoints copy the lines the synced file does not yet hold into the
+/// `audit_pending` table, and drop the rows it now holds. When the store
+/// opens, a file that lost its tail in a crash is completed from the
+/// pending rows.
 #[derive(Debug)]
 pub struct RedbBackend {
     db: redb::Database,
     audit: Option<AuditFile>,
+    journal: Journal,
+    /// What the journal holds and the database does not yet.
+    overlay: Overlay,
+    /// The journal's records since the last checkpoint.
+    journaled: Vec<(u64, Effects)>,
+    /// Rows they add.
+    journaled_rows: usize,
+    /// When the oldest of them was written.
+    oldest: Option<std::time::Instant>,
+    /// [`CHECKPOINT_AGE`], or longer in tests that look at the journal.
+    checkpoint_age: std::time::Duration,
 }
+
+/// The state the journal adds to the database's, as the decisions need it.
+#[derive(Debug, Default)]
+struct Overlay {
+    tokens: HashSet<Vec<u8>>,
+    certs: HashSet<String>,
+    revoked: HashMap<String, RevocationRecord>,
+}
+
+impl Overlay {
+    fn merge(&mut self, other: Self) {
+        self.tokens.extend(other.tokens);
+        self.certs.extend(other.certs);
+        self.revoked.extend(other.revoked);
+    }
+}
+
+/// A checkpoint is due after this many journaled rows (a certificate is
+/// three: its token, its record, its audit line)…
+const CHECKPOINT_ROWS: usize = 256;
+/// …or when the oldest journaled record is this old…
+const CHECKPOINT_AGE: std::time::Duration = std::time::Duration::from_millis(250);
+/// …or when no request has come for this long.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The last journal record the database holds (u64 BE).
+const JOURNAL_SEQ: &str = "journal_seq";
 
 #[derive(Debug)]
 struct AuditFile {
@@ -378,7 +426,34 @@ impl RedbBackend {
         txn.open_table(AUDIT_PENDING)
             .map_err(|e| CliError::Store(db_err(e)))?;
         txn.commit().map_err(|e| CliError::Store(db_err(e)))?;
-        Ok(Self { db, audit: None })
+        let after = {
+            let txn = db.begin_read().map_err(|e| CliError::Store(db_err(e)))?;
+            read_journal_seq(&txn).map_err(CliError::Store)?
+        };
+        let journal_path = journal::path_for(path);
+        let (journal, replay) = Journal::open(&journal_path, after)
+            .map_err(|e| CliError::io("open", &journal_path, e))?;
+        let replayed = replay.len();
+        let mut me = Self {
+            db,
+            audit: None,
+            journal,
+            overlay: Overlay::default(),
+            journaled: replay,
+            journaled_rows: 0,
+            oldest: None,
+            checkpoint_age: CHECKPOINT_AGE,
+        };
+        // What a crash left only in the journal goes into the database now;
+        // then the journal starts empty (which also cuts a torn tail).
+        me.checkpoint().map_err(CliError::Store)?;
+        me.journal
+            .reset()
+            .map_err(|e| CliError::io("empty", &journal_path, e))?;
+        if replayed > 0 {
+            crate::log::warn("journal_replayed", &[("records", &replayed.to_string())]);
+        }
+        Ok(me)
     }
 
     /// Open the database and its audit log, completing a log whose tail a
@@ -461,15 +536,40 @@ impl RedbBackend {
         Ok(me)
     }
 
-    fn apply(
-        txn: &redb::WriteTransaction,
+    /// Decide a batch against the database and the journal's overlay, each
+    /// change seeing those before it: the outcomes, what to write, the
+    /// audit events, and the overlay the batch adds.
+    #[allow(clippy::type_complexity)]
+    fn decide(
+        &self,
         batch: &[Change],
-    ) -> Result<(Vec<Outcome>, Vec<audit::Event>), String> {
-        let mut out = Vec::with_capacity(batch.len());
+    ) -> Result<(Vec<Outcome>, Effects, Vec<audit::Event>, Overlay), String> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let tokens = txn.open_table(TOKENS).map_err(db_err)?;
+        let certs = txn.open_table(CERTS).map_err(db_err)?;
+        let revoked = txn.open_table(REVOKED).map_err(db_err)?;
+        let mut staged = Overlay::default();
+        let mut effects = Effects::default();
         let mut events = Vec::new();
-        let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
-        let mut certs = txn.open_table(CERTS).map_err(db_err)?;
-        let mut revoked = txn.open_table(REVOKED).map_err(db_err)?;
+        let mut out = Vec::with_capacity(batch.len());
+        let prior_revocation = |staged: &Overlay, serial: &str| -> Result<_, String> {
+            if let Some(r) = staged
+                .revoked
+                .get(serial)
+                .or_else(|| self.overlay.revoked.get(serial))
+            {
+                return Ok(Some(r.clone()));
+            }
+            match revoked.get(serial).map_err(db_err)? {
+                Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db_err),
+                None => Ok(None),
+            }
+        };
+        let issued = |staged: &Overlay, serial: &str| -> Result<bool, String> {
+            Ok(staged.certs.contains(serial)
+                || self.overlay.certs.contains(serial)
+                || certs.get(serial).map_err(db_err)?.is_some())
+        };
         for change in batch {
             let (jti, burn_until) = match change {
                 Change::Issue(c) => (&c.jti, c.burn_until),
@@ -477,106 +577,226 @@ impl RedbBackend {
             };
             let token = jti.as_ref().map(|j| token_key(j, burn_until));
             if let Some(key) = &token
-                && tokens.get(key.as_slice()).map_err(db_err)?.is_some()
+                && (staged.tokens.contains(key)
+                    || self.overlay.tokens.contains(key)
+                    || tokens.get(key.as_slice()).map_err(db_err)?.is_some())
             {
                 out.push(Outcome::TokenUsed);
                 continue;
             }
             let outcome = match change {
-                Change::Issue(c) => {
-                    let prior = match &c.renews {
-                        Some(old) => revoked
-                            .get(old.as_str())
-                            .map_err(db_err)?
-                            .map(|v| v.value().to_vec()),
-                        None => None,
-                    };
-                    match (prior, &c.renews) {
-                        (Some(bytes), _) => {
-                            Outcome::Revoked(serde_json::from_slice(&bytes).map_err(db_err)?)
-                        }
-                        (None, Some(old)) if certs.get(old.as_str()).map_err(db_err)?.is_none() => {
-                            Outcome::UnknownSerial
-                        }
-                        _ => Outcome::Done,
-                    }
-                }
+                Change::Issue(c) => match &c.renews {
+                    Some(old) => match prior_revocation(&staged, old)? {
+                        Some(prior) => Outcome::Revoked(prior),
+                        None if !issued(&staged, old)? => Outcome::UnknownSerial,
+                        None => Outcome::Done,
+                    },
+                    None => Outcome::Done,
+                },
                 Change::Revoke(r) => {
                     let serial = r.record.serial.as_str();
-                    let prior = revoked
-                        .get(serial)
-                        .map_err(db_err)?
-                        .map(|v| v.value().to_vec());
-                    if let Some(bytes) = prior {
-                        Outcome::Revoked(serde_json::from_slice(&bytes).map_err(db_err)?)
-                    } else if certs.get(serial).map_err(db_err)?.is_none() {
-                        Outcome::UnknownSerial
-                    } else {
-                        Outcome::Done
+                    match prior_revocation(&staged, serial)? {
+                        Some(prior) => Outcome::Revoked(prior),
+                        None if !issued(&staged, serial)? => Outcome::UnknownSerial,
+                        None => Outcome::Done,
                     }
                 }
             };
             // A token is spent by any attempt that passed its own checks.
-            if let Some(key) = &token {
-                tokens.insert(key.as_slice(), ()).map_err(db_err)?;
+            if let (Some(key), Some(jti)) = (token, jti) {
+                staged.tokens.insert(key);
+                effects.tokens.push((jti.clone(), burn_until));
             }
             if outcome == Outcome::Done {
                 match change {
                     Change::Issue(c) => {
                         if let Some(rec) = &c.cert {
-                            certs
-                                .insert(rec.serial.as_str(), encode_record(rec).as_slice())
-                                .map_err(db_err)?;
+                            staged.certs.insert(rec.serial.clone());
+                            effects.certs.push(rec.clone());
                             events.push(audit_event(change));
                         }
                     }
                     Change::Revoke(r) => {
-                        let bytes = serde_json::to_vec(&r.record).map_err(db_err)?;
-                        revoked
-                            .insert(r.record.serial.as_str(), bytes.as_slice())
-                            .map_err(db_err)?;
+                        staged
+                            .revoked
+                            .insert(r.record.serial.clone(), r.record.clone());
+                        effects.revoked.push(r.record.clone());
                         events.push(audit_event(change));
                     }
                 }
             }
             out.push(outcome);
         }
-        Ok((out, events))
+        Ok((out, effects, events, staged))
+    }
+
+    /// Write the journaled records into the database in one durable
+    /// transaction, then empty the journal. Audit lines the file already
+    /// holds synced are not copied; pending rows the synced file now holds
+    /// are dropped.
+    fn checkpoint(&mut self) -> Result<(), String> {
+        let drop_rows = self
+            .audit
+            .as_ref()
+            .is_some_and(|l| l.dropped_seq < l.synced_seq);
+        if self.journaled.is_empty() && !drop_rows {
+            return Ok(());
+        }
+        let synced = self.audit.as_ref().map_or(0, |l| l.synced_seq);
+        let txn = self.db.begin_write().map_err(db_err)?;
+        if let Some((last, _)) = self.journaled.last() {
+            write_effects(&txn, self.journaled.iter().map(|(_, e)| e), *last, synced)?;
+        }
+        if let Some(log) = self.audit.as_mut() {
+            let mut pending = txn.open_table(AUDIT_PENDING).map_err(db_err)?;
+            while log.dropped_seq < log.synced_seq {
+                log.dropped_seq += 1;
+                pending.remove(log.dropped_seq).map_err(db_err)?;
+            }
+        }
+        txn.commit().map_err(db_err)?;
+        if !self.journaled.is_empty() {
+            // Not fatal: the database's sequence number makes a journal
+            // that could not be emptied skipped at the next open.
+            if let Err(e) = self.journal.reset() {
+                crate::log::error("journal_reset_failed", &[("error", &e.to_string())]);
+            }
+        }
+        self.journaled.clear();
+        self.journaled_rows = 0;
+        self.oldest = None;
+        self.overlay = Overlay::default();
+        Ok(())
+    }
+
+    fn checkpoint_if_due(&mut self) {
+        let due = self.journaled_rows >= CHECKPOINT_ROWS
+            || self
+                .oldest
+                .is_some_and(|t| t.elapsed() >= self.checkpoint_age);
+        if due && let Err(e) = self.checkpoint() {
+            // The answered changes are durable in the journal; the
+            // checkpoint is tried again with the next batch.
+            crate::log::error(
+                "checkpoint_failed",
+                &[
+                    ("error", &e),
+                    (
+                        "note",
+                        "the journal keeps every change; retried with the next batch",
+                    ),
+                ],
+            );
+        }
+    }
+}
+
+/// Write journal records into the database: rows, audit lines not yet
+/// synced in the file (sequence numbers above `synced`), the audit head,
+/// and the last record's sequence number.
+fn write_effects<'a>(
+    txn: &redb::WriteTransaction,
+    records: impl Iterator<Item = &'a Effects>,
+    last_seq: u64,
+    synced: u64,
+) -> Result<(), String> {
+    let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
+    let mut certs = txn.open_table(CERTS).map_err(db_err)?;
+    let mut revoked = txn.open_table(REVOKED).map_err(db_err)?;
+    let mut pending = txn.open_table(AUDIT_PENDING).map_err(db_err)?;
+    let mut meta = txn.open_table(META).map_err(db_err)?;
+    let mut head = None;
+    for e in records {
+        for (jti, until) in &e.tokens {
+            tokens
+                .insert(token_key(jti, *until).as_slice(), ())
+                .map_err(db_err)?;
+        }
+        for rec in &e.certs {
+            certs
+                .insert(rec.serial.as_str(), encode_record(rec).as_slice())
+                .map_err(db_err)?;
+        }
+        for r in &e.revoked {
+            let bytes = serde_json::to_vec(r).map_err(db_err)?;
+            revoked
+                .insert(r.serial.as_str(), bytes.as_slice())
+                .map_err(db_err)?;
+        }
+        if let Some(h) = &e.head {
+            let first = (h.seq + 1).saturating_sub(e.audit.len() as u64);
+            for (seq, (offset, line)) in (first..).zip(&e.audit) {
+                if seq > synced {
+                    pending
+                        .insert(seq, pending_row(*offset, line.as_bytes()).as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            head = Some(h);
+        }
+    }
+    if let Some(h) = head {
+        let json = serde_json::to_vec(h).map_err(db_err)?;
+        meta.insert(AUDIT_HEAD, json.as_slice()).map_err(db_err)?;
+    }
+    meta.insert(JOURNAL_SEQ, last_seq.to_be_bytes().as_slice())
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn read_journal_seq(txn: &redb::ReadTransaction) -> Result<u64, String> {
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(db_err(e)),
+    };
+    Ok(meta
+        .get(JOURNAL_SEQ)
+        .map_err(db_err)?
+        .and_then(|v| v.value().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0))
+}
+
+impl Drop for RedbBackend {
+    fn drop(&mut self) {
+        // A clean stop leaves the journal empty (a crash leaves it to the
+        // next open).
+        if let Err(e) = self.checkpoint() {
+            crate::log::error("checkpoint_failed", &[("error", &e)]);
+        }
     }
 }
 
 impl Backend for RedbBackend {
     fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, String> {
-        let txn = self.db.begin_write().map_err(db_err)?;
-        let (out, events) = Self::apply(&txn, batch)?;
+        let (out, mut effects, events, staged) = self.decide(batch)?;
         let mut appended = None;
-        if let Some(log) = self.audit.as_mut() {
-            let mut pending = txn.open_table(AUDIT_PENDING).map_err(db_err)?;
-            // Rows the synced file now holds are no longer needed.
-            while log.dropped_seq < log.synced_seq {
-                log.dropped_seq += 1;
-                pending.remove(log.dropped_seq).map_err(db_err)?;
+        if let Some(log) = self.audit.as_ref()
+            && !events.is_empty()
+        {
+            let (bytes, head) = audit::chain(&log.head, &events);
+            let mut offset = log.head.len;
+            for line in bytes.split_inclusive(|b| *b == b'\n') {
+                let text = String::from_utf8(line.to_vec()).map_err(db_err)?;
+                effects.audit.push((offset, text));
+                offset += line.len() as u64;
             }
-            if !events.is_empty() {
-                let (bytes, head) = audit::chain(&log.head, &events);
-                let mut offset = log.head.len;
-                let mut seq = log.head.seq;
-                for line in bytes.split_inclusive(|b| *b == b'\n') {
-                    seq += 1;
-                    pending
-                        .insert(seq, pending_row(offset, line).as_slice())
-                        .map_err(db_err)?;
-                    offset += line.len() as u64;
-                }
-                let mut meta = txn.open_table(META).map_err(db_err)?;
-                let json = serde_json::to_vec(&head).map_err(db_err)?;
-                meta.insert(AUDIT_HEAD, json.as_slice()).map_err(db_err)?;
-                appended = Some((bytes, head));
-            }
+            effects.head = Some(head.clone());
+            appended = Some((bytes, head));
         }
-        txn.commit().map_err(db_err)?;
+        if !effects.is_empty() {
+            let rows = effects.rows();
+            let seq = self
+                .journal
+                .append(&effects)
+                .map_err(|e| format!("cannot write the journal: {e}"))?;
+            self.overlay.merge(staged);
+            self.journaled.push((seq, effects));
+            self.journaled_rows += rows;
+            self.oldest.get_or_insert_with(std::time::Instant::now);
+        }
         if let (Some(log), Some((bytes, head))) = (self.audit.as_mut(), appended) {
-            // Durable already (in the database); the file follows.
+            // Durable already (in the journal); the file follows.
             if !log.behind
                 && let Err(e) = log.file.write_all(&bytes)
             {
@@ -604,10 +824,12 @@ impl Backend for RedbBackend {
             }
             log.last_sync = std::time::Instant::now();
         }
+        self.checkpoint_if_due();
         Ok(out)
     }
 
     fn prune(&mut self, now: u64) -> Result<usize, String> {
+        self.checkpoint()?;
         let txn = self.db.begin_write().map_err(db_err)?;
         let mut pruned = 0;
         {
@@ -624,15 +846,18 @@ impl Backend for RedbBackend {
         Ok(pruned)
     }
 
-    fn certificates(&self) -> Result<Vec<CertRecord>, String> {
+    fn certificates(&mut self) -> Result<Vec<CertRecord>, String> {
+        self.checkpoint()?;
         read_certs(&self.db.begin_read().map_err(db_err)?)
     }
 
-    fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
+    fn revocations(&mut self) -> Result<Vec<RevocationRecord>, String> {
+        self.checkpoint()?;
         read_all(&self.db.begin_read().map_err(db_err)?, REVOKED)
     }
 
-    fn is_burnt(&self, jti: &str) -> Result<bool, String> {
+    fn is_burnt(&mut self, jti: &str) -> Result<bool, String> {
+        self.checkpoint()?;
         let txn = self.db.begin_read().map_err(db_err)?;
         let tokens = txn.open_table(TOKENS).map_err(db_err)?;
         // A scan: the key starts with the expiry (for tests and tools).
@@ -643,6 +868,14 @@ impl Backend for RedbBackend {
             }
         }
         Ok(false)
+    }
+
+    fn idle(&mut self) {
+        if !self.journaled.is_empty()
+            && let Err(e) = self.checkpoint()
+        {
+            crate::log::error("checkpoint_failed", &[("error", &e)]);
+        }
     }
 }
 
@@ -687,6 +920,15 @@ impl Ledger {
                 audit_head: None,
             });
         }
+        // The journal first, then the database: a checkpoint between the two
+        // reads leaves its records in the database, where the sequence
+        // number finds them; the other order could miss them in both.
+        let journal_path = journal::path_for(path);
+        let journal_bytes = match std::fs::read(&journal_path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(CliError::io("read", &journal_path, e)),
+        };
         let db = builder().open_read_only(path).map_err(|e| {
             CliError::Store(format!(
                 "cannot read {}: {e}. If the CA crashed, start it once (`fedpki pki run`) so the database is recovered",
@@ -694,11 +936,20 @@ impl Ledger {
             ))
         })?;
         let txn = db.begin_read().map_err(|e| CliError::Store(db_err(e)))?;
-        Ok(Self {
+        let mut me = Self {
             certificates: read_certs(&txn).map_err(CliError::Store)?,
             revocations: read_all(&txn, REVOKED).map_err(CliError::Store)?,
             audit_head: read_head(&txn).map_err(CliError::Store)?,
-        })
+        };
+        let after = read_journal_seq(&txn).map_err(CliError::Store)?;
+        for (_, e) in journal::decode(&journal_bytes, after) {
+            me.certificates.extend(e.certs);
+            me.revocations.extend(e.revoked);
+            if e.head.is_some() {
+                me.audit_head = e.head;
+            }
+        }
+        Ok(me)
     }
 }
 
@@ -760,13 +1011,13 @@ impl Backend for MemoryBackend {
         self.tokens.retain(|_, until| *until >= now);
         Ok(before - self.tokens.len())
     }
-    fn certificates(&self) -> Result<Vec<CertRecord>, String> {
+    fn certificates(&mut self) -> Result<Vec<CertRecord>, String> {
         Ok(self.certs.values().cloned().collect())
     }
-    fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
+    fn revocations(&mut self) -> Result<Vec<RevocationRecord>, String> {
         Ok(self.revoked.values().cloned().collect())
     }
-    fn is_burnt(&self, jti: &str) -> Result<bool, String> {
+    fn is_burnt(&mut self, jti: &str) -> Result<bool, String> {
         Ok(self.tokens.contains_key(jti))
     }
 }
@@ -856,7 +1107,15 @@ impl Store {
 
 fn writer(mut backend: impl Backend, rx: mpsc::Receiver<Op>) {
     let mut pending = Vec::new();
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(IDLE) {
+            Ok(op) => op,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                backend.idle();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         pending.push(first);
         while pending.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -1027,7 +1286,7 @@ mod tests {
         // Reopen (the writer thread has dropped its handle when the store is
         // dropped and its channel closed).
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let again = RedbBackend::open(&path).unwrap();
+        let mut again = RedbBackend::open(&path).unwrap();
         assert_eq!(again.certificates().unwrap().len(), 3);
         assert_eq!(again.revocations().unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -1078,6 +1337,99 @@ mod tests {
             audit::verify(&std::fs::read(&log).unwrap(), Some(&head)),
             audit::Verdict::Tampered { entry: 6, .. }
         ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Copy what is on disk right now, as a `kill -9` would leave it.
+    fn crash_image(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let image = dir.join(name);
+        std::fs::create_dir_all(&image).unwrap();
+        for f in ["t.redb", "t.redb.journal", "audit.log"] {
+            std::fs::copy(dir.join(f), image.join(f)).unwrap();
+        }
+        (image.join("t.redb"), image.join("audit.log"))
+    }
+
+    #[test]
+    fn answered_changes_live_in_the_journal_until_a_checkpoint_and_survive_a_crash() {
+        use Outcome::{Done, TokenUsed};
+        let dir = std::env::temp_dir().join(format!("fedpki-journal-crash-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut live =
+            RedbBackend::open_with_audit(&dir.join("t.redb"), &dir.join("audit.log")).unwrap();
+        live.checkpoint_age = std::time::Duration::from_secs(3600);
+        let batch = [
+            Change::Issue(commit("aa", Some("01"))),
+            Change::Issue(commit("bb", Some("02"))),
+        ];
+        assert_eq!(live.commit(&batch).unwrap(), vec![Done, Done]);
+        // Seen by the next batch before any checkpoint: the token is spent,
+        // the certificate exists to be revoked.
+        let batch = [
+            Change::Issue(commit("aa", Some("03"))),
+            Change::Revoke(revoke("01", Some("rv"))),
+        ];
+        assert_eq!(live.commit(&batch).unwrap(), vec![TokenUsed, Done]);
+        assert_eq!(live.journaled.len(), 2, "no checkpoint yet");
+
+        // Readers beside the writer take the journal into account…
+        let ledger = Ledger::read(&dir.join("t.redb")).unwrap();
+        assert_eq!(ledger.certificates.len(), 2);
+        assert_eq!(ledger.revocations.len(), 1);
+        let head = ledger.audit_head.unwrap();
+        assert_eq!(
+            audit::verify(&std::fs::read(dir.join("audit.log")).unwrap(), Some(&head)),
+            audit::Verdict::Intact { entries: 3, head }
+        );
+        // The database file alone has none of it: it is in the journal.
+        let (db, log) = crash_image(&dir, "image");
+        let bare = dir.join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        std::fs::copy(&db, bare.join("t.redb")).unwrap();
+        let mut alone = RedbBackend::open(&bare.join("t.redb")).unwrap();
+        assert!(alone.certificates().unwrap().is_empty());
+        drop(alone);
+        // …and opening replays it: the token stays burnt, the revocation
+        // holds, and the journal is emptied into the database.
+        {
+            let mut again = RedbBackend::open_with_audit(&db, &log).unwrap();
+            assert_eq!(std::fs::metadata(journal::path_for(&db)).unwrap().len(), 0);
+            let batch = [
+                Change::Issue(commit("bb", Some("04"))),
+                Change::Revoke(revoke("01", None)),
+            ];
+            assert!(matches!(
+                again.commit(&batch).unwrap().as_slice(),
+                [TokenUsed, Outcome::Revoked(r)] if r.serial == "01"
+            ));
+            assert_eq!(again.certificates().unwrap().len(), 2);
+        }
+
+        // A batch torn in the journal (the crash came mid-append, so its
+        // callers were never answered) is dropped; the ones before it stay.
+        let batch = [Change::Issue(commit("cc", Some("05")))];
+        assert_eq!(live.commit(&batch).unwrap(), vec![Done]);
+        let (db, log) = crash_image(&dir, "torn");
+        let journal = journal::path_for(&db);
+        let len = std::fs::metadata(&journal).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&journal)
+            .unwrap()
+            .set_len(len - 7)
+            .unwrap();
+        let mut again = RedbBackend::open_with_audit(&db, &log).unwrap();
+        let serials: Vec<String> = again
+            .certificates()
+            .unwrap()
+            .into_iter()
+            .map(|c| c.serial)
+            .collect();
+        assert_eq!(serials, ["01", "02"]);
+        assert!(again.is_burnt("rv").unwrap() && !again.is_burnt("cc").unwrap());
+        drop(again);
+        drop(live);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -641,7 +641,7 @@ fn air_gapped_round_trip_without_a_token_asks_for_the_hash() {
     )
     .unwrap();
     // The ledger has it.
-    let ledger = fedpki::store::RedbBackend::open(&ca.dir.join("db/fedpki.redb")).unwrap();
+    let mut ledger = fedpki::store::RedbBackend::open(&ca.dir.join("db/fedpki.redb")).unwrap();
     use fedpki::store::Backend;
     assert!(
         ledger
