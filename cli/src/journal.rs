@@ -68,17 +68,22 @@ const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
 
 fn encode(seq: u64, effects: &Effects) -> std::io::Result<Vec<u8>> {
     let payload = serde_json::to_vec(effects).map_err(std::io::Error::other)?;
+    frame(seq, &payload).ok_or_else(|| std::io::Error::other("a journal record over 256 MiB"))
+}
+
+/// Frame a payload as a record: header, payload, hash. `None` when the
+/// payload is over the size limit.
+pub fn frame(seq: u64, payload: &[u8]) -> Option<Vec<u8>> {
     let len = u32::try_from(payload.len())
         .ok()
-        .filter(|l| (*l as usize) <= MAX_PAYLOAD)
-        .ok_or_else(|| std::io::Error::other("a journal record over 256 MiB"))?;
+        .filter(|l| (*l as usize) <= MAX_PAYLOAD)?;
     let mut rec = Vec::with_capacity(HEADER + payload.len() + HASH);
     rec.extend_from_slice(&len.to_be_bytes());
     rec.extend_from_slice(&seq.to_be_bytes());
-    rec.extend_from_slice(&payload);
+    rec.extend_from_slice(payload);
     let digest = ring::digest::digest(&ring::digest::SHA256, &rec);
     rec.extend_from_slice(digest.as_ref());
-    Ok(rec)
+    Some(rec)
 }
 
 /// The records of `bytes` that follow `after` (the last sequence number the
