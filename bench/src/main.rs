@@ -5,6 +5,8 @@
 //! ```text
 //! fedpki-load fedpki  --ca DIR --password-file F [--conns 16] [--secs 10] [--prepare N]
 //! fedpki-load cfssl   --url HOST:PORT --root CA.pem --auth-key HEX [--conns 16] [--secs 10] [--prepare N]
+//! fedpki-load floor   --ca DIR --password-file F [--conns 16] [--secs 10] [--prepare N]
+//! fedpki-load path    --ca DIR --password-file F [--count 5000]
 //! fedpki-load ceiling [--secs 5]
 //! fedpki-load micro
 //! fedpki-load store   --dir DIR [--secs 3]
@@ -63,6 +65,12 @@ fn main() {
         let started = Instant::now();
         let (host, port, root, bodies) = match name {
             "fedpki" => prepare_fedpki(&o, prepare),
+            // The floor's requests are not checked: a thousand, repeated.
+            "floor" => {
+                let (host, port, root, few) = prepare_fedpki(&o, prepare.min(1000));
+                let bodies = (0..prepare).map(|i| few[i % few.len()].clone()).collect();
+                (host, port, root, bodies)
+            }
             _ => prepare_cfssl(&o, prepare),
         };
         let prepare_s = started.elapsed().as_secs_f64();
@@ -78,6 +86,10 @@ fn main() {
         "cfssl" => target("cfssl", "/api/v1/cfssl/authsign", |st, b| {
             st == 200 && contains(b, b"\"success\":true")
         }),
+        // The HTTPS round trip alone: the same requests to a route that
+        // answers 405 at once (no token, no CSR, no signature, no store).
+        "floor" => target("floor", "/health", |st, _| st == 405),
+        "path" => request_path(&o, num(&o, "count", 5_000)),
         "ceiling" => ceiling(secs),
         "micro" => micro(),
         "store" => store_cost(std::path::Path::new(&o["dir"]), secs),
@@ -413,6 +425,73 @@ fn micro() -> serde_json::Value {
             .unwrap();
     });
     serde_json::json!({"ring_sign_per_s": sign, "ring_verify_per_s": verify, "rustcrypto_verify_per_s": rc_verify})
+}
+
+/// The server's work for one certificate without the network: decode the
+/// body, check the token and the CSR, issue, commit (in-memory ledger) and
+/// write the answer, one request after the other on this thread; against
+/// the crypto alone (one P-256 signature, two verifications) on the same
+/// thread. The difference is what fedpki's own code costs per certificate.
+fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value {
+    let paths = fedpki::ca::CaPaths::new(PathBuf::from(&o["ca"]));
+    let config = fedpki::ca::CaConfig::load(&paths).unwrap();
+    let certs = fedpki::ca::CaCerts::load(&paths, &config).unwrap();
+    let pw = std::fs::read_to_string(&o["password-file"]).unwrap();
+    let key = fedpki::ca::unlock_key(&paths.intermediate_key(), pw.trim_end_matches(['\r', '\n']))
+        .unwrap();
+    let (_, _, _, bodies) = prepare_fedpki(o, count);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = fedpki::store::Store::start(fedpki::store::MemoryBackend::default()).unwrap();
+    let authority = fedpki::authority::Authority::new(config, certs, key.clone(), store).unwrap();
+    // The same crypto, alone: a signature over a certificate-sized message
+    // and two verifications.
+    let signer = RingP256::new(&key).unwrap();
+    let msg = vec![7u8; 450];
+    let sig = signer.sign(&msg).unwrap();
+    let point = key.public_key().subject_public_key.raw_bytes().to_vec();
+    let vk =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &point);
+    // Both in alternating slices, so that a change of the machine's speed
+    // weighs on both alike.
+    let (mut path, mut crypto, mut wall) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for slice in bodies.chunks(count.div_ceil(20).max(1)) {
+        let cpu0 = thread_cpu();
+        let start = Instant::now();
+        rt.block_on(async {
+            for body in slice {
+                let answer = fedpki::server::answer_sign(
+                    &authority,
+                    body,
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                )
+                .await;
+                let status = answer.status().as_u16();
+                let body = answer.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+            }
+        });
+        path += thread_cpu() - cpu0;
+        wall += start.elapsed();
+        let cpu0 = thread_cpu();
+        for _ in slice {
+            signer.sign(&msg).unwrap();
+            vk.verify(&msg, &sig).unwrap();
+            vk.verify(&msg, &sig).unwrap();
+        }
+        crypto += thread_cpu() - cpu0;
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / count as f64;
+    let (path_us, crypto_us, wall_us) = (per(path), per(crypto), per(wall));
+    serde_json::json!({
+        "count": count,
+        "path_cpu_us": path_us,
+        "path_wall_us": wall_us,
+        "crypto_cpu_us": crypto_us,
+        "own_code_cpu_us": path_us - crypto_us,
+    })
 }
 
 /// CPU time this thread has run, from the scheduler's own account.
