@@ -146,13 +146,22 @@ fn csr_for(keys: &[RingP256], i: usize) -> (Subject, San, String) {
     (subject, san, csr)
 }
 
-fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
+/// The CA folder of `--ca`, and one of its keys unlocked with the
+/// password of `--password-file`.
+fn load_ca(
+    o: &HashMap<String, String>,
+    key: fn(&fedpki::ca::CaPaths) -> PathBuf,
+) -> (fedpki::ca::CaConfig, fedpki::ca::CaCerts, PrivateKey) {
     let paths = fedpki::ca::CaPaths::new(PathBuf::from(&o["ca"]));
     let config = fedpki::ca::CaConfig::load(&paths).unwrap();
     let certs = fedpki::ca::CaCerts::load(&paths, &config).unwrap();
     let pw = std::fs::read_to_string(&o["password-file"]).unwrap();
-    let prov = fedpki::ca::unlock_key(&paths.provisioner_key(), pw.trim_end_matches(['\r', '\n']))
-        .unwrap();
+    let key = fedpki::ca::unlock_key(&key(&paths), pw.trim_end_matches(['\r', '\n'])).unwrap();
+    (config, certs, key)
+}
+
+fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
+    let (config, certs, prov) = load_ca(o, fedpki::ca::CaPaths::provisioner_key);
     let prov = RingP256::new(&prov).unwrap();
     let (host, port) = fedpki::ca::parse_ca_url(&config.ca_url).unwrap();
     let root_der = fedpki_core::issue::cert_der(&certs.root).unwrap();
@@ -433,12 +442,7 @@ fn micro() -> serde_json::Value {
 /// the crypto alone (one P-256 signature, two verifications) on the same
 /// thread. The difference is what fedpki's own code costs per certificate.
 fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value {
-    let paths = fedpki::ca::CaPaths::new(PathBuf::from(&o["ca"]));
-    let config = fedpki::ca::CaConfig::load(&paths).unwrap();
-    let certs = fedpki::ca::CaCerts::load(&paths, &config).unwrap();
-    let pw = std::fs::read_to_string(&o["password-file"]).unwrap();
-    let key = fedpki::ca::unlock_key(&paths.intermediate_key(), pw.trim_end_matches(['\r', '\n']))
-        .unwrap();
+    let (config, certs, key) = load_ca(o, fedpki::ca::CaPaths::intermediate_key);
     let (_, _, _, bodies) = prepare_fedpki(o, count);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -494,15 +498,15 @@ fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value 
     })
 }
 
-/// CPU time this thread has run, from the scheduler's own account.
+/// CPU time this thread has run (`CLOCK_THREAD_CPUTIME_ID`, exact to the
+/// moment, where /proc's schedstat is only brought up to date at the
+/// scheduler's ticks).
 fn thread_cpu() -> Duration {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
-    let ns = text
-        .split_whitespace()
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    Duration::from_nanos(ns)
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// What the ledger costs: commits of `batch` issuances each (a fresh token
