@@ -406,15 +406,31 @@ fn ceiling(secs: u64) -> serde_json::Value {
     })
 }
 
-/// Single-thread speeds of the primitives a certificate costs.
-fn micro() -> serde_json::Value {
-    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
-    let signer = RingP256::new(&key).unwrap();
-    let msg = vec![7u8; 600];
+/// A P-256 signer over `key`, a message of `len` bytes, its signature, and
+/// ring's verifier for the key.
+#[allow(clippy::type_complexity)]
+fn p256_fixture(
+    key: &PrivateKey,
+    len: usize,
+) -> (
+    RingP256,
+    Vec<u8>,
+    Vec<u8>,
+    ring::signature::UnparsedPublicKey<Vec<u8>>,
+) {
+    let signer = RingP256::new(key).unwrap();
+    let msg = vec![7u8; len];
     let sig = signer.sign(&msg).unwrap();
     let point = key.public_key().subject_public_key.raw_bytes().to_vec();
     let vk =
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &point);
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point);
+    (signer, msg, sig, vk)
+}
+
+/// Single-thread speeds of the primitives a certificate costs.
+fn micro() -> serde_json::Value {
+    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let (signer, msg, sig, vk) = p256_fixture(&key, 600);
     let time = |f: &mut dyn FnMut()| {
         let start = Instant::now();
         let mut n = 0u32;
@@ -452,12 +468,7 @@ fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value 
     let authority = fedpki::authority::Authority::new(config, certs, key.clone(), store).unwrap();
     // The same crypto, alone: a signature over a certificate-sized message
     // and two verifications.
-    let signer = RingP256::new(&key).unwrap();
-    let msg = vec![7u8; 450];
-    let sig = signer.sign(&msg).unwrap();
-    let point = key.public_key().subject_public_key.raw_bytes().to_vec();
-    let vk =
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &point);
+    let (signer, msg, sig, vk) = p256_fixture(&key, 450);
     // Both in alternating slices, so that a change of the machine's speed
     // weighs on both alike.
     let (mut path, mut crypto, mut wall) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
