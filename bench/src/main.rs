@@ -464,11 +464,11 @@ fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value 
         .enable_all()
         .build()
         .unwrap();
-    let store = fedpki::store::Store::start(fedpki::store::MemoryBackend::default()).unwrap();
-    let authority = fedpki::authority::Authority::new(config, certs, key.clone(), store).unwrap();
     // The same crypto, alone: a signature over a certificate-sized message
     // and two verifications.
     let (signer, msg, sig, vk) = p256_fixture(&key, 450);
+    let store = fedpki::store::Store::start(fedpki::store::MemoryBackend::default()).unwrap();
+    let authority = fedpki::authority::Authority::new(config, certs, key, store).unwrap();
     // Both in alternating slices, so that a change of the machine's speed
     // weighs on both alike.
     let (mut path, mut crypto, mut wall) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
