@@ -375,7 +375,8 @@ impl Authority {
             der: issue::cert_der(&cert).map_err(internal)?,
         };
         let issued = Issued {
-            crt: issue::cert_pem(&cert).map_err(internal)?,
+            // From the record's DER: the certificate is encoded once.
+            crt: fedpki_core::encoding::pem("CERTIFICATE", &record.der).map_err(internal)?,
             ca: self.certs.intermediate_pem.clone(),
             serial: record.serial.clone(),
             subject: record.subject.clone(),
