@@ -179,6 +179,7 @@ fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8
                 root_der: &root_der,
                 now,
                 ttl_secs: 3600,
+                tls_key_sha256: None,
             },
             &prov,
             &mut fedpki::sys::OsEntropy,

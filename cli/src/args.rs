@@ -257,8 +257,9 @@ pub struct CsrArgs {
     /// Subject.
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
-    /// A token from `fedpki pki get-token` (else the CA confirms by hash).
-    #[arg(short = 't', long = "token", value_name = "TOKEN")]
+    /// A token from `fedpki pki get-token` (else the CA confirms by hash):
+    /// `@FILE` or `-` (standard input) keep it out of the process list.
+    #[arg(short = 't', long = "token", value_name = "TOKEN|@FILE|-")]
     pub token: Option<String>,
     #[command(flatten)]
     pub key: KeyArgs,
@@ -295,6 +296,11 @@ pub struct ImportArgs {
     /// The signed file.
     #[arg(value_name = "SIGNED")]
     pub signed: PathBuf,
+    /// The SHA-256 fingerprint of the root to trust (as `pki install`
+    /// printed it; colons allowed). Needed unless the folder already holds
+    /// a root_ca.crt (written by `pki csr -t`).
+    #[arg(long, value_name = "SHA256")]
+    pub root_fingerprint: Option<String>,
     /// Folder of the key; the certificate is installed there.
     #[arg(
         short = 'c',
@@ -329,6 +335,9 @@ pub struct InstallArgs {
     /// Lifetime of the certificates the CA issues (s, m, h, d).
     #[arg(long, default_value = "8760h", value_name = "DURATION")]
     pub cert_lifetime: String,
+    /// The longest-lived token the CA will make or accept (s, m, h, d).
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub max_token_ttl: String,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
@@ -369,6 +378,9 @@ pub struct GetTokenArgs {
     /// Subject alternative name (repeatable; default: the subject).
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
+    /// Write the token to this file (created 0600) instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
@@ -379,8 +391,11 @@ pub struct CertifyArgs {
     /// Subject the token was made for.
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
-    /// The token from `fedpki pki get-token`.
-    #[arg(short = 't', long = "token", value_name = "TOKEN")]
+    /// The token from `fedpki pki get-token`: `@FILE` (a 0600 file) or `-`
+    /// (standard input) keep it out of the process list; the token itself
+    /// on the command line works too (as `fx pki certify -t`), but any
+    /// local user can read it there.
+    #[arg(short = 't', long = "token", value_name = "TOKEN|@FILE|-")]
     pub token: String,
     #[command(flatten)]
     pub key: KeyArgs,
@@ -414,6 +429,16 @@ pub struct UninstallArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// Seconds as the largest whole unit: `30d`, `24h`, `90m`, `45s`.
+pub fn format_duration(secs: u64) -> String {
+    match secs {
+        s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// Parse `24h`, `90m`, `1h30m`, `300s`, `2d`, or plain seconds.

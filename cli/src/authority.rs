@@ -12,6 +12,7 @@ use std::fmt;
 use fedpki_core::csr::{Csr, VerifiedCsr};
 use fedpki_core::issue::{self, Issuer, Serial};
 use fedpki_core::name::{San, Subject};
+use fedpki_core::profile::LeafUsage;
 use fedpki_core::token::{self, TokenError, VerifiedToken};
 use fedpki_core::{PrivateKey, SignatureVerifier, UnixTime};
 
@@ -136,6 +137,7 @@ impl Authority {
         let expect = token::Expectations {
             issuer: &self.config.provisioner.name,
             audiences: &self.audiences,
+            max_lifetime_secs: self.config.max_token_lifetime_secs,
         };
         Ok(token::verify_with(
             ott,
@@ -225,6 +227,7 @@ impl Authority {
         let expect = token::Expectations {
             issuer: &self.config.provisioner.name,
             audiences: &self.revoke_audiences,
+            max_lifetime_secs: self.config.max_token_lifetime_secs,
         };
         let token = token::verify_with(ott, &self.provisioner, self.verifier, &expect, now)?;
         let serial = normalize_serial(serial)?;
@@ -356,6 +359,7 @@ impl Authority {
                 public_key.clone(),
                 subject,
                 sans,
+                LeafUsage::Node,
                 serial,
                 now.minus(issue::BACKDATE_SECS),
                 now.plus(self.config.leaf_lifetime_secs),

@@ -9,6 +9,7 @@
 //!   secrets/root_ca_key      encrypted PKCS#8 (PBES2), 0600
 //!   secrets/intermediate_ca_key
 //!   secrets/provisioner_key  signs enrollment tokens
+//!   secrets/tls_key          the HTTPS server's key, pinned by every token
 //!   db/fedpki.redb           burnt token ids, issued certificates
 //!   fedpki.lock              held (flock) by the running server, holds its pid
 //! ```
@@ -70,6 +71,10 @@ impl CaPaths {
     pub fn provisioner_key(&self) -> PathBuf {
         self.dir.join("secrets").join("provisioner_key")
     }
+    /// `secrets/tls_key`: the CA server's TLS key, pinned by its tokens.
+    pub fn tls_key(&self) -> PathBuf {
+        self.dir.join("secrets").join("tls_key")
+    }
     /// `db/fedpki.redb`.
     pub fn database(&self) -> PathBuf {
         self.dir.join("db").join("fedpki.redb")
@@ -106,6 +111,18 @@ pub struct CaConfig {
     pub leaf_lifetime_secs: u64,
     /// Hex SHA-256 of the root certificate DER.
     pub root_fingerprint: String,
+    /// The longest a token may live (`exp - nbf`), seconds.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_secs: u64,
+    /// Hex SHA-256 of the SubjectPublicKeyInfo of `secrets/tls_key`, put in
+    /// every token (`tlsKeySha256`). Absent in CAs made before it existed:
+    /// `pki run` then creates the key and records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_sha256: Option<String>,
+}
+
+fn default_max_token_lifetime() -> u64 {
+    fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS
 }
 
 /// The provisioner's public half.
@@ -200,8 +217,9 @@ pub fn install(
     ca_url: &str,
     password: &str,
     force: bool,
-    leaf_lifetime_secs: u64,
+    lifetimes: Lifetimes,
 ) -> Result<CaConfig> {
+    let leaf_lifetime_secs = lifetimes.leaf_secs;
     parse_ca_url(ca_url)?;
     if !(MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&leaf_lifetime_secs) {
         return Err(CliError::usage(format!(
@@ -249,12 +267,14 @@ pub fn install(
         .p256_coordinates()
         .ok_or_else(|| CliError::usage("internal: provisioner key is not P-256"))?;
     let prov_spki = fedpki_core::key::spki_der(&prov_key.public_key())?;
+    let tls_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
 
     let pw = password.as_bytes();
     for (key, path) in [
         (&root_key, stage_paths.root_key()),
         (&int_key, stage_paths.intermediate_key()),
         (&prov_key, stage_paths.provisioner_key()),
+        (&tls_key, stage_paths.tls_key()),
     ] {
         let pem = key.to_encrypted_pem(pw, PBKDF2_ITERATIONS, &mut rng)?;
         write_atomic(&path, pem.as_bytes(), 0o600)?;
@@ -281,9 +301,11 @@ pub fn install(
         root_fingerprint: fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
             &issue::cert_der(&root)?,
         )),
+        max_token_lifetime_secs: lifetimes.max_token_secs,
+        tls_key_sha256: Some(tls_key_pin(&tls_key)?),
     };
     let json = serde_json::to_vec_pretty(&config).map_err(|e| CliError::usage(e.to_string()))?;
-    write_atomic(&stage_paths.config(), &json, 0o644)?;
+    write_atomic(&stage_paths.config(), &json, 0o600)?;
 
     // Move into place: the old CA's config goes first (so a crash from here
     // on never shows an old config beside new keys), the new config last.
@@ -302,6 +324,56 @@ pub fn install(
         let _ = d.sync_all();
     }
     Ok(config)
+}
+
+/// How long what a CA makes lives, as `pki install` was told.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// Leaf certificates.
+    pub leaf_secs: u64,
+    /// The longest token the CA accepts (`exp - nbf`).
+    pub max_token_secs: u64,
+}
+
+/// The pin of a TLS key: hex SHA-256 of its SubjectPublicKeyInfo DER.
+pub fn tls_key_pin(key: &PrivateKey) -> Result<String> {
+    let der = fedpki_core::key::spki_der(&key.public_key())?;
+    Ok(fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
+        &der,
+    )))
+}
+
+/// The CA server's TLS key, unlocked, and the config that pins it. A CA
+/// made before the key existed gets one now, recorded in its config (the
+/// caller holds the folder's lock); a key that does not match its pin is
+/// refused, since tokens would then be refused by every client.
+pub fn server_tls_key(
+    paths: &CaPaths,
+    config: &CaConfig,
+    password: &str,
+) -> Result<(PrivateKey, CaConfig)> {
+    let path = paths.tls_key();
+    if path.exists() {
+        let key = unlock_key(&path, password)?;
+        let pin = tls_key_pin(&key)?;
+        if config.tls_key_sha256.as_deref() != Some(pin.as_str()) {
+            return Err(CliError::usage(format!(
+                "{} does not match tlsKeySha256 in config/ca.json; the CA folder was altered \
+                 (restore it from a backup)",
+                path.display()
+            )));
+        }
+        return Ok((key, config.clone()));
+    }
+    let key = PrivateKey::generate(KeyType::P256, &mut OsEntropy)?;
+    let pem = key.to_encrypted_pem(password.as_bytes(), PBKDF2_ITERATIONS, &mut OsEntropy)?;
+    write_atomic(&path, pem.as_bytes(), 0o600)?;
+    let mut updated = config.clone();
+    updated.tls_key_sha256 = Some(tls_key_pin(&key)?);
+    let json = serde_json::to_vec_pretty(&updated).map_err(|e| CliError::usage(e.to_string()))?;
+    write_atomic(&paths.config(), &json, 0o600)?;
+    crate::log::info("tls_key_created", &[("path", &path.display().to_string())]);
+    Ok((key, updated))
 }
 
 /// The loaded public parts of a CA.

@@ -109,6 +109,36 @@ pub async fn https_request_as(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
+    let trust = ServerTrust {
+        root_der,
+        tls_key_sha256: None,
+    };
+    https_request_to(host, port, &trust, client, method, path, body).await
+}
+
+/// Whom a request may go to: a server with a certificate chaining to
+/// `root_der` for the host, and, when `tls_key_sha256` is given (a fedpki
+/// token's `tlsKeySha256`), whose key hashes to it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerTrust<'a> {
+    /// The root's DER.
+    pub root_der: &'a [u8],
+    /// Hex SHA-256 of the server key's SubjectPublicKeyInfo.
+    pub tls_key_sha256: Option<&'a str>,
+}
+
+/// One HTTPS request to a server `trust` accepts; nothing is sent to any
+/// other.
+pub async fn https_request_to(
+    host: &str,
+    port: u16,
+    trust: &ServerTrust<'_>,
+    client: Option<&ClientAuth>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse> {
+    let root_der = trust.root_der;
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(root_der.to_vec()))
@@ -140,6 +170,9 @@ pub async fn https_request_as(
                  nothing was sent to it"
             ))
         })?;
+    if let Some(pin) = trust.tls_key_sha256 {
+        check_server_key(&tls, pin, host, port)?;
+    }
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| CliError::Network(format!("HTTP to {host}:{port}: {e}")))?;
@@ -167,6 +200,35 @@ pub async fn https_request_as(
         .map_err(|e| CliError::Network(format!("reading the CA's answer: {e}")))?
         .to_bytes();
     Ok(HttpResponse { status, body })
+}
+
+/// The server proved a certificate chaining to the root; a fedpki token
+/// also names its key. A node holding an ordinary certificate for the CA's
+/// host name has another key, and is refused here, before the request.
+fn check_server_key(
+    tls: &tokio_rustls::client::TlsStream<TcpStream>,
+    pin: &str,
+    host: &str,
+    port: u16,
+) -> Result<()> {
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .ok_or_else(|| CliError::Network(format!("{host}:{port} presented no certificate")))?;
+    let cert = issue::parse_cert_der(leaf)?;
+    let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info())
+        .map_err(|e| CliError::Network(format!("the server's key: {e}")))?;
+    let seen = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&spki));
+    if !seen.eq_ignore_ascii_case(pin.trim()) {
+        return Err(CliError::Network(format!(
+            "the server at {host}:{port} has a certificate from the token's CA but not the CA \
+             server's key (the token pins {pin}, the server has {seen}): it is not the CA, \
+             perhaps a node with a certificate for that name; nothing was sent to it"
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -230,10 +292,15 @@ pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> 
         serde_json::to_vec(&serde_json::json!({"csr": request.to_pem()?, "ott": bundle.jwt}))
             .map_err(|e| CliError::usage(e.to_string()))?;
     let root_der = issue::cert_der(&root)?;
-    let resp = https_request(
+    let trust = ServerTrust {
+        root_der: &root_der,
+        tls_key_sha256: claims.tls_key_sha256.as_deref(),
+    };
+    let resp = https_request_to(
         &url.host,
         url.port,
-        &root_der,
+        &trust,
+        None,
         "POST",
         &url.path,
         Some(body),
@@ -280,6 +347,7 @@ pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> 
     )?;
     NodeConfig {
         ca_url: format!("{}:{}", url.host, url.port),
+        tls_key_sha256: claims.tls_key_sha256.clone(),
     }
     .save(dir)?;
     Ok(Certified {
@@ -298,6 +366,9 @@ pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> 
 pub struct NodeConfig {
     /// `HOST:PORT`.
     pub ca_url: String,
+    /// The CA server's key pin from the token, for renewals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_sha256: Option<String>,
 }
 
 impl NodeConfig {

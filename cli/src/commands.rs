@@ -49,9 +49,21 @@ pub fn install(a: &InstallArgs) -> Result<()> {
             ca::MIN_LEAF_LIFETIME_SECS
         )));
     }
+    let max_token_secs = args::parse_duration(&a.max_token_ttl)
+        .map_err(|e| CliError::usage(format!("--max-token-ttl: {e}")))?;
+    if !(60..=365 * 86400).contains(&max_token_secs) {
+        return Err(CliError::usage(format!(
+            "--max-token-ttl {}: between 1m and 365d",
+            a.max_token_ttl
+        )));
+    }
     let pw = password::obtain(a.password.password_file.as_deref(), true)?;
     let started = std::time::Instant::now();
-    let config = ca::install(&paths, &a.ca_url, &pw, force, lifetime)?;
+    let lifetimes = ca::Lifetimes {
+        leaf_secs: lifetime,
+        max_token_secs,
+    };
+    let config = ca::install(&paths, &a.ca_url, &pw, force, lifetimes)?;
     eprintln!(
         "Created a CA in {} for https://{} in {:.2} s.\n\
          Root fingerprint (SHA-256): {}\n\
@@ -72,6 +84,8 @@ pub struct OpenCa {
     pub authority: Authority,
     /// The config.
     pub config: CaConfig,
+    /// The server's TLS key, when opened for serving.
+    pub tls_key: Option<fedpki_core::PrivateKey>,
     _lock: FolderLock,
 }
 
@@ -83,14 +97,35 @@ impl std::fmt::Debug for OpenCa {
     }
 }
 
+/// What a CA is opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Signing and revoking from the command line.
+    Operate,
+    /// Serving HTTPS: the TLS key is unlocked too.
+    Serve,
+}
+
 /// Lock the CA folder, ask for the password, unlock the intermediate key and
 /// open the store (inside a Tokio runtime: the store answers asynchronously).
-pub fn open_ca(paths: &CaPaths, password_file: Option<&std::path::Path>) -> Result<OpenCa> {
-    let config = CaConfig::load(paths)?;
+pub fn open_ca(
+    paths: &CaPaths,
+    password_file: Option<&std::path::Path>,
+    purpose: Purpose,
+) -> Result<OpenCa> {
+    let mut config = CaConfig::load(paths)?;
     let certs = CaCerts::load(paths, &config)?;
     let lock = FolderLock::acquire(paths)?;
     let pw = password::obtain(password_file, false)?;
     let key = ca::unlock_key(&paths.intermediate_key(), &pw)?;
+    let tls_key = match purpose {
+        Purpose::Operate => None,
+        Purpose::Serve => {
+            let (tls_key, updated) = ca::server_tls_key(paths, &config, &pw)?;
+            config = updated;
+            Some(tls_key)
+        }
+    };
     drop(pw);
     if &key.public_key()
         != certs
@@ -106,6 +141,7 @@ pub fn open_ca(paths: &CaPaths, password_file: Option<&std::path::Path>) -> Resu
     Ok(OpenCa {
         authority: Authority::new(config.clone(), certs, key, store)?,
         config,
+        tls_key,
         _lock: lock,
     })
 }
@@ -122,7 +158,11 @@ pub fn run(a: &RunArgs) -> Result<()> {
         None if host == "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
         None => SocketAddr::from(([0, 0, 0, 0], port)),
     };
-    let open = open_ca(&paths, a.password.password_file.as_deref())?;
+    let mut open = open_ca(&paths, a.password.password_file.as_deref(), Purpose::Serve)?;
+    let tls_key = open
+        .tls_key
+        .take()
+        .ok_or_else(|| CliError::usage("internal: the TLS key was not opened"))?;
     let rt = runtime()?;
     rt.block_on(async {
         let pruned = open.authority.store().prune(now().0).await?;
@@ -145,6 +185,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
         crate::server::serve(
             listener,
             open.authority,
+            tls_key,
             &host,
             limits,
             Some(paths.crl()),
@@ -178,6 +219,14 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
     let config = CaConfig::load(&paths)?;
     let certs = CaCerts::load(&paths, &config)?;
     let ttl = args::parse_duration(&a.ttl).map_err(|e| CliError::usage(format!("--ttl: {e}")))?;
+    if ttl == 0 || ttl > config.max_token_lifetime_secs {
+        return Err(CliError::usage(format!(
+            "--ttl {}: a token lives from 1 s up to this CA's limit of {} (set by \
+             `pki install --max-token-ttl`)",
+            a.ttl,
+            args::format_duration(config.max_token_lifetime_secs)
+        )));
+    }
     let subject = Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
     let sans = if a.sans.is_empty() {
         vec![San::parse(&a.name).map_err(|e| {
@@ -203,6 +252,7 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
             root_der: &root_der,
             now: now(),
             ttl_secs: ttl,
+            tls_key_sha256: config.tls_key_sha256.as_deref(),
         },
         &key,
         &mut OsEntropy,
@@ -211,22 +261,40 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
         jwt,
         root_pem: certs.root_pem.clone(),
     };
+    let token = zeroize::Zeroizing::new(format!("{}\n", bundle.encode()));
+    let shown = match &a.out {
+        Some(path) => {
+            crate::sys::write_atomic(path, token.as_bytes(), 0o600)?;
+            format!("@{}", path.display())
+        }
+        None => "-".to_owned(),
+    };
     eprintln!(
-        "Token for {} (valid {}, works once). On that host run:\n  fedpki pki certify -n {} -t <token>\nToken:",
-        subject, a.ttl, subject
+        "Token for {subject} (valid {}, works once). Carry it to that host over a secure \
+         channel and run there:\n  fedpki pki certify -n {subject} -t {shown}{}",
+        a.ttl,
+        if a.out.is_none() {
+            "   (the token on standard input)\nToken:"
+        } else {
+            ""
+        }
     );
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", bundle.encode()).map_err(|e| CliError::io("write", "stdout", e))?;
+    if a.out.is_none() {
+        let mut out = std::io::stdout().lock();
+        out.write_all(token.as_bytes())
+            .map_err(|e| CliError::io("write", "stdout", e))?;
+    }
     Ok(())
 }
 
 /// `pki certify`
 pub fn certify(a: &CertifyArgs) -> Result<()> {
     let key_type: KeyType = a.key.key_type.parse()?;
+    let token = password::token_arg(&a.token)?;
     let rt = runtime()?;
     let done = rt.block_on(crate::client::certify(
         &a.name,
-        &a.token,
+        &token,
         &a.key.certs_path,
         key_type,
     ))?;
@@ -240,6 +308,20 @@ pub fn certify(a: &CertifyArgs) -> Result<()> {
         done.root_path.display()
     );
     Ok(())
+}
+
+/// `pki csr`
+pub fn csr(a: &args::CsrArgs) -> Result<()> {
+    let key_type: KeyType = a.key.key_type.parse()?;
+    let token = a.token.as_deref().map(password::token_arg).transpose()?;
+    crate::offline::make_request(
+        &a.name,
+        token.as_deref().map(String::as_str),
+        &a.key.certs_path,
+        key_type,
+        &a.out,
+        a.force,
+    )
 }
 
 /// `pki uninstall`

@@ -118,7 +118,7 @@ pub fn describe(text: &str) -> Result<String> {
                 "PUBLIC KEY" => {
                     let spki = <SubjectPublicKeyInfoOwned as der::Decode>::from_der(&block.der)
                         .map_err(|e| CliError::usage(format!("public key: {e}")))?;
-                    writeln!(out, "Public key: {}", describe_key(&spki)).ok();
+                    writeln!(out, "Public key: {}", crate::review::describe_key(&spki)).ok();
                 }
                 other => {
                     writeln!(
@@ -134,36 +134,6 @@ pub fn describe(text: &str) -> Result<String> {
     }
     describe_token(&mut out, trimmed, "")?;
     Ok(out)
-}
-
-fn describe_key(spki: &SubjectPublicKeyInfoOwned) -> String {
-    use const_oid::db::{rfc5912, rfc8410};
-    let alg = spki.algorithm.oid;
-    if alg == rfc8410::ID_ED_25519 {
-        return "Ed25519".into();
-    }
-    if alg == rfc5912::RSA_ENCRYPTION {
-        // A DER RSAPublicKey is about as long as its modulus.
-        let bytes = spki.subject_public_key.raw_bytes().len();
-        return format!(
-            "RSA (about {} bits)",
-            (bytes.saturating_sub(12)) * 8 / 256 * 256
-        );
-    }
-    if alg == rfc5912::ID_EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
-        return match curve {
-            Some(c) if c == rfc5912::SECP_256_R_1 => "ECDSA P-256".into(),
-            Some(c) if c == rfc5912::SECP_384_R_1 => "ECDSA P-384".into(),
-            Some(c) => format!("EC, curve {c}"),
-            None => "EC, no named curve".into(),
-        };
-    }
-    format!("algorithm {alg}")
 }
 
 fn describe_cert(out: &mut String, cert: &Certificate) {
@@ -191,7 +161,7 @@ fn describe_cert(out: &mut String, cert: &Certificate) {
     writeln!(
         out,
         "  key:         {}",
-        describe_key(tbs.subject_public_key_info())
+        crate::review::describe_key(tbs.subject_public_key_info())
     )
     .ok();
     if chain::is_ca(cert) {
@@ -257,7 +227,12 @@ fn describe_csr(out: &mut String, csr: &Csr) -> Result<()> {
         }
     )
     .ok();
-    writeln!(out, "  key:         {}", describe_key(csr.public_key())).ok();
+    writeln!(
+        out,
+        "  key:         {}",
+        crate::review::describe_key(csr.public_key())
+    )
+    .ok();
     writeln!(out, "  signature:   {signature}").ok();
     writeln!(
         out,

@@ -16,6 +16,7 @@ pub mod manual;
 pub mod offline;
 pub mod package_zip;
 pub mod password;
+pub mod review;
 pub mod ring_backend;
 pub mod server;
 pub mod store;
@@ -38,9 +39,13 @@ fn inspect_file(file: &std::path::Path) -> error::Result<()> {
             .map_err(|e| error::CliError::io("read", "standard input", e))?;
         b
     } else {
-        std::fs::read(file).map_err(|e| error::CliError::io("read", file, e))?
+        sys::read_bounded(file, 1024 * 1024)?
     };
-    print!("{}", inspect::describe_bytes(&bytes)?);
+    // The file is untrusted: every name in it is printed escaped, so none can
+    // rewrite the terminal or hide behind bidi or invisible characters.
+    for line in inspect::describe_bytes(&bytes)?.lines() {
+        println!("{}", fedpki_core::name::escaped(line));
+    }
     Ok(())
 }
 
@@ -58,16 +63,7 @@ pub fn main() -> ExitCode {
         Command::Pki(Pki::GetToken(a)) => commands::get_token(a),
         Command::Pki(Pki::Certify(a)) => commands::certify(a),
         Command::Pki(Pki::Uninstall(a)) => commands::uninstall(a),
-        Command::Pki(Pki::Csr(a)) => a.key.key_type.parse().map_err(Into::into).and_then(|kt| {
-            offline::make_request(
-                &a.name,
-                a.token.as_deref(),
-                &a.key.certs_path,
-                kt,
-                &a.out,
-                a.force,
-            )
-        }),
+        Command::Pki(Pki::Csr(a)) => commands::csr(a),
         Command::Pki(Pki::Sign(a)) => offline::sign_request(
             &a.ca_path,
             &a.request,
@@ -75,7 +71,9 @@ pub fn main() -> ExitCode {
             a.yes,
             a.password.password_file.as_deref(),
         ),
-        Command::Pki(Pki::Import(a)) => offline::import(&a.signed, &a.certs_path),
+        Command::Pki(Pki::Import(a)) => {
+            offline::import(&a.signed, &a.certs_path, a.root_fingerprint.as_deref())
+        }
         Command::Pki(Pki::Inspect { file }) => inspect_file(file),
         Command::Pki(Pki::Revoke(a)) => lifecycle::revoke(a),
         Command::Pki(Pki::Crl(a)) => lifecycle::crl(a),

@@ -73,6 +73,7 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
                 root_der: &root_der,
                 now: now(),
                 ttl_secs: 300,
+                tls_key_sha256: None,
             },
             &key,
             &mut OsEntropy,
@@ -104,7 +105,11 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
         eprintln!("The running CA has signed a new CRL (GET /crl).");
         return Ok(());
     }
-    let open = open_ca(&paths, a.password.password_file.as_deref())?;
+    let open = open_ca(
+        &paths,
+        a.password.password_file.as_deref(),
+        crate::commands::Purpose::Operate,
+    )?;
     rt.block_on(async {
         let done = open
             .authority
@@ -189,7 +194,11 @@ pub fn crl(a: &CrlArgs) -> Result<()> {
         }
         resp.body.to_vec()
     } else {
-        let open = open_ca(&paths, a.password.password_file.as_deref())?;
+        let open = open_ca(
+            &paths,
+            a.password.password_file.as_deref(),
+            crate::commands::Purpose::Operate,
+        )?;
         rt.block_on(sign_crl(&paths, &open.authority))?
     };
     let parsed = Crl::parse(&der)?;

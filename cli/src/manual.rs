@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 
 use fedpki_core::csr::{self, Csr, VerifiedCsr};
 use fedpki_core::issue::{self, Issuer, Serial};
-use fedpki_core::name::{San, Subject};
+use fedpki_core::name::{San, Subject, escaped};
+use fedpki_core::profile::LeafUsage;
 use fedpki_core::{KeyType, PrivateKey, SigningKey, chain};
 use zeroize::Zeroizing;
 
-use crate::authority::{csr_names, verified_csr};
+use crate::authority::verified_csr;
 use crate::error::{CliError, Result};
 use crate::package_zip;
 use crate::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
@@ -285,12 +286,14 @@ pub fn collaborator_request(ws: &Workspace, name: &str, skip_package: bool) -> R
     Ok(())
 }
 
-/// Show the hash and ask, as OpenFL does; `silent` skips the question.
-fn confirm_hash(csr: &Csr, shown_path: &str, silent: bool) -> Result<()> {
+/// Show what would be signed (OpenFL's hash line, then the names and the
+/// key the CSR asks for) and ask, as OpenFL does; `silent` skips the question.
+fn confirm_signing(csr: &VerifiedCsr, shown_path: &str, silent: bool) -> Result<()> {
     println!(
         "The CSR Hash for file {shown_path} = {}",
         csr.openfl_hash()?
     );
+    crate::review::print_request(csr);
     if silent {
         println!(" Warning: manual check of certificate hashes is bypassed in silent mode.");
         return Ok(());
@@ -329,15 +332,32 @@ fn load_signing_ca(ws: &Workspace, password_file: Option<&Path>) -> Result<Signi
     Ok(SigningCa { cert, key })
 }
 
-/// Check a CSR is for `name` and sign it with the workspace's signing CA.
-fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, name: &str) -> Result<String> {
-    let (subject, sans) = csr_names(csr).map_err(|r| CliError::usage(r.message))?;
-    if subject.as_str().to_ascii_lowercase() != name {
+/// Sign a CSR for `name` with the workspace's signing CA. The CA decides
+/// the names: CN = SAN = `name`, and the purpose by role (OpenFL's: the
+/// aggregator serverAuth, a collaborator clientAuth). A CSR asking for any
+/// other name is refused with the names it asked for, so a collaborator
+/// cannot obtain a certificate that passes for the aggregator.
+fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, role: Role, name: &str) -> Result<String> {
+    let (asked_cn, asked_sans) = crate::review::asked_names(csr)?;
+    let subject = Subject::new(name)?;
+    let san = San::parse(name)?;
+    let sans_ok = asked_sans.is_empty() || asked_sans == [san.clone()];
+    if asked_cn.to_ascii_lowercase() != name || !sans_ok {
         return Err(CliError::usage(format!(
-            "the CSR is for {:?}, not {name:?}; refusing to sign it",
-            subject.as_str()
+            "the CSR asks for CN={} SANs={}, but a {} here gets exactly CN={name} SAN={name}; \
+             refusing to sign it (ask for a new request made for {name})",
+            escaped(&asked_cn),
+            crate::review::san_list(&asked_sans),
+            match role {
+                Role::Aggregator => "aggregator",
+                Role::Collaborator => "collaborator",
+            }
         )));
     }
+    let usage = match role {
+        Role::Aggregator => LeafUsage::TlsServer,
+        Role::Collaborator => LeafUsage::TlsClient,
+    };
     let t = now();
     let leaf = Issuer {
         cert: &ca.cert,
@@ -346,12 +366,33 @@ fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, name: &str) -> Result<String> {
     .leaf(
         csr.public_key().clone(),
         &subject,
-        &sans,
+        &[san],
+        usage,
         Serial::random(&mut OsEntropy)?,
         t.minus(issue::BACKDATE_SECS),
         t.plus(issue::YEAR_SECS),
     )?;
     Ok(issue::cert_pem(&leaf)?)
+}
+
+/// The names the aggregator of this workspace goes by: its certificate
+/// files under `cert/server`, and this host's FQDN.
+fn aggregator_names(ws: &Workspace) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(ws.cert().join("server"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let file = e.file_name().to_str()?.to_owned();
+            let stem = file.strip_prefix("agg_")?;
+            let (n, _ext) = stem.rsplit_once('.')?;
+            Some(n.to_ascii_lowercase())
+        })
+        .collect();
+    if let Ok(fqdn) = default_fqdn(None) {
+        names.push(fqdn);
+    }
+    names
 }
 
 fn read_verified_csr(path: &Path) -> Result<VerifiedCsr> {
@@ -370,8 +411,8 @@ pub fn aggregator_certify(
     let csr_path = ws.server(&fqdn, "csr");
     let csr = read_verified_csr(&csr_path)?;
     let ca = load_signing_ca(ws, password_file)?;
-    confirm_hash(&csr, &format!("server/agg_{fqdn}.csr"), silent)?;
-    let pem = sign_for(&ca, &csr, &fqdn)?;
+    confirm_signing(&csr, &format!("server/agg_{fqdn}.csr"), silent)?;
+    let pem = sign_for(&ca, &csr, Role::Aggregator, &fqdn)?;
     write_atomic(&ws.server(&fqdn, "crt"), pem.as_bytes(), 0o644)?;
     println!(
         "Signed certificate written to {}",
@@ -504,9 +545,15 @@ fn sign_collaborator(
     name: &str,
     csr: &VerifiedCsr,
 ) -> Result<()> {
+    if aggregator_names(ws).iter().any(|a| a == name) {
+        return Err(CliError::usage(format!(
+            "{name:?} is this workspace's aggregator; a collaborator cannot have its name \
+             (nothing was signed)"
+        )));
+    }
     let ca = load_signing_ca(ws, o.password_file)?;
-    confirm_hash(csr, &format!("client/col_{name}.csr"), o.silent)?;
-    let pem = sign_for(&ca, csr, name)?;
+    confirm_signing(csr, &format!("client/col_{name}.csr"), o.silent)?;
+    let pem = sign_for(&ca, csr, Role::Collaborator, name)?;
     create_dir(&ws.cert().join("client"), false)?;
     write_atomic(&ws.client(name, "crt"), pem.as_bytes(), 0o644)?;
     let _ = std::fs::remove_file(ws.client(name, "csr"));
@@ -608,9 +655,39 @@ fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
     if chain::common_name(&leaf).map(|c| c.to_ascii_lowercase()) != Some(name.clone()) {
         return Err(refuse(format!("the certificate is not for {name:?}")));
     }
+    let fingerprint = |c: &x509_cert::Certificate| -> Result<String> {
+        Ok(fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
+            &issue::cert_der(c)?,
+        )))
+    };
+    let new_fp = fingerprint(root)?;
+    if ws.cert_chain().exists() {
+        // The package came over an untrusted path: it may not swap the
+        // federation's root behind the operator's back.
+        let held = issue::parse_certs_pem(&read_text(&ws.cert_chain())?)?;
+        let held_fp = fingerprint(&held[0])?;
+        if held_fp != new_fp {
+            println!(
+                "{} trusts the root with SHA-256 {held_fp};\nthis package brings another \
+                 root, SHA-256 {new_fp}.",
+                ws.cert_chain().display()
+            );
+            if !crate::password::confirm(
+                "Replace the trusted root with the package's (only if the aggregator's operator confirmed its fingerprint)?",
+            ) {
+                return Err(refuse(format!(
+                    "it chains to another root than {} (SHA-256 {new_fp}, not {held_fp}); \
+                     compare the fingerprint with the aggregator's operator, and answer y on a \
+                     terminal only if it is theirs",
+                    ws.cert_chain().display()
+                )));
+            }
+        }
+    }
     create_dir(&ws.cert().join("client"), false)?;
     write_atomic(&ws.client(&name, "crt"), crt_pem.as_bytes(), 0o644)?;
     write_atomic(&ws.cert_chain(), chain_pem.as_bytes(), 0o644)?;
     println!("Certificate col_{name}.crt installed to PKI directory");
+    println!("Trusted root: SHA-256 {new_fp} (compare it with the aggregator's operator)");
     Ok(())
 }

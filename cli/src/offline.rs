@@ -17,7 +17,7 @@ use fedpki_core::package::{RequestFile, SignedFile};
 use fedpki_core::token::Bundle;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 
-use crate::authority::{csr_names, verified_csr};
+use crate::authority::verified_csr;
 use crate::ca::CaPaths;
 use crate::commands::{open_ca, runtime};
 use crate::error::{CliError, Result};
@@ -66,7 +66,9 @@ pub fn make_request(
         // The root the token vouched for: `pki import` will insist on it.
         write_atomic(&dir.join("root_ca.crt"), root.as_bytes(), 0o644)?;
     }
-    write_atomic(out, file.to_json()?.as_bytes(), 0o644)?;
+    // A request that carries a token carries a bearer secret.
+    let mode = if token.is_some() { 0o600 } else { 0o644 };
+    write_atomic(out, file.to_json()?.as_bytes(), mode)?;
     eprintln!(
         "Key written to {} (keep it here). Carry {} to the CA{}.",
         key_path.display(),
@@ -105,7 +107,7 @@ pub fn sign_request(
             paths.dir.display()
         )));
     }
-    let open = open_ca(&paths, password_file)?;
+    let open = open_ca(&paths, password_file, crate::commands::Purpose::Operate)?;
     let rt = runtime()?;
     let issued = match &file.token {
         Some(token) => {
@@ -120,13 +122,8 @@ pub fn sign_request(
         None => {
             let verified = verified_csr(&file.csr, &fedpki_core::RUST_CRYPTO)
                 .map_err(|r| CliError::usage(r.message))?;
-            let (subject, sans) = csr_names(&verified).map_err(|r| CliError::usage(r.message))?;
-            println!(
-                "Request for CN={} SANs={}",
-                subject,
-                sans.iter().map(String::from).collect::<Vec<_>>().join(",")
-            );
             println!("The CSR Hash for file {} = {}", request.display(), verified.openfl_hash()?);
+            crate::review::print_request(&verified);
             if !yes {
                 println!("Make sure it is the hash the requester sees.");
                 if !crate::password::confirm("Do you want to sign this certificate?") {
@@ -158,8 +155,12 @@ pub fn sign_request(
     Ok(())
 }
 
-/// `fedpki pki import SIGNED [-c DIR]`
-pub fn import(signed: &Path, dir: &Path) -> Result<()> {
+/// `fedpki pki import SIGNED [-c DIR] [--root-fingerprint SHA256]`. The
+/// signed file came back over an untrusted path, so the root it names is
+/// trusted only if it is the one the node already holds (`root_ca.crt`,
+/// saved from its token) or the one the operator vouched for by its
+/// fingerprint; it never replaces either.
+pub fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Result<()> {
     let file = SignedFile::parse(&read_text(signed)?)?;
     let subject = Subject::new(&file.name)?;
     let refuse = |why: String| {
@@ -172,6 +173,16 @@ pub fn import(signed: &Path, dir: &Path) -> Result<()> {
     let intermediate = issue::parse_cert_pem(&file.ca).map_err(|e| refuse(e.to_string()))?;
     let root = issue::parse_cert_pem(&file.root).map_err(|e| refuse(e.to_string()))?;
     let trusted_root = dir.join("root_ca.crt");
+    let root_fp =
+        fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&issue::cert_der(&root)?));
+    if let Some(expected) = root_fingerprint
+        && normalize_fingerprint(expected)? != root_fp
+    {
+        return Err(refuse(format!(
+            "it chains to a root with SHA-256 {root_fp}, not the {} you gave",
+            expected.trim()
+        )));
+    }
     if trusted_root.exists() {
         let ours = issue::parse_cert_pem(&read_text(&trusted_root)?)?;
         if ours != root {
@@ -180,6 +191,12 @@ pub fn import(signed: &Path, dir: &Path) -> Result<()> {
                 trusted_root.display()
             )));
         }
+    } else if root_fingerprint.is_none() {
+        return Err(refuse(format!(
+            "{} holds no root_ca.crt to check it against; give the CA's root fingerprint \
+             with --root-fingerprint SHA256 (`pki install` printed it; the file names {root_fp})",
+            dir.display()
+        )));
     }
     chain::verify_chain(
         &leaf,
@@ -210,8 +227,6 @@ pub fn import(signed: &Path, dir: &Path) -> Result<()> {
         0o644,
     )?;
     write_atomic(&trusted_root, with_newline(&file.root).as_bytes(), 0o644)?;
-    let root_fp =
-        fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&issue::cert_der(&root)?));
     eprintln!(
         "Installed {} and {} (root SHA-256 {root_fp}).",
         cert_path.display(),
@@ -226,4 +241,24 @@ fn with_newline(s: &str) -> String {
     } else {
         format!("{s}\n")
     }
+}
+
+/// A SHA-256 fingerprint as people write it (`AB:CD…`, any case) → the
+/// lowercase hex fedpki prints.
+pub fn normalize_fingerprint(s: &str) -> Result<String> {
+    let hex: String = s
+        .trim()
+        .trim_start_matches("sha256:")
+        .trim_start_matches("SHA256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .flat_map(char::to_lowercase)
+        .collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CliError::usage(format!(
+            "{:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)",
+            s.trim()
+        )));
+    }
+    Ok(hex)
 }

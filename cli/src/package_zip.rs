@@ -37,11 +37,7 @@ fn refuse(path: &Path, why: impl std::fmt::Display) -> CliError {
 
 /// Read every regular file of the zip at `path`, checking names and sizes.
 pub fn read(path: &Path) -> Result<Vec<Entry>> {
-    let meta = std::fs::metadata(path).map_err(|e| CliError::io("read", path, e))?;
-    if meta.len() > MAX_ZIP {
-        return Err(refuse(path, format!("it is larger than {MAX_ZIP} bytes")));
-    }
-    let bytes = std::fs::read(path).map_err(|e| CliError::io("read", path, e))?;
+    let bytes = crate::sys::read_bounded(path, MAX_ZIP)?;
     read_bytes(&bytes, path)
 }
 
@@ -52,6 +48,15 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Entry>> {
     }
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| refuse(path, format!("not a valid zip file ({e})")))?;
+    // The zip crate keys entries by name, so two entries of one name would
+    // collapse into one (while `unzip` shows the other): count them in the
+    // central directory itself.
+    if declared_entries(bytes) != Some(archive.len()) {
+        return Err(refuse(
+            path,
+            "two entries have the same name (or its directory is inconsistent)",
+        ));
+    }
     if archive.len() > MAX_ENTRIES {
         return Err(refuse(
             path,
@@ -111,6 +116,17 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Entry>> {
         out.push(Entry { name, data });
     }
     Ok(out)
+}
+
+/// The total entry count of the zip's end-of-central-directory record
+/// (APPNOTE 4.3.16), found from the end as readers do.
+fn declared_entries(bytes: &[u8]) -> Option<usize> {
+    const EOCD: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+    let at = bytes.len().checked_sub(22)?;
+    let lowest = at.saturating_sub(u16::MAX as usize);
+    let start = (lowest..=at).rev().find(|&i| bytes[i..i + 4] == EOCD)?;
+    let total = bytes.get(start + 10..start + 12)?;
+    Some(usize::from(u16::from_le_bytes([total[0], total[1]])))
 }
 
 /// A relative, normalised name, or `None` for absolute paths, `..`,

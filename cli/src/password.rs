@@ -17,10 +17,7 @@ pub const MIN_LEN: usize = 8;
 /// Get the password. `confirm` asks twice on a terminal (for install).
 pub fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
     if let Some(path) = file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| CliError::io("read the password file", path, e))?,
-        );
+        let text = Zeroizing::new(crate::sys::read_text(path)?);
         let first = text.lines().next().unwrap_or("");
         return check(Zeroizing::new(first.to_owned()), confirm);
     }
@@ -59,8 +56,10 @@ pub fn obtain_from(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>
 }
 
 fn check(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>> {
-    if pw.is_empty() {
-        return Err(CliError::usage("the CA password is empty"));
+    if pw.trim().is_empty() {
+        return Err(CliError::usage(
+            "the CA password is empty or only spaces; choose one with letters or digits",
+        ));
     }
     if new && pw.chars().count() < MIN_LEN {
         return Err(CliError::usage(format!(
@@ -83,4 +82,54 @@ pub fn confirm(question: &str) -> bool {
         return false;
     }
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// The longest token text read from a file or standard input.
+const MAX_TOKEN_INPUT: u64 = 64 * 1024;
+
+/// The token a `-t` argument stands for: `@FILE` reads the file, `-` reads
+/// standard input, anything else is the token itself, which every local
+/// user can read in the process list, so that form gets a note.
+pub fn token_arg(arg: &str) -> Result<Zeroizing<String>> {
+    use std::io::Read;
+    let text = if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .take(MAX_TOKEN_INPUT + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::io("read the token from", "standard input", e))?;
+        if buf.len() as u64 > MAX_TOKEN_INPUT {
+            return Err(CliError::usage("standard input holds more than a token"));
+        }
+        String::from_utf8(buf)
+            .map_err(|_| CliError::usage("the token on standard input is not text"))?
+    } else if let Some(path) = arg.strip_prefix('@') {
+        let path = Path::new(path);
+        warn_if_others_can_read(path);
+        String::from_utf8(crate::sys::read_bounded(path, MAX_TOKEN_INPUT)?)
+            .map_err(|_| CliError::usage(format!("{} is not text", path.display())))?
+    } else {
+        eprintln!(
+            "Note: a token given on the command line can be read by every user of this host \
+             (ps, /proc); prefer -t @FILE (a 0600 file) or -t - (standard input)."
+        );
+        arg.to_owned()
+    };
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(CliError::usage("the token is empty"));
+    }
+    Ok(Zeroizing::new(token.to_owned()))
+}
+
+fn warn_if_others_can_read(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "Warning: {} can be read by other users; a token is a secret (chmod 600 it)",
+            path.display()
+        );
+    }
 }

@@ -247,6 +247,7 @@ mod tests {
             root_der: b"root",
             now,
             ttl_secs: 300,
+            tls_key_sha256: None,
         };
         let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(
             prov.public_key().subject_public_key.raw_bytes(),
@@ -256,6 +257,7 @@ mod tests {
         let expect = Expectations {
             issuer: "provisioner",
             audiences: &auds,
+            max_lifetime_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS,
         };
         for jwt in [
             token::sign(&req, &prov, &mut OsEntropy).unwrap(),

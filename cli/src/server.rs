@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fedpki_core::issue::Serial;
 use fedpki_core::name::{San, Subject};
-use fedpki_core::{KeyType, PrivateKey, SigningKey};
+use fedpki_core::{PrivateKey, SigningKey};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
@@ -39,9 +39,13 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Serves the current TLS certificate; [`TlsIdentity::renew`] swaps it.
+/// The key is the CA folder's `secrets/tls_key`, the one every token pins
+/// (`tlsKeySha256`); only the certificate over it is renewed.
 #[derive(Debug)]
 pub struct TlsIdentity {
     current: RwLock<Arc<CertifiedKey>>,
+    key: PrivateKey,
+    signing: Arc<dyn rustls::sign::SigningKey>,
     names: Vec<San>,
     subject: Subject,
 }
@@ -53,29 +57,38 @@ impl ResolvesServerCert for TlsIdentity {
 }
 
 impl TlsIdentity {
-    /// A fresh in-memory key and certificate for the CA's own host names.
-    pub fn new(authority: &Authority, host: &str) -> Result<Self> {
+    /// A certificate over `key` for the CA's own host names.
+    pub fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
         let mut names = vec![San::parse(host)?];
         if host == "localhost" {
             names.push(San::parse("127.0.0.1")?);
             names.push(San::parse("::1")?);
         }
         let subject = Subject::new(host)?;
-        let current = RwLock::new(Self::issue(authority, &subject, &names)?);
-        Ok(Self {
-            current,
+        let der = key.to_pkcs8_der()?;
+        let signing = crypto_provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec())))
+            .map_err(|e| CliError::Network(format!("TLS key: {e}")))?;
+        let me = Self {
+            current: RwLock::new(Arc::new(CertifiedKey::new(Vec::new(), signing.clone()))),
+            key,
+            signing,
             names,
             subject,
-        })
+        };
+        me.renew(authority)?;
+        Ok(me)
     }
 
-    fn issue(authority: &Authority, subject: &Subject, names: &[San]) -> Result<Arc<CertifiedKey>> {
-        let key = PrivateKey::generate(KeyType::P256, &mut OsEntropy)?;
+    /// Replace the certificate with a fresh one over the same key.
+    pub fn renew(&self, authority: &Authority) -> Result<()> {
         let t = now();
         let leaf = authority.issuer().leaf(
-            key.public_key(),
-            subject,
-            names,
+            self.key.public_key(),
+            &self.subject,
+            &self.names,
+            fedpki_core::profile::LeafUsage::CaServer,
             Serial::random(&mut OsEntropy)?,
             t.minus(fedpki_core::issue::BACKDATE_SECS),
             t.plus(TLS_CERT_LIFETIME_SECS),
@@ -86,17 +99,7 @@ impl TlsIdentity {
                 &authority.certs().intermediate,
             )?),
         ];
-        let der = key.to_pkcs8_der()?;
-        let signing = crypto_provider()
-            .key_provider
-            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der.to_vec())))
-            .map_err(|e| CliError::Network(format!("TLS key: {e}")))?;
-        Ok(Arc::new(CertifiedKey::new(chain, signing)))
-    }
-
-    /// Replace the certificate with a fresh one.
-    pub fn renew(&self, authority: &Authority) -> Result<()> {
-        let fresh = Self::issue(authority, &self.subject, &self.names)?;
+        let fresh = Arc::new(CertifiedKey::new(chain, self.signing.clone()));
         if let Ok(mut cur) = self.current.write() {
             *cur = fresh;
         }
@@ -228,12 +231,13 @@ struct Peer {
 pub async fn serve(
     listener: TcpListener,
     authority: Authority,
+    tls_key: PrivateKey,
     host: &str,
     limits: Limits,
     crl_file: Option<std::path::PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let identity = Arc::new(TlsIdentity::new(&authority, host)?);
+    let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key)?);
     let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
     let root_sha = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&root_der));
@@ -338,7 +342,11 @@ pub async fn serve(
             let service = hyper::service::service_fn(move |req| {
                 let app = app.clone();
                 let who = who.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&app, req, &who).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(with_transport_headers(
+                        route(&app, req, &who).await,
+                    ))
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -522,6 +530,22 @@ async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<
         ) => error(405, "method not allowed"),
         _ => error(404, "no such route"),
     }
+}
+
+/// Headers every answer carries: browsers keep to HTTPS for this host
+/// (HSTS, a year) and never guess a type other than the one sent.
+fn with_transport_headers(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    use hyper::header::{self, HeaderValue};
+    let h = resp.headers_mut();
+    h.insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 /// A page file with its security headers.
@@ -766,7 +790,17 @@ pub mod fuzz {
             let _ = std::fs::remove_dir_all(&dir);
             let paths = CaPaths::new(&dir);
             let pw = "fuzz-password";
-            let config = ca::install(&paths, "localhost:9123", pw, true, 3600).expect("fuzz CA");
+            let config = ca::install(
+                &paths,
+                "localhost:9123",
+                pw,
+                true,
+                ca::Lifetimes {
+                    leaf_secs: 3600,
+                    max_token_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS,
+                },
+            )
+            .expect("fuzz CA");
             let certs = CaCerts::load(&paths, &config).expect("fuzz CA certs");
             let key = ca::unlock_key(&paths.intermediate_key(), pw).expect("fuzz CA key");
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -102,9 +102,40 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Read a whole file as text, with a clear error.
+/// The most [`read_text`] reads: every local input fedpki takes (keys,
+/// certificates, CSRs, tokens, request and signed files) is a few KiB.
+pub const MAX_INPUT: u64 = 1024 * 1024;
+
+/// Read at most `limit` bytes of the regular file at `path`, whatever its
+/// metadata says (special files report size 0 and never end): a FIFO, a
+/// device or a file over `limit` is refused with a clear error.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| CliError::io("read", path, e))?;
+    let meta = file.metadata().map_err(|e| CliError::io("read", path, e))?;
+    if !meta.is_file() {
+        return Err(CliError::usage(format!(
+            "{} is not a regular file; give the path of a file",
+            path.display()
+        )));
+    }
+    let mut data = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| CliError::io("read", path, e))?;
+    if data.len() as u64 > limit {
+        return Err(CliError::usage(format!(
+            "{} is larger than {limit} bytes; it is not a file fedpki reads",
+            path.display()
+        )));
+    }
+    Ok(data)
+}
+
+/// Read a whole (small, regular) file as text, with a clear error.
 pub fn read_text(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| CliError::io("read", path, e))
+    String::from_utf8(read_bounded(path, MAX_INPUT)?)
+        .map_err(|_| CliError::usage(format!("{} is not text (UTF-8)", path.display())))
 }
 
 #[cfg(test)]
@@ -125,5 +156,19 @@ mod tests {
         );
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bounded_reads_refuse_devices_and_big_files() {
+        // /dev/zero reports size 0 and never ends.
+        let e = read_bounded(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        fs::write(&big, vec![b'a'; 1025]).unwrap();
+        let e = read_bounded(&big, 1024).unwrap_err();
+        assert!(e.to_string().contains("larger than 1024 bytes"), "{e}");
+        fs::write(&big, vec![b'a'; 1024]).unwrap();
+        assert_eq!(read_bounded(&big, 1024).unwrap().len(), 1024);
     }
 }

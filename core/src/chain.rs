@@ -83,6 +83,17 @@ pub fn is_ca(cert: &Certificate) -> bool {
     )
 }
 
+/// The certificate's extKeyUsage purposes (empty when it has none).
+pub fn purposes(cert: &Certificate) -> Vec<const_oid::ObjectIdentifier> {
+    match cert
+        .tbs_certificate()
+        .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
+    {
+        Ok(Some((_, eku))) => eku.0,
+        _ => Vec::new(),
+    }
+}
+
 /// The certificate's subject common name.
 pub fn common_name(cert: &Certificate) -> Option<alloc::string::String> {
     match cert.tbs_certificate().subject().common_name() {

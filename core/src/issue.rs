@@ -19,7 +19,9 @@ use x509_cert::time::{Time, Validity};
 use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
-use crate::profile::{IntermediateProfile, LeafProfile, RootProfile, cn_name, key_identifier};
+use crate::profile::{
+    IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name, key_identifier,
+};
 use crate::{Entropy, Error, SigningKey, UnixTime};
 
 /// Seconds in a (non-leap) year: the leaf lifetime OpenFL uses (8760 h).
@@ -216,11 +218,13 @@ impl Issuer<'_> {
     /// A leaf certificate with the leaf profile. The names come from the
     /// caller (the token), never from the CSR. The validity is clipped to the
     /// issuer's own notAfter, so no leaf outlives its CA.
+    #[allow(clippy::too_many_arguments)] // the certificate's fields, each named
     pub fn leaf(
         &self,
         subject_key: SubjectPublicKeyInfoOwned,
         subject: &Subject,
         sans: &[San],
+        usage: LeafUsage,
         serial: Serial,
         not_before: UnixTime,
         not_after: UnixTime,
@@ -243,6 +247,7 @@ impl Issuer<'_> {
             issuer: self.cert.tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),
             sans: sans.to_vec(),
+            usage,
         };
         build_cert(
             profile,
@@ -351,6 +356,7 @@ mod tests {
                 verified.public_key().clone(),
                 &subject,
                 &sans,
+                LeafUsage::Node,
                 Serial::random(rng).unwrap(),
                 NOW.minus(BACKDATE_SECS),
                 NOW.plus(YEAR_SECS),
@@ -392,6 +398,7 @@ mod tests {
             key.public_key(),
             &subject,
             &sans,
+            LeafUsage::Node,
             Serial::random(rng).unwrap(),
             NOW,
             NOW.plus(100),

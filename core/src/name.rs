@@ -7,26 +7,32 @@ use core::net::IpAddr;
 
 use crate::Error;
 
-/// A certificate subject's common name: 1 to 64 characters (RFC 5280's
-/// ub-common-name), no control characters, no leading or trailing space.
+/// A certificate subject's common name, which fedpki also uses as a file
+/// name (`cert/<name>.crt`): a DNS name or an IP address as [`San::parse`]
+/// takes them (so no `/`, `..`, spaces, control, bidi or zero-width
+/// characters), at most 64 characters (RFC 5280's ub-common-name). Its case
+/// is kept.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Subject(String);
 
 impl Subject {
     /// Check `name` and make it a subject.
     pub fn new(name: &str) -> Result<Self, Error> {
-        let chars = name.chars().count();
-        if chars == 0 {
+        if name.is_empty() {
             return Err(Error::InvalidName("the name is empty".into()));
         }
+        let chars = name.chars().count();
         if chars > 64 {
             return Err(Error::InvalidName(alloc::format!(
-                "{name:?} is {chars} characters long; a certificate name has at most 64"
+                "\"{}\" is {chars} characters long; a certificate name has at most 64",
+                escaped(name)
             )));
         }
-        if name.chars().any(char::is_control) || name.trim() != name {
+        if name.ends_with('.') || San::parse(name).is_err() {
             return Err(Error::InvalidName(alloc::format!(
-                "{name:?} has control characters or surrounding spaces"
+                "\"{}\" is not a valid name: use a DNS name (letters, digits, '-' and '_' \
+                 in dot-separated labels, e.g. collaborator1 or agg.example.org) or an IP address",
+                escaped(name)
             )));
         }
         Ok(Self(name.into()))
@@ -63,7 +69,12 @@ impl San {
         }
         let lower = s.to_ascii_lowercase();
         let name = lower.strip_suffix('.').unwrap_or(&lower);
-        let bad = |why: &str| Error::InvalidName(alloc::format!("{s:?} is not a DNS name: {why}"));
+        let bad = |why: &str| {
+            Error::InvalidName(alloc::format!(
+                "\"{}\" is not a DNS name: {why}",
+                escaped(s)
+            ))
+        };
         if name.is_empty() || name.len() > 253 {
             return Err(bad("it must have 1 to 253 characters"));
         }
@@ -112,9 +123,41 @@ impl From<&San> for String {
     }
 }
 
+/// `text` made safe to print to a terminal or a log: printable ASCII stays,
+/// everything else (control characters, escape sequences, bidi overrides,
+/// zero-width and any other non-ASCII character, so no homoglyph passes for
+/// a Latin letter) becomes `\u{..}`. Backslashes are doubled, so the result
+/// cannot be mistaken for another text.
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let _ =
+                    core::fmt::Write::write_fmt(&mut out, format_args!("\\u{{{:x}}}", c as u32));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_text_is_escaped() {
+        assert_eq!(escaped("col1.example"), "col1.example");
+        // ESC [ 2 J clears a terminal; U+202E reverses text; U+200B is invisible;
+        // U+0430 is a Cyrillic a that looks Latin.
+        assert_eq!(escaped("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(escaped("x\u{202e}gnp.exe"), "x\\u{202e}gnp.exe");
+        assert_eq!(escaped("ag\u{200b}g"), "ag\\u{200b}g");
+        assert_eq!(escaped("\u{430}gg"), "\\u{430}gg");
+        assert_eq!(escaped("a\\u{41}"), "a\\\\u{41}");
+    }
 
     #[test]
     fn subjects() {
@@ -122,8 +165,29 @@ mod tests {
         assert!(Subject::new("").is_err());
         assert!(Subject::new(" x").is_err());
         assert!(Subject::new("a\nb").is_err());
-        assert!(Subject::new(&"a".repeat(65)).is_err());
-        assert!(Subject::new(&"a".repeat(64)).is_ok());
+        let long = alloc::format!("{}.{}", "a".repeat(31), "b".repeat(32));
+        assert!(Subject::new(&long).is_ok());
+        assert!(Subject::new(&alloc::format!("{long}b")).is_err());
+        assert!(Subject::new("Agg.Example.org").is_ok());
+        assert!(Subject::new("10.0.0.1").is_ok());
+        for bad in [
+            "/etc/passwd",
+            "../x",
+            "..",
+            "a/b",
+            "a b",
+            "col1.",
+            "-rf",
+            "a\u{202e}b",
+            "a\u{200b}b",
+            "\u{430}gg",
+            "x;y",
+            "*.example",
+        ] {
+            let e = Subject::new(bad).unwrap_err().to_string();
+            assert!(e.contains("not a valid name"), "{bad:?}: {e}");
+            assert!(e.is_ascii(), "the error prints the name escaped: {e}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | basicConstraints (critical) | CA, pathlen 1 | CA, pathlen 0 | not CA |
 //! | keyUsage (critical) | keyCertSign, cRLSign | keyCertSign, cRLSign | digitalSignature (+keyEncipherment for RSA) |
-//! | extKeyUsage | — | — | serverAuth, clientAuth |
+//! | extKeyUsage | — | — | by [`LeafUsage`]: serverAuth and/or clientAuth |
 //! | SAN | — | — | the token's names |
 //! | SKI / AKI | SKI | both | both |
 
@@ -132,8 +132,35 @@ impl BuilderProfile for IntermediateProfile {
     }
 }
 
-/// An end-entity certificate for an aggregator or collaborator: usable as
-/// both TLS server and TLS client (mutual TLS).
+/// What a leaf may authenticate as, which decides its extKeyUsage. The
+/// names it carries are the caller's decision; this is only the purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafUsage {
+    /// A federation node enrolled by token: TLS server and client (mutual
+    /// TLS), as step-ca's leaves.
+    Node,
+    /// OpenFL's aggregator in the manual flow: TLS server only.
+    TlsServer,
+    /// OpenFL's collaborator in the manual flow: TLS client only.
+    TlsClient,
+    /// The CA's own HTTPS server: TLS server only, so it can never renew or
+    /// revoke as a node (its key is pinned by the tokens instead).
+    CaServer,
+}
+
+impl LeafUsage {
+    /// The extKeyUsage purposes, in order.
+    pub fn purposes(self) -> Vec<const_oid::ObjectIdentifier> {
+        match self {
+            Self::Node => vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH],
+            Self::TlsServer | Self::CaServer => vec![ID_KP_SERVER_AUTH],
+            Self::TlsClient => vec![ID_KP_CLIENT_AUTH],
+        }
+    }
+}
+
+/// An end-entity certificate: an aggregator, a collaborator or the CA's own
+/// server, by its [`LeafUsage`].
 #[derive(Debug, Clone)]
 pub struct LeafProfile {
     /// The leaf's subject (`CN=<name>`).
@@ -144,6 +171,8 @@ pub struct LeafProfile {
     pub issuer_key_id: Vec<u8>,
     /// Subject alternative names; never empty (webpki ignores the CN).
     pub sans: Vec<San>,
+    /// What the leaf is for.
+    pub usage: LeafUsage,
 }
 
 impl BuilderProfile for LeafProfile {
@@ -179,10 +208,7 @@ impl BuilderProfile for LeafProfile {
                 true,
             )?,
             extension(&KeyUsage(usage), true)?,
-            extension(
-                &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]),
-                false,
-            )?,
+            extension(&ExtendedKeyUsage(self.usage.purposes()), false)?,
             extension(&SubjectAltName(names), false)?,
             ski(spk)?,
             aki(self.issuer_key_id.clone())?,

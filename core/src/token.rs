@@ -24,6 +24,9 @@ use crate::{Entropy, Error, PrivateKey, SigningKey, UnixTime};
 pub const LEEWAY_SECS: u64 = 60;
 /// Longest token accepted, so a hostile one costs little to refuse.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// The longest a token may live (`exp - nbf`) unless the CA says otherwise:
+/// a bearer secret that lives for years is a standing credential.
+pub const DEFAULT_MAX_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 
 /// Why a token was refused. Texts are safe to show to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +84,10 @@ struct Header {
     kid: Option<String>,
     #[serde(default)]
     typ: Option<String>,
+    /// RFC 7515 §4.1.11: extensions the verifier must understand. fedpki
+    /// understands none, so any token that lists one is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crit: Option<serde_json::Value>,
 }
 
 /// `aud` may be a string or an array of strings (RFC 7519 §4.1.3).
@@ -125,6 +132,17 @@ pub struct Claims {
     pub exp: u64,
     /// Unique id, burnt on use: 64 hex characters.
     pub jti: String,
+    /// fedpki's own claim (step ignores it): lowercase hex SHA-256 of the
+    /// SubjectPublicKeyInfo of the CA server's TLS key. A client that sees
+    /// it sends the token only to a server proving that key, so a node
+    /// holding an ordinary certificate for the CA's host name cannot pose
+    /// as the CA and collect the token.
+    #[serde(
+        rename = "tlsKeySha256",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tls_key_sha256: Option<String>,
 }
 
 /// The `aud` of a sign request to a CA at `host_port`.
@@ -160,6 +178,8 @@ pub struct TokenRequest<'a> {
     pub now: UnixTime,
     /// Lifetime in seconds.
     pub ttl_secs: u64,
+    /// The CA server's TLS key pin (the `tlsKeySha256` claim), if it has one.
+    pub tls_key_sha256: Option<&'a str>,
 }
 
 /// Sign a token with the provisioner key (P-256, ES256).
@@ -216,6 +236,7 @@ pub fn sign_with(
         alg: "ES256".into(),
         kid: Some(jwk_thumbprint(&x, &y)),
         typ: Some("JWT".into()),
+        crit: None,
     };
     let claims = Claims {
         iss: req.issuer.into(),
@@ -227,6 +248,7 @@ pub fn sign_with(
         iat: req.now.0,
         exp: req.now.0.saturating_add(req.ttl_secs),
         jti: hex(&jti),
+        tls_key_sha256: req.tls_key_sha256.map(Into::into),
     };
     let json = |v: &dyn erased::Json| v.to_json();
     let signing_input = alloc::format!(
@@ -291,6 +313,8 @@ pub struct Expectations<'a> {
     pub issuer: &'a str,
     /// Audiences this CA answers to (its sign URLs).
     pub audiences: &'a [String],
+    /// The longest `exp - nbf` accepted.
+    pub max_lifetime_secs: u64,
 }
 
 /// A token whose signature, issuer, audience and time checked out. Its
@@ -376,6 +400,11 @@ fn verify_inner(
     if parts.header.alg != "ES256" {
         return Err(bad("only ES256 tokens are accepted"));
     }
+    if parts.header.crit.is_some() {
+        return Err(bad(
+            "its header lists critical extensions (crit), which fedpki does not support",
+        ));
+    }
     if !signature_ok(parts.signing_input.as_bytes(), &parts.signature) {
         return Err(TokenError::BadSignature);
     }
@@ -392,6 +421,16 @@ fn verify_inner(
     }
     if now.0.saturating_add(LEEWAY_SECS) < c.nbf || now.0.saturating_add(LEEWAY_SECS) < c.iat {
         return Err(TokenError::NotYetValid);
+    }
+    if c.exp <= c.nbf {
+        return Err(bad("it expires (exp) before it becomes valid (nbf)"));
+    }
+    if c.exp - c.nbf > expect.max_lifetime_secs {
+        return Err(bad(&alloc::format!(
+            "it lives {} days, longer than this CA accepts ({} days)",
+            (c.exp - c.nbf) / 86400,
+            expect.max_lifetime_secs / 86400
+        )));
     }
     if c.jti.is_empty() || c.jti.len() > 128 {
         return Err(bad("jti is missing or too long"));
@@ -493,6 +532,7 @@ mod tests {
                 root_der: b"root",
                 now: UnixTime(now),
                 ttl_secs: ttl,
+                tls_key_sha256: None,
             },
             key,
             &mut TestEntropy(now),
@@ -507,6 +547,7 @@ mod tests {
         let exp = Expectations {
             issuer: "provisioner",
             audiences: &auds,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
         };
         let v = verify(&t, &vk(&key), &exp, UnixTime(1100)).unwrap();
         assert_eq!(v.subject().as_str(), "col1");
@@ -523,6 +564,7 @@ mod tests {
         let exp = Expectations {
             issuer: "provisioner",
             audiences: &auds,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
         };
         let t = token(&key, &subject, &auds[0], 1000, 300);
         let k = vk(&key);
@@ -543,6 +585,7 @@ mod tests {
         let exp_iss = Expectations {
             issuer: "other",
             audiences: &auds,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
         };
         assert_eq!(
             verify(&t, &k, &exp_iss, UnixTime(1000)),
@@ -589,6 +632,7 @@ mod tests {
                 root_der: &root_der,
                 now: UnixTime(1_700_000_000),
                 ttl_secs: 60,
+                tls_key_sha256: None,
             },
             &key,
             &mut TestEntropy(5),

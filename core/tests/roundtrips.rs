@@ -130,6 +130,7 @@ proptest! {
                 root_der: &root_der,
                 now,
                 ttl_secs: ttl,
+                tls_key_sha256: None,
             },
             &prov,
             &mut e,
@@ -140,7 +141,7 @@ proptest! {
         )
         .unwrap();
         let auds = [aud.clone()];
-        let expect = Expectations { issuer: "provisioner", audiences: &auds };
+        let expect = Expectations { issuer: "provisioner", audiences: &auds, max_lifetime_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS };
         let v = token::verify(&jwt, &vk, &expect, now).unwrap();
         prop_assert_eq!(v.subject(), &subject);
         let mut sorted = sans.clone();
@@ -227,7 +228,7 @@ proptest! {
         let sans = San::parse_set(&sans).unwrap();
         let now = UnixTime(1_750_000_000);
         let leaf = Issuer { cert: &root, key: &root_key }
-            .leaf(leaf_key.public_key(), &subject, &sans, Serial::random(&mut e).unwrap(), now, now.plus(3600))
+            .leaf(leaf_key.public_key(), &subject, &sans, fedpki_core::profile::LeafUsage::Node, Serial::random(&mut e).unwrap(), now, now.plus(3600))
             .unwrap();
         let back = issue::parse_cert_pem(&issue::cert_pem(&leaf).unwrap()).unwrap();
         prop_assert_eq!(&back, &leaf);

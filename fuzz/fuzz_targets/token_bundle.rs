@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let expect = Expectations {
         issuer: "provisioner",
         audiences: &audiences,
+        max_lifetime_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS,
     };
     let _ = token::verify(text, provisioner(), &expect, UnixTime(1_800_000_000));
 });

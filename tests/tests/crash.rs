@@ -43,6 +43,7 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
                             root_der: &root_der,
                             now: fedpki::sys::now(),
                             ttl_secs: 3600,
+                            tls_key_sha256: None,
                         },
                         &provisioner,
                         &mut fedpki::sys::OsEntropy,

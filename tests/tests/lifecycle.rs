@@ -91,6 +91,7 @@ fn revoke_token(ca: &TestCa, serial: &str, aud_path: &str) -> String {
             root_der: &root_der,
             now: fedpki::sys::now(),
             ttl_secs: 300,
+            tls_key_sha256: None,
         },
         &key,
         &mut fedpki::sys::OsEntropy,

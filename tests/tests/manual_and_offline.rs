@@ -73,6 +73,13 @@ fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
 }
 
 fn openssl_csr(dir: &Path, name: &str) -> Vec<u8> {
+    openssl_csr_asking(dir, name, name, &format!("DNS:{name}"))
+}
+
+/// An RSA-3072 CSR in `<stem>.csr` for `CN=cn` asking for `sans` (OpenSSL's
+/// `subjectAltName` syntax).
+fn openssl_csr_asking(dir: &Path, stem: &str, cn: &str, sans: &str) -> Vec<u8> {
+    let name = stem;
     openssl(
         dir,
         &[
@@ -93,9 +100,9 @@ fn openssl_csr(dir: &Path, name: &str) -> Vec<u8> {
             "-key",
             &format!("{name}.key"),
             "-subj",
-            &format!("/CN={name}"),
+            &format!("/CN={cn}"),
             "-addext",
-            &format!("subjectAltName=DNS:{name}"),
+            &format!("subjectAltName={sans}"),
             "-sha384",
             "-out",
             &format!("{name}.csr"),
@@ -149,13 +156,27 @@ fn manual_flow_in_two_workspaces_with_packages_then_mutual_tls() {
     assert!(stdout(&out).contains("Certificate col_col1.crt installed to PKI directory"));
 
     // Both leaves, verified by OpenSSL against the root with the signing CA
-    // untrusted, with the profile OpenFL's lack.
+    // untrusted, with the profile OpenFL's lack: the aggregator a TLS server
+    // only, a collaborator a TLS client only (OpenFL's own CSRs ask for
+    // exactly that), so neither can pass for the other.
     let ca_dir = f.tmp.path().join("check");
     std::fs::create_dir_all(&ca_dir).unwrap();
     std::fs::copy(cert.join("ca/root-ca.crt"), ca_dir.join("root.crt")).unwrap();
-    for (leaf, name) in [
-        (cert.join("server/agg_agg.example.crt"), "agg.example"),
-        (f.col.join("cert/client/col_col1.crt"), "col1"),
+    for (leaf, name, purpose, not_purpose, eku) in [
+        (
+            cert.join("server/agg_agg.example.crt"),
+            "agg.example",
+            "sslserver",
+            "sslclient",
+            "TLS Web Server Authentication\n",
+        ),
+        (
+            f.col.join("cert/client/col_col1.crt"),
+            "col1",
+            "sslclient",
+            "sslserver",
+            "TLS Web Client Authentication\n",
+        ),
     ] {
         let with_chain = ca_dir.join(format!("{name}.pem"));
         std::fs::write(
@@ -164,12 +185,24 @@ fn manual_flow_in_two_workspaces_with_packages_then_mutual_tls() {
                 + &std::fs::read_to_string(cert.join("ca/signing-ca.crt")).unwrap(),
         )
         .unwrap();
-        openssl_verify(&ca_dir.join("root.crt"), &with_chain, Some("sslserver")).unwrap();
-        openssl_verify(&ca_dir.join("root.crt"), &with_chain, Some("sslclient")).unwrap();
+        openssl_verify(&ca_dir.join("root.crt"), &with_chain, Some(purpose)).unwrap();
+        let wrong = openssl_verify(&ca_dir.join("root.crt"), &with_chain, Some(not_purpose));
+        assert!(
+            wrong
+                .unwrap_err()
+                .contains("unsuitable certificate purpose"),
+            "{name} must not verify as {not_purpose}"
+        );
         let text = openssl_text(&leaf);
+        assert!(
+            text.contains(&format!(
+                "X509v3 Subject Alternative Name: \n                DNS:{name}\n"
+            )),
+            "{name}: exactly one SAN\n{text}"
+        );
         for needle in [
             "Digital Signature",
-            "TLS Web Server Authentication, TLS Web Client Authentication",
+            eku,
             &format!("DNS:{name}"),
             "ecdsa-with-SHA384",
         ] {
@@ -360,6 +393,13 @@ fn hostile_and_broken_packages_are_refused_and_write_nothing() {
         std::fs::read(f.col.join("cert/client/col_col1.csr")).unwrap()
     };
     let other_csr = openssl_csr(f.tmp.path(), "col2");
+    // A malicious collaborator asks for the aggregator's names beside its own.
+    let greedy_csr = openssl_csr_asking(
+        f.tmp.path(),
+        "greedy",
+        "col1",
+        "DNS:col1,DNS:agg.example,DNS:localhost,IP:127.0.0.1",
+    );
     let zipdir = f.tmp.path().join("zips");
     std::fs::create_dir_all(&zipdir).unwrap();
     let bomb = vec![0u8; 10 * 1024 * 1024];
@@ -377,7 +417,12 @@ fn hostile_and_broken_packages_are_refused_and_write_nothing() {
         (vec![("col_col2.csr", &other_csr)], "is for \"col1\""),
         (
             vec![("col_col1.csr", &other_csr)],
-            "the CSR is for \"col2\"",
+            "the CSR asks for CN=col2 SANs=col2, but a collaborator here gets exactly CN=col1 SAN=col1",
+        ),
+        (
+            vec![("col_col1.csr", &greedy_csr)],
+            "the CSR asks for CN=col1 SANs=agg.example, col1, localhost, 127.0.0.1, but a \
+             collaborator here gets exactly CN=col1 SAN=col1",
         ),
         (
             vec![("col_col1.csr", b"not a CSR at all")],
@@ -633,7 +678,39 @@ fn air_gapped_round_trip_without_a_token_asks_for_the_hash() {
     assert!(stdout(&out).contains(&hash), "the CA shows the same hash");
     assert!(!node.join("edge.signed").exists());
     ok(sign(&["--yes"]));
-    ok(pki(&ca, &node, &["import", "edge.signed"]));
+    // The signed file came back by hand, so its root is not trusted by
+    // itself: without a root_ca.crt beside the key, the operator's
+    // fingerprint is needed, and a wrong one is refused.
+    let out = pki(&ca, &node, &["import", "edge.signed"]);
+    refused(&out, "holds no root_ca.crt to check it against");
+    assert!(!node.join("cert/edge.example.crt").exists());
+    let fp = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&ca.root_der()));
+    let wrong = "00".repeat(32);
+    let out = pki(
+        &ca,
+        &node,
+        &["import", "edge.signed", "--root-fingerprint", &wrong],
+    );
+    refused(&out, "not the");
+    assert!(!node.join("cert/edge.example.crt").exists());
+    // As OpenSSL prints fingerprints: upper case with colons.
+    let openssl_style = fp
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    ok(pki(
+        &ca,
+        &node,
+        &[
+            "import",
+            "edge.signed",
+            "--root-fingerprint",
+            &openssl_style,
+        ],
+    ));
     openssl_verify(
         &node.join("cert/root_ca.crt"),
         &node.join("cert/edge.example.crt"),
@@ -744,10 +821,16 @@ fn altered_requests_and_foreign_signed_files_are_refused() {
     );
     refused(&out, "another root");
     std::fs::remove_file(node.join("cert/root_ca.crt")).unwrap();
+    let other_fp = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&other.root_der()));
     let out = pki(
         &ca,
         &node,
-        &["import", other_node.join("o.signed").to_str().unwrap()],
+        &[
+            "import",
+            other_node.join("o.signed").to_str().unwrap(),
+            "--root-fingerprint",
+            &other_fp,
+        ],
     );
     refused(&out, "not for the key");
     let after: Vec<_> = snapshot(&node);
@@ -760,5 +843,94 @@ fn altered_requests_and_foreign_signed_files_are_refused() {
     refused(
         &pki(&ca, &node, &["csr", "-n", "col1", "-o", "x.req"]),
         "--force",
+    );
+}
+
+#[test]
+fn a_collaborator_cannot_take_the_aggregators_name_and_the_prompt_shows_what_is_signed() {
+    let f = Federation::new();
+    // A request for the aggregator's own name, made as OpenFL makes one.
+    let zip = f.request("agg.example");
+    refused_untouched(
+        &f,
+        &f.agg,
+        &["collaborator", "certify", "-r", zip.to_str().unwrap(), "-s"],
+        "\"agg.example\" is this workspace's aggregator; a collaborator cannot have its name",
+    );
+    // An honest request: the operator sees the names and the key, escaped.
+    let zip = f.request("col1");
+    let out = ok(run(
+        &f.agg,
+        &["collaborator", "certify", "-r", zip.to_str().unwrap(), "-s"],
+    ));
+    let text = stdout(&out);
+    for line in [
+        "The CSR Hash for file client/col_col1.csr = ",
+        "  Subject: CN=col1\n",
+        "  SANs:    col1\n",
+        "  Key:     ECDSA P-384\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn a_signed_package_from_another_root_does_not_replace_the_trusted_chain() {
+    let f = Federation::new();
+    let zip = f.request("col1");
+    ok(run(
+        &f.agg,
+        &["collaborator", "certify", "-r", zip.to_str().unwrap(), "-s"],
+    ));
+    let signed = "agg_to_col_col1_signed_cert.zip";
+    std::fs::copy(f.agg.join(signed), f.col.join(signed)).unwrap();
+    let out = ok(run(&f.col, &["collaborator", "certify", "-i", signed]));
+    assert!(stdout(&out).contains("Trusted root: SHA-256 "));
+
+    // Someone on the return path signs the same request under their own CA.
+    let evil = Federation::new();
+    let req = "col_col1_to_agg_cert_request.zip";
+    std::fs::copy(f.col.join(req), evil.agg.join(req)).unwrap();
+    ok(run(
+        &evil.agg,
+        &["collaborator", "certify", "-r", req, "-s"],
+    ));
+    std::fs::copy(evil.agg.join(signed), f.col.join(signed)).unwrap();
+    let before = snapshot(&f.col);
+    let out = run(&f.col, &["collaborator", "certify", "-i", signed]);
+    refused(&out, "it chains to another root than ./cert/cert_chain.crt");
+    assert!(stdout(&out).contains("this package brings another root"));
+    assert_eq!(before, snapshot(&f.col), "nothing was replaced");
+}
+
+#[test]
+fn a_package_with_two_entries_of_one_name_is_refused() {
+    let f = Federation::new();
+    f.request("col1");
+    let good = std::fs::read(f.col.join("cert/client/col_col1.csr")).unwrap();
+    let other = openssl_csr(f.tmp.path(), "col1-other");
+    // Python's zipfile writes duplicate names (with a warning); the zip
+    // crate would keep only one of them, `unzip` shows the other.
+    let zip = f.tmp.path().join("dup/col_col1_to_agg_cert_request.zip");
+    std::fs::create_dir_all(zip.parent().unwrap()).unwrap();
+    let script = "import sys, zipfile, warnings\nwarnings.simplefilter('ignore')\n\
+                  z = zipfile.ZipFile(sys.argv[1], 'w')\n\
+                  z.writestr('col_col1.csr', open(sys.argv[2], 'rb').read())\n\
+                  z.writestr('col_col1.csr', open(sys.argv[3], 'rb').read())\nz.close()\n";
+    let a = f.tmp.path().join("a.csr");
+    let b = f.tmp.path().join("b.csr");
+    std::fs::write(&a, &good).unwrap();
+    std::fs::write(&b, &other).unwrap();
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .args([&zip, &a, &b])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    refused_untouched(
+        &f,
+        &f.agg,
+        &["collaborator", "certify", "-r", zip.to_str().unwrap(), "-s"],
+        "two entries have the same name",
     );
 }

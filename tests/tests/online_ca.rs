@@ -68,6 +68,7 @@ fn forge_with(
             root_der,
             now: UnixTime(at),
             ttl_secs: ttl,
+            tls_key_sha256: None,
         },
         key,
         &mut fedpki::sys::OsEntropy,

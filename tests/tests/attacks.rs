@@ -1,0 +1,475 @@
+//! What an attacker tried (issue 11), one test per class of attack, each on
+//! the real binary: the exact refusal, and that nothing was answered or
+//! written that should not have been. The manual flow's attacks (a greedy
+//! collaborator, a swapped root) live beside that flow in
+//! `manual_and_offline.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fedpki_core::encoding::b64url;
+use fedpki_core::token::{self, Bundle};
+use fedpki_core::{PrivateKey, SigningKey};
+use fedpki_tests::*;
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `pki get-token -n NAME -o FILE`: the token file's path.
+fn token_file(ca: &TestCa, name: &str) -> std::path::PathBuf {
+    let file = ca.tmp.path().join(format!("{name}.token"));
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "get-token",
+            "-n",
+            name,
+            "-p",
+            ca.dir_arg(),
+            "--password-file",
+            ca.pw_arg(),
+            "-o",
+            file.to_str().unwrap(),
+        ],
+    ));
+    assert!(stdout(&out).is_empty(), "the token goes to the file only");
+    assert!(stderr(&out).contains(&format!("-t @{}", file.display())));
+    file
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_node_with_a_certificate_for_the_cas_host_cannot_pose_as_the_ca() {
+    let ca = TestCa::install();
+    let server = ca.serve();
+    // The README's demo: the aggregator is `localhost`, like the CA.
+    let agg = ca.certify("localhost");
+    let victim_token = token_file(&ca, "victim");
+    server.stop();
+
+    // The aggregator takes over the CA's address with its own certificate.
+    let mut impostor = Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept"])
+        .arg(ca.port.to_string())
+        .arg("-cert")
+        .arg(agg.join("localhost.crt"))
+        .arg("-cert_chain")
+        .arg(agg.join("localhost.crt"))
+        .arg("-key")
+        .arg(agg.join("localhost.key"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(ca.port);
+    // What makes it dangerous: trusting the root and checking the name, as
+    // a plain TLS client does, accepts it.
+    let plain = Command::new("openssl")
+        .args([
+            "s_client",
+            "-verify_return_error",
+            "-verify_hostname",
+            "localhost",
+        ])
+        .arg("-connect")
+        .arg(format!("localhost:{}", ca.port))
+        .arg("-CAfile")
+        .arg(agg.join("root_ca.crt"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&plain.stdout).contains("Verify return code: 0 (ok)"),
+        "the impostor's certificate chains to the root for the CA's name"
+    );
+
+    let dir = ca.workdir("victim");
+    let arg = format!("@{}", victim_token.display());
+    let out = fedpki(
+        &dir,
+        &[
+            "pki",
+            "certify",
+            "-n",
+            "victim",
+            "-t",
+            &arg,
+            "-c",
+            dir.to_str().unwrap(),
+        ],
+    );
+    refused(&out, "not the CA server's key");
+    refused(&out, "nothing was sent to it");
+    assert!(!dir.join("victim.key").exists() && !dir.join("victim.crt").exists());
+    impostor.kill().unwrap();
+    impostor.wait().unwrap();
+    let mut seen = String::new();
+    impostor
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut seen)
+        .unwrap();
+    let jwt = Bundle::parse(std::fs::read_to_string(&victim_token).unwrap().trim())
+        .unwrap()
+        .0
+        .jwt;
+    assert!(
+        !seen.contains("POST") && !seen.contains(&jwt[..40]),
+        "the impostor received: {seen:?}"
+    );
+
+    // The token was neither spent nor leaked: the real CA takes it.
+    let _server = ca.serve();
+    ok(fedpki(
+        &dir,
+        &[
+            "pki",
+            "certify",
+            "-n",
+            "victim",
+            "-t",
+            &arg,
+            "-c",
+            dir.to_str().unwrap(),
+        ],
+    ));
+    // The CA's own TLS certificate is a server certificate only: it cannot
+    // act as a node's client certificate.
+    let text = String::from_utf8_lossy(
+        &Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "openssl s_client -connect localhost:{} -CAfile {} </dev/null 2>/dev/null \
+                 | openssl x509 -noout -ext extendedKeyUsage",
+                ca.port,
+                agg.join("root_ca.crt").display()
+            ))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(text.contains("TLS Web Server Authentication"), "{text}");
+    assert!(!text.contains("Client"), "{text}");
+}
+
+#[test]
+fn the_token_stays_out_of_the_process_list() {
+    let ca = TestCa::install();
+    let file = token_file(&ca, "col1");
+    assert_eq!(mode(&file), 0o600, "the token file is the user's alone");
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    let jwt = Bundle::parse(&token).unwrap().0.jwt;
+
+    // A CA address that accepts connections and never answers, so the
+    // client waits there long enough for another process to look at it.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", ca.port)).unwrap();
+    let dir = ca.workdir("col1");
+    for form in ["-", "@FILE"] {
+        let arg = if form == "-" {
+            "-".to_owned()
+        } else {
+            format!("@{}", file.display())
+        };
+        let mut child = Command::new(bin())
+            .args(["pki", "certify", "-n", "col1", "-t", &arg, "-c"])
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if form == "-" {
+            stdin.write_all(token.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        let (_held, _) = listener.accept().unwrap();
+        // What any local user can read of the process: its command line.
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(cmdline.contains(&format!("-t {arg}")), "{cmdline}");
+        assert!(!cmdline.contains(&jwt[..40]), "{form}: token in {cmdline}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(
+            !err.contains("Note: a token given on the command line"),
+            "{err}"
+        );
+    }
+    // The OpenFL form still works, with a note.
+    let out = fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "certify",
+            "-n",
+            "other",
+            "-t",
+            &token,
+            "-c",
+            dir.to_str().unwrap(),
+        ],
+    );
+    refused(&out, "this token is for \"col1\", not \"other\"");
+    assert!(stderr(&out).contains("Note: a token given on the command line can be read"));
+
+    // A request file that carries a token is a secret too.
+    let req = ca.tmp.path().join("col1.req");
+    ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "csr",
+            "-n",
+            "col1",
+            "-t",
+            &format!("@{}", file.display()),
+            "-c",
+            dir.to_str().unwrap(),
+            "-o",
+            req.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(mode(&req), 0o600);
+    assert!(std::fs::read_to_string(&req).unwrap().contains(&token));
+}
+
+/// A JWT signed by the CA's own provisioner key with any header and claims.
+fn raw_jwt(ca: &TestCa, header: serde_json::Value, claims: serde_json::Value) -> String {
+    let key = fedpki::ca::unlock_key(&ca.dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
+    let input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    let sig = token::ecdsa_der_to_fixed(&key.sign(input.as_bytes()).unwrap()).unwrap();
+    format!("{input}.{}", b64url(&sig))
+}
+
+fn claims(ca: &TestCa, nbf: u64, exp: u64, jti: &str) -> serde_json::Value {
+    let now = fedpki::sys::now().0;
+    serde_json::json!({
+        "iss": "provisioner", "sub": "col1", "sans": ["col1"],
+        "aud": format!("https://{}/1.0/sign", ca.ca_url),
+        "sha": fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&ca.root_der())),
+        "nbf": nbf, "iat": now, "exp": exp, "jti": jti,
+    })
+}
+
+fn csr(name: &str) -> String {
+    let key =
+        PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let subject = fedpki_core::name::Subject::new(name).unwrap();
+    let san = fedpki_core::name::San::parse(name).unwrap();
+    fedpki_core::csr::build(&key, &subject, &[san])
+        .unwrap()
+        .to_pem()
+        .unwrap()
+}
+
+#[test]
+fn tokens_that_break_the_rules_are_refused() {
+    let ca = TestCa::install_with(&["--max-token-ttl", "2d"]);
+    let _server = ca.serve();
+    let now = fedpki::sys::now().0;
+    let header = serde_json::json!({"alg": "ES256", "typ": "JWT"});
+    let crit = serde_json::json!({"alg": "ES256", "typ": "JWT", "crit": ["exp"], "exp": 1});
+    let cases = [
+        (
+            crit,
+            claims(&ca, now, now + 300, "a1"),
+            "critical extensions (crit)",
+        ),
+        (
+            header.clone(),
+            claims(&ca, now, now, "a2"),
+            "expires (exp) before it becomes valid (nbf)",
+        ),
+        (
+            header.clone(),
+            claims(&ca, now, now + 3 * 86400, "a3"),
+            "it lives 3 days, longer than this CA accepts (2 days)",
+        ),
+    ];
+    for (h, c, needle) in cases {
+        let body = serde_json::json!({"csr": csr("col1"), "ott": raw_jwt(&ca, h, c)});
+        let (status, answer) = ca.post_sign(body.to_string().into_bytes());
+        assert_eq!(status, 401, "{needle}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{needle:?} not in {message:?}");
+    }
+    // The same claims within the rules are taken: the refusals above were
+    // for what they say, not for anything else.
+    let body = serde_json::json!({"csr": csr("col1"), "ott": raw_jwt(&ca, header, claims(&ca, now, now + 86400, "a4"))});
+    let (status, answer) = ca.post_sign(body.to_string().into_bytes());
+    assert_eq!(status, 201, "{answer}");
+
+    // get-token keeps to the CA's limit.
+    let out = fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "get-token",
+            "-n",
+            "col2",
+            "-p",
+            ca.dir_arg(),
+            "--password-file",
+            ca.pw_arg(),
+            "--ttl",
+            "3d",
+        ],
+    );
+    refused(
+        &out,
+        "--ttl 3d: a token lives from 1 s up to this CA's limit of 2d",
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn names_that_are_paths_or_disguised_are_refused_everywhere() {
+    let ca = TestCa::install();
+    let token = ca.token("col1", &[]);
+    for name in [
+        "../evil",
+        "/etc/cron.d/x",
+        "a/b",
+        "..",
+        "col\u{202e}1",
+        "co\u{200b}l1",
+        "\u{430}gg",
+    ] {
+        let out = fedpki(
+            ca.tmp.path(),
+            &[
+                "pki",
+                "get-token",
+                "-n",
+                name,
+                "-p",
+                ca.dir_arg(),
+                "--password-file",
+                ca.pw_arg(),
+            ],
+        );
+        refused(&out, "is not a valid name");
+        assert!(stdout(&out).is_empty(), "{name:?}: no token");
+        assert!(
+            stderr(&out).is_ascii(),
+            "{name:?} is printed escaped: {}",
+            stderr(&out)
+        );
+        let before = snapshot(ca.tmp.path());
+        let out = fedpki(ca.tmp.path(), &["pki", "csr", "-n", name, "-o", "x.req"]);
+        refused(&out, "is not a valid name");
+        let out = fedpki(ca.tmp.path(), &["pki", "certify", "-n", name, "-t", &token]);
+        assert!(!out.status.success(), "{name:?}");
+        assert_eq!(before, snapshot(ca.tmp.path()), "{name:?} wrote nothing");
+    }
+    // A token made to carry a terminal escape (signed by the CA itself, so
+    // only its text is hostile) is shown escaped by `pki inspect`.
+    let now = fedpki::sys::now().0;
+    let mut c = claims(&ca, now, now + 300, "e1");
+    c["sub"] = serde_json::json!("col1\u{1b}[2J\u{202e}");
+    let jwt = raw_jwt(&ca, serde_json::json!({"alg": "ES256"}), c);
+    let root = std::fs::read_to_string(ca.dir.join("certs/root_ca.crt")).unwrap();
+    let bundle = Bundle {
+        jwt,
+        root_pem: root,
+    }
+    .encode();
+    let file = ca.tmp.path().join("hostile.token");
+    std::fs::write(&file, bundle).unwrap();
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &["pki", "inspect", file.to_str().unwrap()],
+    ));
+    let text = stdout(&out);
+    assert!(
+        text.contains("subject:     col1\\u{1b}[2J\\u{202e}"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
+}
+
+#[test]
+fn blank_passwords_and_special_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = tmp.path().join("pw");
+    std::fs::write(&pw, "        \n").unwrap();
+    let out = fedpki(
+        tmp.path(),
+        &[
+            "pki",
+            "install",
+            "-p",
+            "ca",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    refused(&out, "the CA password is empty or only spaces");
+    assert!(!tmp.path().join("ca/config").exists());
+
+    // Special files report size 0 and never end: each input refuses them.
+    for args in [
+        vec!["collaborator", "certify", "-r", "/dev/zero", "-s"],
+        vec!["pki", "import", "/dev/zero"],
+        vec!["pki", "inspect", "/dev/zero"],
+        vec!["pki", "certify", "-n", "col1", "-t", "@/dev/zero"],
+    ] {
+        let out = fedpki(tmp.path(), &args);
+        refused(&out, "/dev/zero is not a regular file");
+    }
+}
+
+#[test]
+fn every_answer_keeps_browsers_on_https_and_off_sniffing() {
+    let ca = TestCa::install();
+    let _server = ca.serve();
+    for path in ["/health", "/roots", "/no-such-route"] {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-D", "-", "--cacert"])
+            .arg(ca.dir.join("certs/root_ca.crt"))
+            .arg(format!("https://localhost:{}{path}", ca.port))
+            .output()
+            .unwrap();
+        let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+        assert!(
+            headers.contains("strict-transport-security: max-age=31536000"),
+            "{path}: {headers}"
+        );
+        assert!(
+            headers.contains("x-content-type-options: nosniff"),
+            "{path}: {headers}"
+        );
+    }
+}
