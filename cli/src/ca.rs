@@ -147,6 +147,7 @@ impl CaConfig {
                 paths.dir.display()
             )));
         }
+        crate::ca_guard::check(&paths.dir)?;
         let text = read_text(&paths.config())?;
         serde_json::from_str(&text).map_err(|e| {
             CliError::usage(format!(
@@ -242,6 +243,7 @@ pub fn install(
         }
     }
     create_dir(&paths.dir, true)?;
+    crate::ca_guard::tighten(&paths.dir)?;
     let mut rng = OsEntropy;
     let stage_paths = CaPaths::new(paths.dir.join(format!(".install-{}", std::process::id())));
     let _ = fs::remove_dir_all(&stage_paths.dir);
@@ -441,6 +443,8 @@ impl FolderLock {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            // A symbolic link here would make us truncate whatever it names.
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|e| CliError::io("open", &path, e))?;
         match file.try_lock() {
@@ -494,7 +498,14 @@ pub fn server_pid(paths: &CaPaths) -> Result<Option<i32>> {
             let _ = file.unlock();
             Ok(None)
         }
-        Err(std::fs::TryLockError::WouldBlock) => Ok(read_pid(&mut file).or(Some(0))),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            // Trust the pid written in the file only if the kernel says that
+            // process holds the lock.
+            let holders = crate::ca_guard::lock_holders(&path);
+            Ok(read_pid(&mut file)
+                .filter(|p| holders.contains(p))
+                .or(Some(0)))
+        }
         Err(std::fs::TryLockError::Error(e)) => Err(CliError::io("lock", &path, e)),
     }
 }

@@ -333,6 +333,7 @@ pub fn uninstall(a: &UninstallArgs) -> Result<()> {
             paths.dir.display()
         )));
     }
+    crate::ca_guard::check(&paths.dir)?;
     if !a.yes
         && !password::confirm(&format!(
             "Remove the CA in {} with its keys and database? This cannot be undone.",

@@ -5,6 +5,7 @@ pub mod args;
 pub mod audit;
 pub mod authority;
 pub mod ca;
+pub mod ca_guard;
 pub mod client;
 pub mod commands;
 pub mod error;

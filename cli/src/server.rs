@@ -173,23 +173,48 @@ impl AuthLimiter {
 }
 
 /// The current CRL, re-signed after each revocation and at two thirds of
-/// its life.
+/// its life. Refreshes run one at a time, and a refresh that started after
+/// a revocation was committed always covers it: each caller takes a ticket
+/// after its commit, and a CRL is built only after reading the highest
+/// ticket so far, so concurrent revocations can never leave an older CRL
+/// served (each returns once a CRL with its revocation is published).
 struct CrlCache {
     der: RwLock<Bytes>,
-    last_number: std::sync::Mutex<u64>,
+    tickets: std::sync::atomic::AtomicU64,
+    state: tokio::sync::Mutex<CrlState>,
+}
+
+struct CrlState {
+    /// Every ticket up to this one is covered by the published CRL.
+    published: u64,
+    last_number: u64,
 }
 
 impl CrlCache {
-    /// Sign a fresh CRL and keep it (and write it to the CA folder).
+    /// `last_number`: the number of the CRL on disk, so numbers keep
+    /// growing across restarts whatever the clock does.
+    fn new(last_number: u64) -> Self {
+        Self {
+            der: RwLock::new(Bytes::new()),
+            tickets: std::sync::atomic::AtomicU64::new(0),
+            state: tokio::sync::Mutex::new(CrlState {
+                published: 0,
+                last_number,
+            }),
+        }
+    }
+
+    /// Publish a CRL that holds every revocation committed before this call
+    /// (and write it to the CA folder).
     async fn refresh(&self, authority: &Authority, file: Option<&std::path::Path>) -> Result<()> {
-        let number = {
-            let mut last = self
-                .last_number
-                .lock()
-                .map_err(|_| CliError::Store("CRL state poisoned".into()))?;
-            *last = crl_number(*last);
-            *last
-        };
+        use std::sync::atomic::Ordering::SeqCst;
+        let ticket = self.tickets.fetch_add(1, SeqCst) + 1;
+        let mut state = self.state.lock().await;
+        if state.published >= ticket {
+            return Ok(());
+        }
+        let covers = self.tickets.load(SeqCst);
+        let number = crl_number(state.last_number);
         let der = authority.crl(number, now()).await?;
         if let Some(path) = file {
             crate::sys::write_atomic(path, &der, 0o644)?;
@@ -197,8 +222,18 @@ impl CrlCache {
         if let Ok(mut cur) = self.der.write() {
             *cur = Bytes::from(der);
         }
+        state.last_number = number;
+        state.published = covers;
         Ok(())
     }
+}
+
+/// The cRLNumber of the CRL in `file`, or 0.
+fn crl_number_on_disk(file: Option<&std::path::Path>) -> u64 {
+    file.and_then(|p| std::fs::read(p).ok())
+        .and_then(|der| fedpki_core::crl::Crl::parse(&der).ok())
+        .and_then(|crl| crl.number())
+        .unwrap_or(0)
 }
 
 /// The next cRLNumber: milliseconds since the epoch, or one more than the
@@ -244,10 +279,7 @@ pub async fn serve(
     let app = Arc::new(App {
         authority,
         root_sha,
-        crl: CrlCache {
-            der: RwLock::new(Bytes::new()),
-            last_number: std::sync::Mutex::new(0),
-        },
+        crl: CrlCache::new(crl_number_on_disk(crl_file.as_deref())),
         crl_file,
         limiter: AuthLimiter::default(),
         limits,

@@ -473,3 +473,105 @@ fn every_answer_keeps_browsers_on_https_and_off_sniffing() {
         );
     }
 }
+
+#[test]
+fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
+    let ca = TestCa::install();
+    assert_eq!(mode(&ca.dir), 0o700);
+    assert_eq!(mode(&ca.dir.join("config/ca.json")), 0o600);
+    let get_token = |ca: &TestCa| {
+        fedpki(
+            ca.tmp.path(),
+            &[
+                "pki",
+                "get-token",
+                "-n",
+                "col1",
+                "-p",
+                ca.dir_arg(),
+                "--password-file",
+                ca.pw_arg(),
+            ],
+        )
+    };
+    let run = |ca: &TestCa| {
+        fedpki(
+            ca.tmp.path(),
+            &[
+                "pki",
+                "run",
+                "-p",
+                ca.dir_arg(),
+                "--password-file",
+                ca.pw_arg(),
+            ],
+        )
+    };
+    let chmod =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+
+    chmod(&ca.dir, 0o777);
+    for out in [get_token(&ca), run(&ca)] {
+        refused(&out, "can be written by other users (mode 777)");
+        assert!(stdout(&out).is_empty());
+    }
+    chmod(&ca.dir, 0o700);
+    chmod(&ca.dir.join("config"), 0o775);
+    refused(&run(&ca), "config can be written by other users (mode 775)");
+    chmod(&ca.dir.join("config"), 0o700);
+    // Another user's provisioner config.
+    let config = ca.dir.join("config/ca.json");
+    std::os::unix::fs::chown(&config, Some(65534), None).unwrap();
+    refused(&get_token(&ca), "belongs to user 65534");
+    std::os::unix::fs::chown(&config, Some(0), None).unwrap();
+    ok(get_token(&ca));
+
+    // A lock file pointing at a file of root's: nothing follows it.
+    let precious = ca.tmp.path().join("precious");
+    std::fs::write(&precious, b"keep me").unwrap();
+    std::os::unix::fs::symlink(&precious, ca.dir.join("fedpki.lock")).unwrap();
+    refused(&run(&ca), "fedpki.lock is a symbolic link");
+    assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");
+    std::fs::remove_file(ca.dir.join("fedpki.lock")).unwrap();
+
+    // Someone else holds the lock and writes an unrelated pid into it:
+    // uninstall signals nobody.
+    let mut bystander = Command::new("sleep").arg("60").spawn().unwrap();
+    let lock = ca.dir.join("fedpki.lock");
+    std::fs::write(&lock, format!("{}\n", bystander.id())).unwrap();
+    chmod(&lock, 0o600);
+    let mut holder = Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fedpki::ca::server_pid(&fedpki::ca::CaPaths::new(&ca.dir))
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "flock did not take the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = fedpki(
+        ca.tmp.path(),
+        &["pki", "uninstall", "-p", ca.dir_arg(), "--yes"],
+    );
+    refused(
+        &out,
+        "is locked by a server whose pid is unknown; stop it by hand",
+    );
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "the bystander was not signalled"
+    );
+    assert!(
+        ca.dir.join("config/ca.json").exists(),
+        "nothing was removed"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+}

@@ -521,3 +521,106 @@ fn install_refuses_a_bad_lifetime_and_renew_needs_a_ca_address() {
     let out = fedpki(tmp.path(), &["pki", "renew", "-n", "x", "-c", "."]);
     refused(&out, "give --ca-url");
 }
+
+/// Issue a certificate for `name` through the raw API; its serial (hex).
+fn issue_raw(ca: &TestCa, key: &fedpki_core::PrivateKey, name: &str) -> String {
+    let subject = fedpki_core::name::Subject::new(name).unwrap();
+    let san = fedpki_core::name::San::parse(name).unwrap();
+    let ott = fedpki_core::token::sign(
+        &fedpki_core::token::TokenRequest {
+            issuer: "provisioner",
+            subject: &subject,
+            sans: std::slice::from_ref(&san),
+            audience: &format!("https://{}/1.0/sign", ca.ca_url),
+            root_der: &ca.root_der(),
+            now: fedpki::sys::now(),
+            ttl_secs: 300,
+            tls_key_sha256: None,
+        },
+        key,
+        &mut fedpki::sys::OsEntropy,
+    )
+    .unwrap();
+    let node_key =
+        fedpki_core::PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::sys::OsEntropy)
+            .unwrap();
+    let csr = fedpki_core::csr::build(&node_key, &subject, &[san])
+        .unwrap()
+        .to_pem()
+        .unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({"csr": csr, "ott": ott})).unwrap();
+    let (status, answer) = ca.post_sign(body);
+    assert_eq!(status, 201, "{answer}");
+    let cert = fedpki_core::issue::parse_cert_pem(answer["crt"].as_str().unwrap()).unwrap();
+    fedpki_core::issue::serial_hex(&cert)
+}
+
+fn crl_serials(der: &[u8]) -> std::collections::BTreeSet<String> {
+    fedpki_core::crl::Crl::parse(der)
+        .unwrap()
+        .entries()
+        .into_iter()
+        .map(|r| r.serial_hex)
+        .collect()
+}
+
+#[test]
+fn concurrent_revocations_are_all_in_the_crl_their_answers_promise() {
+    let ca = TestCa::install();
+    let _server = ca.serve();
+    let key = fedpki::ca::unlock_key(
+        &ca.dir.join("secrets/provisioner_key"),
+        fedpki_tests::PASSWORD,
+    )
+    .unwrap();
+    let mut revoked = std::collections::BTreeSet::new();
+    for round in 0..3 {
+        let serials: Vec<String> = (0..48)
+            .map(|i| issue_raw(&ca, &key, &format!("r{round}n{i}")))
+            .collect();
+        let tokens: Vec<String> = serials
+            .iter()
+            .map(|s| revoke_token(&ca, s, "/1.0/revoke"))
+            .collect();
+        // All at once: 48 revocations racing each other's CRL refreshes.
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(serials.len()));
+        std::thread::scope(|scope| {
+            for (serial, ott) in serials.iter().zip(&tokens) {
+                let barrier = barrier.clone();
+                let ca = &ca;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let (status, answer) = ca.request(
+                        "POST",
+                        "/1.0/revoke",
+                        Some(revoke_body(serial, Some(ott), Some(1))),
+                    );
+                    assert_eq!(status, 200, "{answer}");
+                });
+            }
+        });
+        revoked.extend(serials);
+        // Every answer above was 200: the CRL served now, and the one on
+        // disk, must hold every one of them.
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let served = rt
+            .block_on(fedpki::client::https_request(
+                "localhost",
+                ca.port,
+                &ca.root_der(),
+                "GET",
+                "/crl",
+                None,
+            ))
+            .unwrap();
+        let on_disk = std::fs::read(ca.dir.join("certs/intermediate_ca.crl")).unwrap();
+        for (what, der) in [("served", served.body.to_vec()), ("on disk", on_disk)] {
+            let listed = crl_serials(&der);
+            let missing: Vec<_> = revoked.difference(&listed).collect();
+            assert!(
+                missing.is_empty(),
+                "round {round}: {what} CRL lacks {missing:?}"
+            );
+        }
+    }
+}
