@@ -356,6 +356,13 @@ pub struct RunArgs {
     /// it gets 429 until the minute is over.
     #[arg(long, default_value_t = 60, value_name = "N")]
     pub max_auth_failures: u32,
+    /// Renewals one client address may make per minute; beyond, 429.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub max_renewals: u32,
+    /// Connections one client address may hold open at once; beyond, new
+    /// ones are closed at once (so one host cannot take every slot).
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_connections_per_address: usize,
     #[command(flatten)]
     pub password: PasswordArgs,
 }

@@ -180,6 +180,8 @@ pub fn run(a: &RunArgs) -> Result<()> {
         );
         let limits = crate::server::Limits {
             auth_failures_per_minute: a.max_auth_failures,
+            renewals_per_minute: a.max_renewals,
+            max_connections_per_address: a.max_connections_per_address,
             max_connections: crate::sys::raise_fd_limit().saturating_sub(64).max(64),
         };
         crate::server::serve(

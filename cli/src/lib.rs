@@ -12,6 +12,7 @@ pub mod error;
 pub mod inspect;
 pub mod journal;
 pub mod lifecycle;
+pub mod limits;
 pub mod log;
 pub mod manual;
 pub mod offline;

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fedpki_core::issue::Serial;
@@ -130,47 +130,8 @@ pub fn tls_config(identity: Arc<TlsIdentity>, root_der: &[u8]) -> Result<rustls:
     Ok(cfg)
 }
 
-/// Limits of a running server.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Failed token checks (401) one address may cause per minute before
-    /// it gets 429 for the rest of that minute.
-    pub auth_failures_per_minute: u32,
-    /// Connections served at once; beyond, new ones are closed at once.
-    pub max_connections: usize,
-}
-
-/// Counts failed token checks per client address, in one-minute windows.
-#[derive(Debug, Default)]
-struct AuthLimiter {
-    windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, Instant)>>,
-}
-
-const LIMIT_WINDOW: Duration = Duration::from_secs(60);
-
-impl AuthLimiter {
-    /// Seconds until `ip` may try again, when it is over the limit.
-    fn blocked(&self, ip: std::net::IpAddr, limit: u32) -> Option<u64> {
-        let map = self.windows.lock().ok()?;
-        let (count, start) = map.get(&ip)?;
-        let age = start.elapsed();
-        (*count >= limit && age < LIMIT_WINDOW).then(|| (LIMIT_WINDOW - age).as_secs().max(1))
-    }
-
-    fn failed(&self, ip: std::net::IpAddr) {
-        let Ok(mut map) = self.windows.lock() else {
-            return;
-        };
-        if map.len() > 100_000 {
-            map.retain(|_, (_, start)| start.elapsed() < LIMIT_WINDOW);
-        }
-        let entry = map.entry(ip).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= LIMIT_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 = entry.0.saturating_add(1);
-    }
-}
+pub use crate::limits::Limits;
+use crate::limits::{ConnectionsByAddress, LogThrottle, RateWindow};
 
 /// The current CRL, re-signed after each revocation and at two thirds of
 /// its life. Refreshes run one at a time, and a refresh that started after
@@ -249,7 +210,10 @@ struct App {
     root_sha: String,
     crl: CrlCache,
     crl_file: Option<std::path::PathBuf>,
-    limiter: AuthLimiter,
+    /// Failed token and certificate checks per address.
+    failures: RateWindow,
+    /// Renewals per address.
+    renewals: RateWindow,
     limits: Limits,
 }
 
@@ -281,13 +245,17 @@ pub async fn serve(
         root_sha,
         crl: CrlCache::new(crl_number_on_disk(crl_file.as_deref())),
         crl_file,
-        limiter: AuthLimiter::default(),
+        failures: RateWindow::default(),
+        renewals: RateWindow::default(),
         limits,
     });
     app.crl
         .refresh(&app.authority, app.crl_file.as_deref())
         .await?;
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let by_address = Arc::new(ConnectionsByAddress::default());
+    let refused_log = LogThrottle::default();
+    let handshake_log = Arc::new(LogThrottle::default());
 
     // Renew the TLS certificate at two thirds of its life; prune burnt
     // token ids that can no longer be replayed.
@@ -340,26 +308,55 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = by_address.take(peer.ip(), limits.max_connections_per_address) else {
+            drop(tcp);
+            if let Some(left_out) = refused_log.admit() {
+                log::warn(
+                    "connection_refused_per_address",
+                    &[
+                        ("peer", &peer.to_string()),
+                        ("not_logged_since", &left_out.to_string()),
+                    ],
+                );
+            }
+            continue;
+        };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             // At the cap: close at once rather than queue (the kernel's
             // backlog would only delay the refusal).
             drop(tcp);
-            log::warn("connection_refused_at_cap", &[("peer", &peer.to_string())]);
+            if let Some(left_out) = refused_log.admit() {
+                log::warn(
+                    "connection_refused_at_cap",
+                    &[
+                        ("peer", &peer.to_string()),
+                        ("not_logged_since", &left_out.to_string()),
+                    ],
+                );
+            }
             continue;
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let watcher = graceful.watcher();
+        let handshake_log = handshake_log.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _slot = slot;
             let tls = match tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    log::warn(
-                        "tls_handshake_failed",
-                        &[("peer", &peer.to_string()), ("error", &e.to_string())],
-                    );
+                    if let Some(left_out) = handshake_log.admit() {
+                        log::warn(
+                            "tls_handshake_failed",
+                            &[
+                                ("peer", &peer.to_string()),
+                                ("error", &e.to_string()),
+                                ("not_logged_since", &left_out.to_string()),
+                            ],
+                        );
+                    }
                     return;
                 }
                 Err(_) => return,
@@ -407,6 +404,15 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> 
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
     );
+    resp
+}
+
+/// 429 with `Retry-After: wait`.
+fn too_many(wait: u64, message: &str) -> Response<Full<Bytes>> {
+    let mut resp = error(429, message);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.to_string()) {
+        resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
     resp
 }
 
@@ -523,32 +529,38 @@ async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<
             resp
         }
         (&Method::POST, "/1.0/sign" | "/sign" | "/1.0/renew" | "/renew" | "/1.0/revoke" | "/revoke") => {
-            if let Some(wait) = app
-                .limiter
-                .blocked(peer.addr.ip(), app.limits.auth_failures_per_minute)
-            {
-                let mut resp = error(
-                    429,
-                    "too many failed token checks from this address; try again in a minute",
-                );
-                if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.to_string()) {
-                    resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-                }
-                return resp;
+            let ip = peer.addr.ip();
+            let is_renewal = matches!(path.as_str(), "/1.0/renew" | "/renew");
+            if is_renewal && let Some(wait) = app.renewals.over(ip, app.limits.renewals_per_minute) {
+                return too_many(wait, "too many renewals from this address; try again in a minute");
             }
             let body = match read_body(req).await {
                 Ok(b) => b,
                 Err(resp) => return resp,
             };
             let resp = match path.as_str() {
-                "/1.0/sign" | "/sign" => answer_sign(&app.authority, &body, peer.addr.ip()).await,
+                "/1.0/sign" | "/sign" => answer_sign(&app.authority, &body, ip).await,
                 "/1.0/renew" | "/renew" => renew(app, peer).await,
                 _ => revoke(app, &body, peer).await,
             };
-            if resp.status() == StatusCode::UNAUTHORIZED {
-                app.limiter.failed(peer.addr.ip());
+            if is_renewal && resp.status() == StatusCode::CREATED {
+                app.renewals.count(ip);
             }
-            resp
+            if resp.status() != StatusCode::UNAUTHORIZED {
+                return resp;
+            }
+            // Every request is checked, so a valid token or certificate is
+            // never locked out by others' failures from the same address;
+            // past the limit, failures only learn that they failed.
+            let wait = app.failures.over(ip, app.limits.auth_failures_per_minute);
+            app.failures.count(ip);
+            match wait {
+                Some(wait) => too_many(
+                    wait,
+                    "too many failed token checks from this address; try again in a minute",
+                ),
+                None => resp,
+            }
         }
         (&Method::GET, "/" | "/index.html") => page_response(
             "text/plain; charset=utf-8",

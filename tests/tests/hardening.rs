@@ -34,30 +34,52 @@ fn repeated_token_failures_from_one_address_get_429() {
     assert_eq!(st, 429, "{body}");
     assert!(head.to_ascii_lowercase().contains("retry-after:"), "{head}");
     assert!(body["message"].as_str().unwrap().contains("too many"));
-    // Even a good token from this address waits; health still answers.
+    // Health still answers; another failure, of any route, waits.
     let (st, _, _) = request_from(here, ca.port, &root, "GET", "/health", b"");
     assert_eq!(st, 200);
     let revoke = serde_json::to_vec(&serde_json::json!({"serial": "4a4a", "ott": "x"})).unwrap();
     let (st, _, _) = request_from(here, ca.port, &root, "POST", "/1.0/revoke", &revoke);
     assert_eq!(st, 429);
-    // Another address is not affected: it certifies with a real token.
-    let token = ca.token("elsewhere", &[]);
+    let (st, _, _) = request_from(here, ca.port, &root, "POST", "/1.0/renew", b"{}");
+    assert_eq!(st, 429, "a renewal without a certificate is a failure too");
+    // But a valid token from the same address is never locked out by them.
+    let (st, _, resp) = request_from(
+        here,
+        ca.port,
+        &root,
+        "POST",
+        "/1.0/sign",
+        &sign_body(&ca, "here"),
+    );
+    assert_eq!(st, 201, "{resp}");
+    // Another address is not affected either.
+    let other: IpAddr = "127.0.0.2".parse().unwrap();
+    let (st, _, resp) = request_from(
+        other,
+        ca.port,
+        &root,
+        "POST",
+        "/1.0/sign",
+        &sign_body(&ca, "elsewhere"),
+    );
+    assert_eq!(st, 201, "{resp}");
+}
+
+/// A sign request with a real token for `name`.
+fn sign_body(ca: &TestCa, name: &str) -> Vec<u8> {
+    let token = ca.token(name, &[]);
     let (bundle, _, _) = fedpki_core::token::Bundle::parse(&token).unwrap();
     let key =
         fedpki_core::PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::sys::OsEntropy)
             .unwrap();
     let csr = fedpki_core::csr::build(
         &key,
-        &fedpki_core::name::Subject::new("elsewhere").unwrap(),
-        &[fedpki_core::name::San::parse("elsewhere").unwrap()],
+        &fedpki_core::name::Subject::new(name).unwrap(),
+        &[fedpki_core::name::San::parse(name).unwrap()],
     )
     .unwrap();
-    let body =
-        serde_json::to_vec(&serde_json::json!({"csr": csr.to_pem().unwrap(), "ott": bundle.jwt}))
-            .unwrap();
-    let other: IpAddr = "127.0.0.2".parse().unwrap();
-    let (st, _, resp) = request_from(other, ca.port, &root, "POST", "/1.0/sign", &body);
-    assert_eq!(st, 201, "{resp}");
+    serde_json::to_vec(&serde_json::json!({"csr": csr.to_pem().unwrap(), "ott": bundle.jwt}))
+        .unwrap()
 }
 
 /// Raise this process's open-file limit for a thousand sockets.
@@ -92,9 +114,10 @@ fn idle_and_slow_connections_do_not_keep_new_clients_out() {
     let mut server = ca.serve();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ca.port));
     let opened = Instant::now();
-    // 1,000 connections that never say anything.
+    // 1,000 connections that never say anything, from ten addresses (each
+    // under the per-address cap, which has its own test below).
     let mut idle: Vec<TcpStream> = (0..1000)
-        .map(|_| TcpStream::connect(addr).expect("connect idle"))
+        .map(|i| connect_from(&format!("127.0.1.{}", 10 + i % 10), addr))
         .collect();
     // 20 that dribble a TLS record header, one byte every 300 ms.
     let dribblers: Vec<std::thread::JoinHandle<bool>> = (0..20)
@@ -190,4 +213,85 @@ fn idle_and_slow_connections_do_not_keep_new_clients_out() {
     ok(fedpki(ca.tmp.path(), &["pki", "list", "-p", ca.dir_arg()]));
     let (st, _) = ca.get("/health");
     assert_eq!(st, 200);
+}
+
+/// A TCP connection to `addr` from the local address `source`.
+fn connect_from(source: &str, addr: std::net::SocketAddr) -> TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let tcp = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        sock.connect(addr).await.unwrap()
+    });
+    let std = tcp.into_std().unwrap();
+    std.set_nonblocking(false).unwrap();
+    std
+}
+
+#[test]
+fn one_address_cannot_take_every_connection_and_its_refusals_are_not_all_logged() {
+    let ca = TestCa::install();
+    let server = ca.serve_with(&["--max-connections-per-address", "8"]);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], ca.port));
+    let hog = "127.0.2.5";
+    let mut held: Vec<TcpStream> = (0..8).map(|_| connect_from(hog, addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The hog's slots are full: its next connections are closed at once...
+    let mut extra: Vec<TcpStream> = (0..200).map(|_| connect_from(hog, addr)).collect();
+    for s in &mut extra {
+        assert!(
+            closed_within(s, Duration::from_secs(2)),
+            "a ninth connection was kept"
+        );
+    }
+    // ...while the ones it holds stay open, and another host is served.
+    for s in &mut held {
+        assert!(!closed_within(s, Duration::from_millis(10)));
+    }
+    let root = ca.root_der();
+    let (st, _, _) = request_from(
+        "127.0.2.6".parse().unwrap(),
+        ca.port,
+        &root,
+        "GET",
+        "/health",
+        b"",
+    );
+    assert_eq!(st, 200);
+    let logged = server
+        .lines()
+        .iter()
+        .filter(|l| l.contains("event=connection_refused_per_address"))
+        .count();
+    assert!(
+        (1..=4).contains(&logged),
+        "200 refusals in about a second: {logged} lines logged"
+    );
+}
+
+#[test]
+fn renewals_per_address_are_limited() {
+    let ca = TestCa::install();
+    let _server = ca.serve_with(&["--max-renewals", "3"]);
+    let dir = ca.certify("node1");
+    let auth = fedpki_tests::node_auth(&dir, "node1");
+    for i in 0..3 {
+        let (st, body) = ca
+            .request_as(&auth, "POST", "/1.0/renew", Some(b"{}".to_vec()))
+            .unwrap();
+        assert_eq!(st, 201, "renewal {i}: {body}");
+    }
+    let (st, body) = ca
+        .request_as(&auth, "POST", "/1.0/renew", Some(b"{}".to_vec()))
+        .unwrap();
+    assert_eq!(st, 429, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many renewals")
+    );
 }
