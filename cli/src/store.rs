@@ -188,8 +188,50 @@ fn audit_event(change: &Change) -> audit::Event {
 /// Burnt token ids, keyed `burn_until (u64 BE) || jti`: inserts land near
 /// the end of the tree, and pruning is a range delete.
 const TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("burnt_tokens");
+/// Burnt token ids → until when they are kept: the replay check, keyed on
+/// the `jti` alone. [`TOKENS`] is the same set ordered by expiry, for pruning.
+const TOKEN_IDS: TableDefinition<&str, u64> = TableDefinition::new("burnt_token_ids");
 /// The first layout (`jti → burn_until`), migrated at open.
 const TOKENS_V1: TableDefinition<&str, u64> = TableDefinition::new("used_tokens");
+
+/// Bring burnt tokens of older layouts into [`TOKENS`] and [`TOKEN_IDS`]:
+/// the first layout's `used_tokens`, and an expiry index without its id
+/// table (fedpki before the replay check was keyed on the `jti` alone).
+fn migrate_tokens(txn: &redb::WriteTransaction) -> Result<(), String> {
+    let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
+    let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
+    match txn.open_table(TOKENS_V1) {
+        Ok(old) => {
+            for row in old.iter().map_err(db_err)? {
+                let (jti, until) = row.map_err(db_err)?;
+                tokens
+                    .insert(token_key(jti.value(), until.value()).as_slice(), ())
+                    .map_err(db_err)?;
+            }
+            drop(old);
+            txn.delete_table(TOKENS_V1).map_err(db_err)?;
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(db_err(e)),
+    }
+    if ids.iter().map_err(db_err)?.next().is_none() {
+        for row in tokens.iter().map_err(db_err)? {
+            let (key, _) = row.map_err(db_err)?;
+            let (until, jti) = split_token_key(key.value())?;
+            ids.insert(jti, until).map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+fn split_token_key(key: &[u8]) -> Result<(u64, &str), String> {
+    let (until, jti) = key
+        .split_at_checked(8)
+        .ok_or_else(|| "a burnt-token key is shorter than its expiry".to_owned())?;
+    let until = u64::from_be_bytes(until.try_into().map_err(db_err)?);
+    let jti = std::str::from_utf8(jti).map_err(db_err)?;
+    Ok((until, jti))
+}
 
 fn token_key(jti: &str, burn_until: u64) -> Vec<u8> {
     let mut k = burn_until.to_be_bytes().to_vec();
@@ -321,7 +363,8 @@ pub struct RedbBackend {
 /// The state the journal adds to the database's, as the decisions need it.
 #[derive(Debug, Default)]
 struct Overlay {
-    tokens: HashSet<Vec<u8>>,
+    /// Burnt token ids (`jti`).
+    tokens: HashSet<String>,
     certs: HashSet<String>,
     revoked: HashMap<String, RevocationRecord>,
 }
@@ -403,26 +446,7 @@ impl RedbBackend {
         for t in [CERTS, REVOKED, META] {
             txn.open_table(t).map_err(|e| CliError::Store(db_err(e)))?;
         }
-        {
-            let mut tokens = txn
-                .open_table(TOKENS)
-                .map_err(|e| CliError::Store(db_err(e)))?;
-            match txn.open_table(TOKENS_V1) {
-                Ok(old) => {
-                    for row in old.iter().map_err(|e| CliError::Store(db_err(e)))? {
-                        let (jti, until) = row.map_err(|e| CliError::Store(db_err(e)))?;
-                        tokens
-                            .insert(token_key(jti.value(), until.value()).as_slice(), ())
-                            .map_err(|e| CliError::Store(db_err(e)))?;
-                    }
-                    drop(old);
-                    txn.delete_table(TOKENS_V1)
-                        .map_err(|e| CliError::Store(db_err(e)))?;
-                }
-                Err(redb::TableError::TableDoesNotExist(_)) => {}
-                Err(e) => return Err(CliError::Store(db_err(e))),
-            }
-        }
+        migrate_tokens(&txn).map_err(CliError::Store)?;
         txn.open_table(AUDIT_PENDING)
             .map_err(|e| CliError::Store(db_err(e)))?;
         txn.commit().map_err(|e| CliError::Store(db_err(e)))?;
@@ -545,7 +569,7 @@ impl RedbBackend {
         batch: &[Change],
     ) -> Result<(Vec<Outcome>, Effects, Vec<audit::Event>, Overlay), String> {
         let txn = self.db.begin_read().map_err(db_err)?;
-        let tokens = txn.open_table(TOKENS).map_err(db_err)?;
+        let tokens = txn.open_table(TOKEN_IDS).map_err(db_err)?;
         let certs = txn.open_table(CERTS).map_err(db_err)?;
         let revoked = txn.open_table(REVOKED).map_err(db_err)?;
         let mut staged = Overlay::default();
@@ -575,11 +599,10 @@ impl RedbBackend {
                 Change::Issue(c) => (&c.jti, c.burn_until),
                 Change::Revoke(r) => (&r.jti, r.burn_until),
             };
-            let token = jti.as_ref().map(|j| token_key(j, burn_until));
-            if let Some(key) = &token
-                && (staged.tokens.contains(key)
-                    || self.overlay.tokens.contains(key)
-                    || tokens.get(key.as_slice()).map_err(db_err)?.is_some())
+            if let Some(id) = jti
+                && (staged.tokens.contains(id)
+                    || self.overlay.tokens.contains(id)
+                    || tokens.get(id.as_str()).map_err(db_err)?.is_some())
             {
                 out.push(Outcome::TokenUsed);
                 continue;
@@ -603,8 +626,8 @@ impl RedbBackend {
                 }
             };
             // A token is spent by any attempt that passed its own checks.
-            if let (Some(key), Some(jti)) = (token, jti) {
-                staged.tokens.insert(key);
+            if let Some(jti) = jti {
+                staged.tokens.insert(jti.clone());
                 effects.tokens.push((jti.clone(), burn_until));
             }
             if outcome == Outcome::Done {
@@ -701,6 +724,7 @@ fn write_effects<'a>(
     synced: u64,
 ) -> Result<(), String> {
     let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
+    let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
     let mut certs = txn.open_table(CERTS).map_err(db_err)?;
     let mut revoked = txn.open_table(REVOKED).map_err(db_err)?;
     let mut pending = txn.open_table(AUDIT_PENDING).map_err(db_err)?;
@@ -711,6 +735,7 @@ fn write_effects<'a>(
             tokens
                 .insert(token_key(jti, *until).as_slice(), ())
                 .map_err(db_err)?;
+            ids.insert(jti.as_str(), *until).map_err(db_err)?;
         }
         for rec in &e.certs {
             certs
@@ -831,17 +856,23 @@ impl Backend for RedbBackend {
     fn prune(&mut self, now: u64) -> Result<usize, String> {
         self.checkpoint()?;
         let txn = self.db.begin_write().map_err(db_err)?;
-        let mut pruned = 0;
-        {
+        let pruned = {
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
+            let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
             let upper = now.to_be_bytes();
+            let mut expired = Vec::new();
             tokens
-                .retain_in::<&[u8], _>(..upper.as_slice(), |_, ()| {
-                    pruned += 1;
+                .retain_in::<&[u8], _>(..upper.as_slice(), |key, ()| {
+                    expired.push(key.to_vec());
                     false
                 })
                 .map_err(db_err)?;
-        }
+            for key in &expired {
+                let (_, jti) = split_token_key(key)?;
+                ids.remove(jti).map_err(db_err)?;
+            }
+            expired.len()
+        };
         txn.commit().map_err(db_err)?;
         Ok(pruned)
     }
@@ -859,15 +890,8 @@ impl Backend for RedbBackend {
     fn is_burnt(&mut self, jti: &str) -> Result<bool, String> {
         self.checkpoint()?;
         let txn = self.db.begin_read().map_err(db_err)?;
-        let tokens = txn.open_table(TOKENS).map_err(db_err)?;
-        // A scan: the key starts with the expiry (for tests and tools).
-        for row in tokens.iter().map_err(db_err)? {
-            let (k, _) = row.map_err(db_err)?;
-            if k.value().get(8..) == Some(jti.as_bytes()) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
+        Ok(ids.get(jti).map_err(db_err)?.is_some())
     }
 
     fn idle(&mut self) {
@@ -1203,6 +1227,16 @@ mod tests {
         );
         assert_eq!(
             store.commit_issue(commit("a", Some("02"))).await.unwrap(),
+            Outcome::TokenUsed
+        );
+        // The replay key is the jti alone: the same id with another expiry
+        // (a token minted twice) is spent too.
+        let same_id = IssueCommit {
+            burn_until: commit("a", None).burn_until + 3600,
+            ..commit("a", Some("02"))
+        };
+        assert_eq!(
+            store.commit_issue(same_id).await.unwrap(),
             Outcome::TokenUsed
         );
         assert_eq!(
