@@ -305,10 +305,15 @@ impl Authority {
             .await
             .map_err(store_failed)?;
         match outcome {
-            Outcome::Done => Ok(Revocation {
-                record,
-                already: false,
-            }),
+            Outcome::Done => {
+                if reason == Reason::KeyCompromise {
+                    self.revoke_same_key(&record.serial, now).await?;
+                }
+                Ok(Revocation {
+                    record,
+                    already: false,
+                })
+            }
             Outcome::Revoked(prior) => Ok(Revocation {
                 record: prior,
                 already: true,
@@ -318,6 +323,60 @@ impl Authority {
                 format!("this CA issued no certificate with serial {serial}"),
             )),
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
+        }
+    }
+
+    /// A compromised key compromises every certificate over it: revoke the
+    /// other certificates of `serial`'s key (its earlier renewals, say), as
+    /// keyCompromise too. Repeated until none is left, so a renewal that
+    /// committed meanwhile is caught as well.
+    async fn revoke_same_key(&self, serial: &str, now: UnixTime) -> Result<(), Refusal> {
+        loop {
+            let certs = self.store.certificates().await.map_err(store_failed)?;
+            let revoked: std::collections::HashSet<String> = self
+                .store
+                .revocations()
+                .await
+                .map_err(store_failed)?
+                .into_iter()
+                .map(|r| r.serial)
+                .collect();
+            let key_of = |der: &[u8]| {
+                issue::parse_cert_der(der)
+                    .ok()
+                    .map(|c| c.tbs_certificate().subject_public_key_info().clone())
+            };
+            let Some(key) = certs
+                .iter()
+                .find(|c| c.serial == serial)
+                .and_then(|c| key_of(&c.der))
+            else {
+                return Ok(());
+            };
+            let siblings: Vec<String> = certs
+                .iter()
+                .filter(|c| !revoked.contains(&c.serial))
+                .filter(|c| key_of(&c.der).as_ref() == Some(&key))
+                .map(|c| c.serial.clone())
+                .collect();
+            if siblings.is_empty() {
+                return Ok(());
+            }
+            for sibling in siblings {
+                self.store
+                    .commit_revoke(RevokeCommit {
+                        record: RevocationRecord {
+                            serial: sibling,
+                            revoked_at: now.0,
+                            reason: Reason::KeyCompromise.code(),
+                        },
+                        jti: None,
+                        burn_until: 0,
+                        by: format!("key compromise of {serial}"),
+                    })
+                    .await
+                    .map_err(store_failed)?;
+            }
         }
     }
 

@@ -624,3 +624,67 @@ fn concurrent_revocations_are_all_in_the_crl_their_answers_promise() {
         }
     }
 }
+
+#[test]
+fn key_compromise_revokes_every_certificate_of_that_key() {
+    let ca = TestCa::install();
+    let _server = ca.serve();
+    let dir = ca.certify("node1");
+    let bystander = ca.certify("node2");
+    let first = node_serial(&dir, "node1");
+    // Two renewals over the same key: three live certificates.
+    let auth = node_auth(&dir, "node1");
+    let mut renewed = Vec::new();
+    for _ in 0..2 {
+        let (st, body) = ca
+            .request_as(&auth, "POST", "/1.0/renew", Some(b"{}".to_vec()))
+            .unwrap();
+        assert_eq!(st, 201, "{body}");
+        let cert = fedpki_core::issue::parse_cert_pem(body["crt"].as_str().unwrap()).unwrap();
+        renewed.push(fedpki_core::issue::serial_hex(&cert));
+    }
+    // Superseded is about one certificate only.
+    let ott = revoke_token(&ca, &renewed[1], "/1.0/revoke");
+    let (st, body) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&renewed[1], Some(&ott), Some(4))),
+    );
+    assert_eq!(st, 200, "{body}");
+    let rows = list(&ca);
+    assert_eq!(status_of(&rows, &first), "valid");
+    assert_eq!(status_of(&rows, &renewed[0]), "valid");
+    // keyCompromise of one is the compromise of them all.
+    let ott = revoke_token(&ca, &first, "/1.0/revoke");
+    let (st, body) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&first, Some(&ott), Some(1))),
+    );
+    assert_eq!(st, 200, "{body}");
+    let rows = list(&ca);
+    for s in [&first, &renewed[0], &renewed[1]] {
+        assert_eq!(status_of(&rows, s), "revoked", "{s}");
+    }
+    assert_eq!(status_of(&rows, &node_serial(&bystander, "node2")), "valid");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let crl = rt
+        .block_on(fedpki::client::https_request(
+            "localhost",
+            ca.port,
+            &ca.root_der(),
+            "GET",
+            "/crl",
+            None,
+        ))
+        .unwrap();
+    let listed = crl_serials(&crl.body);
+    for s in [&first, &renewed[0], &renewed[1]] {
+        assert!(listed.contains(s.as_str()), "{s} not in the CRL");
+    }
+    // None of them renews any more.
+    let (st, _) = ca
+        .request_as(&auth, "POST", "/1.0/renew", Some(b"{}".to_vec()))
+        .unwrap();
+    assert_eq!(st, 401);
+}
