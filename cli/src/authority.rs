@@ -211,8 +211,29 @@ impl Authority {
             &sans,
             now,
         )?;
-        self.commit(None, Some(record), Some(old)).await?;
-        Ok(issued)
+        match self.commit(None, Some(record), Some(old)).await? {
+            None => Ok(issued),
+            // Renewed before: the same successor again, not another one.
+            Some(successor) => self.issued_from_ledger(&successor).await,
+        }
+    }
+
+    /// A certificate this CA issued, answered from its ledger record.
+    async fn issued_from_ledger(&self, serial: &str) -> Result<Issued, Refusal> {
+        let record = self
+            .store
+            .certificates()
+            .await
+            .map_err(store_failed)?
+            .into_iter()
+            .find(|c| c.serial == serial)
+            .ok_or_else(|| internal(format!("the successor {serial} is not in the ledger")))?;
+        Ok(Issued {
+            crt: fedpki_core::encoding::pem("CERTIFICATE", &record.der).map_err(internal)?,
+            ca: self.certs.intermediate_pem.clone(),
+            serial: record.serial,
+            subject: record.subject,
+        })
     }
 
     /// Revoke with a revoke token (`sub` = the serial, `aud` = this CA's
@@ -322,6 +343,7 @@ impl Authority {
                 404,
                 format!("this CA issued no certificate with serial {serial}"),
             )),
+            Outcome::AlreadyRenewed(_) => Err(internal("a revocation answered as a renewal")),
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
         }
     }
@@ -447,12 +469,15 @@ impl Authority {
         Ok((issued, record))
     }
 
+    /// Record an issuance (and burn its token) durably. `Some(serial)` when
+    /// `renews` was renewed before: nothing was written, and that serial is
+    /// the successor to answer with.
     async fn commit(
         &self,
         burn: Option<(String, u64)>,
         cert: Option<CertRecord>,
         renews: Option<String>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<String>, Refusal> {
         let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
         let outcome = self
             .store
@@ -465,7 +490,8 @@ impl Authority {
             .await
             .map_err(store_failed)?;
         match outcome {
-            Outcome::Done => Ok(()),
+            Outcome::Done => Ok(None),
+            Outcome::AlreadyRenewed(successor) => Ok(Some(successor)),
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
             Outcome::Revoked(r) => Err(Refusal::new(
                 401,

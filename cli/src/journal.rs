@@ -37,6 +37,9 @@ pub struct Effects {
     /// Revocations recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub revoked: Vec<RevocationRecord>,
+    /// Renewals recorded: the serial renewed, and its successor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renewed: Vec<(String, String)>,
     /// Audit lines (offset in the log file, the line with its newline).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<(u64, String)>,
@@ -51,12 +54,17 @@ impl Effects {
         self.tokens.is_empty()
             && self.certs.is_empty()
             && self.revoked.is_empty()
+            && self.renewed.is_empty()
             && self.audit.is_empty()
     }
 
     /// How many rows these effects add.
     pub fn rows(&self) -> usize {
-        self.tokens.len() + self.certs.len() + self.revoked.len() + self.audit.len()
+        self.tokens.len()
+            + self.certs.len()
+            + self.revoked.len()
+            + self.renewed.len()
+            + self.audit.len()
     }
 }
 
@@ -251,6 +259,7 @@ mod tests {
                 der: vec![0x30, 0x03, 0x02, 0x01, i as u8],
             }],
             revoked: Vec::new(),
+            renewed: vec![(format!("{:032x}", i + 1000), format!("{i:032x}"))],
             audit: vec![(i * 10, format!("{{\"seq\":{i}}}\n"))],
             head: Some(audit::Head {
                 seq: i,

@@ -130,6 +130,11 @@ pub enum Outcome {
     /// Revoke: already revoked (the earlier record); nothing was written.
     /// Renew: the certificate renewed is revoked; nothing was written.
     Revoked(RevocationRecord),
+    /// Renew: the certificate was renewed before and that successor (its
+    /// serial) is not revoked; nothing was written. One key holds one live
+    /// line of certificates, and a client whose answer was lost gets the
+    /// same successor again.
+    AlreadyRenewed(String),
 }
 
 /// A storage engine. Calls come from the single writer thread only.
@@ -191,6 +196,8 @@ const TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("burnt_tokens");
 /// Burnt token ids → until when they are kept: the replay check, keyed on
 /// the `jti` alone. [`TOKENS`] is the same set ordered by expiry, for pruning.
 const TOKEN_IDS: TableDefinition<&str, u64> = TableDefinition::new("burnt_token_ids");
+/// Serial renewed → the serial of its successor.
+const RENEWED: TableDefinition<&str, &str> = TableDefinition::new("renewed_by");
 /// The first layout (`jti → burn_until`), migrated at open.
 const TOKENS_V1: TableDefinition<&str, u64> = TableDefinition::new("used_tokens");
 
@@ -367,10 +374,12 @@ struct Overlay {
     tokens: HashSet<String>,
     certs: HashSet<String>,
     revoked: HashMap<String, RevocationRecord>,
+    renewed: HashMap<String, String>,
 }
 
 impl Overlay {
     fn merge(&mut self, other: Self) {
+        self.renewed.extend(other.renewed);
         self.tokens.extend(other.tokens);
         self.certs.extend(other.certs);
         self.revoked.extend(other.revoked);
@@ -446,6 +455,8 @@ impl RedbBackend {
         for t in [CERTS, REVOKED, META] {
             txn.open_table(t).map_err(|e| CliError::Store(db_err(e)))?;
         }
+        txn.open_table(RENEWED)
+            .map_err(|e| CliError::Store(db_err(e)))?;
         migrate_tokens(&txn).map_err(CliError::Store)?;
         txn.open_table(AUDIT_PENDING)
             .map_err(|e| CliError::Store(db_err(e)))?;
@@ -572,6 +583,7 @@ impl RedbBackend {
         let tokens = txn.open_table(TOKEN_IDS).map_err(db_err)?;
         let certs = txn.open_table(CERTS).map_err(db_err)?;
         let revoked = txn.open_table(REVOKED).map_err(db_err)?;
+        let renewed = txn.open_table(RENEWED).map_err(db_err)?;
         let mut staged = Overlay::default();
         let mut effects = Effects::default();
         let mut events = Vec::new();
@@ -594,6 +606,19 @@ impl RedbBackend {
                 || self.overlay.certs.contains(serial)
                 || certs.get(serial).map_err(db_err)?.is_some())
         };
+        let successor = |staged: &Overlay, serial: &str| -> Result<Option<String>, String> {
+            if let Some(next) = staged
+                .renewed
+                .get(serial)
+                .or_else(|| self.overlay.renewed.get(serial))
+            {
+                return Ok(Some(next.clone()));
+            }
+            Ok(renewed
+                .get(serial)
+                .map_err(db_err)?
+                .map(|v| v.value().to_owned()))
+        };
         for change in batch {
             let (jti, burn_until) = match change {
                 Change::Issue(c) => (&c.jti, c.burn_until),
@@ -612,7 +637,12 @@ impl RedbBackend {
                     Some(old) => match prior_revocation(&staged, old)? {
                         Some(prior) => Outcome::Revoked(prior),
                         None if !issued(&staged, old)? => Outcome::UnknownSerial,
-                        None => Outcome::Done,
+                        None => match successor(&staged, old)? {
+                            Some(next) if prior_revocation(&staged, &next)?.is_none() => {
+                                Outcome::AlreadyRenewed(next)
+                            }
+                            _ => Outcome::Done,
+                        },
                     },
                     None => Outcome::Done,
                 },
@@ -637,6 +667,10 @@ impl RedbBackend {
                             staged.certs.insert(rec.serial.clone());
                             effects.certs.push(rec.clone());
                             events.push(audit_event(change));
+                            if let Some(old) = &c.renews {
+                                staged.renewed.insert(old.clone(), rec.serial.clone());
+                                effects.renewed.push((old.clone(), rec.serial.clone()));
+                            }
                         }
                     }
                     Change::Revoke(r) => {
@@ -727,6 +761,7 @@ fn write_effects<'a>(
     let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
     let mut certs = txn.open_table(CERTS).map_err(db_err)?;
     let mut revoked = txn.open_table(REVOKED).map_err(db_err)?;
+    let mut renewed = txn.open_table(RENEWED).map_err(db_err)?;
     let mut pending = txn.open_table(AUDIT_PENDING).map_err(db_err)?;
     let mut meta = txn.open_table(META).map_err(db_err)?;
     let mut head = None;
@@ -736,6 +771,9 @@ fn write_effects<'a>(
                 .insert(token_key(jti, *until).as_slice(), ())
                 .map_err(db_err)?;
             ids.insert(jti.as_str(), *until).map_err(db_err)?;
+        }
+        for (old, new) in &e.renewed {
+            renewed.insert(old.as_str(), new.as_str()).map_err(db_err)?;
         }
         for rec in &e.certs {
             certs
@@ -983,6 +1021,7 @@ pub struct MemoryBackend {
     tokens: HashMap<String, u64>,
     certs: BTreeMap<String, CertRecord>,
     revoked: BTreeMap<String, RevocationRecord>,
+    renewed: HashMap<String, String>,
 }
 
 impl Backend for MemoryBackend {
@@ -1009,9 +1048,17 @@ impl Backend for MemoryBackend {
                             if !self.certs.contains_key(old) {
                                 return Outcome::UnknownSerial;
                             }
+                            if let Some(next) = self.renewed.get(old)
+                                && !self.revoked.contains_key(next)
+                            {
+                                return Outcome::AlreadyRenewed(next.clone());
+                            }
                         }
                         if let Some(rec) = &c.cert {
                             self.certs.insert(rec.serial.clone(), rec.clone());
+                            if let Some(old) = &c.renews {
+                                self.renewed.insert(old.clone(), rec.serial.clone());
+                            }
                         }
                         Outcome::Done
                     }
@@ -1288,7 +1335,22 @@ mod tests {
             renews: Some("03".into()),
             ..renewal
         };
-        assert_eq!(store.commit_issue(renewal).await.unwrap(), Outcome::Done);
+        assert_eq!(
+            store.commit_issue(renewal.clone()).await.unwrap(),
+            Outcome::Done
+        );
+        // 03 has a live successor now (04): renewing 03 again makes none.
+        let again = IssueCommit {
+            cert: Some(CertRecord {
+                serial: "06".into(),
+                ..renewal.cert.clone().unwrap()
+            }),
+            ..renewal
+        };
+        assert_eq!(
+            store.commit_issue(again).await.unwrap(),
+            Outcome::AlreadyRenewed("04".into())
+        );
         assert_eq!(store.revocations().await.unwrap().len(), 1);
         assert_eq!(store.certificates().await.unwrap().len(), 3);
         let serials: Vec<String> = store
