@@ -127,6 +127,27 @@ impl LogThrottle {
     }
 }
 
+impl LogThrottle {
+    /// A warning about `peer`, if this second has not had one.
+    pub fn warn(&self, event: &str, peer: &std::net::SocketAddr) {
+        self.warn_with(event, peer, "");
+    }
+
+    /// [`LogThrottle::warn`] with an error text.
+    pub fn warn_with(&self, event: &str, peer: &std::net::SocketAddr, error: &str) {
+        if let Some(left_out) = self.admit() {
+            crate::log::warn(
+                event,
+                &[
+                    ("peer", &peer.to_string()),
+                    ("error", error),
+                    ("not_logged_since", &left_out.to_string()),
+                ],
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -308,32 +308,16 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Beyond either cap: close at once rather than queue (the kernel's
+        // backlog would only delay the refusal).
         let Some(slot) = by_address.take(peer.ip(), limits.max_connections_per_address) else {
             drop(tcp);
-            if let Some(left_out) = refused_log.admit() {
-                log::warn(
-                    "connection_refused_per_address",
-                    &[
-                        ("peer", &peer.to_string()),
-                        ("not_logged_since", &left_out.to_string()),
-                    ],
-                );
-            }
+            refused_log.warn("connection_refused_per_address", &peer);
             continue;
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            // At the cap: close at once rather than queue (the kernel's
-            // backlog would only delay the refusal).
             drop(tcp);
-            if let Some(left_out) = refused_log.admit() {
-                log::warn(
-                    "connection_refused_at_cap",
-                    &[
-                        ("peer", &peer.to_string()),
-                        ("not_logged_since", &left_out.to_string()),
-                    ],
-                );
-            }
+            refused_log.warn("connection_refused_at_cap", &peer);
             continue;
         };
         let _ = tcp.set_nodelay(true);
@@ -347,16 +331,7 @@ pub async fn serve(
             let tls = match tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
-                    if let Some(left_out) = handshake_log.admit() {
-                        log::warn(
-                            "tls_handshake_failed",
-                            &[
-                                ("peer", &peer.to_string()),
-                                ("error", &e.to_string()),
-                                ("not_logged_since", &left_out.to_string()),
-                            ],
-                        );
-                    }
+                    handshake_log.warn_with("tls_handshake_failed", &peer, &e.to_string());
                     return;
                 }
                 Err(_) => return,

@@ -159,8 +159,14 @@ impl TestCa {
         self.password_file.to_str().expect("utf-8 path")
     }
 
-    /// `fedpki pki get-token -n NAME` with extra arguments.
+    /// `fedpki pki get-token -n NAME` with extra arguments: the token.
     pub fn token(&self, name: &str, extra: &[&str]) -> String {
+        let out = ok(self.get_token(name, extra));
+        stdout(&out).trim().to_owned()
+    }
+
+    /// Run `fedpki pki get-token -n NAME` with extra arguments.
+    pub fn get_token(&self, name: &str, extra: &[&str]) -> Output {
         let mut args = vec![
             "pki",
             "get-token",
@@ -172,8 +178,7 @@ impl TestCa {
             self.pw_arg(),
         ];
         args.extend_from_slice(extra);
-        let out = ok(fedpki(self.tmp.path(), &args));
-        stdout(&out).trim().to_owned()
+        fedpki(self.tmp.path(), &args)
     }
 
     /// Start `fedpki pki run` for this CA.

@@ -24,21 +24,7 @@ fn mode(p: &Path) -> u32 {
 /// `pki get-token -n NAME -o FILE`: the token file's path.
 fn token_file(ca: &TestCa, name: &str) -> std::path::PathBuf {
     let file = ca.tmp.path().join(format!("{name}.token"));
-    let out = ok(fedpki(
-        ca.tmp.path(),
-        &[
-            "pki",
-            "get-token",
-            "-n",
-            name,
-            "-p",
-            ca.dir_arg(),
-            "--password-file",
-            ca.pw_arg(),
-            "-o",
-            file.to_str().unwrap(),
-        ],
-    ));
+    let out = ok(ca.get_token(name, &["-o", file.to_str().unwrap()]));
     assert!(stdout(&out).is_empty(), "the token goes to the file only");
     assert!(stderr(&out).contains(&format!("-t @{}", file.display())));
     file
@@ -100,19 +86,22 @@ fn a_node_with_a_certificate_for_the_cas_host_cannot_pose_as_the_ca() {
 
     let dir = ca.workdir("victim");
     let arg = format!("@{}", victim_token.display());
-    let out = fedpki(
-        &dir,
-        &[
-            "pki",
-            "certify",
-            "-n",
-            "victim",
-            "-t",
-            &arg,
-            "-c",
-            dir.to_str().unwrap(),
-        ],
-    );
+    let certify = || {
+        fedpki(
+            &dir,
+            &[
+                "pki",
+                "certify",
+                "-n",
+                "victim",
+                "-t",
+                &arg,
+                "-c",
+                dir.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = certify();
     refused(&out, "not the CA server's key");
     refused(&out, "nothing was sent to it");
     assert!(!dir.join("victim.key").exists() && !dir.join("victim.crt").exists());
@@ -136,19 +125,7 @@ fn a_node_with_a_certificate_for_the_cas_host_cannot_pose_as_the_ca() {
 
     // The token was neither spent nor leaked: the real CA takes it.
     let _server = ca.serve();
-    ok(fedpki(
-        &dir,
-        &[
-            "pki",
-            "certify",
-            "-n",
-            "victim",
-            "-t",
-            &arg,
-            "-c",
-            dir.to_str().unwrap(),
-        ],
-    ));
+    ok(certify());
     // The CA's own TLS certificate is a server certificate only: it cannot
     // act as a node's client certificate.
     let text = String::from_utf8_lossy(
@@ -329,21 +306,7 @@ fn tokens_that_break_the_rules_are_refused() {
     assert_eq!(status, 201, "{answer}");
 
     // get-token keeps to the CA's limit.
-    let out = fedpki(
-        ca.tmp.path(),
-        &[
-            "pki",
-            "get-token",
-            "-n",
-            "col2",
-            "-p",
-            ca.dir_arg(),
-            "--password-file",
-            ca.pw_arg(),
-            "--ttl",
-            "3d",
-        ],
-    );
+    let out = ca.get_token("col2", &["--ttl", "3d"]);
     refused(
         &out,
         "--ttl 3d: a token lives from 1 s up to this CA's limit of 2d",
@@ -364,19 +327,7 @@ fn names_that_are_paths_or_disguised_are_refused_everywhere() {
         "co\u{200b}l1",
         "\u{430}gg",
     ] {
-        let out = fedpki(
-            ca.tmp.path(),
-            &[
-                "pki",
-                "get-token",
-                "-n",
-                name,
-                "-p",
-                ca.dir_arg(),
-                "--password-file",
-                ca.pw_arg(),
-            ],
-        );
+        let out = ca.get_token(name, &[]);
         refused(&out, "is not a valid name");
         assert!(stdout(&out).is_empty(), "{name:?}: no token");
         assert!(
@@ -479,21 +430,7 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
     let ca = TestCa::install();
     assert_eq!(mode(&ca.dir), 0o700);
     assert_eq!(mode(&ca.dir.join("config/ca.json")), 0o600);
-    let get_token = |ca: &TestCa| {
-        fedpki(
-            ca.tmp.path(),
-            &[
-                "pki",
-                "get-token",
-                "-n",
-                "col1",
-                "-p",
-                ca.dir_arg(),
-                "--password-file",
-                ca.pw_arg(),
-            ],
-        )
-    };
+    let token_for_col1 = |ca: &TestCa| ca.get_token("col1", &[]);
     let run = |ca: &TestCa| {
         fedpki(
             ca.tmp.path(),
@@ -511,7 +448,7 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
         |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
 
     chmod(&ca.dir, 0o777);
-    for out in [get_token(&ca), run(&ca)] {
+    for out in [token_for_col1(&ca), run(&ca)] {
         refused(&out, "can be written by other users (mode 777)");
         assert!(stdout(&out).is_empty());
     }
@@ -522,9 +459,9 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
     // Another user's provisioner config.
     let config = ca.dir.join("config/ca.json");
     std::os::unix::fs::chown(&config, Some(65534), None).unwrap();
-    refused(&get_token(&ca), "belongs to user 65534");
+    refused(&token_for_col1(&ca), "belongs to user 65534");
     std::os::unix::fs::chown(&config, Some(0), None).unwrap();
-    ok(get_token(&ca));
+    ok(token_for_col1(&ca));
 
     // A lock file pointing at a file of root's: nothing follows it.
     let precious = ca.tmp.path().join("precious");

@@ -555,6 +555,22 @@ fn issue_raw(ca: &TestCa, key: &fedpki_core::PrivateKey, name: &str) -> String {
     fedpki_core::issue::serial_hex(&cert)
 }
 
+/// `GET /crl`: the DER the server serves now.
+fn served_crl(ca: &TestCa) -> Vec<u8> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(fedpki::client::https_request(
+        "localhost",
+        ca.port,
+        &ca.root_der(),
+        "GET",
+        "/crl",
+        None,
+    ))
+    .unwrap()
+    .body
+    .to_vec()
+}
+
 fn crl_serials(der: &[u8]) -> std::collections::BTreeSet<String> {
     fedpki_core::crl::Crl::parse(der)
         .unwrap()
@@ -602,19 +618,9 @@ fn concurrent_revocations_are_all_in_the_crl_their_answers_promise() {
         revoked.extend(serials);
         // Every answer above was 200: the CRL served now, and the one on
         // disk, must hold every one of them.
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let served = rt
-            .block_on(fedpki::client::https_request(
-                "localhost",
-                ca.port,
-                &ca.root_der(),
-                "GET",
-                "/crl",
-                None,
-            ))
-            .unwrap();
+        let served = served_crl(&ca);
         let on_disk = std::fs::read(ca.dir.join("certs/intermediate_ca.crl")).unwrap();
-        for (what, der) in [("served", served.body.to_vec()), ("on disk", on_disk)] {
+        for (what, der) in [("served", served), ("on disk", on_disk)] {
             let listed = crl_serials(&der);
             let missing: Vec<_> = revoked.difference(&listed).collect();
             assert!(
@@ -677,18 +683,7 @@ fn key_compromise_revokes_every_certificate_of_that_key() {
         assert_eq!(status_of(&rows, s), "revoked", "{s}");
     }
     assert_eq!(status_of(&rows, &node_serial(&bystander, "node2")), "valid");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let crl = rt
-        .block_on(fedpki::client::https_request(
-            "localhost",
-            ca.port,
-            &ca.root_der(),
-            "GET",
-            "/crl",
-            None,
-        ))
-        .unwrap();
-    let listed = crl_serials(&crl.body);
+    let listed = crl_serials(&served_crl(&ca));
     for s in [&first, &renewed[0], &renewed[1]] {
         assert!(listed.contains(s.as_str()), "{s} not in the CRL");
     }
