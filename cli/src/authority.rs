@@ -224,7 +224,7 @@ impl Authority {
             .store
             .certificates()
             .await
-            .map_err(store_failed)?
+            .map_err(|e| self.store_failed(e))?
             .into_iter()
             .find(|c| c.serial == serial)
             .ok_or_else(|| internal(format!("the successor {serial} is not in the ledger")))?;
@@ -324,7 +324,7 @@ impl Authority {
                 by,
             })
             .await
-            .map_err(store_failed)?;
+            .map_err(|e| self.store_failed(e))?;
         match outcome {
             Outcome::Done => {
                 if reason == Reason::KeyCompromise {
@@ -354,12 +354,16 @@ impl Authority {
     /// committed meanwhile is caught as well.
     async fn revoke_same_key(&self, serial: &str, now: UnixTime) -> Result<(), Refusal> {
         loop {
-            let certs = self.store.certificates().await.map_err(store_failed)?;
+            let certs = self
+                .store
+                .certificates()
+                .await
+                .map_err(|e| self.store_failed(e))?;
             let revoked: std::collections::HashSet<String> = self
                 .store
                 .revocations()
                 .await
-                .map_err(store_failed)?
+                .map_err(|e| self.store_failed(e))?
                 .into_iter()
                 .map(|r| r.serial)
                 .collect();
@@ -397,9 +401,24 @@ impl Authority {
                         by: format!("key compromise of {serial}"),
                     })
                     .await
-                    .map_err(store_failed)?;
+                    .map_err(|e| self.store_failed(e))?;
             }
         }
+    }
+
+    /// A store failure as the client sees it. Nothing of the request was
+    /// recorded or issued; a full disk is the operator's to fix (503), and
+    /// the CA resumes by itself once there is space.
+    fn store_failed(&self, e: crate::error::CliError) -> Refusal {
+        crate::log::error("store", &[("error", &e.to_string())]);
+        if self.store.disk_full() {
+            return Refusal::new(
+                503,
+                "the CA's disk is full: nothing was recorded or issued; try again once its \
+                 operator has freed space (the CA resumes by itself)",
+            );
+        }
+        Refusal::new(500, "the CA could not record the request; try again later")
     }
 
     /// A complete CRL over every revocation, signed by the intermediate,
@@ -488,7 +507,7 @@ impl Authority {
                 renews,
             })
             .await
-            .map_err(store_failed)?;
+            .map_err(|e| self.store_failed(e))?;
         match outcome {
             Outcome::Done => Ok(None),
             Outcome::AlreadyRenewed(successor) => Ok(Some(successor)),
@@ -506,11 +525,6 @@ impl Authority {
             )),
         }
     }
-}
-
-fn store_failed(e: crate::error::CliError) -> Refusal {
-    crate::log::error("store", &[("error", &e.to_string())]);
-    Refusal::new(500, "the CA could not record the request; try again later")
 }
 
 /// How long a CRL is valid; the server signs a new one at two thirds of

@@ -480,7 +480,14 @@ async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<
     }
     match (&method, path.as_str()) {
         (&Method::GET, "/health" | "/1.0/health") => {
-            json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+            if app.authority.store().disk_full() {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"status": "unavailable", "store": "disk full"}),
+                )
+            } else {
+                json(StatusCode::OK, &serde_json::json!({"status": "ok", "store": "ok"}))
+            }
         }
         (&Method::GET, "/roots" | "/1.0/roots") => json(
             StatusCode::OK,

@@ -13,7 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -151,6 +152,11 @@ pub trait Backend: Send + 'static {
     fn is_burnt(&mut self, jti: &str) -> Result<bool, String>;
     /// No request is waiting: a moment for housekeeping.
     fn idle(&mut self) {}
+    /// Set while the disk is full (the last write failed for lack of
+    /// space); cleared by the next write that succeeds.
+    fn disk_full_flag(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
 }
 
 /// The audit event a change makes, once applied.
@@ -238,6 +244,20 @@ fn split_token_key(key: &[u8]) -> Result<(u64, &str), String> {
     let until = u64::from_be_bytes(until.try_into().map_err(db_err)?);
     let jti = std::str::from_utf8(jti).map_err(db_err)?;
     Ok((until, jti))
+}
+
+/// Whether a write failed for lack of space (ENOSPC, or EDQUOT).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+        || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+fn clone_io(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
+    }
 }
 
 fn token_key(jti: &str, burn_until: u64) -> Vec<u8> {
@@ -352,7 +372,11 @@ fn builder() -> redb::Builder {
 /// pending rows.
 #[derive(Debug)]
 pub struct RedbBackend {
-    db: redb::Database,
+    /// `None` between a failed write, after which redb refuses everything
+    /// until it is reopened, and the reopening.
+    db: Option<redb::Database>,
+    path: std::path::PathBuf,
+    disk_full: Arc<AtomicBool>,
     audit: Option<AuditFile>,
     journal: Journal,
     /// What the journal holds and the database does not yet.
@@ -470,7 +494,9 @@ impl RedbBackend {
             .map_err(|e| CliError::io("open", &journal_path, e))?;
         let replayed = replay.len();
         let mut me = Self {
-            db,
+            db: Some(db),
+            path: path.to_owned(),
+            disk_full: Arc::new(AtomicBool::new(false)),
             audit: None,
             journal,
             overlay: Overlay::default(),
@@ -497,7 +523,11 @@ impl RedbBackend {
         let mut me = Self::open(path)?;
         let store = |e: String| CliError::Store(e);
         let (head, pending) = {
-            let txn = me.db.begin_read().map_err(|e| store(db_err(e)))?;
+            let txn = me
+                .db()
+                .map_err(store)?
+                .begin_read()
+                .map_err(|e| store(db_err(e)))?;
             let head = read_head(&txn).map_err(store)?;
             let table = txn
                 .open_table(AUDIT_PENDING)
@@ -579,7 +609,7 @@ impl RedbBackend {
         &self,
         batch: &[Change],
     ) -> Result<(Vec<Outcome>, Effects, Vec<audit::Event>, Overlay), String> {
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let txn = self.db()?.begin_read().map_err(db_err)?;
         let tokens = txn.open_table(TOKEN_IDS).map_err(db_err)?;
         let certs = txn.open_table(CERTS).map_err(db_err)?;
         let revoked = txn.open_table(REVOKED).map_err(db_err)?;
@@ -691,7 +721,48 @@ impl RedbBackend {
     /// transaction, then empty the journal. Audit lines the file already
     /// holds synced are not copied; pending rows the synced file now holds
     /// are dropped.
+    /// The database, reopened first if a failed write closed it.
+    fn db(&self) -> Result<&redb::Database, String> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| "the database is closed after a failed write".to_owned())
+    }
+
+    /// After a failed write redb answers every call with its previous I/O
+    /// error: close it, and open it again (its last commit is intact) the
+    /// next time it is needed, so service resumes once the cause (a full
+    /// disk) is gone. The journal keeps what it did not take.
+    fn reopen_if_closed(&mut self) -> Result<(), String> {
+        if self.db.is_some() {
+            return Ok(());
+        }
+        let db = builder()
+            .create(&self.path)
+            .map_err(|e| format!("cannot reopen {}: {e}", self.path.display()))?;
+        self.db = Some(db);
+        crate::log::info("database_reopened", &[]);
+        Ok(())
+    }
+
+    fn note_write(&mut self, result: &std::io::Result<()>) {
+        let full = result.as_ref().is_err_and(is_disk_full);
+        self.disk_full.store(full, Ordering::SeqCst);
+    }
+
     fn checkpoint(&mut self) -> Result<(), String> {
+        self.reopen_if_closed()?;
+        let result = self.checkpoint_open();
+        if let Err(e) = &result {
+            // Whatever failed, redb may now refuse every call: start over.
+            self.db = None;
+            if e.contains("No space left") || e.contains("Disk quota") {
+                self.disk_full.store(true, Ordering::SeqCst);
+            }
+        }
+        result
+    }
+
+    fn checkpoint_open(&mut self) -> Result<(), String> {
         let drop_rows = self
             .audit
             .as_ref()
@@ -700,7 +771,7 @@ impl RedbBackend {
             return Ok(());
         }
         let synced = self.audit.as_ref().map_or(0, |l| l.synced_seq);
-        let txn = self.db.begin_write().map_err(db_err)?;
+        let txn = self.db()?.begin_write().map_err(db_err)?;
         if let Some((last, _)) = self.journaled.last() {
             write_effects(&txn, self.journaled.iter().map(|(_, e)| e), *last, synced)?;
         }
@@ -831,7 +902,12 @@ impl Drop for RedbBackend {
 }
 
 impl Backend for RedbBackend {
+    fn disk_full_flag(&self) -> Option<Arc<AtomicBool>> {
+        Some(self.disk_full.clone())
+    }
+
     fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, String> {
+        self.reopen_if_closed()?;
         let (out, mut effects, events, staged) = self.decide(batch)?;
         let mut appended = None;
         if let Some(log) = self.audit.as_ref()
@@ -849,10 +925,9 @@ impl Backend for RedbBackend {
         }
         if !effects.is_empty() {
             let rows = effects.rows();
-            let seq = self
-                .journal
-                .append(&effects)
-                .map_err(|e| format!("cannot write the journal: {e}"))?;
+            let appended = self.journal.append(&effects);
+            self.note_write(&appended.as_ref().map(|_| ()).map_err(clone_io));
+            let seq = appended.map_err(|e| format!("cannot write the journal: {e}"))?;
             self.overlay.merge(staged);
             self.journaled.push((seq, effects));
             self.journaled_rows += rows;
@@ -893,7 +968,7 @@ impl Backend for RedbBackend {
 
     fn prune(&mut self, now: u64) -> Result<usize, String> {
         self.checkpoint()?;
-        let txn = self.db.begin_write().map_err(db_err)?;
+        let txn = self.db()?.begin_write().map_err(db_err)?;
         let pruned = {
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
             let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
@@ -917,17 +992,17 @@ impl Backend for RedbBackend {
 
     fn certificates(&mut self) -> Result<Vec<CertRecord>, String> {
         self.checkpoint()?;
-        read_certs(&self.db.begin_read().map_err(db_err)?)
+        read_certs(&self.db()?.begin_read().map_err(db_err)?)
     }
 
     fn revocations(&mut self) -> Result<Vec<RevocationRecord>, String> {
         self.checkpoint()?;
-        read_all(&self.db.begin_read().map_err(db_err)?, REVOKED)
+        read_all(&self.db()?.begin_read().map_err(db_err)?, REVOKED)
     }
 
     fn is_burnt(&mut self, jti: &str) -> Result<bool, String> {
         self.checkpoint()?;
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let txn = self.db()?.begin_read().map_err(db_err)?;
         let ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
         Ok(ids.get(jti).map_err(db_err)?.is_some())
     }
@@ -1110,17 +1185,26 @@ const MAX_BATCH: usize = 512;
 #[derive(Debug, Clone)]
 pub struct Store {
     tx: mpsc::Sender<Op>,
+    disk_full: Option<Arc<AtomicBool>>,
 }
 
 impl Store {
     /// Start the writer thread over `backend`.
     pub fn start(backend: impl Backend) -> Result<Self> {
+        let disk_full = backend.disk_full_flag();
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("fedpki-store".into())
             .spawn(move || writer(backend, rx))
             .map_err(|e| CliError::Store(format!("cannot start the store thread: {e}")))?;
-        Ok(Self { tx })
+        Ok(Self { tx, disk_full })
+    }
+
+    /// Whether the last write failed because the disk is full.
+    pub fn disk_full(&self) -> bool {
+        self.disk_full
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
     /// Open a database file (no audit log) and start the writer.

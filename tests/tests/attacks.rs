@@ -512,3 +512,198 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
     bystander.kill().unwrap();
     bystander.wait().unwrap();
 }
+
+/// A tmpfs of `size` at a new folder, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs (the tests run as root)");
+        Self { dir }
+    }
+
+    /// Fill every byte left; the filler's path.
+    fn fill(&self) -> std::path::PathBuf {
+        let filler = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while f.write_all(&small).is_ok() {}
+        while f.write_all(&[0u8]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_with_503_reports_it_and_recovers_by_itself() {
+    let disk = SmallDisk::mount("16m");
+    let tmp = disk.dir.path();
+    let pw = tmp.join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let port = free_port();
+    let ca_url = format!("localhost:{port}");
+    ok(fedpki(
+        tmp,
+        &[
+            "pki",
+            "install",
+            "-p",
+            "ca",
+            "--ca-url",
+            &ca_url,
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    ));
+    let ca_dir = tmp.join("ca");
+    let serve = || {
+        Server::start(
+            tmp,
+            &[
+                "pki",
+                "run",
+                "-p",
+                ca_dir.to_str().unwrap(),
+                "--password-file",
+                pw.to_str().unwrap(),
+            ],
+        )
+    };
+    let server = serve();
+    let root = std::fs::read_to_string(ca_dir.join("certs/root_ca.crt")).unwrap();
+    let root_der = fedpki_core::encoding::pem_one(&root, "CERTIFICATE").unwrap();
+    let key = fedpki::ca::unlock_key(&ca_dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
+    let sign = |name: &str, jti_seed: &str| {
+        let now = fedpki::sys::now().0;
+        let claims = serde_json::json!({
+            "iss": "provisioner", "sub": name, "sans": [name],
+            "aud": format!("https://{ca_url}/1.0/sign"),
+            "sha": fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&root_der)),
+            "nbf": now, "iat": now, "exp": now + 600, "jti": jti_seed,
+        });
+        let input = format!(
+            "{}.{}",
+            b64url(serde_json::json!({"alg": "ES256"}).to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let sig = token::ecdsa_der_to_fixed(&key.sign(input.as_bytes()).unwrap()).unwrap();
+        let body =
+            serde_json::json!({"csr": csr(name), "ott": format!("{input}.{}", b64url(&sig))});
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let resp = rt
+            .block_on(fedpki::client::https_request(
+                "localhost",
+                port,
+                &root_der,
+                "POST",
+                "/1.0/sign",
+                Some(body.to_string().into_bytes()),
+            ))
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+        (resp.status, json)
+    };
+    let health = || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let resp = rt
+            .block_on(fedpki::client::https_request(
+                "localhost",
+                port,
+                &root_der,
+                "GET",
+                "/health",
+                None,
+            ))
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+        (resp.status, json)
+    };
+    assert_eq!(sign("before", "j-before").0, 201);
+
+    let filler = disk.fill();
+    // A file's last page may still take a small record: ask until the disk
+    // refuses (every request answered 201 on the way must survive too).
+    let mut answered = vec!["before".to_owned()];
+    let refused_name = loop {
+        let name = format!("during{}", answered.len());
+        let (status, answer) = sign(&name, &format!("j-{name}"));
+        if status == 503 {
+            assert!(
+                answer["message"].as_str().unwrap().contains("disk is full"),
+                "{answer}"
+            );
+            break name;
+        }
+        assert_eq!(status, 201, "{answer}");
+        answered.push(name);
+        assert!(answered.len() < 50, "the full disk never refused");
+        // Give a checkpoint the chance to meet the full disk too.
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (status, answer) = health();
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["store"], "disk full", "{answer}");
+
+    // Space is back: the CA resumes by itself, and the token refused with
+    // 503 was not spent (nothing of that request was recorded).
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retried = loop {
+        let (status, answer) = sign(&refused_name, &format!("j-{refused_name}"));
+        if status == 201 || Instant::now() > deadline {
+            break (status, answer);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(retried.0, 201, "{}", retried.1);
+    answered.push(refused_name);
+    assert_eq!(sign("after", "j-after").0, 201);
+    answered.push("after".into());
+    assert_eq!(health().0, 200);
+    server.stop();
+    // Nothing answered was lost: a fresh start lists all three, and the
+    // audit log is intact.
+    let _again = serve();
+    let out = ok(fedpki(
+        tmp,
+        &["pki", "list", "-p", ca_dir.to_str().unwrap(), "--json"],
+    ));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let subjects: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    for name in &answered {
+        assert!(
+            subjects.contains(&name.as_str()),
+            "{name} missing from {subjects:?}"
+        );
+    }
+    ok(fedpki(
+        tmp,
+        &["pki", "audit", "-p", ca_dir.to_str().unwrap()],
+    ));
+}
