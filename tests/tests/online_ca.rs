@@ -272,7 +272,7 @@ fn each_bad_request_is_refused_with_its_status_and_the_server_keeps_serving() {
     let health = |ca: &TestCa| {
         assert_eq!(
             ca.get("/health"),
-            (200, serde_json::json!({"status": "ok"}))
+            (200, serde_json::json!({"status": "ok", "store": "ok"}))
         )
     };
 
