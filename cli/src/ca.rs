@@ -300,9 +300,7 @@ pub fn install(
             public_key: fedpki_core::encoding::pem("PUBLIC KEY", &prov_spki)?,
         },
         leaf_lifetime_secs,
-        root_fingerprint: fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
-            &issue::cert_der(&root)?,
-        )),
+        root_fingerprint: issue::fingerprint(&root)?,
         max_token_lifetime_secs: lifetimes.max_token_secs,
         tls_key_sha256: Some(tls_key_pin(&tls_key)?),
     };
@@ -337,12 +335,9 @@ pub struct Lifetimes {
     pub max_token_secs: u64,
 }
 
-/// The pin of a TLS key: hex SHA-256 of its SubjectPublicKeyInfo DER.
+/// The pin of a TLS key (see [`fedpki_core::key::spki_pin`]).
 pub fn tls_key_pin(key: &PrivateKey) -> Result<String> {
-    let der = fedpki_core::key::spki_der(&key.public_key())?;
-    Ok(fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
-        &der,
-    )))
+    Ok(fedpki_core::key::spki_pin(&key.public_key())?)
 }
 
 /// The CA server's TLS key, unlocked, and the config that pins it. A CA
@@ -398,9 +393,7 @@ impl CaCerts {
         let intermediate_pem = read_text(&paths.intermediate_cert())?;
         let root = issue::parse_cert_pem(&root_pem)?;
         let intermediate = issue::parse_cert_pem(&intermediate_pem)?;
-        let fp =
-            fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&issue::cert_der(&root)?));
-        if fp != config.root_fingerprint {
+        if issue::fingerprint(&root)? != config.root_fingerprint {
             return Err(CliError::usage(format!(
                 "{} does not match the root fingerprint in config/ca.json; the CA folder was altered",
                 paths.root_cert().display()

@@ -218,9 +218,7 @@ fn check_server_key(
         .and_then(|c| c.first())
         .ok_or_else(|| CliError::Network(format!("{host}:{port} presented no certificate")))?;
     let cert = issue::parse_cert_der(leaf)?;
-    let spki = der::Encode::to_der(cert.tbs_certificate().subject_public_key_info())
-        .map_err(|e| CliError::Network(format!("the server's key: {e}")))?;
-    let seen = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&spki));
+    let seen = fedpki_core::key::spki_pin(cert.tbs_certificate().subject_public_key_info())?;
     if !seen.eq_ignore_ascii_case(pin.trim()) {
         return Err(CliError::Network(format!(
             "the server at {host}:{port} has a certificate from the token's CA but not the CA \

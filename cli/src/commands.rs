@@ -292,6 +292,8 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
 /// `pki certify`
 pub fn certify(a: &CertifyArgs) -> Result<()> {
     let key_type: KeyType = a.key.key_type.parse()?;
+    // The name becomes file names: check it before anything else.
+    Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
     let token = password::token_arg(&a.token)?;
     let rt = runtime()?;
     let done = rt.block_on(crate::client::certify(

@@ -655,17 +655,12 @@ fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
     if chain::common_name(&leaf).map(|c| c.to_ascii_lowercase()) != Some(name.clone()) {
         return Err(refuse(format!("the certificate is not for {name:?}")));
     }
-    let fingerprint = |c: &x509_cert::Certificate| -> Result<String> {
-        Ok(fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(
-            &issue::cert_der(c)?,
-        )))
-    };
-    let new_fp = fingerprint(root)?;
+    let new_fp = issue::fingerprint(root)?;
     if ws.cert_chain().exists() {
         // The package came over an untrusted path: it may not swap the
         // federation's root behind the operator's back.
         let held = issue::parse_certs_pem(&read_text(&ws.cert_chain())?)?;
-        let held_fp = fingerprint(&held[0])?;
+        let held_fp = issue::fingerprint(&held[0])?;
         if held_fp != new_fp {
             println!(
                 "{} trusts the root with SHA-256 {held_fp};\nthis package brings another \

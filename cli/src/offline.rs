@@ -173,8 +173,7 @@ pub fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Resu
     let intermediate = issue::parse_cert_pem(&file.ca).map_err(|e| refuse(e.to_string()))?;
     let root = issue::parse_cert_pem(&file.root).map_err(|e| refuse(e.to_string()))?;
     let trusted_root = dir.join("root_ca.crt");
-    let root_fp =
-        fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&issue::cert_der(&root)?));
+    let root_fp = issue::fingerprint(&root)?;
     if let Some(expected) = root_fingerprint
         && normalize_fingerprint(expected)? != root_fp
     {

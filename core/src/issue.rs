@@ -267,6 +267,12 @@ pub fn cert_pem(cert: &Certificate) -> Result<String, Error> {
     )
 }
 
+/// A certificate's fingerprint: lowercase hex SHA-256 of its DER, as
+/// `pki install` prints the root's and OpenSSL shows it (without colons).
+pub fn fingerprint(cert: &Certificate) -> Result<String, Error> {
+    Ok(hex(&crate::encoding::sha256(&cert_der(cert)?)))
+}
+
 /// DER of a certificate.
 pub fn cert_der(cert: &Certificate) -> Result<Vec<u8>, Error> {
     cert.to_der().map_err(|e| malformed("certificate", e))

@@ -316,6 +316,14 @@ pub fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, Error> {
         .map_err(|e| malformed("SubjectPublicKeyInfo", e))
 }
 
+/// A key's pin: lowercase hex SHA-256 of its SubjectPublicKeyInfo DER (the
+/// token's `tlsKeySha256`).
+pub fn spki_pin(spki: &SubjectPublicKeyInfoOwned) -> Result<String, Error> {
+    Ok(crate::encoding::hex(&crate::encoding::sha256(&spki_der(
+        spki,
+    )?)))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
