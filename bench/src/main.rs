@@ -529,15 +529,19 @@ fn thread_cpu() -> Duration {
 /// whatever it carries (fsync, page writes, redb's bookkeeping) from what
 /// each certificate adds.
 fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
-    use fedpki::store::{Backend, CertRecord, Change, IssueCommit, RedbBackend};
+    use fedpki::store::{Backend, CertRecord, Change, Durable, IssueCommit, StorePaths};
     let now = fedpki::sys::now_ms() / 1000;
     let mut rows = Vec::new();
     let mut n: u64 = 0;
     for batch in [1usize, 4, 16, 64] {
         let sub = dir.join(format!("store-{batch}"));
         std::fs::create_dir_all(&sub).unwrap();
+        let paths = StorePaths {
+            index: sub.join("ledger.redb"),
+            log: sub.join("audit.log"),
+        };
         let mut backend =
-            RedbBackend::open_with_audit(&sub.join("ledger.redb"), &sub.join("audit.log")).unwrap();
+            Durable::open(std::sync::Arc::new(fedpki::store::disk::OsDisk), &paths).unwrap();
         let (cpu0, start) = (thread_cpu(), Instant::now());
         let mut commits = 0u64;
         while start.elapsed() < Duration::from_secs(secs) {
@@ -556,6 +560,7 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                             der: vec![0x5a; 600],
                         }),
                         renews: None,
+                        at: now,
                     })
                 })
                 .collect();

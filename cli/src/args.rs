@@ -249,6 +249,11 @@ pub struct AuditArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
+    /// When the log no longer matches the ledger (a restored backup, a
+    /// damaged disk): keep its good entries, set the rest aside, and record
+    /// the gap in a `repair` entry, so the CA can start again.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// `pki csr`

@@ -345,6 +345,7 @@ impl Authority {
             )),
             Outcome::AlreadyRenewed(_) => Err(internal("a revocation answered as a renewal")),
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
+            Outcome::TokenTooOld => Err(TokenError::Expired.into()),
         }
     }
 
@@ -505,6 +506,7 @@ impl Authority {
                 burn_until,
                 cert,
                 renews,
+                at: crate::sys::now().0,
             })
             .await
             .map_err(|e| self.store_failed(e))?;
@@ -512,6 +514,7 @@ impl Authority {
             Outcome::Done => Ok(None),
             Outcome::AlreadyRenewed(successor) => Ok(Some(successor)),
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
+            Outcome::TokenTooOld => Err(TokenError::Expired.into()),
             Outcome::Revoked(r) => Err(Refusal::new(
                 401,
                 format!(

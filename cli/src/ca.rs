@@ -83,6 +83,13 @@ impl CaPaths {
     pub fn audit_log(&self) -> PathBuf {
         self.dir.join("db").join("audit.log")
     }
+    /// The store's files: the index and the audit log.
+    pub fn store(&self) -> crate::store::StorePaths {
+        crate::store::StorePaths {
+            index: self.database(),
+            log: self.audit_log(),
+        }
+    }
     /// `certs/intermediate_ca.crl`: the last CRL signed.
     pub fn crl(&self) -> PathBuf {
         self.dir.join("certs").join("intermediate_ca.crl")
@@ -244,6 +251,9 @@ pub fn install(
     }
     create_dir(&paths.dir, true)?;
     crate::ca_guard::tighten(&paths.dir)?;
+    // Held to the end: no server can start on the folder while it is
+    // replaced (the pid check above only gives the friendlier message).
+    let _lock = FolderLock::acquire(paths)?;
     let mut rng = OsEntropy;
     let stage_paths = CaPaths::new(paths.dir.join(format!(".install-{}", std::process::id())));
     let _ = fs::remove_dir_all(&stage_paths.dir);

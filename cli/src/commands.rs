@@ -86,7 +86,6 @@ pub struct OpenCa {
     pub config: CaConfig,
     /// The server's TLS key, when opened for serving.
     pub tls_key: Option<fedpki_core::PrivateKey>,
-    _lock: FolderLock,
 }
 
 impl std::fmt::Debug for OpenCa {
@@ -137,12 +136,12 @@ pub fn open_ca(
             "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered",
         ));
     }
-    let store = Store::open_with_audit(&paths.database(), &paths.audit_log())?;
+    // The store's writer keeps the folder locked until its last checkpoint.
+    let store = Store::open(&paths.store(), lock)?;
     Ok(OpenCa {
         authority: Authority::new(config.clone(), certs, key, store)?,
         config,
         tls_key,
-        _lock: lock,
     })
 }
 
@@ -164,7 +163,8 @@ pub fn run(a: &RunArgs) -> Result<()> {
         .take()
         .ok_or_else(|| CliError::usage("internal: the TLS key was not opened"))?;
     let rt = runtime()?;
-    rt.block_on(async {
+    let store = open.authority.store().clone();
+    let served = rt.block_on(async {
         let pruned = open.authority.store().prune(now().0).await?;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -194,8 +194,12 @@ pub fn run(a: &RunArgs) -> Result<()> {
             shutdown_signal(),
         )
         .await
-    })?;
+    });
     rt.shutdown_timeout(Duration::from_secs(2));
+    // The writer's last checkpoint, then the folder lock it holds.
+    let closed = store.shutdown();
+    served?;
+    closed?;
     crate::log::info("stopped", &[]);
     Ok(())
 }
@@ -351,7 +355,10 @@ pub fn uninstall(a: &UninstallArgs) -> Result<()> {
     if let Some(pid) = ca::server_pid(&paths)? {
         stop_server(&paths, pid)?;
     }
+    // Held while the folder goes: no server can start on it meanwhile.
+    let lock = FolderLock::acquire(&paths)?;
     std::fs::remove_dir_all(&paths.dir).map_err(|e| CliError::io("remove", &paths.dir, e))?;
+    drop(lock);
     eprintln!("Removed the CA in {}.", paths.dir.display());
     Ok(())
 }

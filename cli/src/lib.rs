@@ -2,7 +2,6 @@
 //! tests use [`client`] to talk to a server as any client would.
 
 pub mod args;
-pub mod audit;
 pub mod authority;
 pub mod ca;
 pub mod ca_guard;
@@ -10,7 +9,6 @@ pub mod client;
 pub mod commands;
 pub mod error;
 pub mod inspect;
-pub mod journal;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;

@@ -22,14 +22,13 @@ use serde::Serialize;
 use x509_cert::Certificate;
 
 use crate::args::{AuditArgs, CrlArgs, ListArgs, RenewArgs, RevokeArgs, VerifyArgs};
-use crate::audit;
 use crate::authority::normalize_serial;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths};
 use crate::client::{self, ClientAuth, NodeConfig, ensure_newline};
 use crate::commands::{open_ca, runtime};
 use crate::error::{CliError, Result};
 use crate::password;
-use crate::store::Ledger;
+use crate::store::{Ledger, durable, log as audit};
 use crate::sys::{OsEntropy, now, write_atomic};
 
 /// RFC 3339 UTC text of a Unix time.
@@ -249,19 +248,19 @@ pub struct ListRow {
     pub revoked_at: Option<String>,
 }
 
-/// Read the ledger; after a crash (the file needs recovery, which a
-/// read-only open cannot do) open it once for writing when no server runs.
+/// Read the ledger; after a crash (the index needs recovery, which a
+/// read-only open cannot do) open the store once when no server runs.
 fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
-    match Ledger::read(&paths.database()) {
+    match Ledger::read(&paths.store()) {
         Ok(l) => Ok(l),
         Err(first) => {
             if ca::server_pid(paths)?.is_some() {
                 return Err(first);
             }
             let lock = ca::FolderLock::acquire(paths)?;
-            drop(crate::store::RedbBackend::open(&paths.database())?);
+            durable::recover(&paths.store()).map_err(CliError::Store)?;
             drop(lock);
-            Ledger::read(&paths.database())
+            Ledger::read(&paths.store())
         }
     }
 }
@@ -348,13 +347,22 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
     CaConfig::load(&paths)?;
     if ca::server_pid(&paths)?.is_none() && paths.database().exists() {
         // Finish what a crash interrupted, as the server does when it
-        // starts: recover the database, cut an uncommitted log tail.
+        // starts (or, asked to, repair a log that lost entries).
         let lock = ca::FolderLock::acquire(&paths)?;
-        drop(crate::store::RedbBackend::open_with_audit(
-            &paths.database(),
-            &paths.audit_log(),
-        )?);
+        if a.repair {
+            let disk = std::sync::Arc::new(crate::store::disk::OsDisk);
+            match durable::repair(disk, &paths.store(), now().0).map_err(CliError::Store)? {
+                Some(note) => eprintln!("repaired: {note}"),
+                None => eprintln!("nothing to repair: the log matches the ledger"),
+            }
+        } else {
+            durable::recover(&paths.store()).map_err(CliError::Store)?;
+        }
         drop(lock);
+    } else if a.repair {
+        return Err(CliError::usage(
+            "stop the CA server first: the log is repaired with the folder locked",
+        ));
     }
     let ledger = read_ledger(&paths)?;
     let log = paths.audit_log();
@@ -363,8 +371,21 @@ pub fn audit(a: &AuditArgs) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(CliError::io("read", &log, e)),
     };
-    match audit::verify(&text, ledger.audit_head.as_ref()) {
+    match audit::verify(&text, ledger.indexed.as_ref()) {
         audit::Verdict::Intact { entries, head } => {
+            for (i, e) in audit::scan(&text, &audit::Head::default())
+                .0
+                .iter()
+                .enumerate()
+            {
+                if e.event == "repair" {
+                    eprintln!(
+                        "note: entry {} records a repair: {}",
+                        i + 1,
+                        e.note.as_deref().unwrap_or_default()
+                    );
+                }
+            }
             println!(
                 "audit log intact: {entries} entries, last hash {}",
                 head.hash

@@ -296,8 +296,17 @@ pub async fn serve(
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
+    let store = app.authority.store().clone();
+    let store_failed = store.failed();
+    tokio::pin!(store_failed);
+    let mut failure = None;
     loop {
         let (tcp, peer) = tokio::select! {
+            why = &mut store_failed => {
+                log::error("store_failed", &[("reason", &why)]);
+                failure = Some(why);
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -368,7 +377,14 @@ pub async fn serve(
     {
         log::warn("shutdown_timeout", &[]);
     }
-    Ok(())
+    match failure {
+        // A store that can no longer vouch for its writes must not answer:
+        // stop, and let the next start recover from the audit log.
+        Some(why) => Err(CliError::Store(format!(
+            "the CA stopped: {why}. Start it again (`fedpki pki run`): it recovers from the audit log"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {

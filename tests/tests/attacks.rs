@@ -462,6 +462,8 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
     // A lock file pointing at a file of root's: nothing follows it.
     let precious = ca.tmp.path().join("precious");
     std::fs::write(&precious, b"keep me").unwrap();
+    // (install, which holds the lock while it writes, left the file.)
+    std::fs::remove_file(ca.dir.join("fedpki.lock")).unwrap();
     std::os::unix::fs::symlink(&precious, ca.dir.join("fedpki.lock")).unwrap();
     refused(&run(&ca), "fedpki.lock is a symbolic link");
     assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");

@@ -123,6 +123,7 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
         CLIENTS * PER_CLIENT
     );
 
+    let mut recorded_subjects = std::collections::HashSet::new();
     // The store opens cleanly and holds every certificate a client
     // received: `pki list` (which recovers the database) shows each, and
     // the audit log has exactly one entry per certificate.
@@ -136,6 +137,10 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
             .iter()
             .map(|r| r["serial"].as_str().unwrap().to_owned())
             .collect();
+        recorded_subjects.extend(
+            rows.iter()
+                .map(|r| r["subject"].as_str().unwrap().to_owned()),
+        );
         for (_, serial) in &received {
             assert!(
                 serials.contains(serial),
@@ -158,13 +163,20 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
         let (status, json) = ca.post_sign(sign_body("x", jwt));
         assert_eq!(status, 401, "an answered token works again: {json}");
     }
+    // An interrupted request either reached the log (its certificate is in
+    // the ledger, its token burnt) or did not (its token still works).
     let answered: std::collections::HashSet<&String> = received.iter().map(|(j, _)| j).collect();
     let mut reusable = 0;
     for jwt in attempted.iter().filter(|j| !answered.contains(j)) {
         let name = fedpki_core::token::peek_claims(jwt).unwrap().sub;
-        let (status, _) = ca.post_sign(sign_body(&name, jwt));
-        assert!(status == 201 || status == 401, "unexpected {status}");
-        reusable += usize::from(status == 201);
+        let recorded = recorded_subjects.contains(&name);
+        let (status, json) = ca.post_sign(sign_body(&name, jwt));
+        assert_eq!(
+            status,
+            if recorded { 401 } else { 201 },
+            "{name} (in the ledger: {recorded}): {json}"
+        );
+        reusable += usize::from(!recorded);
     }
     eprintln!(
         "kill -9: {} answered and recorded, {} interrupted ({} of those never reached the disk and still work)",
@@ -172,4 +184,73 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
         attempted.len() - received.len(),
         reusable
     );
+}
+
+/// A log that lost entries the ledger indexed (a restored backup, a cut
+/// file) stops the CA from starting, and says how to repair; the repair
+/// keeps every certificate and records the gap in the log.
+#[test]
+fn a_log_behind_the_ledger_refuses_to_start_until_repaired() {
+    let ca = TestCa::install();
+    {
+        let _server = ca.serve();
+        for name in ["one", "two", "three"] {
+            ca.certify(name);
+        }
+    }
+    let log_path = ca.dir.join("db/audit.log");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3);
+    std::fs::write(&log_path, lines[..2].join("\n") + "\n").unwrap();
+    let run = [
+        "pki",
+        "run",
+        "-p",
+        ca.dir_arg(),
+        "--password-file",
+        ca.pw_arg(),
+    ];
+    let out = fedpki(ca.tmp.path(), &run);
+    assert_eq!(out.status.code(), Some(1));
+    refused(&out, "does not match the CA's ledger");
+    refused(&out, "the end of the log was removed");
+    refused(&out, "--repair");
+    let audit = ["pki", "audit", "-p", ca.dir_arg()];
+    assert_eq!(fedpki(ca.tmp.path(), &audit).status.code(), Some(1));
+    let mut repair = audit.to_vec();
+    repair.push("--repair");
+    let out = ok(fedpki(ca.tmp.path(), &repair));
+    assert!(
+        stderr(&out).contains("repaired: the log held 2 good entries; the ledger had indexed 3"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ok(fedpki(ca.tmp.path(), &audit));
+    assert!(
+        stdout(&out).contains("intact: 3 entries"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("entry 3 records a repair"),
+        "{}",
+        stderr(&out)
+    );
+    let _server = ca.serve();
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &["pki", "list", "-p", ca.dir_arg(), "--json"],
+    ));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut subjects: Vec<&str> = rows
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, ["one", "three", "two"]);
+    ca.certify("four");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.lines().count(), 4);
+    assert!(log.lines().nth(2).unwrap().contains("\"event\":\"repair\""));
 }

@@ -386,10 +386,11 @@ fn revoke_crl_renew_list_verify_and_audit() {
     let served = fedpki_core::crl::Crl::parse(&std::fs::read(&crl_file).unwrap()).unwrap();
     assert_eq!(served.entries().len(), 4);
 
-    // The audit log: 3 issued, 1 renewed, 4 revoked, intact.
+    // The audit log: 3 issued, 1 renewed, 4 revoked, and the revoke token
+    // spent on an unknown serial; intact.
     let out = ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));
     assert!(
-        stdout(&out).contains("intact: 8 entries"),
+        stdout(&out).contains("intact: 9 entries"),
         "{}",
         stdout(&out)
     );
@@ -398,6 +399,7 @@ fn revoke_crl_renew_list_verify_and_audit() {
     assert_eq!(log.matches("\"event\":\"issue\"").count(), 3);
     assert_eq!(log.matches("\"event\":\"renew\"").count(), 1);
     assert_eq!(log.matches("\"event\":\"revoke\"").count(), 4);
+    assert_eq!(log.matches("\"event\":\"burn\"").count(), 1);
     // Tampered: one field of entry 2 altered.
     let lines: Vec<&str> = log.lines().collect();
     let mut altered = lines.clone();
@@ -409,9 +411,9 @@ fn revoke_crl_renew_list_verify_and_audit() {
     assert_eq!(out.status.code(), Some(1));
     refused(&out, "entry 2: its content does not match its hash");
     // Tampered: the last entry removed (only the database's head shows it).
-    std::fs::write(&log_path, lines[..7].join("\n") + "\n").unwrap();
+    std::fs::write(&log_path, lines[..8].join("\n") + "\n").unwrap();
     let out = fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]);
-    refused(&out, "entry 8");
+    refused(&out, "entry 9");
     refused(&out, "the end of the log was removed");
     std::fs::write(&log_path, &log).unwrap();
     ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));

@@ -718,12 +718,10 @@ fn air_gapped_round_trip_without_a_token_asks_for_the_hash() {
     )
     .unwrap();
     // The ledger has it.
-    let mut ledger = fedpki::store::RedbBackend::open(&ca.dir.join("db/fedpki.redb")).unwrap();
-    use fedpki::store::Backend;
+    let ledger = fedpki::store::Ledger::read(&fedpki::ca::CaPaths::new(&ca.dir).store()).unwrap();
     assert!(
         ledger
-            .certificates()
-            .unwrap()
+            .certificates
             .iter()
             .any(|r| r.subject == "edge.example")
     );

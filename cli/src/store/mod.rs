@@ -1,0 +1,434 @@
+//! The CA's durable state: burnt token ids, issued certificates,
+//! revocations, renewals, and the audit log that records them.
+//!
+//! Reading order: [`records`] (what is kept and asked), [`rules`] (the one
+//! decision function), [`log`] (the audit log, which is also the
+//! write-ahead log), [`index`] (redb, a checkpoint of the log),
+//! [`durable`] (the two together), [`disk`] (the seam to storage), then
+//! the writer thread below.
+//!
+//! One writer thread owns the backend and applies requests in batches:
+//! every request waiting when a batch starts is decided together, its
+//! entries are appended to the log and synced, and only then is each
+//! caller answered. Under load one fsync carries many certificates.
+
+pub mod disk;
+pub mod durable;
+pub mod index;
+pub mod log;
+#[cfg(test)]
+mod power_cut_tests;
+pub mod records;
+pub mod rules;
+#[cfg(test)]
+mod sim;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use tokio::sync::{oneshot, watch};
+
+use crate::error::{CliError, Result};
+
+pub use durable::{Durable, StorePaths};
+pub use records::{CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit};
+
+/// How a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The disk is full: nothing was written; the store carries on once
+    /// there is room.
+    DiskFull(String),
+    /// The store can no longer trust its files and refuses every change;
+    /// the CA must be restarted (it recovers from the log).
+    Fatal(String),
+    /// Another failure (the index unreadable, …).
+    Failed(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DiskFull(m) | Self::Failed(m) => f.write_str(m),
+            Self::Fatal(m) => write!(
+                f,
+                "{m}; the store refuses every change until the CA is restarted"
+            ),
+        }
+    }
+}
+
+impl From<String> for StoreError {
+    fn from(e: String) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Store(e.to_string())
+    }
+}
+
+/// A storage engine. Calls come from the single writer thread only.
+pub trait Backend: Send + 'static {
+    /// Decide and apply the changes in order, durably.
+    fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, StoreError>;
+    /// Forget burnt ids whose `burn_until` is before `now`; how many.
+    fn prune(&mut self, now: u64) -> Result<usize, StoreError>;
+    /// Every certificate record.
+    fn certificates(&mut self) -> Result<Vec<CertRecord>, StoreError>;
+    /// Every revocation.
+    fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError>;
+    /// Whether a token id is burnt.
+    fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError>;
+    /// No request is waiting: a moment for housekeeping.
+    fn idle(&mut self) {}
+    /// The store is closing: last housekeeping.
+    fn close(&mut self) {}
+    /// Set while the disk is full (the last write failed for lack of
+    /// space); cleared by the next write that succeeds.
+    fn disk_full_flag(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
+}
+
+/// The in-memory backend (tests, benchmarks): the same rules, no files.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    state: rules::State,
+}
+
+impl Backend for MemoryBackend {
+    fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, StoreError> {
+        let (out, entries) = rules::decide(batch, &self.state)?;
+        for entry in entries {
+            self.state.apply(entry.effects()?);
+        }
+        Ok(out)
+    }
+    fn prune(&mut self, now: u64) -> Result<usize, StoreError> {
+        Ok(self.state.prune(now))
+    }
+    fn certificates(&mut self) -> Result<Vec<CertRecord>, StoreError> {
+        Ok(self.state.certs.values().cloned().collect())
+    }
+    fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError> {
+        Ok(self.state.revoked.values().cloned().collect())
+    }
+    fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self.state.tokens.contains_key(jti))
+    }
+}
+
+/// A read-only view of a CA's ledger, usable while the server runs.
+#[derive(Debug)]
+pub struct Ledger {
+    /// Issued certificates.
+    pub certificates: Vec<CertRecord>,
+    /// Revocations.
+    pub revocations: Vec<RevocationRecord>,
+    /// The head the index holds everything up to (`None`: no entry yet).
+    pub indexed: Option<log::Head>,
+}
+
+impl Ledger {
+    /// Read the index, then the log's entries beyond it, without taking
+    /// the writer's place.
+    pub fn read(paths: &StorePaths) -> Result<Self> {
+        if !paths.index.exists() {
+            return Ok(Self {
+                certificates: Vec::new(),
+                revocations: Vec::new(),
+                indexed: None,
+            });
+        }
+        let view = index::read_only(&paths.index).map_err(|e| {
+            CliError::Store(format!(
+                "cannot read {}: {e}. If the CA crashed, start it once (`fedpki pki run`) so the database is recovered",
+                paths.index.display()
+            ))
+        })?;
+        let indexed = view.head().map_err(CliError::Store)?;
+        let mut state = rules::State::default();
+        for c in view.certificates().map_err(CliError::Store)? {
+            state.certs.insert(c.serial.clone(), c);
+        }
+        for r in view.revocations().map_err(CliError::Store)? {
+            state.revoked.insert(r.serial.clone(), r);
+        }
+        // The log after the index's head: what the server answered and has
+        // not indexed yet.
+        let tail = read_from(&paths.log, indexed.len)?;
+        for entry in log::scan(&tail, &indexed).0 {
+            state.apply(entry.effects().map_err(CliError::Store)?);
+        }
+        Ok(Self {
+            certificates: state.certs.into_values().collect(),
+            revocations: state.revoked.into_values().collect(),
+            indexed: (indexed.seq > 0).then_some(indexed),
+        })
+    }
+}
+
+fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    match std::fs::File::open(path) {
+        Ok(mut f) => {
+            f.seek(std::io::SeekFrom::Start(offset))
+                .and_then(|_| f.read_to_end(&mut bytes))
+                .map_err(|e| CliError::io("read", path, e))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(CliError::io("read", path, e)),
+    }
+    Ok(bytes)
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Op {
+    Change(Change, Reply<Outcome>),
+    Prune(u64, Reply<usize>),
+    List(Reply<Vec<CertRecord>>),
+    Revocations(Reply<Vec<RevocationRecord>>),
+    IsBurnt(String, Reply<bool>),
+}
+
+/// Most changes one batch carries.
+const MAX_BATCH: usize = 512;
+/// No request for this long: time for housekeeping.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What the handles share. The writer thread holds only `failure`, so
+/// this drops with the last handle, and joins the writer then: whoever
+/// drops the last handle (a command's end) waits for the last checkpoint.
+#[derive(Debug)]
+struct Shared {
+    disk_full: Option<Arc<AtomicBool>>,
+    /// Set once the store can no longer serve: why.
+    failure: Arc<watch::Sender<Option<String>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Every handle, and with them every sender, is gone: the writer
+        // sees the channel closed, closes the backend, and returns.
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A handle to the store's writer thread. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Op>,
+    shared: Arc<Shared>,
+}
+
+impl Store {
+    /// Start the writer thread over `backend`.
+    pub fn start(backend: impl Backend) -> Result<Self> {
+        Self::start_holding(backend, ())
+    }
+
+    /// Start the writer thread over `backend`; it keeps `guard` (the CA
+    /// folder's lock) until it has closed the backend.
+    pub fn start_holding(backend: impl Backend, guard: impl Send + 'static) -> Result<Self> {
+        let (failure, _) = watch::channel(None);
+        let shared = Arc::new(Shared {
+            disk_full: backend.disk_full_flag(),
+            failure: Arc::new(failure),
+            thread: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::channel();
+        let on_thread = shared.failure.clone();
+        let handle = std::thread::Builder::new()
+            .name("fedpki-store".into())
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| writer(backend, rx, &on_thread));
+                if std::panic::catch_unwind(run).is_err() {
+                    on_thread.send_replace(Some("the store's writer thread panicked".into()));
+                }
+                drop(guard);
+            })
+            .map_err(|e| CliError::Store(format!("cannot start the store thread: {e}")))?;
+        *shared.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(Self { tx, shared })
+    }
+
+    /// Open the CA's store on the machine's disk and start the writer.
+    pub fn open(paths: &StorePaths, guard: impl Send + 'static) -> Result<Self> {
+        let backend = Durable::open(Arc::new(disk::OsDisk), paths).map_err(CliError::Store)?;
+        Self::start_holding(backend, guard)
+    }
+
+    /// Whether the last write failed because the disk is full.
+    pub fn disk_full(&self) -> bool {
+        self.shared
+            .disk_full
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Why the store stopped serving, once it has.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.borrow().clone()
+    }
+
+    /// Resolves when the store can no longer serve: why.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.shared.failure.subscribe();
+        loop {
+            if let Some(why) = rx.borrow_and_update().clone() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                return "the store stopped".into();
+            }
+        }
+    }
+
+    /// Close the store: the writer finishes what was asked, takes a last
+    /// checkpoint, releases its guard, and is joined. Other handles get
+    /// "the store has stopped" from then on.
+    pub fn shutdown(self) -> Result<()> {
+        let handle = self
+            .shared
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(self.tx);
+        // Other clones keep the channel open; tell the writer directly.
+        self.shared.failure.send_if_modified(|f| {
+            if f.is_none() {
+                *f = Some("the store was shut down".into());
+            }
+            false
+        });
+        match handle {
+            Some(h) => h
+                .join()
+                .map_err(|_| CliError::Store("the store's writer thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+
+    async fn ask<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T> {
+        let stopped = || {
+            CliError::Store(
+                self.failure()
+                    .unwrap_or_else(|| "the store has stopped".into()),
+            )
+        };
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(op(reply)).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(CliError::from)
+    }
+
+    /// Burn a token and record a certificate, durably, atomically.
+    pub async fn commit_issue(&self, commit: IssueCommit) -> Result<Outcome> {
+        self.ask(|r| Op::Change(Change::Issue(commit), r)).await
+    }
+
+    /// Record a revocation (and burn its token), durably, atomically.
+    pub async fn commit_revoke(&self, commit: RevokeCommit) -> Result<Outcome> {
+        self.ask(|r| Op::Change(Change::Revoke(commit), r)).await
+    }
+
+    /// Forget burnt ids that expired before `now`.
+    pub async fn prune(&self, now: u64) -> Result<usize> {
+        self.ask(|r| Op::Prune(now, r)).await
+    }
+
+    /// Every issued certificate.
+    pub async fn certificates(&self) -> Result<Vec<CertRecord>> {
+        self.ask(Op::List).await
+    }
+
+    /// Every revocation.
+    pub async fn revocations(&self) -> Result<Vec<RevocationRecord>> {
+        self.ask(Op::Revocations).await
+    }
+
+    /// Whether a token id is burnt.
+    pub async fn is_burnt(&self, jti: &str) -> Result<bool> {
+        let jti = jti.to_owned();
+        self.ask(|r| Op::IsBurnt(jti, r)).await
+    }
+}
+
+fn writer(
+    mut backend: impl Backend,
+    rx: mpsc::Receiver<Op>,
+    failure: &watch::Sender<Option<String>>,
+) {
+    let mut pending = Vec::new();
+    loop {
+        if failure.borrow().is_some() {
+            break;
+        }
+        let first = match rx.recv_timeout(IDLE) {
+            Ok(op) => op,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                backend.idle();
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        pending.push(first);
+        while pending.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => pending.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut changes = Vec::new();
+        let mut replies = Vec::new();
+        for op in pending.drain(..) {
+            match op {
+                Op::Change(c, r) => {
+                    changes.push(c);
+                    replies.push(r);
+                }
+                Op::Prune(now, r) => {
+                    let _ = r.send(backend.prune(now));
+                }
+                Op::List(r) => {
+                    let _ = r.send(backend.certificates());
+                }
+                Op::Revocations(r) => {
+                    let _ = r.send(backend.revocations());
+                }
+                Op::IsBurnt(jti, r) => {
+                    let _ = r.send(backend.is_burnt(&jti));
+                }
+            }
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        match backend.commit(&changes) {
+            Ok(outcomes) => {
+                for (r, o) in replies.into_iter().zip(outcomes) {
+                    let _ = r.send(Ok(o));
+                }
+            }
+            Err(e) => {
+                if let StoreError::Fatal(why) = &e {
+                    failure.send_replace(Some(why.clone()));
+                }
+                for r in replies {
+                    let _ = r.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+    backend.close();
+}
