@@ -561,6 +561,7 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                         }),
                         renews: None,
                         at: now,
+                        by: None,
                     })
                 })
                 .collect();

@@ -21,7 +21,8 @@ use fedpki_core::crl::{self, Reason};
 use x509_cert::Certificate;
 
 use crate::store::{CertRecord, IssueCommit, Outcome, RevocationRecord, RevokeCommit, Store};
-use crate::sys::OsEntropy;
+use crate::sys::{Clock, OsEntropy, SystemClock};
+use fedpki_core::Entropy;
 
 /// A refused request: the HTTP status and a message safe to show a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,38 @@ pub struct Authority {
     key: Box<dyn fedpki_core::SigningKey>,
     verifier: &'static dyn SignatureVerifier,
     store: Store,
+    clock: Box<dyn Clock>,
+    entropy: std::sync::Mutex<Box<dyn Entropy + Send>>,
+}
+
+/// What an authority runs on besides its CA: the cryptography, the clock
+/// (serial numbers, log times) and the randomness (serial numbers).
+pub struct Platform {
+    /// Signature verification and signing keys.
+    pub crypto: fedpki_core::CryptoProvider,
+    /// Time.
+    pub clock: Box<dyn Clock>,
+    /// Randomness.
+    pub entropy: Box<dyn Entropy + Send>,
+}
+
+impl fmt::Debug for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Platform")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    /// The server's: ring, the system clock, the OS's randomness.
+    pub fn system() -> Self {
+        Self {
+            crypto: crate::ring_backend::RING_PROVIDER,
+            clock: Box::new(SystemClock),
+            entropy: Box::new(OsEntropy),
+        }
+    }
 }
 
 impl fmt::Debug for Authority {
@@ -87,12 +120,23 @@ impl fmt::Debug for Authority {
 }
 
 impl Authority {
-    /// An authority over a loaded CA.
+    /// An authority over a loaded CA, on [`Platform::system`].
     pub fn new(
         config: CaConfig,
         certs: CaCerts,
         key: PrivateKey,
         store: Store,
+    ) -> crate::error::Result<Self> {
+        Self::on(config, certs, key, store, Platform::system())
+    }
+
+    /// An authority over a loaded CA, on `platform`.
+    pub fn on(
+        config: CaConfig,
+        certs: CaCerts,
+        key: PrivateKey,
+        store: Store,
+        platform: Platform,
     ) -> crate::error::Result<Self> {
         Ok(Self {
             audiences: config.audiences(),
@@ -108,9 +152,11 @@ impl Authority {
             },
             config,
             certs,
-            key: crate::ring_backend::signer(key),
-            verifier: &crate::ring_backend::RING,
+            key: (platform.crypto.signer)(key),
+            verifier: platform.crypto.verifier,
             store,
+            clock: platform.clock,
+            entropy: std::sync::Mutex::new(platform.entropy),
         })
     }
 
@@ -445,6 +491,37 @@ impl Authority {
         )?)
     }
 
+    /// The CA's own HTTPS certificate over `public_key` for its host
+    /// `names`: serverAuth only, valid `lifetime_secs`, and recorded in the
+    /// ledger and the audit log like every certificate the intermediate
+    /// signs. Its DER.
+    pub async fn issue_server_certificate(
+        &self,
+        public_key: &spki::SubjectPublicKeyInfoOwned,
+        subject: &Subject,
+        names: &[San],
+        lifetime_secs: u64,
+        now: UnixTime,
+    ) -> Result<Vec<u8>, Refusal> {
+        let (_, record) = self.issue_as(
+            public_key,
+            subject,
+            names,
+            LeafUsage::CaServer,
+            now.plus(lifetime_secs),
+            now,
+        )?;
+        let der = record.der.clone();
+        self.commit_as(
+            None,
+            Some(record),
+            None,
+            Some("the CA's own HTTPS server".into()),
+        )
+        .await?;
+        Ok(der)
+    }
+
     fn issue(
         &self,
         public_key: &spki::SubjectPublicKeyInfoOwned,
@@ -452,18 +529,33 @@ impl Authority {
         sans: &[San],
         now: UnixTime,
     ) -> Result<(Issued, CertRecord), Refusal> {
-        let serial =
-            Serial::time_ordered(crate::sys::now_ms(), &mut OsEntropy).map_err(internal)?;
+        let not_after = now.plus(self.config.leaf_lifetime_secs);
+        self.issue_as(public_key, subject, sans, LeafUsage::Node, not_after, now)
+    }
+
+    fn issue_as(
+        &self,
+        public_key: &spki::SubjectPublicKeyInfoOwned,
+        subject: &Subject,
+        sans: &[San],
+        usage: LeafUsage,
+        not_after: UnixTime,
+        now: UnixTime,
+    ) -> Result<(Issued, CertRecord), Refusal> {
+        let serial = {
+            let mut entropy = self.entropy.lock().unwrap_or_else(|e| e.into_inner());
+            Serial::time_ordered(self.clock.now_ms(), &mut **entropy).map_err(internal)?
+        };
         let cert = self
             .issuer()
             .leaf(
                 public_key.clone(),
                 subject,
                 sans,
-                LeafUsage::Node,
+                usage,
                 serial,
                 now.minus(issue::BACKDATE_SECS),
-                now.plus(self.config.leaf_lifetime_secs),
+                not_after,
             )
             .map_err(internal)?;
         let record = CertRecord {
@@ -498,6 +590,17 @@ impl Authority {
         cert: Option<CertRecord>,
         renews: Option<String>,
     ) -> Result<Option<String>, Refusal> {
+        self.commit_as(burn, cert, renews, None).await
+    }
+
+    /// [`Self::commit`], saying who asked when no token or renewal does.
+    async fn commit_as(
+        &self,
+        burn: Option<(String, u64)>,
+        cert: Option<CertRecord>,
+        renews: Option<String>,
+        by: Option<String>,
+    ) -> Result<Option<String>, Refusal> {
         let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
         let outcome = self
             .store
@@ -506,7 +609,8 @@ impl Authority {
                 burn_until,
                 cert,
                 renews,
-                at: crate::sys::now().0,
+                at: self.clock.now().0,
+                by,
             })
             .await
             .map_err(|e| self.store_failed(e))?;
@@ -598,3 +702,7 @@ fn internal(e: impl fmt::Display) -> Refusal {
     crate::log::error("issue", &[("error", &e.to_string())]);
     Refusal::new(500, "the CA failed to issue the certificate")
 }
+
+#[cfg(test)]
+#[path = "authority_tests.rs"]
+mod tests;

@@ -162,6 +162,12 @@ pub fn signer(key: PrivateKey) -> Box<dyn SigningKey> {
     }
 }
 
+/// The server's provider: ring where it can, RustCrypto for the rest.
+pub static RING_PROVIDER: fedpki_core::CryptoProvider = fedpki_core::CryptoProvider {
+    verifier: &RING,
+    signer,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fedpki_core::issue::Serial;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::{PrivateKey, SigningKey};
 use http_body_util::{BodyExt, Full};
@@ -24,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authority::Authority;
 use crate::error::{CliError, Result};
 use crate::log;
-use crate::sys::{OsEntropy, now};
+use crate::sys::now;
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -58,7 +57,7 @@ impl ResolvesServerCert for TlsIdentity {
 
 impl TlsIdentity {
     /// A certificate over `key` for the CA's own host names.
-    pub fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
+    pub async fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
         let mut names = vec![San::parse(host)?];
         if host == "localhost" {
             names.push(San::parse("127.0.0.1")?);
@@ -77,24 +76,24 @@ impl TlsIdentity {
             names,
             subject,
         };
-        me.renew(authority)?;
+        me.renew(authority).await?;
         Ok(me)
     }
 
     /// Replace the certificate with a fresh one over the same key.
-    pub fn renew(&self, authority: &Authority) -> Result<()> {
-        let t = now();
-        let leaf = authority.issuer().leaf(
-            self.key.public_key(),
-            &self.subject,
-            &self.names,
-            fedpki_core::profile::LeafUsage::CaServer,
-            Serial::random(&mut OsEntropy)?,
-            t.minus(fedpki_core::issue::BACKDATE_SECS),
-            t.plus(TLS_CERT_LIFETIME_SECS),
-        )?;
+    pub async fn renew(&self, authority: &Authority) -> Result<()> {
+        let leaf = authority
+            .issue_server_certificate(
+                &self.key.public_key(),
+                &self.subject,
+                &self.names,
+                TLS_CERT_LIFETIME_SECS,
+                now(),
+            )
+            .await
+            .map_err(|r| CliError::Store(format!("the CA's TLS certificate: {}", r.message)))?;
         let chain = vec![
-            CertificateDer::from(fedpki_core::issue::cert_der(&leaf)?),
+            CertificateDer::from(leaf),
             CertificateDer::from(fedpki_core::issue::cert_der(
                 &authority.certs().intermediate,
             )?),
@@ -236,7 +235,7 @@ pub async fn serve(
     crl_file: Option<std::path::PathBuf>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key)?);
+    let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key).await?);
     let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
     let root_sha = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&root_der));
@@ -273,7 +272,7 @@ pub async fn serve(
             crl.tick().await;
             loop {
                 tokio::select! {
-                    _ = renew.tick() => match identity.renew(&app.authority) {
+                    _ = renew.tick() => match identity.renew(&app.authority).await {
                         Ok(()) => log::info("tls_renewed", &[]),
                         Err(e) => log::error("tls_renew_failed", &[("error", &e.to_string())]),
                     },

@@ -21,6 +21,26 @@ impl Entropy for OsEntropy {
     }
 }
 
+/// Where time comes from: the system clock, or a fixed one in tests.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> UnixTime {
+        UnixTime(self.now_ms() / 1000)
+    }
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        now_ms()
+    }
+}
+
 /// Now, from the system clock.
 pub fn now() -> UnixTime {
     UnixTime(

@@ -33,7 +33,7 @@ pub mod token;
 pub use entropy::Entropy;
 pub use error::Error;
 pub use key::{KeyType, PrivateKey, SigningKey};
-pub use provider::{RUST_CRYPTO, SignatureVerifier};
+pub use provider::{CryptoProvider, RUST_CRYPTO, RUST_CRYPTO_PROVIDER, SignatureVerifier};
 
 /// Seconds since the Unix epoch, as the caller's clock sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -31,6 +31,34 @@ pub struct RustCrypto;
 /// The portable verifier, usable everywhere including wasm32.
 pub static RUST_CRYPTO: RustCrypto = RustCrypto;
 
+/// The cryptography a CA runs on, chosen once (as rustls's
+/// `CryptoProvider`): how signatures are verified, and how a private key
+/// is made ready to sign. Randomness comes beside it, as an
+/// [`Entropy`](crate::Entropy), because no_std has no source of its own.
+#[derive(Clone, Copy)]
+pub struct CryptoProvider {
+    /// Verifies tokens, CSRs and chains.
+    pub verifier: &'static dyn SignatureVerifier,
+    /// Makes a loaded key a signer.
+    pub signer: fn(crate::PrivateKey) -> alloc::boxed::Box<dyn crate::SigningKey>,
+}
+
+impl core::fmt::Debug for CryptoProvider {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CryptoProvider").finish_non_exhaustive()
+    }
+}
+
+fn portable_signer(key: crate::PrivateKey) -> alloc::boxed::Box<dyn crate::SigningKey> {
+    alloc::boxed::Box::new(key)
+}
+
+/// The portable provider (RustCrypto), everywhere including wasm32.
+pub static RUST_CRYPTO_PROVIDER: CryptoProvider = CryptoProvider {
+    verifier: &RUST_CRYPTO,
+    signer: portable_signer,
+};
+
 /// The hash an X.509 signature algorithm uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hash {

@@ -1,10 +1,11 @@
-//! CRLs as `pki verify` and `pki inspect` read them, the audit log as
-//! `pki audit` checks it, and the store's journal as a restart and
-//! `pki list` read it (raw, and framed with a valid hash so the payload's
-//! own parsing is reached).
+//! CRLs as `pki verify` and `pki inspect` read them, and the audit log as
+//! `pki audit` checks it and as the store reads it when it opens (every
+//! entry turned into the ledger rows it stands for).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+use fedpki::store::log;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(crl) = fedpki_core::crl::Crl::parse(data) {
@@ -13,12 +14,12 @@ fuzz_target!(|data: &[u8]| {
         let _ = crl.next_update();
         let _ = crl.issuer();
     }
-    let _ = fedpki::audit::verify(data, None);
     let _ = fedpki::inspect::describe_bytes(data);
-    let _ = fedpki::journal::decode(data, 0);
-    if let Some(framed) = fedpki::journal::frame(1, data) {
-        for (_, effects) in fedpki::journal::decode(&framed, 0) {
-            let _ = (effects.rows(), effects.is_empty());
-        }
+    let _ = log::verify(data, None);
+    let (entries, head, _) = log::scan(data, &log::Head::default());
+    for entry in &entries {
+        let _ = entry.effects();
     }
+    let _ = log::check_head(data, &head);
+    let _ = log::verify(data, Some(&head));
 });

@@ -201,8 +201,10 @@ fn a_log_behind_the_ledger_refuses_to_start_until_repaired() {
     let log_path = ca.dir.join("db/audit.log");
     let log = std::fs::read_to_string(&log_path).unwrap();
     let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 3);
-    std::fs::write(&log_path, lines[..2].join("\n") + "\n").unwrap();
+    // The server's own TLS certificate, then the three.
+    assert_eq!(lines.len(), 4);
+    assert!(lines[0].contains("\"by\":\"the CA's own HTTPS server\""));
+    std::fs::write(&log_path, lines[..3].join("\n") + "\n").unwrap();
     let run = [
         "pki",
         "run",
@@ -222,18 +224,18 @@ fn a_log_behind_the_ledger_refuses_to_start_until_repaired() {
     repair.push("--repair");
     let out = ok(fedpki(ca.tmp.path(), &repair));
     assert!(
-        stderr(&out).contains("repaired: the log held 2 good entries; the ledger had indexed 3"),
+        stderr(&out).contains("repaired: the log held 3 good entries; the ledger had indexed 4"),
         "{}",
         stderr(&out)
     );
     let out = ok(fedpki(ca.tmp.path(), &audit));
     assert!(
-        stdout(&out).contains("intact: 3 entries"),
+        stdout(&out).contains("intact: 4 entries"),
         "{}",
         stdout(&out)
     );
     assert!(
-        stderr(&out).contains("entry 3 records a repair"),
+        stderr(&out).contains("entry 4 records a repair"),
         "{}",
         stderr(&out)
     );
@@ -248,9 +250,10 @@ fn a_log_behind_the_ledger_refuses_to_start_until_repaired() {
         .map(|r| r["subject"].as_str().unwrap())
         .collect();
     subjects.sort_unstable();
-    assert_eq!(subjects, ["one", "three", "two"]);
+    // Two starts, two TLS certificates for the server's host.
+    assert_eq!(subjects, ["localhost", "localhost", "one", "three", "two"]);
     ca.certify("four");
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert_eq!(log.lines().count(), 4);
-    assert!(log.lines().nth(2).unwrap().contains("\"event\":\"repair\""));
+    assert_eq!(log.lines().count(), 6);
+    assert!(log.lines().nth(3).unwrap().contains("\"event\":\"repair\""));
 }

@@ -112,7 +112,12 @@ fn revoke_crl_renew_list_verify_and_audit() {
         node_serial(&c, "gamma"),
     );
     let rows = list(&ca);
-    assert_eq!(rows.len(), 3);
+    // The three, and the CA server's own TLS certificate.
+    assert_eq!(rows.len(), 4);
+    assert_eq!(
+        rows.iter().filter(|r| r["subject"] == "localhost").count(),
+        1
+    );
     for s in [&sa, &sb, &sc] {
         assert_eq!(status_of(&rows, s), "valid");
     }
@@ -316,7 +321,7 @@ fn revoke_crl_renew_list_verify_and_audit() {
         .unwrap();
     assert_eq!(st, 200, "{body}");
     let rows = list(&ca);
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     assert_eq!(status_of(&rows, &sa), "revoked");
     assert_eq!(status_of(&rows, &sb), "revoked");
     assert_eq!(status_of(&rows, &sc), "valid");
@@ -386,34 +391,36 @@ fn revoke_crl_renew_list_verify_and_audit() {
     let served = fedpki_core::crl::Crl::parse(&std::fs::read(&crl_file).unwrap()).unwrap();
     assert_eq!(served.entries().len(), 4);
 
-    // The audit log: 3 issued, 1 renewed, 4 revoked, and the revoke token
-    // spent on an unknown serial; intact.
+    // The audit log: the server's TLS certificates (two starts), 3 issued,
+    // 1 renewed, 4 revoked, and the revoke token spent on an unknown
+    // serial; intact.
     let out = ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));
     assert!(
-        stdout(&out).contains("intact: 9 entries"),
+        stdout(&out).contains("intact: 11 entries"),
         "{}",
         stdout(&out)
     );
     let log_path = ca.dir.join("db/audit.log");
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert_eq!(log.matches("\"event\":\"issue\"").count(), 3);
+    assert_eq!(log.matches("\"event\":\"issue\"").count(), 5);
+    assert_eq!(log.matches("the CA's own HTTPS server").count(), 2);
     assert_eq!(log.matches("\"event\":\"renew\"").count(), 1);
     assert_eq!(log.matches("\"event\":\"revoke\"").count(), 4);
     assert_eq!(log.matches("\"event\":\"burn\"").count(), 1);
     // Tampered: one field of entry 2 altered.
     let lines: Vec<&str> = log.lines().collect();
     let mut altered = lines.clone();
-    let evil = altered[1].replace("\"subject\":\"beta\"", "\"subject\":\"evil\"");
-    assert_ne!(evil, altered[1]);
-    altered[1] = &evil;
+    let evil = altered[2].replace("\"subject\":\"beta\"", "\"subject\":\"evil\"");
+    assert_ne!(evil, altered[2]);
+    altered[2] = &evil;
     std::fs::write(&log_path, altered.join("\n") + "\n").unwrap();
     let out = fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]);
     assert_eq!(out.status.code(), Some(1));
-    refused(&out, "entry 2: its content does not match its hash");
+    refused(&out, "entry 3: its content does not match its hash");
     // Tampered: the last entry removed (only the database's head shows it).
-    std::fs::write(&log_path, lines[..8].join("\n") + "\n").unwrap();
+    std::fs::write(&log_path, lines[..10].join("\n") + "\n").unwrap();
     let out = fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]);
-    refused(&out, "entry 9");
+    refused(&out, "entry 11");
     refused(&out, "the end of the log was removed");
     std::fs::write(&log_path, &log).unwrap();
     ok(fedpki(ca.tmp.path(), &["pki", "audit", "-p", ca.dir_arg()]));

@@ -82,6 +82,7 @@ impl Workload {
                 cert,
                 renews,
                 at: 1_700_000_000,
+                by: None,
             })
         };
         Some(match step {

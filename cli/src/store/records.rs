@@ -61,6 +61,9 @@ pub struct IssueCommit {
     pub renews: Option<String>,
     /// When it was decided (Unix seconds): the time of a token-only entry.
     pub at: u64,
+    /// Who asked, for the audit log, when neither a token nor a renewal
+    /// says (the operator, the CA's own server).
+    pub by: Option<String>,
 }
 
 /// What one revocation asks the store to make durable, atomically.

@@ -196,10 +196,11 @@ fn entry_for(change: &Change, applies: bool) -> Option<Entry> {
                 subject: rec.subject.clone(),
                 sans: rec.sans.clone(),
                 not_after: Some(rec.not_after),
-                by: match (&c.jti, &c.renews) {
-                    (Some(jti), _) => format!("token {jti}"),
-                    (None, Some(old)) => format!("holder of {old}"),
-                    (None, None) => "operator, confirmed by CSR hash".into(),
+                by: match (&c.jti, &c.renews, &c.by) {
+                    (Some(jti), _, _) => format!("token {jti}"),
+                    (None, Some(old), _) => format!("holder of {old}"),
+                    (None, None, Some(by)) => by.clone(),
+                    (None, None, None) => "operator, confirmed by CSR hash".into(),
                 },
                 jti: jti.clone(),
                 burn_until,
