@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fedpki::ring_backend::RingP256;
+use fedpki::facade::RingP256;
 use fedpki_core::encoding::b64;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, TokenRequest};
@@ -107,7 +107,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn csr_keys() -> Vec<RingP256> {
     (0..64)
         .map(|_| {
-            let k = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+            let k = PrivateKey::generate(KeyType::P256, &mut fedpki::facade::OsEntropy).unwrap();
             RingP256::new(&k).unwrap()
         })
         .collect()
@@ -150,24 +150,28 @@ fn csr_for(keys: &[RingP256], i: usize) -> (Subject, San, String) {
 /// password of `--password-file`.
 fn load_ca(
     o: &HashMap<String, String>,
-    key: fn(&fedpki::ca::CaPaths) -> PathBuf,
-) -> (fedpki::ca::CaConfig, fedpki::ca::CaCerts, PrivateKey) {
-    let paths = fedpki::ca::CaPaths::new(PathBuf::from(&o["ca"]));
-    let config = fedpki::ca::CaConfig::load(&paths).unwrap();
-    let certs = fedpki::ca::CaCerts::load(&paths, &config).unwrap();
+    key: fn(&fedpki::facade::CaPaths) -> PathBuf,
+) -> (
+    fedpki::facade::CaConfig,
+    fedpki::facade::CaCerts,
+    PrivateKey,
+) {
+    let paths = fedpki::facade::CaPaths::new(PathBuf::from(&o["ca"]));
+    let config = fedpki::facade::CaConfig::load(&paths).unwrap();
+    let certs = fedpki::facade::CaCerts::load(&paths, &config).unwrap();
     let pw = std::fs::read_to_string(&o["password-file"]).unwrap();
-    let key = fedpki::ca::unlock_key(&key(&paths), pw.trim_end_matches(['\r', '\n'])).unwrap();
+    let key = fedpki::facade::unlock_key(&key(&paths), pw.trim_end_matches(['\r', '\n'])).unwrap();
     (config, certs, key)
 }
 
 fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
-    let (config, certs, prov) = load_ca(o, fedpki::ca::CaPaths::provisioner_key);
+    let (config, certs, prov) = load_ca(o, fedpki::facade::CaPaths::provisioner_key);
     let prov = RingP256::new(&prov).unwrap();
-    let (host, port) = fedpki::ca::parse_ca_url(&config.ca_url).unwrap();
+    let (host, port) = fedpki::facade::parse_ca_url(&config.ca_url).unwrap();
     let root_der = fedpki_core::issue::cert_der(&certs.root).unwrap();
     let audience = token::sign_audience(&config.ca_url);
     let keys = csr_keys();
-    let now = fedpki::sys::now();
+    let now = fedpki::facade::now();
     let bodies = parallel(n, |i| {
         let (subject, san, csr) = csr_for(&keys, i);
         let ott = token::sign_with(
@@ -182,7 +186,7 @@ fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8
                 tls_key_sha256: None,
             },
             &prov,
-            &mut fedpki::sys::OsEntropy,
+            &mut fedpki::facade::OsEntropy,
         )
         .unwrap();
         Bytes::from(serde_json::to_vec(&serde_json::json!({"csr": csr, "ott": ott})).unwrap())
@@ -191,7 +195,7 @@ fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8
 }
 
 fn prepare_cfssl(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
-    let (host, port) = fedpki::ca::parse_ca_url(&o["url"]).unwrap();
+    let (host, port) = fedpki::facade::parse_ca_url(&o["url"]).unwrap();
     let root_pem = std::fs::read_to_string(&o["root"]).unwrap();
     let root_der = fedpki_core::encoding::pem_one(&root_pem, "CERTIFICATE").unwrap();
     let key_bytes = fedpki_core::encoding::unhex(&o["auth-key"]).unwrap();
@@ -370,7 +374,7 @@ fn run(
 /// signature, two verifications: token and CSR), on every core, with ring.
 fn ceiling(secs: u64) -> serde_json::Value {
     let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
-    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::facade::OsEntropy).unwrap();
     let signer = RingP256::new(&key).unwrap();
     let msg = vec![7u8; 600];
     let sig = signer.sign(&msg).unwrap();
@@ -430,7 +434,7 @@ fn p256_fixture(
 
 /// Single-thread speeds of the primitives a certificate costs.
 fn micro() -> serde_json::Value {
-    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::facade::OsEntropy).unwrap();
     let (signer, msg, sig, vk) = p256_fixture(&key, 600);
     let time = |f: &mut dyn FnMut()| {
         let start = Instant::now();
@@ -459,7 +463,7 @@ fn micro() -> serde_json::Value {
 /// the crypto alone (one P-256 signature, two verifications) on the same
 /// thread. The difference is what fedpki's own code costs per certificate.
 fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value {
-    let (config, certs, key) = load_ca(o, fedpki::ca::CaPaths::intermediate_key);
+    let (config, certs, key) = load_ca(o, fedpki::facade::CaPaths::intermediate_key);
     let (_, _, _, bodies) = prepare_fedpki(o, count);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -468,8 +472,8 @@ fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value 
     // The same crypto, alone: a signature over a certificate-sized message
     // and two verifications.
     let (signer, msg, sig, vk) = p256_fixture(&key, 450);
-    let store = fedpki::store::Store::start(fedpki::store::MemoryBackend::default()).unwrap();
-    let authority = fedpki::authority::Authority::new(config, certs, key, store).unwrap();
+    let store = fedpki::facade::Store::start(fedpki::facade::MemoryBackend::default()).unwrap();
+    let authority = fedpki::facade::Authority::new(config, certs, key, store).unwrap();
     // Both in alternating slices, so that a change of the machine's speed
     // weighs on both alike.
     let (mut path, mut crypto, mut wall) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
@@ -478,7 +482,7 @@ fn request_path(o: &HashMap<String, String>, count: usize) -> serde_json::Value 
         let start = Instant::now();
         rt.block_on(async {
             for body in slice {
-                let answer = fedpki::server::answer_sign(
+                let answer = fedpki::facade::answer_sign(
                     &authority,
                     body,
                     std::net::Ipv4Addr::LOCALHOST.into(),
@@ -529,8 +533,8 @@ fn thread_cpu() -> Duration {
 /// whatever it carries (fsync, page writes, redb's bookkeeping) from what
 /// each certificate adds.
 fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
-    use fedpki::store::{Backend, CertRecord, Change, Durable, IssueCommit, StorePaths};
-    let now = fedpki::sys::now_ms() / 1000;
+    use fedpki::facade::{Backend, CertRecord, Change, Durable, IssueCommit, StorePaths};
+    let now = fedpki::facade::now_ms() / 1000;
     let mut rows = Vec::new();
     let mut n: u64 = 0;
     for batch in [1usize, 4, 16, 64] {
@@ -541,7 +545,7 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
             log: sub.join("audit.log"),
         };
         let mut backend =
-            Durable::open(std::sync::Arc::new(fedpki::store::disk::OsDisk), &paths).unwrap();
+            Durable::open(std::sync::Arc::new(fedpki::facade::OsDisk), &paths).unwrap();
         let (cpu0, start) = (thread_cpu(), Instant::now());
         let mut commits = 0u64;
         while start.elapsed() < Duration::from_secs(secs) {
@@ -552,7 +556,7 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                         jti: Some(format!("{n:043}")),
                         burn_until: now + 3600,
                         cert: Some(CertRecord {
-                            serial: format!("{:012x}{n:020x}", fedpki::sys::now_ms()),
+                            serial: format!("{:012x}{n:020x}", fedpki::facade::now_ms()),
                             subject: format!("bench-{n}"),
                             sans: vec![format!("bench-{n}")],
                             not_after: now + 365 * 86_400,

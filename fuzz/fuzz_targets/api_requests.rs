@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    fedpki::server::fuzz::requests(data);
+    fedpki::facade::fuzz_requests(data);
 });

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-use fedpki::store::log;
+use fedpki::facade::audit_log as log;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(crl) = fedpki_core::crl::Crl::parse(data) {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = crl.next_update();
         let _ = crl.issuer();
     }
-    let _ = fedpki::inspect::describe_bytes(data);
+    let _ = fedpki::facade::describe_bytes(data);
     let _ = log::verify(data, None);
     let (entries, head, _) = log::scan(data, &log::Head::default());
     for entry in &entries {

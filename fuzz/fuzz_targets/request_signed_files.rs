@@ -17,5 +17,5 @@ fuzz_target!(|data: &[u8]| {
             let _ = fedpki_core::issue::parse_cert_pem(pem);
         }
     }
-    let _ = fedpki::inspect::describe(text);
+    let _ = fedpki::facade::describe(text);
 });

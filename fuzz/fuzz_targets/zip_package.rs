@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = fedpki::package_zip::read_bytes(data, std::path::Path::new("fuzz.zip"));
+    let _ = fedpki::facade::read_bytes(data, std::path::Path::new("fuzz.zip"));
 });

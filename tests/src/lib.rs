@@ -235,14 +235,14 @@ impl TestCa {
     /// A request presenting a client certificate (mutual TLS).
     pub fn request_as(
         &self,
-        auth: &fedpki::client::ClientAuth,
+        auth: &fedpki::facade::ClientAuth,
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, serde_json::Value), String> {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let resp = rt
-            .block_on(fedpki::client::https_request_as(
+            .block_on(fedpki::facade::https_request_as(
                 "localhost",
                 self.port,
                 &self.root_der(),
@@ -275,7 +275,7 @@ impl TestCa {
     ) -> (u16, serde_json::Value) {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let resp = rt
-            .block_on(fedpki::client::https_request(
+            .block_on(fedpki::facade::https_request(
                 "localhost",
                 self.port,
                 &self.root_der(),
@@ -476,7 +476,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// The client identity in `<dir>/<name>.crt` and `<dir>/<name>.key`.
-pub fn node_auth(dir: &Path, name: &str) -> fedpki::client::ClientAuth {
+pub fn node_auth(dir: &Path, name: &str) -> fedpki::facade::ClientAuth {
     let chain = fedpki_core::issue::parse_certs_pem(
         &std::fs::read_to_string(dir.join(format!("{name}.crt"))).expect("crt"),
     )
@@ -486,7 +486,7 @@ pub fn node_auth(dir: &Path, name: &str) -> fedpki::client::ClientAuth {
         None,
     )
     .expect("key");
-    fedpki::client::ClientAuth::new(&chain, &key).expect("client auth")
+    fedpki::facade::ClientAuth::new(&chain, &key).expect("client auth")
 }
 
 /// The serial (hex) of the leaf in `<dir>/<name>.crt`.

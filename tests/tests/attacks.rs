@@ -233,7 +233,8 @@ fn the_token_stays_out_of_the_process_list() {
 
 /// A JWT signed by the CA's own provisioner key with any header and claims.
 fn raw_jwt(ca: &TestCa, header: serde_json::Value, claims: serde_json::Value) -> String {
-    let key = fedpki::ca::unlock_key(&ca.dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
+    let key =
+        fedpki::facade::unlock_key(&ca.dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
     let input = format!(
         "{}.{}",
         b64url(header.to_string().as_bytes()),
@@ -244,7 +245,7 @@ fn raw_jwt(ca: &TestCa, header: serde_json::Value, claims: serde_json::Value) ->
 }
 
 fn claims(ca: &TestCa, nbf: u64, exp: u64, jti: &str) -> serde_json::Value {
-    let now = fedpki::sys::now().0;
+    let now = fedpki::facade::now().0;
     serde_json::json!({
         "iss": "provisioner", "sub": "col1", "sans": ["col1"],
         "aud": format!("https://{}/1.0/sign", ca.ca_url),
@@ -255,7 +256,7 @@ fn claims(ca: &TestCa, nbf: u64, exp: u64, jti: &str) -> serde_json::Value {
 
 fn csr(name: &str) -> String {
     let key =
-        PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+        PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::facade::OsEntropy).unwrap();
     let subject = fedpki_core::name::Subject::new(name).unwrap();
     let san = fedpki_core::name::San::parse(name).unwrap();
     fedpki_core::csr::build(&key, &subject, &[san])
@@ -268,7 +269,7 @@ fn csr(name: &str) -> String {
 fn tokens_that_break_the_rules_are_refused() {
     let ca = TestCa::install_with(&["--max-token-ttl", "2d"]);
     let _server = ca.serve();
-    let now = fedpki::sys::now().0;
+    let now = fedpki::facade::now().0;
     let header = serde_json::json!({"alg": "ES256", "typ": "JWT"});
     let crit = serde_json::json!({"alg": "ES256", "typ": "JWT", "crit": ["exp"], "exp": 1});
     let cases = [
@@ -340,7 +341,7 @@ fn names_that_are_paths_or_disguised_are_refused_everywhere() {
     }
     // A token made to carry a terminal escape (signed by the CA itself, so
     // only its text is hostile) is shown escaped by `pki inspect`.
-    let now = fedpki::sys::now().0;
+    let now = fedpki::facade::now().0;
     let mut c = claims(&ca, now, now + 300, "e1");
     c["sub"] = serde_json::json!("col1\u{1b}[2J\u{202e}");
     let jwt = raw_jwt(&ca, serde_json::json!({"alg": "ES256"}), c);
@@ -482,7 +483,7 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while fedpki::ca::server_pid(&fedpki::ca::CaPaths::new(&ca.dir))
+    while fedpki::facade::server_pid(&fedpki::facade::CaPaths::new(&ca.dir))
         .unwrap()
         .is_none()
     {
@@ -591,9 +592,10 @@ fn a_full_disk_refuses_with_503_reports_it_and_recovers_by_itself() {
     let server = serve();
     let root = std::fs::read_to_string(ca_dir.join("certs/root_ca.crt")).unwrap();
     let root_der = fedpki_core::encoding::pem_one(&root, "CERTIFICATE").unwrap();
-    let key = fedpki::ca::unlock_key(&ca_dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
+    let key =
+        fedpki::facade::unlock_key(&ca_dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
     let sign = |name: &str, jti_seed: &str| {
-        let now = fedpki::sys::now().0;
+        let now = fedpki::facade::now().0;
         let claims = serde_json::json!({
             "iss": "provisioner", "sub": name, "sans": [name],
             "aud": format!("https://{ca_url}/1.0/sign"),
@@ -610,7 +612,7 @@ fn a_full_disk_refuses_with_503_reports_it_and_recovers_by_itself() {
             serde_json::json!({"csr": csr(name), "ott": format!("{input}.{}", b64url(&sig))});
         let rt = tokio::runtime::Runtime::new().unwrap();
         let resp = rt
-            .block_on(fedpki::client::https_request(
+            .block_on(fedpki::facade::https_request(
                 "localhost",
                 port,
                 &root_der,
@@ -625,7 +627,7 @@ fn a_full_disk_refuses_with_503_reports_it_and_recovers_by_itself() {
     let health = || {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let resp = rt
-            .block_on(fedpki::client::https_request(
+            .block_on(fedpki::facade::https_request(
                 "localhost",
                 port,
                 &root_der,

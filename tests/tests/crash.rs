@@ -8,7 +8,7 @@ use fedpki_core::{KeyType, PrivateKey};
 use fedpki_tests::*;
 
 fn sign_body(name: &str, jwt: &str) -> Vec<u8> {
-    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::sys::OsEntropy).unwrap();
+    let key = PrivateKey::generate(KeyType::P256, &mut fedpki::facade::OsEntropy).unwrap();
     let csr = fedpki_core::csr::build(
         &key,
         &Subject::new(name).unwrap(),
@@ -26,7 +26,7 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
     // Tokens made in-process with the CA's own provisioner key, as
     // `get-token` makes them, before the clock starts.
     let provisioner =
-        fedpki::ca::unlock_key(&ca.dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
+        fedpki::facade::unlock_key(&ca.dir.join("secrets/provisioner_key"), PASSWORD).unwrap();
     let root_der = ca.root_der();
     let audience = fedpki_core::token::sign_audience(&ca.ca_url);
     let jwts: Vec<Vec<String>> = (0..CLIENTS)
@@ -41,12 +41,12 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
                             sans: &[],
                             audience: &audience,
                             root_der: &root_der,
-                            now: fedpki::sys::now(),
+                            now: fedpki::facade::now(),
                             ttl_secs: 3600,
                             tls_key_sha256: None,
                         },
                         &provisioner,
-                        &mut fedpki::sys::OsEntropy,
+                        &mut fedpki::facade::OsEntropy,
                     )
                     .unwrap()
                 })
@@ -68,7 +68,7 @@ fn kill_9_during_concurrent_certifies_loses_nothing_a_client_received() {
                 for (i, jwt) in mine.into_iter().enumerate() {
                     let body = sign_body(&format!("n{c}-{i}"), &jwt);
                     tried.push(jwt.clone());
-                    match fedpki::client::https_request(
+                    match fedpki::facade::https_request(
                         "localhost",
                         port,
                         &root,

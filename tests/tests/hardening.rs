@@ -69,9 +69,11 @@ fn repeated_token_failures_from_one_address_get_429() {
 fn sign_body(ca: &TestCa, name: &str) -> Vec<u8> {
     let token = ca.token(name, &[]);
     let (bundle, _, _) = fedpki_core::token::Bundle::parse(&token).unwrap();
-    let key =
-        fedpki_core::PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::sys::OsEntropy)
-            .unwrap();
+    let key = fedpki_core::PrivateKey::generate(
+        fedpki_core::KeyType::P256,
+        &mut fedpki::facade::OsEntropy,
+    )
+    .unwrap();
     let csr = fedpki_core::csr::build(
         &key,
         &fedpki_core::name::Subject::new(name).unwrap(),
@@ -84,7 +86,7 @@ fn sign_body(ca: &TestCa, name: &str) -> Vec<u8> {
 
 /// Raise this process's open-file limit for a thousand sockets.
 fn raise_limit() {
-    let got = fedpki::sys::raise_fd_limit();
+    let got = fedpki::facade::raise_fd_limit();
     assert!(got >= 1200, "this machine allows only {got} open files");
 }
 

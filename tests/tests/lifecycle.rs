@@ -75,7 +75,7 @@ fn revoke_body(serial: &str, ott: Option<&str>, reason: Option<u8>) -> Vec<u8> {
 /// A revoke token for `serial`, made as `pki revoke` makes it (with the
 /// provisioner key), for the raw API tests.
 fn revoke_token(ca: &TestCa, serial: &str, aud_path: &str) -> String {
-    let key = fedpki::ca::unlock_key(
+    let key = fedpki::facade::unlock_key(
         &ca.dir.join("secrets/provisioner_key"),
         fedpki_tests::PASSWORD,
     )
@@ -89,12 +89,12 @@ fn revoke_token(ca: &TestCa, serial: &str, aud_path: &str) -> String {
             sans: &[fedpki_core::name::San::parse(serial).unwrap()],
             audience: &format!("https://{}{aud_path}", ca.ca_url),
             root_der: &root_der,
-            now: fedpki::sys::now(),
+            now: fedpki::facade::now(),
             ttl_secs: 300,
             tls_key_sha256: None,
         },
         &key,
-        &mut fedpki::sys::OsEntropy,
+        &mut fedpki::facade::OsEntropy,
     )
     .unwrap()
 }
@@ -542,17 +542,19 @@ fn issue_raw(ca: &TestCa, key: &fedpki_core::PrivateKey, name: &str) -> String {
             sans: std::slice::from_ref(&san),
             audience: &format!("https://{}/1.0/sign", ca.ca_url),
             root_der: &ca.root_der(),
-            now: fedpki::sys::now(),
+            now: fedpki::facade::now(),
             ttl_secs: 300,
             tls_key_sha256: None,
         },
         key,
-        &mut fedpki::sys::OsEntropy,
+        &mut fedpki::facade::OsEntropy,
     )
     .unwrap();
-    let node_key =
-        fedpki_core::PrivateKey::generate(fedpki_core::KeyType::P256, &mut fedpki::sys::OsEntropy)
-            .unwrap();
+    let node_key = fedpki_core::PrivateKey::generate(
+        fedpki_core::KeyType::P256,
+        &mut fedpki::facade::OsEntropy,
+    )
+    .unwrap();
     let csr = fedpki_core::csr::build(&node_key, &subject, &[san])
         .unwrap()
         .to_pem()
@@ -567,7 +569,7 @@ fn issue_raw(ca: &TestCa, key: &fedpki_core::PrivateKey, name: &str) -> String {
 /// `GET /crl`: the DER the server serves now.
 fn served_crl(ca: &TestCa) -> Vec<u8> {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(fedpki::client::https_request(
+    rt.block_on(fedpki::facade::https_request(
         "localhost",
         ca.port,
         &ca.root_der(),
@@ -593,7 +595,7 @@ fn crl_serials(der: &[u8]) -> std::collections::BTreeSet<String> {
 fn concurrent_revocations_are_all_in_the_crl_their_answers_promise() {
     let ca = TestCa::install();
     let _server = ca.serve();
-    let key = fedpki::ca::unlock_key(
+    let key = fedpki::facade::unlock_key(
         &ca.dir.join("secrets/provisioner_key"),
         fedpki_tests::PASSWORD,
     )

@@ -718,7 +718,8 @@ fn air_gapped_round_trip_without_a_token_asks_for_the_hash() {
     )
     .unwrap();
     // The ledger has it.
-    let ledger = fedpki::store::Ledger::read(&fedpki::ca::CaPaths::new(&ca.dir).store()).unwrap();
+    let ledger =
+        fedpki::facade::Ledger::read(&fedpki::facade::CaPaths::new(&ca.dir).store()).unwrap();
     assert!(
         ledger
             .certificates
@@ -898,7 +899,7 @@ fn a_signed_package_from_another_root_does_not_replace_the_trusted_chain() {
     let out = run(&f.col, &["collaborator", "certify", "-i", signed]);
     refused(&out, "it chains to another root than ./cert/cert_chain.crt");
     assert!(stdout(&out).contains("this package brings another root"));
-    assert_eq!(before, snapshot(&f.col), "nothing was replaced");
+    assert!(before == snapshot(&f.col), "nothing was replaced");
 }
 
 #[test]

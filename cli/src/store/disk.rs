@@ -60,7 +60,7 @@ impl LogFile for OsLog {
 /// redb's settings for the index: one writer process (the server or an
 /// offline command, never both: the folder lock sees to that), and any
 /// number of read-only readers (`pki list`, `pki audit`) alongside it.
-pub fn builder() -> redb::Builder {
+pub(crate) fn builder() -> redb::Builder {
     let mut b = redb::Builder::new();
     b.set_concurrency_mode(redb::ConcurrencyMode::SingleWriter);
     b

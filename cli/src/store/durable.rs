@@ -91,7 +91,7 @@ fn sync_parent(disk: &dyn Disk, path: &Path) -> Result<(), String> {
 }
 
 /// What `pki audit --repair` tells.
-pub fn repair_hint(log: &Path) -> String {
+pub(crate) fn repair_hint(log: &Path) -> String {
     let dir = log
         .parent()
         .and_then(Path::parent)
@@ -134,7 +134,7 @@ impl Durable {
                 file.truncate(head.len)
                     .and_then(|()| file.sync())
                     .map_err(|e| format!("cannot cut {}: {e}", paths.log.display()))?;
-                crate::log::warn(
+                crate::platform::log::warn(
                     "log_tail_cut",
                     &[
                         ("bytes", &cut.to_string()),
@@ -151,7 +151,7 @@ impl Durable {
         }
         if !entries.is_empty() {
             index.checkpoint(&entries, &head)?;
-            crate::log::info("log_replayed", &[("entries", &entries.len().to_string())]);
+            crate::platform::log::info("log_replayed", &[("entries", &entries.len().to_string())]);
         }
         Ok(Self {
             disk,
@@ -178,7 +178,7 @@ impl Durable {
     fn index(&mut self) -> Result<&Index, String> {
         if self.index.is_none() {
             self.index = Some(open_index(self.disk.as_ref(), &self.paths.index)?);
-            crate::log::info("database_reopened", &[]);
+            crate::platform::log::info("database_reopened", &[]);
         }
         self.index
             .as_ref()
@@ -186,7 +186,7 @@ impl Durable {
     }
 
     fn poison(&mut self, why: String) -> StoreError {
-        crate::log::error("store_poisoned", &[("reason", &why)]);
+        crate::platform::log::error("store_poisoned", &[("reason", &why)]);
         self.poisoned = Some(why.clone());
         StoreError::Fatal(why)
     }
@@ -249,7 +249,7 @@ impl Durable {
         let (entries, age) = self.checkpoint_after;
         let due = self.pending.len() >= entries || self.oldest.is_some_and(|t| t.elapsed() >= age);
         if due && let Err(e) = self.checkpoint() {
-            crate::log::error(
+            crate::platform::log::error(
                 "checkpoint_failed",
                 &[
                     ("error", &e),
@@ -329,7 +329,7 @@ impl Backend for Durable {
 
     fn idle(&mut self) {
         if let Err(e) = self.checkpoint() {
-            crate::log::error("checkpoint_failed", &[("error", &e)]);
+            crate::platform::log::error("checkpoint_failed", &[("error", &e)]);
         }
     }
 
@@ -344,7 +344,11 @@ impl Backend for Durable {
 /// the index takes every good entry again (taking one twice changes
 /// nothing) and keeps what only it still has; a `repair` entry records
 /// what was found. `None` when there was nothing to repair.
-pub fn repair(disk: Arc<dyn Disk>, paths: &StorePaths, now: u64) -> Result<Option<String>, String> {
+pub(crate) fn repair(
+    disk: Arc<dyn Disk>,
+    paths: &StorePaths,
+    now: u64,
+) -> Result<Option<String>, String> {
     if let Ok(mut store) = Durable::open(disk.clone(), paths) {
         store.close();
         return Ok(None);
@@ -394,7 +398,7 @@ pub fn repair(disk: Arc<dyn Disk>, paths: &StorePaths, now: u64) -> Result<Optio
 /// Open the store once and close it: what a crash left in the log is
 /// indexed, a torn tail cut (`pki list` and `pki audit` when no server
 /// runs).
-pub fn recover(paths: &StorePaths) -> Result<(), String> {
+pub(crate) fn recover(paths: &StorePaths) -> Result<(), String> {
     Durable::open(Arc::new(super::disk::OsDisk), paths)?.close();
     Ok(())
 }

@@ -93,7 +93,7 @@ fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
 }
 
 /// The index's tables at one moment.
-pub struct View {
+pub(crate) struct View {
     certs: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     revoked: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     tokens: redb::ReadOnlyTable<&'static str, u64>,
@@ -122,7 +122,7 @@ impl View {
     }
 
     /// The log head the index holds everything up to.
-    pub fn head(&self) -> Result<Head, String> {
+    pub(crate) fn head(&self) -> Result<Head, String> {
         match self.meta.get(HEAD_KEY).map_err(db_err)? {
             Some(v) => serde_json::from_slice(v.value()).map_err(db_err),
             None => Ok(Head::default()),
@@ -138,7 +138,7 @@ impl View {
     }
 
     /// Every certificate record, by serial.
-    pub fn certificates(&self) -> Result<Vec<CertRecord>, String> {
+    pub(crate) fn certificates(&self) -> Result<Vec<CertRecord>, String> {
         let mut out = Vec::new();
         for row in self.certs.iter().map_err(db_err)? {
             let (k, v) = row.map_err(db_err)?;
@@ -148,7 +148,7 @@ impl View {
     }
 
     /// Every revocation, by serial.
-    pub fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
+    pub(crate) fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
         let mut out = Vec::new();
         for row in self.revoked.iter().map_err(db_err)? {
             let (_, v) = row.map_err(db_err)?;
@@ -189,7 +189,7 @@ impl Lookup for View {
 }
 
 /// Read an index without writing it (beside the server that owns it).
-pub fn read_only(path: &std::path::Path) -> Result<View, String> {
+pub(crate) fn read_only(path: &std::path::Path) -> Result<View, String> {
     let db = super::disk::builder()
         .open_read_only(path)
         .map_err(db_err)?;
@@ -218,13 +218,13 @@ fn check_format(found: Option<&[u8]>, has_data: bool) -> Result<(), String> {
 
 /// The index, open for writing.
 #[derive(Debug)]
-pub struct Index {
+pub(crate) struct Index {
     db: redb::Database,
 }
 
 impl Index {
     /// Open (creating the tables and the format mark) an index database.
-    pub fn new(db: redb::Database) -> Result<Self, String> {
+    pub(crate) fn new(db: redb::Database) -> Result<Self, String> {
         let txn = db.begin_write().map_err(db_err)?;
         {
             let certs = txn.open_table(CERTS).map_err(db_err)?;
@@ -250,13 +250,13 @@ impl Index {
     }
 
     /// The tables as of the last checkpoint.
-    pub fn view(&self) -> Result<View, String> {
+    pub(crate) fn view(&self) -> Result<View, String> {
         View::of(&self.db.begin_read().map_err(db_err)?)
     }
 
     /// Take in `entries` (the log's, in order, ending at `head`) in one
     /// durable transaction.
-    pub fn checkpoint(&self, entries: &[Entry], head: &Head) -> Result<(), String> {
+    pub(crate) fn checkpoint(&self, entries: &[Entry], head: &Head) -> Result<(), String> {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut certs = txn.open_table(CERTS).map_err(db_err)?;
@@ -296,7 +296,7 @@ impl Index {
 
     /// Forget burnt ids that expired before `now`, and remember that ids
     /// older than that are gone; how many.
-    pub fn prune(&self, now: u64) -> Result<usize, String> {
+    pub(crate) fn prune(&self, now: u64) -> Result<usize, String> {
         let txn = self.db.begin_write().map_err(db_err)?;
         let pruned = {
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;

@@ -12,14 +12,14 @@
 //! entries are appended to the log and synced, and only then is each
 //! caller answered. Under load one fsync carries many certificates.
 
-pub mod disk;
-pub mod durable;
-pub mod index;
+pub(crate) mod disk;
+pub(crate) mod durable;
+pub(crate) mod index;
 pub mod log;
 #[cfg(test)]
 mod power_cut_tests;
-pub mod records;
-pub mod rules;
+pub(crate) mod records;
+pub(crate) mod rules;
 #[cfg(test)]
 mod sim;
 
@@ -31,8 +31,10 @@ use tokio::sync::{oneshot, watch};
 
 use crate::error::{CliError, Result};
 
-pub use durable::{Durable, StorePaths};
-pub use records::{CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit};
+pub(crate) use durable::{Durable, StorePaths};
+pub(crate) use records::{
+    CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit,
+};
 
 /// How a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use super::log::{Effects, Entry};
 use super::records::{Change, Outcome, RevocationRecord};
 
 /// What the rules ask of the CA's state.
-pub trait Lookup {
+pub(crate) trait Lookup {
     /// Whether a token id is burnt.
     fn burnt(&self, jti: &str) -> Result<bool, String>;
     /// Whether a certificate with this serial was issued here.
@@ -24,7 +24,7 @@ pub trait Lookup {
 /// Some of the CA's state, in memory: all of it for the in-memory store,
 /// what the log holds beyond the index for the durable one.
 #[derive(Debug, Default, Clone)]
-pub struct State {
+pub(crate) struct State {
     /// Burnt token ids → until when they are kept.
     pub tokens: HashMap<String, u64>,
     /// Certificates, by serial.
@@ -39,7 +39,7 @@ pub struct State {
 
 impl State {
     /// Take in what an entry changes.
-    pub fn apply(&mut self, fx: Effects) {
+    pub(crate) fn apply(&mut self, fx: Effects) {
         if let Some((jti, until)) = fx.token {
             self.tokens.insert(jti, until);
         }
@@ -55,7 +55,7 @@ impl State {
     }
 
     /// Forget burnt ids that expired before `now`; how many.
-    pub fn prune(&mut self, now: u64) -> usize {
+    pub(crate) fn prune(&mut self, now: u64) -> usize {
         let before = self.tokens.len();
         self.tokens.retain(|_, until| *until >= now);
         self.pruned_before = self.pruned_before.max(now);
@@ -64,7 +64,7 @@ impl State {
 }
 
 /// `State` first, then `base`: the newer layer over the older.
-pub struct Layered<'a, B: Lookup + ?Sized> {
+pub(crate) struct Layered<'a, B: Lookup + ?Sized> {
     /// The newer layer.
     pub top: &'a State,
     /// The older.
@@ -123,7 +123,10 @@ impl<B: Lookup + ?Sized> Lookup for Layered<'_, B> {
 
 /// Decide a batch against `state`: each change's outcome, and the log
 /// entries of those that change anything, in order.
-pub fn decide(batch: &[Change], state: &impl Lookup) -> Result<(Vec<Outcome>, Vec<Entry>), String> {
+pub(crate) fn decide(
+    batch: &[Change],
+    state: &impl Lookup,
+) -> Result<(Vec<Outcome>, Vec<Entry>), String> {
     let mut staged = State::default();
     let mut entries = Vec::new();
     let mut out = Vec::with_capacity(batch.len());

@@ -5,16 +5,11 @@
 include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));
 
 /// The page's Content-Security-Policy.
-pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
      connect-src 'self'; img-src 'self' blob: data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Whether the page was built into this binary.
-pub fn built() -> bool {
-    !ASSETS.is_empty()
-}
-
 /// The file for a request path (`/` is `/index.html`): its content type and bytes.
-pub fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
+pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
     let path = if path == "/" { "/index.html" } else { path };
     ASSETS
         .iter()

@@ -15,10 +15,10 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 /// Verifies with ring where it can, else with RustCrypto.
 #[derive(Debug, Clone, Copy)]
-pub struct Ring;
+pub(crate) struct Ring;
 
 /// The ring verifier.
-pub static RING: Ring = Ring;
+pub(crate) static RING: Ring = Ring;
 
 const BAD: Error = Error::BadSignature("the signature does not match the data and key");
 
@@ -155,7 +155,7 @@ impl SigningKey for RingP256 {
 }
 
 /// The fastest signer for `key`: ring for P-256, else the key itself.
-pub fn signer(key: PrivateKey) -> Box<dyn SigningKey> {
+pub(crate) fn signer(key: PrivateKey) -> Box<dyn SigningKey> {
     match RingP256::new(&key) {
         Some(fast) => Box::new(fast),
         None => Box::new(key),
@@ -163,7 +163,7 @@ pub fn signer(key: PrivateKey) -> Box<dyn SigningKey> {
 }
 
 /// The server's provider: ring where it can, RustCrypto for the rest.
-pub static RING_PROVIDER: fedpki_core::CryptoProvider = fedpki_core::CryptoProvider {
+pub(crate) static RING_PROVIDER: fedpki_core::CryptoProvider = fedpki_core::CryptoProvider {
     verifier: &RING,
     signer,
 };
@@ -171,7 +171,7 @@ pub static RING_PROVIDER: fedpki_core::CryptoProvider = fedpki_core::CryptoProvi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::OsEntropy;
+    use crate::platform::sys::OsEntropy;
     use fedpki_core::KeyType;
 
     /// Both backends agree on valid signatures, altered messages, altered

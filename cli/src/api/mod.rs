@@ -2,6 +2,9 @@
 //! step-ca's JSON API. This layer only decodes, limits and maps errors; the
 //! [`Authority`] decides.
 
+pub(crate) mod limits;
+pub(crate) mod web;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -21,27 +24,22 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::authority::Authority;
+use crate::authority::crl_number;
 use crate::error::{CliError, Result};
-use crate::log;
-use crate::sys::now;
+use crate::platform::log;
+use crate::platform::sys::now;
+use crate::platform::tls::{IO_TIMEOUT, crypto_provider};
 
 /// Largest request body accepted (413 beyond).
-pub const MAX_BODY: usize = 64 * 1024;
-/// Time allowed for the TLS handshake, the request head, and the body.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// Lifetime of the server's own TLS certificate; renewed at two thirds.
-pub const TLS_CERT_LIFETIME_SECS: u64 = 24 * 3600;
-
-/// The ring provider, the only one the binary uses.
-pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+pub(crate) const TLS_CERT_LIFETIME_SECS: u64 = 24 * 3600;
 
 /// Serves the current TLS certificate; [`TlsIdentity::renew`] swaps it.
 /// The key is the CA folder's `secrets/tls_key`, the one every token pins
 /// (`tlsKeySha256`); only the certificate over it is renewed.
 #[derive(Debug)]
-pub struct TlsIdentity {
+pub(crate) struct TlsIdentity {
     current: RwLock<Arc<CertifiedKey>>,
     key: PrivateKey,
     signing: Arc<dyn rustls::sign::SigningKey>,
@@ -57,7 +55,7 @@ impl ResolvesServerCert for TlsIdentity {
 
 impl TlsIdentity {
     /// A certificate over `key` for the CA's own host names.
-    pub async fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
+    pub(crate) async fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
         let mut names = vec![San::parse(host)?];
         if host == "localhost" {
             names.push(San::parse("127.0.0.1")?);
@@ -81,7 +79,7 @@ impl TlsIdentity {
     }
 
     /// Replace the certificate with a fresh one over the same key.
-    pub async fn renew(&self, authority: &Authority) -> Result<()> {
+    pub(crate) async fn renew(&self, authority: &Authority) -> Result<()> {
         let leaf = authority
             .issue_server_certificate(
                 &self.key.public_key(),
@@ -108,7 +106,10 @@ impl TlsIdentity {
 
 /// The rustls server config over a resolver. Clients may present a
 /// certificate chaining to `root_der` (for renew and revoke); most do not.
-pub fn tls_config(identity: Arc<TlsIdentity>, root_der: &[u8]) -> Result<rustls::ServerConfig> {
+pub(crate) fn tls_config(
+    identity: Arc<TlsIdentity>,
+    root_der: &[u8],
+) -> Result<rustls::ServerConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(root_der.to_vec()))
@@ -129,8 +130,8 @@ pub fn tls_config(identity: Arc<TlsIdentity>, root_der: &[u8]) -> Result<rustls:
     Ok(cfg)
 }
 
-pub use crate::limits::Limits;
-use crate::limits::{ConnectionsByAddress, LogThrottle, RateWindow};
+pub(crate) use crate::api::limits::Limits;
+use crate::api::limits::{ConnectionsByAddress, LogThrottle, RateWindow};
 
 /// The current CRL, re-signed after each revocation and at two thirds of
 /// its life. Refreshes run one at a time, and a refresh that started after
@@ -177,7 +178,7 @@ impl CrlCache {
         let number = crl_number(state.last_number);
         let der = authority.crl(number, now()).await?;
         if let Some(path) = file {
-            crate::sys::write_atomic(path, &der, 0o644)?;
+            crate::platform::sys::write_atomic(path, &der, 0o644)?;
         }
         if let Ok(mut cur) = self.der.write() {
             *cur = Bytes::from(der);
@@ -194,13 +195,6 @@ fn crl_number_on_disk(file: Option<&std::path::Path>) -> u64 {
         .and_then(|der| fedpki_core::crl::Crl::parse(&der).ok())
         .and_then(|crl| crl.number())
         .unwrap_or(0)
-}
-
-/// The next cRLNumber: milliseconds since the epoch, or one more than the
-/// last if the clock has not moved on (numbers only grow, also across
-/// restarts while the clock does).
-pub fn crl_number(last: u64) -> u64 {
-    crate::sys::now_ms().max(last.saturating_add(1))
 }
 
 struct App {
@@ -226,7 +220,7 @@ struct Peer {
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to
 /// 10 s) and return. `crl_file`, when given, receives every CRL signed.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     authority: Authority,
     tls_key: PrivateKey,
@@ -428,7 +422,7 @@ struct SignRequest {
 /// How much of an oversized body is read and thrown away before the 413,
 /// so a client still writing it gets the answer instead of a reset
 /// (nginx's "lingering close"); beyond this the connection is just closed.
-pub const LINGER_LIMIT: usize = 2 * 1024 * 1024;
+pub(crate) const LINGER_LIMIT: usize = 2 * 1024 * 1024;
 
 async fn read_body(req: Request<Incoming>) -> std::result::Result<Bytes, Response<Full<Bytes>>> {
     let too_large = || {
@@ -489,7 +483,7 @@ async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<
     let method = req.method().clone();
     let certs = app.authority.certs();
     if method == Method::GET
-        && let Some((content_type, bytes)) = crate::web::asset(&path)
+        && let Some((content_type, bytes)) = crate::api::web::asset(&path)
     {
         return page_response(content_type, Bytes::from_static(bytes));
     }
@@ -597,7 +591,7 @@ fn page_response(content_type: &'static str, body: Bytes) -> Response<Full<Bytes
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(crate::web::CSP),
+        HeaderValue::from_static(crate::api::web::CSP),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -614,7 +608,7 @@ fn page_response(content_type: &'static str, body: Bytes) -> Response<Full<Bytes
 
 /// Decode a `/1.0/sign` body: the CSR and the token, or the status and
 /// message to refuse it with.
-pub fn decode_sign(body: &[u8]) -> std::result::Result<(String, String), (u16, String)> {
+pub(crate) fn decode_sign(body: &[u8]) -> std::result::Result<(String, String), (u16, String)> {
     let req: SignRequest = serde_json::from_slice(body).map_err(|e| {
         (
             400,
@@ -715,7 +709,7 @@ struct RevokeRequest {
 
 /// A decoded `/1.0/revoke` body.
 #[derive(Debug)]
-pub struct Revoke {
+pub(crate) struct Revoke {
     /// The serial, as sent.
     pub serial: String,
     /// The revoke token, if any (empty counts as none).
@@ -725,7 +719,7 @@ pub struct Revoke {
 }
 
 /// Decode a `/1.0/revoke` body, or the status and message to refuse it with.
-pub fn decode_revoke(body: &[u8]) -> std::result::Result<Revoke, (u16, String)> {
+pub(crate) fn decode_revoke(body: &[u8]) -> std::result::Result<Revoke, (u16, String)> {
     let req: RevokeRequest = serde_json::from_slice(body).map_err(|e| {
         (
             400,
@@ -811,7 +805,7 @@ async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
 /// Entry points for the fuzzers in `fuzz/`: the request decoders and the
 /// authority behind them, over an in-memory store.
 #[doc(hidden)]
-pub mod fuzz {
+pub(crate) mod fuzz {
     use std::sync::OnceLock;
 
     use crate::authority::Authority;
@@ -860,7 +854,7 @@ pub mod fuzz {
             return;
         };
         let f = fixture();
-        let now = crate::sys::now();
+        let now = crate::platform::sys::now();
         f.rt.block_on(async {
             match route % 3 {
                 0 => {

@@ -9,15 +9,15 @@ use zeroize::Zeroizing;
 use crate::error::{CliError, Result};
 
 /// The environment variable that may carry the password.
-pub const ENV: &str = "FEDPKI_PASSWORD";
+pub(crate) const ENV: &str = "FEDPKI_PASSWORD";
 
 /// Shortest password `pki install` accepts.
-pub const MIN_LEN: usize = 8;
+pub(crate) const MIN_LEN: usize = 8;
 
 /// Get the password. `confirm` asks twice on a terminal (for install).
-pub fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
+pub(crate) fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
     if let Some(path) = file {
-        let text = Zeroizing::new(crate::sys::read_text(path)?);
+        let text = Zeroizing::new(crate::platform::sys::read_text(path)?);
         let first = text.lines().next().unwrap_or("");
         return check(Zeroizing::new(first.to_owned()), confirm);
     }
@@ -35,7 +35,7 @@ pub fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<String>> {
 
 /// Ask for a password on the terminal; with `confirm`, ask again (unless
 /// the first answer is empty) and refuse if the two differ.
-pub fn prompt(question: &str, confirm: bool) -> Result<Zeroizing<String>> {
+pub(crate) fn prompt(question: &str, confirm: bool) -> Result<Zeroizing<String>> {
     let read = |q: &str| {
         rpassword::prompt_password(q)
             .map(Zeroizing::new)
@@ -51,7 +51,7 @@ pub fn prompt(question: &str, confirm: bool) -> Result<Zeroizing<String>> {
 }
 
 /// Apply the same checks to a password obtained elsewhere.
-pub fn obtain_from(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>> {
+pub(crate) fn obtain_from(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>> {
     check(pw, new)
 }
 
@@ -70,7 +70,7 @@ fn check(pw: Zeroizing<String>, new: bool) -> Result<Zeroizing<String>> {
 }
 
 /// Ask a yes/no question on the terminal; `false` when there is none.
-pub fn confirm(question: &str) -> bool {
+pub(crate) fn confirm(question: &str) -> bool {
     use std::io::Write;
     if !std::io::stdin().is_terminal() {
         return false;
@@ -90,7 +90,7 @@ const MAX_TOKEN_INPUT: u64 = 64 * 1024;
 /// The token a `-t` argument stands for: `@FILE` reads the file, `-` reads
 /// standard input, anything else is the token itself, which every local
 /// user can read in the process list, so that form gets a note.
-pub fn token_arg(arg: &str) -> Result<Zeroizing<String>> {
+pub(crate) fn token_arg(arg: &str) -> Result<Zeroizing<String>> {
     use std::io::Read;
     let text = if arg == "-" {
         let mut buf = Vec::new();
@@ -106,7 +106,7 @@ pub fn token_arg(arg: &str) -> Result<Zeroizing<String>> {
     } else if let Some(path) = arg.strip_prefix('@') {
         let path = Path::new(path);
         warn_if_others_can_read(path);
-        String::from_utf8(crate::sys::read_bounded(path, MAX_TOKEN_INPUT)?)
+        String::from_utf8(crate::platform::sys::read_bounded(path, MAX_TOKEN_INPUT)?)
             .map_err(|_| CliError::usage(format!("{} is not text", path.display())))?
     } else {
         eprintln!(

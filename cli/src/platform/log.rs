@@ -22,16 +22,16 @@ fn line(level: &str, event: &str, fields: &[(&str, &str)]) {
 }
 
 /// Something happened.
-pub fn info(event: &str, fields: &[(&str, &str)]) {
+pub(crate) fn info(event: &str, fields: &[(&str, &str)]) {
     line("info", event, fields);
 }
 
 /// A request was refused or something failed that the operator should see.
-pub fn warn(event: &str, fields: &[(&str, &str)]) {
+pub(crate) fn warn(event: &str, fields: &[(&str, &str)]) {
     line("warn", event, fields);
 }
 
 /// An internal failure.
-pub fn error(event: &str, fields: &[(&str, &str)]) {
+pub(crate) fn error(event: &str, fields: &[(&str, &str)]) {
     line("error", event, fields);
 }

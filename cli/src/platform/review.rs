@@ -11,7 +11,7 @@ use crate::error::{CliError, Result};
 
 /// The CN (as written, possibly not a valid name) and the SANs a CSR asks
 /// for. A SAN fedpki never issues (email, URI, …) is an error.
-pub fn asked_names(csr: &Csr) -> Result<(String, Vec<San>)> {
+pub(crate) fn asked_names(csr: &Csr) -> Result<(String, Vec<San>)> {
     let cn = csr.common_name()?.unwrap_or_default();
     let sans = csr
         .sans()
@@ -20,7 +20,7 @@ pub fn asked_names(csr: &Csr) -> Result<(String, Vec<San>)> {
 }
 
 /// SANs as `a, b`, or `(none)`.
-pub fn san_list(sans: &[San]) -> String {
+pub(crate) fn san_list(sans: &[San]) -> String {
     if sans.is_empty() {
         return "(none)".into();
     }
@@ -31,7 +31,7 @@ pub fn san_list(sans: &[San]) -> String {
 }
 
 /// Print the CSR's CN, SANs and key type, one per line.
-pub fn print_request(csr: &Csr) {
+pub(crate) fn print_request(csr: &Csr) {
     let cn = csr.common_name().ok().flatten().unwrap_or_default();
     let sans = csr
         .sans()
@@ -42,7 +42,7 @@ pub fn print_request(csr: &Csr) {
 }
 
 /// A key's algorithm and size, for people.
-pub fn describe_key(spki: &SubjectPublicKeyInfoOwned) -> String {
+pub(crate) fn describe_key(spki: &SubjectPublicKeyInfoOwned) -> String {
     use const_oid::db::{rfc5912, rfc8410};
     let alg = spki.algorithm.oid;
     if alg == rfc8410::ID_ED_25519 {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 /// fedpki: the public key infrastructure of a federated-learning deployment.
 #[derive(Debug, Parser)]
 #[command(name = "fedpki", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -15,7 +15,7 @@ pub struct Cli {
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// The online CA: install, run, tokens, certify (as `fx pki`).
     #[command(subcommand)]
     Pki(Pki),
@@ -32,7 +32,7 @@ pub enum Command {
 
 /// `fedpki workspace …`
 #[derive(Debug, Subcommand)]
-pub enum WorkspaceCmd {
+pub(crate) enum WorkspaceCmd {
     /// Create the workspace's root and signing CA under ./cert/ca.
     Certify(ManualPasswordArgs),
 }
@@ -40,7 +40,7 @@ pub enum WorkspaceCmd {
 /// `--password-file` of the manual flow: optional; without it (and without
 /// FEDPKI_PASSWORD or a terminal) the CA keys are stored unencrypted, 0600.
 #[derive(Debug, Args)]
-pub struct ManualPasswordArgs {
+pub(crate) struct ManualPasswordArgs {
     /// Encrypt (or decrypt) the workspace CA keys with the password on the
     /// first line of this file.
     #[arg(long, value_name = "FILE")]
@@ -49,7 +49,7 @@ pub struct ManualPasswordArgs {
 
 /// `fedpki aggregator …`
 #[derive(Debug, Subcommand)]
-pub enum AggregatorCmd {
+pub(crate) enum AggregatorCmd {
     /// Make the aggregator's key and CSR in ./cert/server.
     GenerateCertRequest {
         /// The aggregator's FQDN (default: $FQDN, else this host's).
@@ -71,7 +71,7 @@ pub enum AggregatorCmd {
 
 /// `fedpki collaborator …`
 #[derive(Debug, Subcommand)]
-pub enum CollaboratorCmd {
+pub(crate) enum CollaboratorCmd {
     /// Make a collaborator's key and CSR in ./cert/client, and the request zip.
     GenerateCertRequest {
         /// The collaborator's name.
@@ -111,7 +111,7 @@ pub enum CollaboratorCmd {
 
 /// `fedpki pki …`
 #[derive(Debug, Subcommand)]
-pub enum Pki {
+pub(crate) enum Pki {
     /// Create a CA (root, intermediate, provisioner) in a folder.
     Install(InstallArgs),
     /// Serve the CA over HTTPS.
@@ -150,7 +150,7 @@ pub enum Pki {
 
 /// `pki revoke`
 #[derive(Debug, Args)]
-pub struct RevokeArgs {
+pub(crate) struct RevokeArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -167,7 +167,7 @@ pub struct RevokeArgs {
 
 /// `pki crl`
 #[derive(Debug, Args)]
-pub struct CrlArgs {
+pub(crate) struct CrlArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -183,7 +183,7 @@ pub struct CrlArgs {
 
 /// `pki renew`
 #[derive(Debug, Args)]
-pub struct RenewArgs {
+pub(crate) struct RenewArgs {
     /// The node's name (its <name>.crt and <name>.key).
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
@@ -211,7 +211,7 @@ pub struct RenewArgs {
 
 /// `pki list`
 #[derive(Debug, Args)]
-pub struct ListArgs {
+pub(crate) struct ListArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -222,7 +222,7 @@ pub struct ListArgs {
 
 /// `pki verify`
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The node's name (its <name>.crt and <name>.key).
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
@@ -245,7 +245,7 @@ pub struct VerifyArgs {
 
 /// `pki audit`
 #[derive(Debug, Args)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -258,7 +258,7 @@ pub struct AuditArgs {
 
 /// `pki csr`
 #[derive(Debug, Args)]
-pub struct CsrArgs {
+pub(crate) struct CsrArgs {
     /// Subject.
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
@@ -278,7 +278,7 @@ pub struct CsrArgs {
 
 /// `pki sign`
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(crate) struct SignArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -297,7 +297,7 @@ pub struct SignArgs {
 
 /// `pki import`
 #[derive(Debug, Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// The signed file.
     #[arg(value_name = "SIGNED")]
     pub signed: PathBuf,
@@ -318,7 +318,7 @@ pub struct ImportArgs {
 
 /// Where the CA password comes from.
 #[derive(Debug, Args)]
-pub struct PasswordArgs {
+pub(crate) struct PasswordArgs {
     /// Read the CA password from the first line of this file (else
     /// FEDPKI_PASSWORD, else a terminal prompt). The password is never stored.
     #[arg(long, value_name = "FILE")]
@@ -327,7 +327,7 @@ pub struct PasswordArgs {
 
 /// `pki install`
 #[derive(Debug, Args)]
-pub struct InstallArgs {
+pub(crate) struct InstallArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -349,7 +349,7 @@ pub struct InstallArgs {
 
 /// `pki run`
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -374,7 +374,7 @@ pub struct RunArgs {
 
 /// `pki get-token`
 #[derive(Debug, Args)]
-pub struct GetTokenArgs {
+pub(crate) struct GetTokenArgs {
     /// Subject: FQDN of the aggregator, or the collaborator's name.
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
@@ -399,7 +399,7 @@ pub struct GetTokenArgs {
 
 /// `pki certify`
 #[derive(Debug, Args)]
-pub struct CertifyArgs {
+pub(crate) struct CertifyArgs {
     /// Subject the token was made for.
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
@@ -418,7 +418,7 @@ pub struct CertifyArgs {
 
 /// Where a node's key and certificate go, and the key's algorithm.
 #[derive(Debug, Args)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// Folder for <name>.key, <name>.crt and root_ca.crt.
     #[arg(
         short = 'c',
@@ -434,7 +434,7 @@ pub struct KeyArgs {
 
 /// `pki uninstall`
 #[derive(Debug, Args)]
-pub struct UninstallArgs {
+pub(crate) struct UninstallArgs {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
@@ -444,7 +444,7 @@ pub struct UninstallArgs {
 }
 
 /// Seconds as the largest whole unit: `30d`, `24h`, `90m`, `45s`.
-pub fn format_duration(secs: u64) -> String {
+pub(crate) fn format_duration(secs: u64) -> String {
     match secs {
         s if s > 0 && s % 86400 == 0 => format!("{}d", s / 86400),
         s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
@@ -454,7 +454,7 @@ pub fn format_duration(secs: u64) -> String {
 }
 
 /// Parse `24h`, `90m`, `1h30m`, `300s`, `2d`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
     let bad = || format!("{s:?} is not a duration; use e.g. 24h, 90m, 1h30m, 300s");
     let s = s.trim();
     if s.is_empty() {

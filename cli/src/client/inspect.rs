@@ -14,12 +14,12 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 
 use crate::error::{CliError, Result};
-use crate::sys::now;
+use crate::platform::sys::now;
 
 /// Describe a CRL (DER).
-pub fn describe_crl(out: &mut String, der: &[u8]) -> Result<()> {
+pub(crate) fn describe_crl(out: &mut String, der: &[u8]) -> Result<()> {
     let crl = fedpki_core::crl::Crl::parse(der)?;
-    let t = crate::lifecycle::time_text;
+    let t = crate::platform::sys::time_text;
     writeln!(out, "CRL").ok();
     writeln!(out, "  issuer:      {}", crl.issuer()).ok();
     writeln!(out, "  number:      {}", crl.number().unwrap_or(0)).ok();
@@ -118,7 +118,12 @@ pub fn describe(text: &str) -> Result<String> {
                 "PUBLIC KEY" => {
                     let spki = <SubjectPublicKeyInfoOwned as der::Decode>::from_der(&block.der)
                         .map_err(|e| CliError::usage(format!("public key: {e}")))?;
-                    writeln!(out, "Public key: {}", crate::review::describe_key(&spki)).ok();
+                    writeln!(
+                        out,
+                        "Public key: {}",
+                        crate::platform::review::describe_key(&spki)
+                    )
+                    .ok();
                 }
                 other => {
                     writeln!(
@@ -161,7 +166,7 @@ fn describe_cert(out: &mut String, cert: &Certificate) {
     writeln!(
         out,
         "  key:         {}",
-        crate::review::describe_key(tbs.subject_public_key_info())
+        crate::platform::review::describe_key(tbs.subject_public_key_info())
     )
     .ok();
     if chain::is_ca(cert) {
@@ -230,7 +235,7 @@ fn describe_csr(out: &mut String, csr: &Csr) -> Result<()> {
     writeln!(
         out,
         "  key:         {}",
-        crate::review::describe_key(csr.public_key())
+        crate::platform::review::describe_key(csr.public_key())
     )
     .ok();
     writeln!(out, "  signature:   {signature}").ok();

@@ -12,8 +12,8 @@ use fedpki_core::{Entropy, KeyType, PrivateKey, SigningKey, UnixTime};
 
 use super::{Authority, Platform, Refusal};
 use crate::ca::{CaCerts, CaConfig, ProvisionerConfig};
+use crate::platform::sys::Clock;
 use crate::store::{MemoryBackend, Store};
-use crate::sys::Clock;
 
 const T0: u64 = 1_800_000_000;
 const URL: &str = "ca.test:9443";

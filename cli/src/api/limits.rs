@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Limits of a running server.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Failed token or certificate checks (401) one address may cause per
     /// minute; beyond, its failures get 429 until the minute is over.
     pub auth_failures_per_minute: u32,
@@ -25,17 +25,17 @@ pub struct Limits {
 }
 
 /// The window every per-minute limit counts in.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 
 /// Counts events per client address in one-minute windows.
 #[derive(Debug, Default)]
-pub struct RateWindow {
+pub(crate) struct RateWindow {
     windows: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl RateWindow {
     /// Seconds until `ip` is under `limit` again, when it is at it.
-    pub fn over(&self, ip: IpAddr, limit: u32) -> Option<u64> {
+    pub(crate) fn over(&self, ip: IpAddr, limit: u32) -> Option<u64> {
         let map = self.windows.lock().ok()?;
         let (count, start) = map.get(&ip)?;
         let age = start.elapsed();
@@ -43,7 +43,7 @@ impl RateWindow {
     }
 
     /// Count one event for `ip`.
-    pub fn count(&self, ip: IpAddr) {
+    pub(crate) fn count(&self, ip: IpAddr) {
         let Ok(mut map) = self.windows.lock() else {
             return;
         };
@@ -60,20 +60,20 @@ impl RateWindow {
 
 /// Open connections per address.
 #[derive(Debug, Default)]
-pub struct ConnectionsByAddress {
+pub(crate) struct ConnectionsByAddress {
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 /// One open connection, counted until dropped.
 #[derive(Debug)]
-pub struct AddressSlot {
+pub(crate) struct AddressSlot {
     owner: Arc<ConnectionsByAddress>,
     ip: IpAddr,
 }
 
 impl ConnectionsByAddress {
     /// A slot for `ip`, or `None` when it already holds `limit`.
-    pub fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
+    pub(crate) fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<AddressSlot> {
         let mut open = self.open.lock().ok()?;
         let n = open.entry(ip).or_insert(0);
         if *n >= limit {
@@ -104,15 +104,15 @@ impl Drop for AddressSlot {
 /// will (a refused connection, a failed handshake), with the number of
 /// lines left out since the last one, so a flood cannot fill the disk.
 #[derive(Debug, Default)]
-pub struct LogThrottle {
+pub(crate) struct LogThrottle {
     last_second: AtomicU64,
     suppressed: AtomicU64,
 }
 
 impl LogThrottle {
     /// `Some(lines left out before this one)` when this one may be logged.
-    pub fn admit(&self) -> Option<u64> {
-        let second = crate::sys::now().0;
+    pub(crate) fn admit(&self) -> Option<u64> {
+        let second = crate::platform::sys::now().0;
         let last = self.last_second.load(Ordering::Relaxed);
         if last != second
             && self
@@ -129,14 +129,14 @@ impl LogThrottle {
 
 impl LogThrottle {
     /// A warning about `peer`, if this second has not had one.
-    pub fn warn(&self, event: &str, peer: &std::net::SocketAddr) {
+    pub(crate) fn warn(&self, event: &str, peer: &std::net::SocketAddr) {
         self.warn_with(event, peer, "");
     }
 
     /// [`LogThrottle::warn`] with an error text.
-    pub fn warn_with(&self, event: &str, peer: &std::net::SocketAddr, error: &str) {
+    pub(crate) fn warn_with(&self, event: &str, peer: &std::net::SocketAddr, error: &str) {
         if let Some(left_out) = self.admit() {
-            crate::log::warn(
+            crate::platform::log::warn(
                 event,
                 &[
                     ("peer", &peer.to_string()),

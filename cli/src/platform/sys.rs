@@ -33,7 +33,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
@@ -53,7 +53,7 @@ pub fn now() -> UnixTime {
 
 /// Create `dir` and its parents; a directory fedpki creates is 0700 when
 /// `private`.
-pub fn create_dir(dir: &Path, private: bool) -> Result<()> {
+pub(crate) fn create_dir(dir: &Path, private: bool) -> Result<()> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(if private { 0o700 } else { 0o755 })
@@ -64,7 +64,7 @@ pub fn create_dir(dir: &Path, private: bool) -> Result<()> {
 /// Write `data` to `path` atomically: a temporary file in the same folder
 /// with `mode`, fsync, rename over `path`, fsync the folder. A crash leaves
 /// either the old file or the new one, never a part.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -124,12 +124,12 @@ pub fn now_ms() -> u64 {
 
 /// The most [`read_text`] reads: every local input fedpki takes (keys,
 /// certificates, CSRs, tokens, request and signed files) is a few KiB.
-pub const MAX_INPUT: u64 = 1024 * 1024;
+pub(crate) const MAX_INPUT: u64 = 1024 * 1024;
 
 /// Read at most `limit` bytes of the regular file at `path`, whatever its
 /// metadata says (special files report size 0 and never end): a FIFO, a
 /// device or a file over `limit` is refused with a clear error.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let file = File::open(path).map_err(|e| CliError::io("read", path, e))?;
     let meta = file.metadata().map_err(|e| CliError::io("read", path, e))?;
@@ -153,9 +153,15 @@ pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// Read a whole (small, regular) file as text, with a clear error.
-pub fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     String::from_utf8(read_bounded(path, MAX_INPUT)?)
         .map_err(|_| CliError::usage(format!("{} is not text (UTF-8)", path.display())))
+}
+
+/// RFC 3339 UTC text of a Unix time.
+pub(crate) fn time_text(t: u64) -> String {
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(t))
+        .map_or_else(|_| t.to_string(), |d| d.to_string())
 }
 
 #[cfg(test)]

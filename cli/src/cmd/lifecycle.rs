@@ -21,21 +21,15 @@ use fedpki_core::{PrivateKey, RUST_CRYPTO, SigningKey, UnixTime};
 use serde::Serialize;
 use x509_cert::Certificate;
 
-use crate::args::{AuditArgs, CrlArgs, ListArgs, RenewArgs, RevokeArgs, VerifyArgs};
 use crate::authority::normalize_serial;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths};
 use crate::client::{self, ClientAuth, NodeConfig, ensure_newline};
-use crate::commands::{open_ca, runtime};
+use crate::cmd::args::{AuditArgs, CrlArgs, ListArgs, RenewArgs, RevokeArgs, VerifyArgs};
+use crate::cmd::ca::{open_ca, runtime};
 use crate::error::{CliError, Result};
-use crate::password;
+use crate::platform::password;
+use crate::platform::sys::{OsEntropy, now, time_text, write_atomic};
 use crate::store::{Ledger, durable, log as audit};
-use crate::sys::{OsEntropy, now, write_atomic};
-
-/// RFC 3339 UTC text of a Unix time.
-pub fn time_text(t: u64) -> String {
-    der::DateTime::from_unix_duration(Duration::from_secs(t))
-        .map_or_else(|_| t.to_string(), |d| d.to_string())
-}
 
 fn remote_error(resp: &client::HttpResponse) -> CliError {
     let message = serde_json::from_slice::<serde_json::Value>(&resp.body)
@@ -49,7 +43,7 @@ fn remote_error(resp: &client::HttpResponse) -> CliError {
 }
 
 /// `pki revoke`
-pub fn revoke(a: &RevokeArgs) -> Result<()> {
+pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     let config = CaConfig::load(&paths)?;
     let reason = Reason::parse(&a.reason).map_err(|e| CliError::usage(format!("--reason: {e}")))?;
@@ -107,7 +101,7 @@ pub fn revoke(a: &RevokeArgs) -> Result<()> {
     let open = open_ca(
         &paths,
         a.password.password_file.as_deref(),
-        crate::commands::Purpose::Operate,
+        crate::cmd::ca::Purpose::Operate,
     )?;
     rt.block_on(async {
         let done = open
@@ -160,14 +154,14 @@ async fn sign_crl(paths: &CaPaths, authority: &crate::authority::Authority) -> R
         .and_then(|c| c.number())
         .unwrap_or(0);
     let der = authority
-        .crl(crate::server::crl_number(last), now())
+        .crl(crate::authority::crl_number(last), now())
         .await?;
     write_atomic(&paths.crl(), &der, 0o644)?;
     Ok(der)
 }
 
 /// `pki crl`
-pub fn crl(a: &CrlArgs) -> Result<()> {
+pub(crate) fn crl(a: &CrlArgs) -> Result<()> {
     use std::io::IsTerminal;
     if a.out.is_none() && !a.pem && std::io::stdout().is_terminal() {
         return Err(CliError::usage(
@@ -196,7 +190,7 @@ pub fn crl(a: &CrlArgs) -> Result<()> {
         let open = open_ca(
             &paths,
             a.password.password_file.as_deref(),
-            crate::commands::Purpose::Operate,
+            crate::cmd::ca::Purpose::Operate,
         )?;
         rt.block_on(sign_crl(&paths, &open.authority))?
     };
@@ -227,7 +221,7 @@ pub fn crl(a: &CrlArgs) -> Result<()> {
 /// One row of `pki list`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ListRow {
+pub(crate) struct ListRow {
     /// Serial, hex.
     pub serial: String,
     /// Subject CN.
@@ -266,7 +260,7 @@ fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
 }
 
 /// `pki list`
-pub fn list(a: &ListArgs) -> Result<()> {
+pub(crate) fn list(a: &ListArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     CaConfig::load(&paths)?;
     let ledger = read_ledger(&paths)?;
@@ -342,7 +336,7 @@ pub fn list(a: &ListArgs) -> Result<()> {
 }
 
 /// `pki audit`
-pub fn audit(a: &AuditArgs) -> Result<()> {
+pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     CaConfig::load(&paths)?;
     if ca::server_pid(&paths)?.is_none() && paths.database().exists() {
@@ -413,9 +407,9 @@ fn load_node(dir: &Path, name: &str) -> Result<Node> {
     let key_path = dir.join(format!("{name}.key"));
     let cert_path = dir.join(format!("{name}.crt"));
     let root_path = dir.join("root_ca.crt");
-    let key = PrivateKey::from_pem(&crate::sys::read_text(&key_path)?, None)
+    let key = PrivateKey::from_pem(&crate::platform::sys::read_text(&key_path)?, None)
         .map_err(|e| CliError::usage(format!("{}: {e}", key_path.display())))?;
-    let mut chain = issue::parse_certs_pem(&crate::sys::read_text(&cert_path)?)
+    let mut chain = issue::parse_certs_pem(&crate::platform::sys::read_text(&cert_path)?)
         .map_err(|e| CliError::usage(format!("{}: {e}", cert_path.display())))?;
     if chain.is_empty() {
         return Err(CliError::usage(format!(
@@ -424,7 +418,7 @@ fn load_node(dir: &Path, name: &str) -> Result<Node> {
         )));
     }
     let leaf = chain.remove(0);
-    let root = issue::parse_cert_pem(&crate::sys::read_text(&root_path)?)
+    let root = issue::parse_cert_pem(&crate::platform::sys::read_text(&root_path)?)
         .map_err(|e| CliError::usage(format!("{}: {e}", root_path.display())))?;
     Ok(Node {
         key,
@@ -488,7 +482,7 @@ async fn renew_once(node: &Node, host: &str, port: u16) -> Result<Certificate> {
 
 /// When `--watch` renews: two thirds into the lifetime as issued (the
 /// minute a notBefore is backdated by is not counted).
-pub fn renewal_time(cert: &Certificate) -> UnixTime {
+pub(crate) fn renewal_time(cert: &Certificate) -> UnixTime {
     let v = cert.tbs_certificate().validity();
     let nb = v.not_before.to_unix_duration().as_secs();
     let na = v.not_after.to_unix_duration().as_secs();
@@ -501,7 +495,7 @@ pub fn renewal_time(cert: &Certificate) -> UnixTime {
 }
 
 /// `pki renew`
-pub fn renew(a: &RenewArgs) -> Result<()> {
+pub(crate) fn renew(a: &RenewArgs) -> Result<()> {
     let (host, port) = NodeConfig::ca_url(&a.certs_path, a.ca_url.as_deref())?;
     let rt = runtime()?;
     if !a.watch {
@@ -541,7 +535,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
         }
         if t < at {
             let wait = (at.0 - t.0).min(60);
-            crate::log::info(
+            crate::platform::log::info(
                 "renew_scheduled",
                 &[("name", &a.name), ("at", &time_text(at.0))],
             );
@@ -551,7 +545,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
         match renew_once(&node, host, port).await {
             Ok(leaf) => {
                 failures = 0;
-                crate::log::info(
+                crate::platform::log::info(
                     "renewed",
                     &[
                         ("name", &a.name),
@@ -565,8 +559,12 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
                 if let Some(cmd) = &a.exec {
                     match std::process::Command::new("sh").arg("-c").arg(cmd).status() {
                         Ok(s) if s.success() => {}
-                        Ok(s) => crate::log::warn("exec_failed", &[("status", &s.to_string())]),
-                        Err(e) => crate::log::warn("exec_failed", &[("error", &e.to_string())]),
+                        Ok(s) => {
+                            crate::platform::log::warn("exec_failed", &[("status", &s.to_string())])
+                        }
+                        Err(e) => {
+                            crate::platform::log::warn("exec_failed", &[("error", &e.to_string())])
+                        }
                     }
                 }
             }
@@ -582,7 +580,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
                 failures += 1;
                 let left = not_after.saturating_sub(now().0);
                 let wait = (u64::from(failures) * 5).min(60).min(left / 4).max(1);
-                crate::log::warn(
+                crate::platform::log::warn(
                     "renew_failed",
                     &[
                         ("name", &a.name),
@@ -597,7 +595,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
 }
 
 /// `pki verify`
-pub fn verify(a: &VerifyArgs) -> Result<()> {
+pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     let node = load_node(&a.certs_path, &a.name)?;
     let t = now();
     let mut failed = Vec::new();

@@ -1,6 +1,7 @@
 //! Air-gapped signing by carrying files: `pki csr` makes a key and a request
-//! file, `pki sign` signs it on a CA with no network (the server stopped),
-//! `pki import` checks the signed file and installs the certificate.
+//! file, `pki sign` signs it on a CA with no network (the server stopped;
+//! see `cmd::sign`), `pki import` checks the signed file and installs the
+//! certificate.
 //!
 //! A request with a token is checked by exactly the server's pipeline and
 //! burns the token in the same store, so a token works once whichever way
@@ -17,14 +18,11 @@ use fedpki_core::package::{RequestFile, SignedFile};
 use fedpki_core::token::Bundle;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 
-use crate::authority::verified_csr;
-use crate::ca::CaPaths;
-use crate::commands::{open_ca, runtime};
 use crate::error::{CliError, Result};
-use crate::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
 
 /// `fedpki pki csr -n NAME [-t TOKEN] [-c DIR] [--key-type] -o REQ [--force]`
-pub fn make_request(
+pub(crate) fn make_request(
     name: &str,
     token: Option<&str>,
     dir: &Path,
@@ -83,84 +81,12 @@ pub fn make_request(
     Ok(())
 }
 
-/// `fedpki pki sign -p DIR REQ -o SIGNED [--yes]`
-pub fn sign_request(
-    ca_dir: &Path,
-    request: &Path,
-    out: &Path,
-    yes: bool,
-    password_file: Option<&Path>,
-) -> Result<()> {
-    let text = read_text(request)?;
-    let (file, csr) = RequestFile::parse(&text)?;
-    let cn = csr.common_name()?.unwrap_or_default();
-    if cn != file.name {
-        return Err(CliError::usage(format!(
-            "the request file names {:?} but its CSR is for {cn:?}: it was altered; nothing was signed",
-            file.name
-        )));
-    }
-    let paths = CaPaths::new(ca_dir);
-    if let Some(pid) = crate::ca::server_pid(&paths)? {
-        return Err(CliError::usage(format!(
-            "the CA in {} is being served (pid {pid}); certify online, or stop the server to sign offline",
-            paths.dir.display()
-        )));
-    }
-    let open = open_ca(&paths, password_file, crate::commands::Purpose::Operate)?;
-    let rt = runtime()?;
-    let issued = match &file.token {
-        Some(token) => {
-            let (bundle, claims, _) = Bundle::parse(token)?;
-            if claims.sha != open.config.root_fingerprint {
-                return Err(CliError::usage(
-                    "the request's token was made by another CA; nothing was signed",
-                ));
-            }
-            rt.block_on(open.authority.sign(&file.csr, &bundle.jwt, now()))
-        }
-        None => {
-            let verified = verified_csr(&file.csr, &fedpki_core::RUST_CRYPTO)
-                .map_err(|r| CliError::usage(r.message))?;
-            println!("The CSR Hash for file {} = {}", request.display(), verified.openfl_hash()?);
-            crate::review::print_request(&verified);
-            if !yes {
-                println!("Make sure it is the hash the requester sees.");
-                if !crate::password::confirm("Do you want to sign this certificate?") {
-                    return Err(CliError::usage(
-                        "not signed (not confirmed; after checking the hash, answer y or pass --yes)",
-                    ));
-                }
-            }
-            rt.block_on(open.authority.sign_confirmed(&verified, now()))
-        }
-    }
-    .map_err(|r| CliError::Remote {
-        status: r.status,
-        message: r.message,
-    })?;
-    let signed = SignedFile::new(
-        &issued.subject,
-        issued.crt,
-        issued.ca,
-        open.authority.certs().root_pem.clone(),
-    );
-    write_atomic(out, signed.to_json()?.as_bytes(), 0o644)?;
-    eprintln!(
-        "Signed {} (serial {}); carry {} back.",
-        issued.subject,
-        issued.serial,
-        out.display()
-    );
-    Ok(())
-}
-
 /// `fedpki pki import SIGNED [-c DIR] [--root-fingerprint SHA256]`. The
 /// signed file came back over an untrusted path, so the root it names is
 /// trusted only if it is the one the node already holds (`root_ca.crt`,
 /// saved from its token) or the one the operator vouched for by its
 /// fingerprint; it never replaces either.
-pub fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Result<()> {
+pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Result<()> {
     let file = SignedFile::parse(&read_text(signed)?)?;
     let subject = Subject::new(&file.name)?;
     let refuse = |why: String| {
@@ -244,7 +170,7 @@ fn with_newline(s: &str) -> String {
 
 /// A SHA-256 fingerprint as people write it (`AB:CD…`, any case) → the
 /// lowercase hex fedpki prints.
-pub fn normalize_fingerprint(s: &str) -> Result<String> {
+pub(crate) fn normalize_fingerprint(s: &str) -> Result<String> {
     let hex: String = s
         .trim()
         .trim_start_matches("sha256:")

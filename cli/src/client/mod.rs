@@ -2,6 +2,8 @@
 //! token's root; nothing is sent until the server has proven it holds a
 //! certificate chaining to that root for the token's host.
 
+pub(crate) mod inspect;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,11 +22,11 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::error::{CliError, Result};
-use crate::sys::{OsEntropy, create_dir, now, write_atomic};
+use crate::platform::sys::{OsEntropy, create_dir, now, write_atomic};
 
 /// An `https://HOST:PORT/PATH` URL, split.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpsUrl {
+pub(crate) struct HttpsUrl {
     /// Host name or IP.
     pub host: String,
     /// Port.
@@ -35,7 +37,7 @@ pub struct HttpsUrl {
 
 impl HttpsUrl {
     /// Parse; only `https` is accepted.
-    pub fn parse(url: &str) -> Result<Self> {
+    pub(crate) fn parse(url: &str) -> Result<Self> {
         let rest = url
             .strip_prefix("https://")
             .ok_or_else(|| CliError::usage(format!("{url:?} is not an https:// URL")))?;
@@ -120,7 +122,7 @@ pub async fn https_request_as(
 /// `root_der` for the host, and, when `tls_key_sha256` is given (a fedpki
 /// token's `tlsKeySha256`), whose key hashes to it.
 #[derive(Debug, Clone, Copy)]
-pub struct ServerTrust<'a> {
+pub(crate) struct ServerTrust<'a> {
     /// The root's DER.
     pub root_der: &'a [u8],
     /// Hex SHA-256 of the server key's SubjectPublicKeyInfo.
@@ -129,7 +131,7 @@ pub struct ServerTrust<'a> {
 
 /// One HTTPS request to a server `trust` accepts; nothing is sent to any
 /// other.
-pub async fn https_request_to(
+pub(crate) async fn https_request_to(
     host: &str,
     port: u16,
     trust: &ServerTrust<'_>,
@@ -143,10 +145,11 @@ pub async fn https_request_to(
     roots
         .add(CertificateDer::from(root_der.to_vec()))
         .map_err(|e| CliError::Network(format!("the token's root certificate is unusable: {e}")))?;
-    let builder = rustls::ClientConfig::builder_with_provider(crate::server::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| CliError::Network(e.to_string()))?
-        .with_root_certificates(roots);
+    let builder =
+        rustls::ClientConfig::builder_with_provider(crate::platform::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| CliError::Network(e.to_string()))?
+            .with_root_certificates(roots);
     let config = match client {
         Some(c) => builder
             .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
@@ -156,7 +159,7 @@ pub async fn https_request_to(
     let connector = TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| CliError::usage(format!("{host:?} is not a valid server name: {e}")))?;
-    let timeout = crate::server::IO_TIMEOUT;
+    let timeout = crate::platform::tls::IO_TIMEOUT;
     let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
         .await
         .map_err(|_| CliError::Network(format!("the CA at {host}:{port} did not answer in time")))?
@@ -242,7 +245,7 @@ struct ErrorResponse {
 
 /// What `pki certify` wrote.
 #[derive(Debug, Clone)]
-pub struct Certified {
+pub(crate) struct Certified {
     /// `<dir>/<name>.crt`.
     pub cert_path: std::path::PathBuf,
     /// `<dir>/<name>.key`.
@@ -257,7 +260,12 @@ pub struct Certified {
 
 /// `fedpki pki certify`: check the token, make a key and CSR, ask the CA,
 /// check the answer, and only then write the files.
-pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> Result<Certified> {
+pub(crate) async fn certify(
+    name: &str,
+    token: &str,
+    dir: &Path,
+    key_type: KeyType,
+) -> Result<Certified> {
     let (bundle, claims, root) = Bundle::parse(token)?;
     if claims.sub != name {
         return Err(CliError::usage(format!(
@@ -361,7 +369,7 @@ pub async fn certify(name: &str, token: &str, dir: &Path, key_type: KeyType) -> 
 /// nodes is, for `pki renew` and `pki verify`.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeConfig {
+pub(crate) struct NodeConfig {
     /// `HOST:PORT`.
     pub ca_url: String,
     /// The CA server's key pin from the token, for renewals.
@@ -371,16 +379,16 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// The file name in a certs folder.
-    pub const FILE: &'static str = "ca.json";
+    pub(crate) const FILE: &'static str = "ca.json";
 
     /// Write it.
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
         write_atomic(&dir.join(Self::FILE), &json, 0o644)
     }
 
     /// The CA address: `explicit` if given, else the recorded one.
-    pub fn ca_url(dir: &Path, explicit: Option<&str>) -> Result<(String, u16)> {
+    pub(crate) fn ca_url(dir: &Path, explicit: Option<&str>) -> Result<(String, u16)> {
         if let Some(u) = explicit {
             return crate::ca::parse_ca_url(u);
         }

@@ -9,13 +9,13 @@ use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, Bundle, TokenRequest};
 use fedpki_core::{KeyType, SigningKey};
 
-use crate::args::{self, CertifyArgs, GetTokenArgs, InstallArgs, RunArgs, UninstallArgs};
 use crate::authority::Authority;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths, FolderLock};
+use crate::cmd::args::{self, CertifyArgs, GetTokenArgs, InstallArgs, RunArgs, UninstallArgs};
 use crate::error::{CliError, Result};
-use crate::password;
+use crate::platform::password;
+use crate::platform::sys::{OsEntropy, now};
 use crate::store::Store;
-use crate::sys::{OsEntropy, now};
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -25,7 +25,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// `pki install`
-pub fn install(a: &InstallArgs) -> Result<()> {
+pub(crate) fn install(a: &InstallArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     let mut force = a.force;
     if paths.exists() && !force {
@@ -79,7 +79,7 @@ pub fn install(a: &InstallArgs) -> Result<()> {
 
 /// A CA opened for signing: its lock held, its intermediate key unlocked,
 /// its store open. The server and the air-gapped `pki sign` both use this.
-pub struct OpenCa {
+pub(crate) struct OpenCa {
     /// The authority.
     pub authority: Authority,
     /// The config.
@@ -98,7 +98,7 @@ impl std::fmt::Debug for OpenCa {
 
 /// What a CA is opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     /// Signing and revoking from the command line.
     Operate,
     /// Serving HTTPS: the TLS key is unlocked too.
@@ -107,7 +107,7 @@ pub enum Purpose {
 
 /// Lock the CA folder, ask for the password, unlock the intermediate key and
 /// open the store (inside a Tokio runtime: the store answers asynchronously).
-pub fn open_ca(
+pub(crate) fn open_ca(
     paths: &CaPaths,
     password_file: Option<&std::path::Path>,
     purpose: Purpose,
@@ -146,7 +146,7 @@ pub fn open_ca(
 }
 
 /// `pki run`
-pub fn run(a: &RunArgs) -> Result<()> {
+pub(crate) fn run(a: &RunArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     let config = CaConfig::load(&paths)?;
     let (host, port) = ca::parse_ca_url(&config.ca_url)?;
@@ -169,7 +169,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| CliError::io("listen on", bind.to_string(), e))?;
-        crate::log::info(
+        crate::platform::log::info(
             "listening",
             &[
                 ("address", &bind.to_string()),
@@ -178,13 +178,15 @@ pub fn run(a: &RunArgs) -> Result<()> {
                 ("pruned_tokens", &pruned.to_string()),
             ],
         );
-        let limits = crate::server::Limits {
+        let limits = crate::api::Limits {
             auth_failures_per_minute: a.max_auth_failures,
             renewals_per_minute: a.max_renewals,
             max_connections_per_address: a.max_connections_per_address,
-            max_connections: crate::sys::raise_fd_limit().saturating_sub(64).max(64),
+            max_connections: crate::platform::sys::raise_fd_limit()
+                .saturating_sub(64)
+                .max(64),
         };
-        crate::server::serve(
+        crate::api::serve(
             listener,
             open.authority,
             tls_key,
@@ -200,7 +202,7 @@ pub fn run(a: &RunArgs) -> Result<()> {
     let closed = store.shutdown();
     served?;
     closed?;
-    crate::log::info("stopped", &[]);
+    crate::platform::log::info("stopped", &[]);
     Ok(())
 }
 
@@ -220,7 +222,7 @@ async fn shutdown_signal() {
 }
 
 /// `pki get-token`
-pub fn get_token(a: &GetTokenArgs) -> Result<()> {
+pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     let config = CaConfig::load(&paths)?;
     let certs = CaCerts::load(&paths, &config)?;
@@ -270,7 +272,7 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
     let token = zeroize::Zeroizing::new(format!("{}\n", bundle.encode()));
     let shown = match &a.out {
         Some(path) => {
-            crate::sys::write_atomic(path, token.as_bytes(), 0o600)?;
+            crate::platform::sys::write_atomic(path, token.as_bytes(), 0o600)?;
             format!("@{}", path.display())
         }
         None => "-".to_owned(),
@@ -294,7 +296,7 @@ pub fn get_token(a: &GetTokenArgs) -> Result<()> {
 }
 
 /// `pki certify`
-pub fn certify(a: &CertifyArgs) -> Result<()> {
+pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
     let key_type: KeyType = a.key.key_type.parse()?;
     // The name becomes file names: check it before anything else.
     Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
@@ -319,7 +321,7 @@ pub fn certify(a: &CertifyArgs) -> Result<()> {
 }
 
 /// `pki csr`
-pub fn csr(a: &args::CsrArgs) -> Result<()> {
+pub(crate) fn csr(a: &args::CsrArgs) -> Result<()> {
     let key_type: KeyType = a.key.key_type.parse()?;
     let token = a.token.as_deref().map(password::token_arg).transpose()?;
     crate::offline::make_request(
@@ -333,7 +335,7 @@ pub fn csr(a: &args::CsrArgs) -> Result<()> {
 }
 
 /// `pki uninstall`
-pub fn uninstall(a: &UninstallArgs) -> Result<()> {
+pub(crate) fn uninstall(a: &UninstallArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     if !paths.exists() {
         return Err(CliError::usage(format!(
@@ -341,7 +343,7 @@ pub fn uninstall(a: &UninstallArgs) -> Result<()> {
             paths.dir.display()
         )));
     }
-    crate::ca_guard::check(&paths.dir)?;
+    crate::ca::guard::check(&paths.dir)?;
     if !a.yes
         && !password::confirm(&format!(
             "Remove the CA in {} with its keys and database? This cannot be undone.",

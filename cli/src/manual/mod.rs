@@ -10,6 +10,8 @@
 //! certificates use), written 0600, and the CA keys are encrypted when a
 //! password is given.
 
+pub(crate) mod package_zip;
+
 use std::path::{Path, PathBuf};
 
 use fedpki_core::csr::{self, Csr, VerifiedCsr};
@@ -21,21 +23,20 @@ use zeroize::Zeroizing;
 
 use crate::authority::verified_csr;
 use crate::error::{CliError, Result};
-use crate::package_zip;
-use crate::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
 
 /// The key algorithm of every key the manual flow makes.
 const KEY_TYPE: KeyType = KeyType::P384;
 
 /// Paths of the manual flow, relative to the workspace.
 #[derive(Debug, Clone)]
-pub struct Workspace {
+pub(crate) struct Workspace {
     root: PathBuf,
 }
 
 impl Workspace {
     /// The workspace in `dir` (OpenFL's: the current folder).
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(dir: impl Into<PathBuf>) -> Self {
         Self { root: dir.into() }
     }
     fn cert(&self) -> PathBuf {
@@ -73,7 +74,7 @@ impl Workspace {
 
 /// OpenFL's name check: 2–252 characters of dot-separated labels of letters,
 /// digits and inner hyphens; returned lower-cased.
-pub fn check_fqdn(name: &str) -> Result<String> {
+pub(crate) fn check_fqdn(name: &str) -> Result<String> {
     let lower = name.trim().trim_end_matches('.').to_ascii_lowercase();
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -92,7 +93,7 @@ pub fn check_fqdn(name: &str) -> Result<String> {
 }
 
 /// `--fqdn`, else `$FQDN`, else this host's fully qualified name.
-pub fn default_fqdn(given: Option<&str>) -> Result<String> {
+pub(crate) fn default_fqdn(given: Option<&str>) -> Result<String> {
     if let Some(f) = given {
         return check_fqdn(f);
     }
@@ -123,20 +124,20 @@ pub fn default_fqdn(given: Option<&str>) -> Result<String> {
 /// unencrypted, as OpenFL's). `None` without any of them.
 fn optional_password(file: Option<&Path>, new: bool) -> Result<Option<Zeroizing<String>>> {
     use std::io::IsTerminal;
-    if file.is_some() || std::env::var(crate::password::ENV).is_ok() {
-        return crate::password::obtain(file, new).map(Some);
+    if file.is_some() || std::env::var(crate::platform::password::ENV).is_ok() {
+        return crate::platform::password::obtain(file, new).map(Some);
     }
     if !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    let pw = crate::password::prompt(
+    let pw = crate::platform::password::prompt(
         "Password for the CA keys (empty: store them unencrypted, 0600): ",
         new,
     )?;
     if pw.is_empty() {
         return Ok(None);
     }
-    crate::password::obtain_from(pw, new).map(Some)
+    crate::platform::password::obtain_from(pw, new).map(Some)
 }
 
 fn write_key(path: &Path, key: &PrivateKey, password: Option<&str>) -> Result<()> {
@@ -154,14 +155,14 @@ fn write_key(path: &Path, key: &PrivateKey, password: Option<&str>) -> Result<()
 fn read_key(path: &Path, password_file: Option<&Path>) -> Result<PrivateKey> {
     let pem = Zeroizing::new(read_text(path)?);
     if pem.contains("ENCRYPTED PRIVATE KEY") {
-        let pw = crate::password::obtain(password_file, false)?;
+        let pw = crate::platform::password::obtain(password_file, false)?;
         return crate::ca::unlock_key(path, &pw);
     }
     Ok(PrivateKey::from_pem(&pem, None)?)
 }
 
 /// `fedpki workspace certify`: the workspace's root and signing CA.
-pub fn workspace_certify(ws: &Workspace, password_file: Option<&Path>) -> Result<()> {
+pub(crate) fn workspace_certify(ws: &Workspace, password_file: Option<&Path>) -> Result<()> {
     if ws.root_ca_cert().exists() {
         return Err(CliError::usage(format!(
             "{} already exists; this workspace has a CA (remove cert/ca to start over)",
@@ -249,7 +250,7 @@ fn generate_request(role: Role, name: &str, key_path: &Path, csr_path: &Path) ->
 }
 
 /// `fedpki aggregator generate-cert-request [--fqdn F]`
-pub fn aggregator_request(ws: &Workspace, fqdn: Option<&str>) -> Result<()> {
+pub(crate) fn aggregator_request(ws: &Workspace, fqdn: Option<&str>) -> Result<()> {
     let fqdn = default_fqdn(fqdn)?;
     generate_request(
         Role::Aggregator,
@@ -261,7 +262,7 @@ pub fn aggregator_request(ws: &Workspace, fqdn: Option<&str>) -> Result<()> {
 }
 
 /// `fedpki collaborator generate-cert-request -n NAME [-x]`
-pub fn collaborator_request(ws: &Workspace, name: &str, skip_package: bool) -> Result<()> {
+pub(crate) fn collaborator_request(ws: &Workspace, name: &str, skip_package: bool) -> Result<()> {
     let name = check_fqdn(name)?;
     let request = generate_request(
         Role::Collaborator,
@@ -293,13 +294,13 @@ fn confirm_signing(csr: &VerifiedCsr, shown_path: &str, silent: bool) -> Result<
         "The CSR Hash for file {shown_path} = {}",
         csr.openfl_hash()?
     );
-    crate::review::print_request(csr);
+    crate::platform::review::print_request(csr);
     if silent {
         println!(" Warning: manual check of certificate hashes is bypassed in silent mode.");
         return Ok(());
     }
     println!("Make sure the two hashes above are the same.");
-    if crate::password::confirm("Do you want to sign this certificate?") {
+    if crate::platform::password::confirm("Do you want to sign this certificate?") {
         Ok(())
     } else {
         Err(CliError::usage(
@@ -338,7 +339,7 @@ fn load_signing_ca(ws: &Workspace, password_file: Option<&Path>) -> Result<Signi
 /// other name is refused with the names it asked for, so a collaborator
 /// cannot obtain a certificate that passes for the aggregator.
 fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, role: Role, name: &str) -> Result<String> {
-    let (asked_cn, asked_sans) = crate::review::asked_names(csr)?;
+    let (asked_cn, asked_sans) = crate::platform::review::asked_names(csr)?;
     let subject = Subject::new(name)?;
     let san = San::parse(name)?;
     let sans_ok = asked_sans.is_empty() || asked_sans == [san.clone()];
@@ -347,7 +348,7 @@ fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, role: Role, name: &str) -> Result
             "the CSR asks for CN={} SANs={}, but a {} here gets exactly CN={name} SAN={name}; \
              refusing to sign it (ask for a new request made for {name})",
             escaped(&asked_cn),
-            crate::review::san_list(&asked_sans),
+            crate::platform::review::san_list(&asked_sans),
             match role {
                 Role::Aggregator => "aggregator",
                 Role::Collaborator => "collaborator",
@@ -401,7 +402,7 @@ fn read_verified_csr(path: &Path) -> Result<VerifiedCsr> {
 }
 
 /// `fedpki aggregator certify [--fqdn F] [-s]`
-pub fn aggregator_certify(
+pub(crate) fn aggregator_certify(
     ws: &Workspace,
     fqdn: Option<&str>,
     silent: bool,
@@ -423,7 +424,7 @@ pub fn aggregator_certify(
 
 /// Options of `fedpki collaborator certify`.
 #[derive(Debug, Clone, Default)]
-pub struct CollaboratorCertify<'a> {
+pub(crate) struct CollaboratorCertify<'a> {
     /// `-n NAME`.
     pub name: Option<&'a str>,
     /// `-s`.
@@ -437,7 +438,7 @@ pub struct CollaboratorCertify<'a> {
 }
 
 /// `fedpki collaborator certify …`
-pub fn collaborator_certify(ws: &Workspace, o: &CollaboratorCertify<'_>) -> Result<()> {
+pub(crate) fn collaborator_certify(ws: &Workspace, o: &CollaboratorCertify<'_>) -> Result<()> {
     match (o.request_pkg, o.import) {
         (Some(_), Some(_)) => Err(CliError::usage(
             "use either -r (sign a request) or -i (import a signed package)",
@@ -667,7 +668,7 @@ fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
                  root, SHA-256 {new_fp}.",
                 ws.cert_chain().display()
             );
-            if !crate::password::confirm(
+            if !crate::platform::password::confirm(
                 "Replace the trusted root with the package's (only if the aggregator's operator confirmed its fingerprint)?",
             ) {
                 return Err(refuse(format!(

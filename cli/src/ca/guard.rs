@@ -14,7 +14,7 @@ use crate::error::{CliError, Result};
 const SUBFOLDERS: [&str; 4] = ["config", "certs", "secrets", "db"];
 
 /// Refuse a CA folder that another user owns or could write.
-pub fn check(dir: &Path) -> Result<()> {
+pub(crate) fn check(dir: &Path) -> Result<()> {
     let me = rustix::process::geteuid().as_raw();
     check_entry(dir, me, false)?;
     for sub in SUBFOLDERS {
@@ -74,7 +74,7 @@ fn check_entry(path: &Path, me: u32, secret: bool) -> Result<()> {
 }
 
 /// Make an existing folder private (0700) before a CA is created in it.
-pub fn tighten(dir: &Path) -> Result<()> {
+pub(crate) fn tighten(dir: &Path) -> Result<()> {
     let me = rustix::process::geteuid().as_raw();
     check_entry_owner(dir, me)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -95,7 +95,7 @@ fn check_entry_owner(dir: &Path, me: u32) -> Result<()> {
 /// The pid holding an flock on the file `lock` (inode and device as
 /// /proc/locks lists them), so a pid written into the lock file is trusted
 /// only when the kernel says that process holds the lock.
-pub fn lock_holders(lock: &Path) -> Vec<i32> {
+pub(crate) fn lock_holders(lock: &Path) -> Vec<i32> {
     let Ok(meta) = std::fs::metadata(lock) else {
         return Vec::new();
     };

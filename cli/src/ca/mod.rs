@@ -16,6 +16,8 @@
 //! The layout follows step-ca's, so an operator finds things where they
 //! expect them.
 
+pub(crate) mod guard;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -28,12 +30,12 @@ use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
 use crate::error::{CliError, Result};
-use crate::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
 
 /// Default CA address, as OpenFL's.
-pub const DEFAULT_CA_URL: &str = "localhost:9123";
+pub(crate) const DEFAULT_CA_URL: &str = "localhost:9123";
 /// Default provisioner name, as step's.
-pub const DEFAULT_PROVISIONER: &str = "provisioner";
+pub(crate) const DEFAULT_PROVISIONER: &str = "provisioner";
 
 /// Paths inside a CA folder.
 #[derive(Debug, Clone)]
@@ -154,7 +156,7 @@ impl CaConfig {
                 paths.dir.display()
             )));
         }
-        crate::ca_guard::check(&paths.dir)?;
+        crate::ca::guard::check(&paths.dir)?;
         let text = read_text(&paths.config())?;
         serde_json::from_str(&text).map_err(|e| {
             CliError::usage(format!(
@@ -189,12 +191,12 @@ impl CaConfig {
 }
 
 /// The `aud` of a revoke token for a CA at `host_port`.
-pub fn revoke_audience(host_port: &str) -> String {
+pub(crate) fn revoke_audience(host_port: &str) -> String {
     format!("https://{host_port}/1.0/revoke")
 }
 
 /// The shortest certificate lifetime a CA may be installed with.
-pub const MIN_LEAF_LIFETIME_SECS: u64 = 10;
+pub(crate) const MIN_LEAF_LIFETIME_SECS: u64 = 10;
 
 /// Check `HOST:PORT`.
 pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
@@ -220,7 +222,7 @@ pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
 /// Create a CA in `paths.dir`. Stages everything in a temporary folder
 /// inside it and moves it into place last, config file last of all: a crash
 /// leaves either no CA or a whole one.
-pub fn install(
+pub(crate) fn install(
     paths: &CaPaths,
     ca_url: &str,
     password: &str,
@@ -250,7 +252,7 @@ pub fn install(
         }
     }
     create_dir(&paths.dir, true)?;
-    crate::ca_guard::tighten(&paths.dir)?;
+    crate::ca::guard::tighten(&paths.dir)?;
     // Held to the end: no server can start on the folder while it is
     // replaced (the pid check above only gives the friendlier message).
     let _lock = FolderLock::acquire(paths)?;
@@ -338,7 +340,7 @@ pub fn install(
 
 /// How long what a CA makes lives, as `pki install` was told.
 #[derive(Debug, Clone, Copy)]
-pub struct Lifetimes {
+pub(crate) struct Lifetimes {
     /// Leaf certificates.
     pub leaf_secs: u64,
     /// The longest token the CA accepts (`exp - nbf`).
@@ -346,7 +348,7 @@ pub struct Lifetimes {
 }
 
 /// The pin of a TLS key (see [`fedpki_core::key::spki_pin`]).
-pub fn tls_key_pin(key: &PrivateKey) -> Result<String> {
+pub(crate) fn tls_key_pin(key: &PrivateKey) -> Result<String> {
     Ok(fedpki_core::key::spki_pin(&key.public_key())?)
 }
 
@@ -354,7 +356,7 @@ pub fn tls_key_pin(key: &PrivateKey) -> Result<String> {
 /// made before the key existed gets one now, recorded in its config (the
 /// caller holds the folder's lock); a key that does not match its pin is
 /// refused, since tokens would then be refused by every client.
-pub fn server_tls_key(
+pub(crate) fn server_tls_key(
     paths: &CaPaths,
     config: &CaConfig,
     password: &str,
@@ -379,7 +381,7 @@ pub fn server_tls_key(
     updated.tls_key_sha256 = Some(tls_key_pin(&key)?);
     let json = serde_json::to_vec_pretty(&updated).map_err(|e| CliError::usage(e.to_string()))?;
     write_atomic(&paths.config(), &json, 0o600)?;
-    crate::log::info("tls_key_created", &[("path", &path.display().to_string())]);
+    crate::platform::log::info("tls_key_created", &[("path", &path.display().to_string())]);
     Ok((key, updated))
 }
 
@@ -432,13 +434,13 @@ pub fn unlock_key(path: &Path, password: &str) -> Result<PrivateKey> {
 
 /// A held lock on the CA folder: proof that this process is its only server.
 #[derive(Debug)]
-pub struct FolderLock {
+pub(crate) struct FolderLock {
     file: File,
 }
 
 impl FolderLock {
     /// Take the lock and write our pid into it, or say who holds it.
-    pub fn acquire(paths: &CaPaths) -> Result<Self> {
+    pub(crate) fn acquire(paths: &CaPaths) -> Result<Self> {
         let path = paths.lock();
         let mut file = OpenOptions::new()
             .read(true)
@@ -504,7 +506,7 @@ pub fn server_pid(paths: &CaPaths) -> Result<Option<i32>> {
         Err(std::fs::TryLockError::WouldBlock) => {
             // Trust the pid written in the file only if the kernel says that
             // process holds the lock.
-            let holders = crate::ca_guard::lock_holders(&path);
+            let holders = crate::ca::guard::lock_holders(&path);
             Ok(read_pid(&mut file)
                 .filter(|p| holders.contains(p))
                 .or(Some(0)))

@@ -11,13 +11,13 @@ use std::path::Path;
 use crate::error::{CliError, Result};
 
 /// Largest zip file read.
-pub const MAX_ZIP: u64 = 1024 * 1024;
+pub(crate) const MAX_ZIP: u64 = 1024 * 1024;
 /// Most entries in a package (OpenFL's hold one or two).
-pub const MAX_ENTRIES: usize = 16;
+pub(crate) const MAX_ENTRIES: usize = 16;
 /// Largest uncompressed entry (a certificate chain or CSR is a few KiB).
-pub const MAX_ENTRY: u64 = 64 * 1024;
+pub(crate) const MAX_ENTRY: u64 = 64 * 1024;
 /// Largest uncompressed total.
-pub const MAX_TOTAL: u64 = 256 * 1024;
+pub(crate) const MAX_TOTAL: u64 = 256 * 1024;
 
 /// One file from a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +36,8 @@ fn refuse(path: &Path, why: impl std::fmt::Display) -> CliError {
 }
 
 /// Read every regular file of the zip at `path`, checking names and sizes.
-pub fn read(path: &Path) -> Result<Vec<Entry>> {
-    let bytes = crate::sys::read_bounded(path, MAX_ZIP)?;
+pub(crate) fn read(path: &Path) -> Result<Vec<Entry>> {
+    let bytes = crate::platform::sys::read_bounded(path, MAX_ZIP)?;
     read_bytes(&bytes, path)
 }
 
@@ -146,7 +146,7 @@ fn safe_name(name: &str) -> Option<String> {
 }
 
 /// Write a zip with `entries` (deflated) to `path`, atomically.
-pub fn write(path: &Path, entries: &[(&str, &[u8])]) -> Result<()> {
+pub(crate) fn write(path: &Path, entries: &[(&str, &[u8])]) -> Result<()> {
     let mut buf = Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut buf);
@@ -162,7 +162,7 @@ pub fn write(path: &Path, entries: &[(&str, &[u8])]) -> Result<()> {
         zip.finish()
             .map_err(|e| CliError::usage(format!("zip {}: {e}", path.display())))?;
     }
-    crate::sys::write_atomic(path, &buf.into_inner(), 0o644)
+    crate::platform::sys::write_atomic(path, &buf.into_inner(), 0o644)
 }
 
 #[cfg(test)]

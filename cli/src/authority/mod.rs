@@ -20,8 +20,8 @@ use crate::ca::{CaCerts, CaConfig};
 use fedpki_core::crl::{self, Reason};
 use x509_cert::Certificate;
 
+use crate::platform::sys::{Clock, OsEntropy, SystemClock};
 use crate::store::{CertRecord, IssueCommit, Outcome, RevocationRecord, RevokeCommit, Store};
-use crate::sys::{Clock, OsEntropy, SystemClock};
 use fedpki_core::Entropy;
 
 /// A refused request: the HTTP status and a message safe to show a client.
@@ -104,7 +104,7 @@ impl Platform {
     /// The server's: ring, the system clock, the OS's randomness.
     pub fn system() -> Self {
         Self {
-            crypto: crate::ring_backend::RING_PROVIDER,
+            crypto: crate::platform::ring_backend::RING_PROVIDER,
             clock: Box::new(SystemClock),
             entropy: Box::new(OsEntropy),
         }
@@ -457,7 +457,7 @@ impl Authority {
     /// recorded or issued; a full disk is the operator's to fix (503), and
     /// the CA resumes by itself once there is space.
     fn store_failed(&self, e: crate::error::CliError) -> Refusal {
-        crate::log::error("store", &[("error", &e.to_string())]);
+        crate::platform::log::error("store", &[("error", &e.to_string())]);
         if self.store.disk_full() {
             return Refusal::new(
                 503,
@@ -636,7 +636,7 @@ impl Authority {
 
 /// How long a CRL is valid; the server signs a new one at two thirds of
 /// that, and after every revocation.
-pub const CRL_LIFETIME_SECS: u64 = 24 * 3600;
+pub(crate) const CRL_LIFETIME_SECS: u64 = 24 * 3600;
 
 /// The outcome of a revocation.
 #[derive(Debug, Clone)]
@@ -649,7 +649,7 @@ pub struct Revocation {
 
 /// A serial as typed by a person or printed by OpenSSL (`4A:3B…`, any
 /// case, colons or spaces) → fedpki's lowercase hex.
-pub fn normalize_serial(s: &str) -> Result<String, Refusal> {
+pub(crate) fn normalize_serial(s: &str) -> Result<String, Refusal> {
     let hex: String = s
         .trim()
         .trim_start_matches("0x")
@@ -671,7 +671,7 @@ pub fn normalize_serial(s: &str) -> Result<String, Refusal> {
 }
 
 /// Decode a PEM CSR and check its self-signature: 400 on failure.
-pub fn verified_csr(
+pub(crate) fn verified_csr(
     csr_pem: &str,
     verifier: &dyn SignatureVerifier,
 ) -> Result<VerifiedCsr, Refusal> {
@@ -699,10 +699,16 @@ pub fn csr_names(csr: &VerifiedCsr) -> Result<(Subject, Vec<San>), Refusal> {
 }
 
 fn internal(e: impl fmt::Display) -> Refusal {
-    crate::log::error("issue", &[("error", &e.to_string())]);
+    crate::platform::log::error("issue", &[("error", &e.to_string())]);
     Refusal::new(500, "the CA failed to issue the certificate")
 }
 
+/// The next cRLNumber: milliseconds since the epoch, or one more than the
+/// last if the clock has not moved on (numbers only grow, also across
+/// restarts while the clock does).
+pub(crate) fn crl_number(last: u64) -> u64 {
+    crate::platform::sys::now_ms().max(last.saturating_add(1))
+}
+
 #[cfg(test)]
-#[path = "authority_tests.rs"]
 mod tests;

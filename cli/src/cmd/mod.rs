@@ -1,0 +1,112 @@
+//! The commands: each parses nothing (clap did), checks its arguments,
+//! and glues the layers below together. `main` dispatches.
+
+pub(crate) mod args;
+pub(crate) mod ca;
+pub(crate) mod lifecycle;
+pub(crate) mod sign;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cmd::args::{AggregatorCmd, Cli, CollaboratorCmd, Command, Pki, WorkspaceCmd};
+use crate::platform::sys;
+use crate::{error, manual, offline};
+
+fn inspect_file(file: &std::path::Path) -> error::Result<()> {
+    use std::io::Read;
+    let bytes = if file.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::stdin()
+            .take(1024 * 1024)
+            .read_to_end(&mut b)
+            .map_err(|e| error::CliError::io("read", "standard input", e))?;
+        b
+    } else {
+        sys::read_bounded(file, 1024 * 1024)?
+    };
+    // The file is untrusted: every name in it is printed escaped, so none can
+    // rewrite the terminal or hide behind bidi or invisible characters.
+    for line in crate::client::inspect::describe_bytes(&bytes)?.lines() {
+        println!("{}", fedpki_core::name::escaped(line));
+    }
+    Ok(())
+}
+
+/// The manual flow's workspace: the current folder, as OpenFL's.
+fn workspace() -> manual::Workspace {
+    manual::Workspace::new(".")
+}
+
+/// Parse the command line, run the command, report errors on stderr.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Pki(Pki::Install(a)) => ca::install(a),
+        Command::Pki(Pki::Run(a)) => ca::run(a),
+        Command::Pki(Pki::GetToken(a)) => ca::get_token(a),
+        Command::Pki(Pki::Certify(a)) => ca::certify(a),
+        Command::Pki(Pki::Uninstall(a)) => ca::uninstall(a),
+        Command::Pki(Pki::Csr(a)) => ca::csr(a),
+        Command::Pki(Pki::Sign(a)) => sign::sign_request(
+            &a.ca_path,
+            &a.request,
+            &a.out,
+            a.yes,
+            a.password.password_file.as_deref(),
+        ),
+        Command::Pki(Pki::Import(a)) => {
+            offline::import(&a.signed, &a.certs_path, a.root_fingerprint.as_deref())
+        }
+        Command::Pki(Pki::Inspect { file }) => inspect_file(file),
+        Command::Pki(Pki::Revoke(a)) => lifecycle::revoke(a),
+        Command::Pki(Pki::Crl(a)) => lifecycle::crl(a),
+        Command::Pki(Pki::Renew(a)) => lifecycle::renew(a),
+        Command::Pki(Pki::List(a)) => lifecycle::list(a),
+        Command::Pki(Pki::Verify(a)) => lifecycle::verify(a),
+        Command::Pki(Pki::Audit(a)) => lifecycle::audit(a),
+        Command::Workspace(WorkspaceCmd::Certify(p)) => {
+            manual::workspace_certify(&workspace(), p.password_file.as_deref())
+        }
+        Command::Aggregator(AggregatorCmd::GenerateCertRequest { fqdn }) => {
+            manual::aggregator_request(&workspace(), fqdn.as_deref())
+        }
+        Command::Aggregator(AggregatorCmd::Certify {
+            fqdn,
+            silent,
+            password,
+        }) => manual::aggregator_certify(
+            &workspace(),
+            fqdn.as_deref(),
+            *silent,
+            password.password_file.as_deref(),
+        ),
+        Command::Collaborator(CollaboratorCmd::GenerateCertRequest { name, skip_package }) => {
+            manual::collaborator_request(&workspace(), name, *skip_package)
+        }
+        Command::Collaborator(CollaboratorCmd::Certify {
+            name,
+            silent,
+            request_pkg,
+            import,
+            password,
+        }) => manual::collaborator_certify(
+            &workspace(),
+            &manual::CollaboratorCertify {
+                name: name.as_deref(),
+                silent: *silent,
+                request_pkg: request_pkg.as_deref(),
+                import: import.as_deref(),
+                password_file: password.password_file.as_deref(),
+            },
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fedpki: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The one door into the library for the end-to-end tests, the
+//! benchmarks and the fuzzers: what they drive directly, under one name
+//! each. Everything else is the crate's own.
+
+pub use crate::api::answer_sign;
+pub use crate::api::fuzz::requests as fuzz_requests;
+pub use crate::authority::{Authority, csr_names};
+pub use crate::ca::{CaCerts, CaConfig, CaPaths, parse_ca_url, server_pid, unlock_key};
+pub use crate::client::inspect::{describe, describe_bytes};
+pub use crate::client::{ClientAuth, https_request, https_request_as};
+pub use crate::manual::package_zip::read_bytes;
+pub use crate::platform::ring_backend::RingP256;
+pub use crate::platform::sys::{OsEntropy, now, now_ms, raise_fd_limit};
+pub use crate::store::disk::OsDisk;
+pub use crate::store::durable::{Durable, StorePaths};
+pub use crate::store::log as audit_log;
+pub use crate::store::records::{CertRecord, Change, IssueCommit};
+pub use crate::store::{Backend, Ledger, MemoryBackend, Store};
