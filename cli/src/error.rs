@@ -33,6 +33,12 @@ pub enum CliError {
     Store(String),
     /// A check the user asked for failed (`pki verify`, `pki audit`).
     Check(String),
+    /// Refused here by the CA's rules (a command run beside the CA folder,
+    /// the server stopped): the same refusals the server would answer.
+    Refused(String),
+    /// The CA folder's files disagree or were altered (a key that does not
+    /// match its certificate, a log behind the ledger, an unknown format).
+    CorruptCa(String),
 }
 
 impl CliError {
@@ -50,11 +56,17 @@ impl CliError {
         Self::Usage(msg.into())
     }
 
-    /// The process exit code: 2 for usage, 1 for everything else.
+    /// The process exit code, one per kind (README, *Exit codes*).
     pub fn exit_code(&self) -> u8 {
         match self {
+            Self::Check(_) | Self::Core(_) => 1,
             Self::Usage(_) => 2,
-            _ => 1,
+            Self::Refused(_) => 3,
+            Self::Remote { .. } => 4,
+            Self::Network(_) => 5,
+            Self::Io { .. } => 6,
+            Self::CorruptCa(_) => 7,
+            Self::Store(_) => 8,
         }
     }
 }
@@ -75,6 +87,8 @@ impl fmt::Display for CliError {
             Self::Network(m) => f.write_str(m),
             Self::Store(m) => write!(f, "the CA's database: {m}"),
             Self::Check(m) => f.write_str(m),
+            Self::Refused(m) => write!(f, "refused (by this CA's rules, here): {m}"),
+            Self::CorruptCa(m) => write!(f, "the CA folder is damaged or was altered: {m}"),
         }
     }
 }
@@ -95,3 +109,27 @@ impl From<fedpki_core::token::TokenError> for CliError {
 
 /// Result with [`CliError`].
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_has_its_own_exit_code() {
+        let kinds = [
+            CliError::Check(String::new()),
+            CliError::usage(""),
+            CliError::Refused(String::new()),
+            CliError::Remote {
+                status: 401,
+                message: String::new(),
+            },
+            CliError::Network(String::new()),
+            CliError::io("read", "f", std::io::Error::other("x")),
+            CliError::CorruptCa(String::new()),
+            CliError::Store(String::new()),
+        ];
+        let codes: Vec<u8> = kinds.iter().map(CliError::exit_code).collect();
+        assert_eq!(codes, [1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+}

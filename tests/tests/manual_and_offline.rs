@@ -597,7 +597,13 @@ fn air_gapped_round_trip_with_a_token_burns_it_for_online_use_too() {
     .unwrap();
 
     // The token is spent: offline a second time, and online.
-    refused(&sign(&node.join("again.signed")), "already used");
+    // (Refused here, by the CA folder's own rules, not by a server.)
+    let again = sign(&node.join("again.signed"));
+    assert_eq!(again.status.code(), Some(3));
+    refused(
+        &again,
+        "refused (by this CA's rules, here): the token was already used",
+    );
     assert!(!node.join("again.signed").exists());
     let _server = ca.serve();
     let online = fedpki(
@@ -613,6 +619,8 @@ fn air_gapped_round_trip_with_a_token_burns_it_for_online_use_too() {
             node.join("online").to_str().unwrap(),
         ],
     );
+    assert_eq!(online.status.code(), Some(4), "refused by the CA, remotely");
+    refused(&online, "the CA refused the request (401)");
     refused(&online, "already used");
     // And while the server runs, the CA is not signed offline behind its back.
     let fresh = ca.token("col2", &[]);

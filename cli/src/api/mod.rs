@@ -400,6 +400,19 @@ fn too_many(wait: u64, message: &str) -> Response<Full<Bytes>> {
     resp
 }
 
+/// The HTTP status of each reason for a refusal (step-ca's choices).
+fn status_of(why: crate::authority::Why) -> u16 {
+    use crate::authority::Why;
+    match why {
+        Why::Malformed => 400,
+        Why::NotAuthorized => 401,
+        Why::Forbidden => 403,
+        Why::Unknown => 404,
+        Why::Internal => 500,
+        Why::Unavailable => 503,
+    }
+}
+
 fn error(status: u16, message: &str) -> Response<Full<Bytes>> {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json(
@@ -674,11 +687,11 @@ fn refused(refusal: &crate::authority::Refusal, peer: std::net::IpAddr) -> Respo
         "refused",
         &[
             ("peer", &peer.to_string()),
-            ("status", &refusal.status.to_string()),
+            ("status", &status_of(refusal.why).to_string()),
             ("reason", &refusal.message),
         ],
     );
-    error(refusal.status, &refusal.message)
+    error(status_of(refusal.why), &refusal.message)
 }
 
 async fn renew(app: &App, peer: &Peer) -> Response<Full<Bytes>> {

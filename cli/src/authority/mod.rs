@@ -24,19 +24,38 @@ use crate::platform::sys::{Clock, OsEntropy, SystemClock};
 use crate::store::{CertRecord, IssueCommit, Outcome, RevocationRecord, RevokeCommit, Store};
 use fedpki_core::Entropy;
 
-/// A refused request: the HTTP status and a message safe to show a client.
+/// Why a request was refused. The transport chooses how to say it (the
+/// API maps each to an HTTP status; the command line to an exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// The request is malformed (a bad CSR, a bad serial).
+    Malformed,
+    /// Its credential (a token, a presented certificate) is not accepted.
+    NotAuthorized,
+    /// Authorized, but the CA's rules forbid it (names a token does not
+    /// cover, renewing a CA certificate).
+    Forbidden,
+    /// No certificate with that serial was issued here.
+    Unknown,
+    /// The CA cannot record anything now (its disk is full).
+    Unavailable,
+    /// The CA failed.
+    Internal,
+}
+
+/// A refused request: why, and a message safe to show a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// HTTP status code (400, 401, 403, 500).
-    pub status: u16,
+    /// Why.
+    pub why: Why,
     /// What was wrong, for the client.
     pub message: String,
 }
 
 impl Refusal {
-    fn new(status: u16, message: impl Into<String>) -> Self {
+    fn new(why: Why, message: impl Into<String>) -> Self {
         Self {
-            status,
+            why,
             message: message.into(),
         }
     }
@@ -44,13 +63,23 @@ impl Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, self.status)
+        f.write_str(&self.message)
+    }
+}
+
+impl From<Refusal> for crate::error::CliError {
+    /// A refusal made here, on the command line (the server is stopped).
+    fn from(r: Refusal) -> Self {
+        match r.why {
+            Why::Internal | Why::Unavailable => Self::Store(r.message),
+            _ => Self::Refused(r.message),
+        }
     }
 }
 
 impl From<TokenError> for Refusal {
     fn from(e: TokenError) -> Self {
-        Self::new(401, e.to_string())
+        Self::new(Why::NotAuthorized, e.to_string())
     }
 }
 
@@ -199,7 +228,7 @@ impl Authority {
         let token = self.verify_token(ott, now)?;
         let checked = verified_csr(csr_pem, self.verifier).and_then(|csr| {
             csr.check_names(token.subject(), token.sans())
-                .map_err(|e| Refusal::new(403, e.to_string()))?;
+                .map_err(|e| Refusal::new(Why::Forbidden, e.to_string()))?;
             self.issue(csr.public_key(), token.subject(), token.sans(), now)
         });
         let burn = (token.jti().to_owned(), token.burn_until().0);
@@ -236,19 +265,27 @@ impl Authority {
     /// with the commit).
     pub async fn renew(&self, presented: &Certificate, now: UnixTime) -> Result<Issued, Refusal> {
         fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
-            .map_err(|_| Refusal::new(401, "the certificate was not issued by this CA"))?;
+            .map_err(|_| {
+                Refusal::new(
+                    Why::NotAuthorized,
+                    "the certificate was not issued by this CA",
+                )
+            })?;
         fedpki_core::chain::check_valid_at(presented, now).map_err(|_| {
             Refusal::new(
-                401,
+                Why::NotAuthorized,
                 "the certificate has expired (or is not yet valid); get a new one with a token",
             )
         })?;
         if fedpki_core::chain::is_ca(presented) {
-            return Err(Refusal::new(403, "a CA certificate cannot be renewed"));
+            return Err(Refusal::new(
+                Why::Forbidden,
+                "a CA certificate cannot be renewed",
+            ));
         }
         let cn = fedpki_core::chain::common_name(presented)
-            .ok_or_else(|| Refusal::new(400, "the certificate has no common name"))?;
-        let subject = Subject::new(&cn).map_err(|e| Refusal::new(400, e.to_string()))?;
+            .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
+        let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
         let sans = fedpki_core::chain::sans(presented);
         let old = issue::serial_hex(presented);
         let (issued, record) = self.issue(
@@ -300,7 +337,7 @@ impl Authority {
         let serial = normalize_serial(serial)?;
         if normalize_serial(&token.claims().sub).ok().as_deref() != Some(serial.as_str()) {
             return Err(Refusal::new(
-                403,
+                Why::Forbidden,
                 "the token authorizes revoking another serial (its sub)",
             ));
         }
@@ -327,7 +364,7 @@ impl Authority {
         let own = issue::serial_hex(presented);
         if own != serial {
             return Err(Refusal::new(
-                403,
+                Why::Forbidden,
                 "over mutual TLS a holder can revoke only the certificate it presents",
             ));
         }
@@ -386,7 +423,7 @@ impl Authority {
                 already: true,
             }),
             Outcome::UnknownSerial => Err(Refusal::new(
-                404,
+                Why::Unknown,
                 format!("this CA issued no certificate with serial {serial}"),
             )),
             Outcome::AlreadyRenewed(_) => Err(internal("a revocation answered as a renewal")),
@@ -460,12 +497,15 @@ impl Authority {
         crate::platform::log::error("store", &[("error", &e.to_string())]);
         if self.store.disk_full() {
             return Refusal::new(
-                503,
+                Why::Unavailable,
                 "the CA's disk is full: nothing was recorded or issued; try again once its \
                  operator has freed space (the CA resumes by itself)",
             );
         }
-        Refusal::new(500, "the CA could not record the request; try again later")
+        Refusal::new(
+            Why::Internal,
+            "the CA could not record the request; try again later",
+        )
     }
 
     /// A complete CRL over every revocation, signed by the intermediate,
@@ -620,14 +660,14 @@ impl Authority {
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
             Outcome::TokenTooOld => Err(TokenError::Expired.into()),
             Outcome::Revoked(r) => Err(Refusal::new(
-                401,
+                Why::NotAuthorized,
                 format!(
                     "the certificate was revoked ({}); it cannot be renewed",
                     Reason::from_code(r.reason).map_or("unknown reason", |x| x.name())
                 ),
             )),
             Outcome::UnknownSerial => Err(Refusal::new(
-                401,
+                Why::NotAuthorized,
                 "the certificate is not in this CA's ledger; it cannot be renewed",
             )),
         }
@@ -663,7 +703,7 @@ pub(crate) fn normalize_serial(s: &str) -> Result<String, Refusal> {
         || !hex.bytes().all(|b| b.is_ascii_hexdigit())
     {
         return Err(Refusal::new(
-            400,
+            Why::Malformed,
             format!("{s:?} is not a certificate serial (hex, as `fedpki pki list` shows it)"),
         ));
     }
@@ -675,11 +715,18 @@ pub(crate) fn verified_csr(
     csr_pem: &str,
     verifier: &dyn SignatureVerifier,
 ) -> Result<VerifiedCsr, Refusal> {
-    let csr = Csr::from_pem(csr_pem)
-        .map_err(|e| Refusal::new(400, format!("the csr field is not a valid CSR: {e}")))?;
+    let csr = Csr::from_pem(csr_pem).map_err(|e| {
+        Refusal::new(
+            Why::Malformed,
+            format!("the csr field is not a valid CSR: {e}"),
+        )
+    })?;
     csr.verify(verifier).map_err(|e| match e {
-        fedpki_core::Error::Unsupported(_) => Refusal::new(400, e.to_string()),
-        _ => Refusal::new(400, format!("the CSR's signature is not valid: {e}")),
+        fedpki_core::Error::Unsupported(_) => Refusal::new(Why::Malformed, e.to_string()),
+        _ => Refusal::new(
+            Why::Malformed,
+            format!("the CSR's signature is not valid: {e}"),
+        ),
     })
 }
 
@@ -689,18 +736,20 @@ pub fn csr_names(csr: &VerifiedCsr) -> Result<(Subject, Vec<San>), Refusal> {
         .common_name()
         .ok()
         .flatten()
-        .ok_or_else(|| Refusal::new(400, "the CSR has no common name"))?;
-    let subject = Subject::new(&cn).map_err(|e| Refusal::new(400, e.to_string()))?;
-    let mut sans = csr.sans().map_err(|e| Refusal::new(403, e.to_string()))?;
+        .ok_or_else(|| Refusal::new(Why::Malformed, "the CSR has no common name"))?;
+    let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
+    let mut sans = csr
+        .sans()
+        .map_err(|e| Refusal::new(Why::Forbidden, e.to_string()))?;
     if sans.is_empty() {
-        sans.push(San::parse(&cn).map_err(|e| Refusal::new(400, e.to_string()))?);
+        sans.push(San::parse(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?);
     }
     Ok((subject, sans))
 }
 
 fn internal(e: impl fmt::Display) -> Refusal {
     crate::platform::log::error("issue", &[("error", &e.to_string())]);
-    Refusal::new(500, "the CA failed to issue the certificate")
+    Refusal::new(Why::Internal, "the CA failed to issue the certificate")
 }
 
 /// The next cRLNumber: milliseconds since the epoch, or one more than the

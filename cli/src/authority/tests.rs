@@ -10,7 +10,7 @@ use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, TokenRequest};
 use fedpki_core::{Entropy, KeyType, PrivateKey, SigningKey, UnixTime};
 
-use super::{Authority, Platform, Refusal};
+use super::{Authority, Platform, Refusal, Why};
 use crate::ca::{CaCerts, CaConfig, ProvisionerConfig};
 use crate::platform::sys::Clock;
 use crate::store::{MemoryBackend, Store};
@@ -157,9 +157,9 @@ fn block<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn refused<T: std::fmt::Debug>(r: Result<T, Refusal>, status: u16, needle: &str) {
+fn refused<T: std::fmt::Debug>(r: Result<T, Refusal>, why: Why, needle: &str) {
     let e = r.expect_err("refused");
-    assert_eq!(e.status, status, "{e}");
+    assert_eq!(e.why, why, "{e}");
     assert!(e.message.contains(needle), "{e}");
 }
 
@@ -172,7 +172,7 @@ fn a_token_issues_once_and_the_certificate_is_in_the_ledger() {
     let again = ca.csr("col1");
     refused(
         block(ca.authority.sign(&again, &ott, ca.now())),
-        401,
+        Why::NotAuthorized,
         "used",
     );
     let ledger = block(ca.authority.store().certificates()).unwrap();
@@ -188,7 +188,7 @@ fn a_genuine_token_is_spent_even_when_its_csr_is_refused() {
     let wrong = ca.csr("col2");
     refused(
         block(ca.authority.sign(&wrong, &ott, ca.now())),
-        403,
+        Why::Forbidden,
         "col2",
     );
     let jti = token::peek_claims(&ott).unwrap().jti;
@@ -196,7 +196,7 @@ fn a_genuine_token_is_spent_even_when_its_csr_is_refused() {
     let right = ca.csr("col1");
     refused(
         block(ca.authority.sign(&right, &ott, ca.now())),
-        401,
+        Why::NotAuthorized,
         "used",
     );
     assert!(
@@ -225,7 +225,11 @@ fn tokens_that_fail_their_own_checks_are_refused_and_not_spent() {
         ),
     ];
     for (ott, needle) in cases {
-        refused(block(ca.authority.sign(&csr, &ott, ca.now())), 401, needle);
+        refused(
+            block(ca.authority.sign(&csr, &ott, ca.now())),
+            Why::NotAuthorized,
+            needle,
+        );
         let jti = token::peek_claims(&ott).unwrap().jti;
         assert!(
             !block(ca.authority.store().is_burnt(&jti)).unwrap(),
@@ -237,7 +241,7 @@ fn tokens_that_fail_their_own_checks_are_refused_and_not_spent() {
     let foreign = other.sign_token("col1");
     refused(
         block(ca.authority.sign(&csr, &foreign, ca.now())),
-        401,
+        Why::NotAuthorized,
         "signature",
     );
 }
@@ -259,7 +263,11 @@ fn a_revoked_certificate_is_not_renewed_and_a_renewal_is_answered_once() {
             .revoke_by_operator(&renewed.serial, Reason::Superseded, ca.now()),
     )
     .unwrap();
-    refused(block(ca.authority.renew(&newer, ca.now())), 401, "revoked");
+    refused(
+        block(ca.authority.renew(&newer, ca.now())),
+        Why::NotAuthorized,
+        "revoked",
+    );
     // A certificate of another CA is not renewed.
     let mut other = new_ca(6);
     let (ott, csr) = (other.sign_token("col1"), other.csr("col1"));
@@ -267,7 +275,7 @@ fn a_revoked_certificate_is_not_renewed_and_a_renewal_is_answered_once() {
     let foreign = issue::parse_cert_pem(&foreign.crt).unwrap();
     refused(
         block(ca.authority.renew(&foreign, ca.now())),
-        401,
+        Why::NotAuthorized,
         "not issued by this CA",
     );
 }
@@ -305,7 +313,7 @@ fn racing_revocations_of_one_serial_record_it_once() {
     assert_eq!(block(authority.store().revocations()).unwrap().len(), 1);
     refused(
         block(authority.revoke_by_operator("ffee", Reason::Unspecified, now)),
-        404,
+        Why::Unknown,
         "no certificate with serial",
     );
 }
@@ -322,7 +330,7 @@ fn a_clock_stepped_back_does_not_revive_a_pruned_token() {
     // Back to the real time: the token looks valid again, and is refused.
     refused(
         block(ca.authority.sign(&csr2, &ott, ca.now())),
-        401,
+        Why::NotAuthorized,
         "expired",
     );
     // A fresh token still works.

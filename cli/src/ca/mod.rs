@@ -279,7 +279,7 @@ pub(crate) fn install(
     let prov_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
     let (x, y) = prov_key
         .p256_coordinates()
-        .ok_or_else(|| CliError::usage("internal: provisioner key is not P-256"))?;
+        .ok_or_else(|| CliError::Store("internal: the provisioner key is not P-256".into()))?;
     let prov_spki = fedpki_core::key::spki_der(&prov_key.public_key())?;
     let tls_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
 
@@ -366,7 +366,7 @@ pub(crate) fn server_tls_key(
         let key = unlock_key(&path, password)?;
         let pin = tls_key_pin(&key)?;
         if config.tls_key_sha256.as_deref() != Some(pin.as_str()) {
-            return Err(CliError::usage(format!(
+            return Err(CliError::CorruptCa(format!(
                 "{} does not match tlsKeySha256 in config/ca.json; the CA folder was altered \
                  (restore it from a backup)",
                 path.display()
@@ -406,7 +406,7 @@ impl CaCerts {
         let root = issue::parse_cert_pem(&root_pem)?;
         let intermediate = issue::parse_cert_pem(&intermediate_pem)?;
         if issue::fingerprint(&root)? != config.root_fingerprint {
-            return Err(CliError::usage(format!(
+            return Err(CliError::CorruptCa(format!(
                 "{} does not match the root fingerprint in config/ca.json; the CA folder was altered",
                 paths.root_cert().display()
             )));

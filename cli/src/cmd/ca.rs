@@ -132,8 +132,9 @@ pub(crate) fn open_ca(
             .tbs_certificate()
             .subject_public_key_info()
     {
-        return Err(CliError::usage(
-            "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered",
+        return Err(CliError::CorruptCa(
+            "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered"
+                .into(),
         ));
     }
     // The store's writer keeps the folder locked until its last checkpoint.
@@ -161,7 +162,7 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
     let tls_key = open
         .tls_key
         .take()
-        .ok_or_else(|| CliError::usage("internal: the TLS key was not opened"))?;
+        .ok_or_else(|| CliError::Store("internal: the TLS key was not opened".into()))?;
     let rt = runtime()?;
     let store = open.authority.store().clone();
     let served = rt.block_on(async {

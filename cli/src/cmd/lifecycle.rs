@@ -108,10 +108,7 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
             .authority
             .revoke_by_operator(&serial, reason, now())
             .await
-            .map_err(|r| CliError::Remote {
-                status: r.status,
-                message: r.message,
-            })?;
+            .map_err(CliError::from)?;
         report_revocation(
             &serial,
             done.already,
@@ -252,7 +249,7 @@ fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
                 return Err(first);
             }
             let lock = ca::FolderLock::acquire(paths)?;
-            durable::recover(&paths.store()).map_err(CliError::Store)?;
+            durable::recover(&paths.store())?;
             drop(lock);
             Ledger::read(&paths.store())
         }
@@ -345,12 +342,16 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
         let lock = ca::FolderLock::acquire(&paths)?;
         if a.repair {
             let disk = std::sync::Arc::new(crate::store::disk::OsDisk);
-            match durable::repair(disk, &paths.store(), now().0).map_err(CliError::Store)? {
+            match durable::repair(disk, &paths.store(), now().0)? {
                 Some(note) => eprintln!("repaired: {note}"),
                 None => eprintln!("nothing to repair: the log matches the ledger"),
             }
         } else {
-            durable::recover(&paths.store()).map_err(CliError::Store)?;
+            match durable::recover(&paths.store()) {
+                // A log behind the ledger: the check below says where.
+                Err(crate::store::StoreError::Corrupt(_)) => {}
+                other => other?,
+            }
         }
         drop(lock);
     } else if a.repair {
@@ -387,8 +388,9 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
             Ok(())
         }
         audit::Verdict::Tampered { entry, reason } => Err(CliError::Check(format!(
-            "the audit log {} was tampered with: entry {entry}: {reason}",
-            log.display()
+            "the audit log {} was tampered with: entry {entry}: {reason}. {}",
+            log.display(),
+            durable::repair_hint(&log)
         ))),
     }
 }

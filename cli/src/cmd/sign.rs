@@ -68,10 +68,7 @@ pub(crate) fn sign_request(
             rt.block_on(open.authority.sign_confirmed(&verified, now()))
         }
     }
-    .map_err(|r| CliError::Remote {
-        status: r.status,
-        message: r.message,
-    })?;
+    .map_err(CliError::from)?;
     let signed = SignedFile::new(
         &issued.subject,
         issued.crt,

@@ -68,7 +68,7 @@ fn is_disk_full(e: &std::io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(28 | 122))
 }
 
-fn open_index(disk: &dyn Disk, path: &Path) -> Result<Index, String> {
+fn open_index(disk: &dyn Disk, path: &Path) -> Result<Index, StoreError> {
     let created = !disk.exists(path);
     let db = disk.open_index(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => format!(
@@ -80,7 +80,10 @@ fn open_index(disk: &dyn Disk, path: &Path) -> Result<Index, String> {
     if created {
         sync_parent(disk, path)?;
     }
-    Index::new(db).map_err(|e| format!("{}: {e}", path.display()))
+    Index::new(db).map_err(|e| match e {
+        StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+        other => other,
+    })
 }
 
 /// A new file's name must survive a power cut too.
@@ -106,7 +109,7 @@ pub(crate) fn repair_hint(log: &Path) -> String {
 impl Durable {
     /// Open the store: check that the log holds what the index indexed,
     /// cut a torn tail, and index what the log holds beyond.
-    pub fn open(disk: Arc<dyn Disk>, paths: &StorePaths) -> Result<Self, String> {
+    pub fn open(disk: Arc<dyn Disk>, paths: &StorePaths) -> Result<Self, StoreError> {
         let index = open_index(disk.as_ref(), &paths.index)?;
         let indexed = index.view()?.head()?;
         let created = !disk.exists(&paths.log);
@@ -120,11 +123,11 @@ impl Durable {
             .read_all()
             .map_err(|e| format!("cannot read {}: {e}", paths.log.display()))?;
         let gap = |reason: String| {
-            format!(
+            StoreError::Corrupt(format!(
                 "the audit log {} does not match the CA's ledger: {reason}. {}",
                 paths.log.display(),
                 repair_hint(&paths.log)
-            )
+            ))
         };
         log::check_head(&bytes, &indexed).map_err(gap)?;
         let (entries, head, tail) = log::scan(&bytes[indexed.len as usize..], &indexed);
@@ -177,7 +180,9 @@ impl Durable {
 
     fn index(&mut self) -> Result<&Index, String> {
         if self.index.is_none() {
-            self.index = Some(open_index(self.disk.as_ref(), &self.paths.index)?);
+            let index =
+                open_index(self.disk.as_ref(), &self.paths.index).map_err(|e| e.to_string())?;
+            self.index = Some(index);
             crate::platform::log::info("database_reopened", &[]);
         }
         self.index
@@ -348,7 +353,7 @@ pub(crate) fn repair(
     disk: Arc<dyn Disk>,
     paths: &StorePaths,
     now: u64,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, StoreError> {
     if let Ok(mut store) = Durable::open(disk.clone(), paths) {
         store.close();
         return Ok(None);
@@ -398,7 +403,7 @@ pub(crate) fn repair(
 /// Open the store once and close it: what a crash left in the log is
 /// indexed, a torn tail cut (`pki list` and `pki audit` when no server
 /// runs).
-pub(crate) fn recover(paths: &StorePaths) -> Result<(), String> {
+pub(crate) fn recover(paths: &StorePaths) -> Result<(), StoreError> {
     Durable::open(Arc::new(super::disk::OsDisk), paths)?.close();
     Ok(())
 }

@@ -224,28 +224,30 @@ pub(crate) struct Index {
 
 impl Index {
     /// Open (creating the tables and the format mark) an index database.
-    pub(crate) fn new(db: redb::Database) -> Result<Self, String> {
-        let txn = db.begin_write().map_err(db_err)?;
+    pub(crate) fn new(db: redb::Database) -> Result<Self, super::StoreError> {
+        use super::StoreError::{Corrupt, Failed};
+        let txn = db.begin_write().map_err(|e| Failed(db_err(e)))?;
         {
-            let certs = txn.open_table(CERTS).map_err(db_err)?;
-            txn.open_table(REVOKED).map_err(db_err)?;
-            let ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
-            txn.open_table(TOKENS).map_err(db_err)?;
-            txn.open_table(RENEWED).map_err(db_err)?;
-            let mut meta = txn.open_table(META).map_err(db_err)?;
+            let certs = txn.open_table(CERTS).map_err(|e| Failed(db_err(e)))?;
+            txn.open_table(REVOKED).map_err(|e| Failed(db_err(e)))?;
+            let ids = txn.open_table(TOKEN_IDS).map_err(|e| Failed(db_err(e)))?;
+            txn.open_table(TOKENS).map_err(|e| Failed(db_err(e)))?;
+            txn.open_table(RENEWED).map_err(|e| Failed(db_err(e)))?;
+            let mut meta = txn.open_table(META).map_err(|e| Failed(db_err(e)))?;
             let found = meta
                 .get(FORMAT_KEY)
-                .map_err(db_err)?
+                .map_err(|e| Failed(db_err(e)))?
                 .map(|v| v.value().to_vec());
-            let has_data = !certs.is_empty().map_err(db_err)?
-                || !ids.is_empty().map_err(db_err)?
-                || meta.get(HEAD_KEY).map_err(db_err)?.is_some();
-            check_format(found.as_deref(), has_data)?;
+            let has_data = !certs.is_empty().map_err(|e| Failed(db_err(e)))?
+                || !ids.is_empty().map_err(|e| Failed(db_err(e)))?
+                || meta.get(HEAD_KEY).map_err(|e| Failed(db_err(e)))?.is_some();
+            check_format(found.as_deref(), has_data).map_err(Corrupt)?;
             if found.is_none() {
-                meta.insert(FORMAT_KEY, FORMAT).map_err(db_err)?;
+                meta.insert(FORMAT_KEY, FORMAT)
+                    .map_err(|e| Failed(db_err(e)))?;
             }
         }
-        txn.commit().map_err(db_err)?;
+        txn.commit().map_err(|e| Failed(db_err(e)))?;
         Ok(Self { db })
     }
 

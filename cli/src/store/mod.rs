@@ -45,6 +45,9 @@ pub enum StoreError {
     /// The store can no longer trust its files and refuses every change;
     /// the CA must be restarted (it recovers from the log).
     Fatal(String),
+    /// The store's files disagree (the log lacks what the index took) or
+    /// are in a format this fedpki does not read: nothing was changed.
+    Corrupt(String),
     /// Another failure (the index unreadable, …).
     Failed(String),
 }
@@ -52,7 +55,7 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::DiskFull(m) | Self::Failed(m) => f.write_str(m),
+            Self::DiskFull(m) | Self::Failed(m) | Self::Corrupt(m) => f.write_str(m),
             Self::Fatal(m) => write!(
                 f,
                 "{m}; the store refuses every change until the CA is restarted"
@@ -69,7 +72,10 @@ impl From<String> for StoreError {
 
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
-        CliError::Store(e.to_string())
+        match e {
+            StoreError::Corrupt(m) => CliError::CorruptCa(m),
+            other => CliError::Store(other.to_string()),
+        }
     }
 }
 
@@ -266,7 +272,7 @@ impl Store {
 
     /// Open the CA's store on the machine's disk and start the writer.
     pub fn open(paths: &StorePaths, guard: impl Send + 'static) -> Result<Self> {
-        let backend = Durable::open(Arc::new(disk::OsDisk), paths).map_err(CliError::Store)?;
+        let backend = Durable::open(Arc::new(disk::OsDisk), paths)?;
         Self::start_holding(backend, guard)
     }
 

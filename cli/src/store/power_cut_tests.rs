@@ -321,7 +321,9 @@ fn a_log_shorter_than_the_index_refuses_to_open() {
         .0
         + 1;
     disk.write(&paths().log, &text[..two]);
-    let err = Durable::open(Arc::new(disk.clone()), &paths()).unwrap_err();
+    let err = Durable::open(Arc::new(disk.clone()), &paths())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("the end of the log was removed"), "{err}");
     assert!(err.contains("--repair"), "{err}");
 }
