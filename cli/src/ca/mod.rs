@@ -262,26 +262,18 @@ pub(crate) fn install(
     for sub in ["config", "certs", "secrets", "db"] {
         create_dir(&stage_paths.dir.join(sub), true)?;
     }
-    let t = now();
-    let root_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
-    let root = issue::root_ca(&root_key, "fedpki Root CA", Serial::random(&mut rng)?, t)?;
-    let int_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
-    let int = Issuer {
-        cert: &root,
-        key: &root_key,
-    }
-    .intermediate_ca(
-        int_key.public_key(),
-        "fedpki Intermediate CA",
-        Serial::random(&mut rng)?,
-        t,
-    )?;
-    let prov_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
+    let CaKeys {
+        root_key,
+        root,
+        int_key,
+        int,
+        prov_key,
+        tls_key,
+    } = CaKeys::generate(&mut rng)?;
     let (x, y) = prov_key
         .p256_coordinates()
         .ok_or_else(|| CliError::Store("internal: the provisioner key is not P-256".into()))?;
     let prov_spki = fedpki_core::key::spki_der(&prov_key.public_key())?;
-    let tls_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
 
     let pw = password.as_bytes();
     for (key, path) in [
@@ -319,8 +311,53 @@ pub(crate) fn install(
     let json = serde_json::to_vec_pretty(&config).map_err(|e| CliError::usage(e.to_string()))?;
     write_atomic(&stage_paths.config(), &json, 0o600)?;
 
-    // Move into place: the old CA's config goes first (so a crash from here
-    // on never shows an old config beside new keys), the new config last.
+    move_into_place(paths, &stage_paths)?;
+    Ok(config)
+}
+
+/// The keys and certificates a new CA is made of.
+struct CaKeys {
+    root_key: PrivateKey,
+    root: x509_cert::Certificate,
+    int_key: PrivateKey,
+    int: x509_cert::Certificate,
+    prov_key: PrivateKey,
+    tls_key: PrivateKey,
+}
+
+impl CaKeys {
+    /// A root (10 years, pathlen 1), the intermediate it signs (pathlen 0),
+    /// the provisioner's key and the HTTPS server's key, all P-256.
+    fn generate(rng: &mut OsEntropy) -> Result<Self> {
+        let t = now();
+        let root_key = PrivateKey::generate(KeyType::P256, rng)?;
+        let root = issue::root_ca(&root_key, "fedpki Root CA", Serial::random(rng)?, t)?;
+        let int_key = PrivateKey::generate(KeyType::P256, rng)?;
+        let int = Issuer {
+            cert: &root,
+            key: &root_key,
+        }
+        .intermediate_ca(
+            int_key.public_key(),
+            "fedpki Intermediate CA",
+            Serial::random(rng)?,
+            t,
+        )?;
+        Ok(Self {
+            root_key,
+            root,
+            int_key,
+            int,
+            prov_key: PrivateKey::generate(KeyType::P256, rng)?,
+            tls_key: PrivateKey::generate(KeyType::P256, rng)?,
+        })
+    }
+}
+
+/// Move a staged CA into `paths`: the old CA's config goes first (so a
+/// crash from here on never shows an old config beside new keys), the new
+/// config last.
+fn move_into_place(paths: &CaPaths, stage_paths: &CaPaths) -> Result<()> {
     let _ = fs::remove_file(paths.config());
     for sub in ["certs", "secrets", "db"] {
         let target = paths.dir.join(sub);
@@ -335,7 +372,7 @@ pub(crate) fn install(
     if let Ok(d) = File::open(&paths.dir) {
         let _ = d.sync_all();
     }
-    Ok(config)
+    Ok(())
 }
 
 /// How long what a CA makes lives, as `pki install` was told.

@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub(crate) mod ca;
 pub(crate) mod lifecycle;
+pub(crate) mod node;
 pub(crate) mod sign;
 
 use std::process::ExitCode;
@@ -62,9 +63,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::Inspect { file }) => inspect_file(file),
         Command::Pki(Pki::Revoke(a)) => lifecycle::revoke(a),
         Command::Pki(Pki::Crl(a)) => lifecycle::crl(a),
-        Command::Pki(Pki::Renew(a)) => lifecycle::renew(a),
+        Command::Pki(Pki::Renew(a)) => node::renew(a),
         Command::Pki(Pki::List(a)) => lifecycle::list(a),
-        Command::Pki(Pki::Verify(a)) => lifecycle::verify(a),
+        Command::Pki(Pki::Verify(a)) => node::verify(a),
         Command::Pki(Pki::Audit(a)) => lifecycle::audit(a),
         Command::Workspace(WorkspaceCmd::Certify(p)) => {
             manual::workspace_certify(&workspace(), p.password_file.as_deref())
