@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::disk::{Disk, LogFile};
 use super::index::Index;
-use super::log::{self, Entry, Head, Tail};
+use super::log::{self, Effects, Entry, Head, Tail};
 use super::records::{CertRecord, Change, Outcome, RevocationRecord};
 use super::rules::{self, Layered, Lookup, State};
 use super::{Backend, StoreError};
@@ -51,8 +51,8 @@ pub struct Durable {
     log: Box<dyn LogFile>,
     /// The end of the log: every entry synced.
     head: Head,
-    /// Entries after the index's head, and what they change.
-    pending: Vec<Entry>,
+    /// What the entries after the index's head change.
+    pending: Vec<Effects>,
     overlay: State,
     oldest: Option<Instant>,
     disk_full: Arc<AtomicBool>,
@@ -153,7 +153,11 @@ impl Durable {
             }
         }
         if !entries.is_empty() {
-            index.checkpoint(&entries, &head)?;
+            let changes = entries
+                .iter()
+                .map(Entry::effects)
+                .collect::<Result<Vec<_>, _>>()?;
+            index.checkpoint(&changes, &head)?;
             crate::platform::log::info("log_replayed", &[("entries", &entries.len().to_string())]);
         }
         Ok(Self {
@@ -294,12 +298,13 @@ impl Backend for Durable {
         if entries.is_empty() {
             return Ok(out);
         }
-        let (bytes, head) = log::chain(&self.head, &entries);
+        let lines: Vec<&Entry> = entries.iter().map(|(e, _)| e).collect();
+        let (bytes, head) = log::chain_refs(&self.head, &lines);
         self.append(&bytes)?;
-        for entry in &entries {
-            self.overlay.apply(entry.effects()?);
+        for (_, fx) in entries {
+            self.overlay.apply(fx.clone());
+            self.pending.push(fx);
         }
-        self.pending.extend(entries);
         self.head = head;
         self.oldest.get_or_insert_with(Instant::now);
         self.checkpoint_if_due();
@@ -363,7 +368,7 @@ pub(crate) fn repair(
     let io = |e: std::io::Error| format!("{}: {e}", paths.log.display());
     let mut file = disk.open_log(&paths.log).map_err(io)?;
     let bytes = file.read_all().map_err(io)?;
-    let (mut entries, good, _) = log::scan(&bytes, &Head::default());
+    let (entries, good, _) = log::scan(&bytes, &Head::default());
     let rest = &bytes[good.len as usize..];
     let mut note = format!(
         "the log held {} good entries; the ledger had indexed {}",
@@ -395,8 +400,12 @@ pub(crate) fn repair(
         .and_then(|()| file.append(&line))
         .and_then(|()| file.sync())
         .map_err(io)?;
-    entries.push(repair);
-    index.checkpoint(&entries, &head)?;
+    let mut changes = entries
+        .iter()
+        .map(Entry::effects)
+        .collect::<Result<Vec<_>, _>>()?;
+    changes.push(repair.effects()?);
+    index.checkpoint(&changes, &head)?;
     Ok(Some(note))
 }
 

@@ -5,7 +5,7 @@
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::log::{Entry, Head};
+use super::log::{Effects, Head};
 use super::records::{CertRecord, RevocationRecord};
 use super::rules::Lookup;
 
@@ -256,9 +256,13 @@ impl Index {
         View::of(&self.db.begin_read().map_err(db_err)?)
     }
 
-    /// Take in `entries` (the log's, in order, ending at `head`) in one
-    /// durable transaction.
-    pub(crate) fn checkpoint(&self, entries: &[Entry], head: &Head) -> Result<(), String> {
+    /// Take in what the log's entries change (in order, ending at `head`)
+    /// in one durable transaction.
+    pub(crate) fn checkpoint<'a>(
+        &self,
+        changes: impl IntoIterator<Item = &'a Effects>,
+        head: &Head,
+    ) -> Result<(), String> {
         let txn = self.db.begin_write().map_err(db_err)?;
         {
             let mut certs = txn.open_table(CERTS).map_err(db_err)?;
@@ -266,8 +270,7 @@ impl Index {
             let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
             let mut renewed = txn.open_table(RENEWED).map_err(db_err)?;
-            for entry in entries {
-                let fx = entry.effects()?;
+            for fx in changes {
                 if let Some((jti, until)) = &fx.token {
                     ids.insert(jti.as_str(), until).map_err(db_err)?;
                     tokens

@@ -69,7 +69,7 @@ pub struct Entry {
 }
 
 /// What an entry changes in the ledger.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Effects {
     /// A token id burnt, until when.
     pub token: Option<(String, u64)>,
@@ -163,6 +163,11 @@ impl Default for Head {
 
 /// Append `entries` after `head`: the bytes to write and the new head.
 pub fn chain(head: &Head, entries: &[Entry]) -> (Vec<u8>, Head) {
+    chain_refs(head, &entries.iter().collect::<Vec<_>>())
+}
+
+/// [`chain`] over borrowed entries.
+pub fn chain_refs(head: &Head, entries: &[&Entry]) -> (Vec<u8>, Head) {
     let mut out = Vec::new();
     let mut next = head.clone();
     for entry in entries {

@@ -111,8 +111,8 @@ pub struct MemoryBackend {
 impl Backend for MemoryBackend {
     fn commit(&mut self, batch: &[Change]) -> Result<Vec<Outcome>, StoreError> {
         let (out, entries) = rules::decide(batch, &self.state)?;
-        for entry in entries {
-            self.state.apply(entry.effects()?);
+        for (_, fx) in entries {
+            self.state.apply(fx);
         }
         Ok(out)
     }

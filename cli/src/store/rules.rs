@@ -121,12 +121,12 @@ impl<B: Lookup + ?Sized> Lookup for Layered<'_, B> {
     }
 }
 
-/// Decide a batch against `state`: each change's outcome, and the log
-/// entries of those that change anything, in order.
-pub(crate) fn decide(
-    batch: &[Change],
-    state: &impl Lookup,
-) -> Result<(Vec<Outcome>, Vec<Entry>), String> {
+/// What [`decide`] makes of a batch: each change's outcome, and for those
+/// that change anything, in order, the log entry and what it changes.
+pub(crate) type Decision = (Vec<Outcome>, Vec<(Entry, Effects)>);
+
+/// Decide a batch against `state`.
+pub(crate) fn decide(batch: &[Change], state: &impl Lookup) -> Result<Decision, String> {
     let mut staged = State::default();
     let mut entries = Vec::new();
     let mut out = Vec::with_capacity(batch.len());
@@ -167,8 +167,11 @@ pub(crate) fn decide(
         };
         // A token is spent by any attempt that passed its own checks.
         if let Some(entry) = entry_for(change, outcome == Outcome::Done) {
-            staged.apply(entry.effects()?);
-            entries.push(entry);
+            // From the change itself: decoding the entry's DER back would
+            // cost more than the rest of the decision.
+            let fx = effects_for(change, outcome == Outcome::Done);
+            staged.apply(fx.clone());
+            entries.push((entry, fx));
         }
         out.push(outcome);
     }
@@ -230,4 +233,25 @@ fn entry_for(change: &Change, applies: bool) -> Option<Entry> {
         }),
         Change::Revoke(r) => jti.is_some().then(|| burn(r.record.revoked_at)),
     }
+}
+
+/// What [`entry_for`]'s entry changes, taken from the change.
+fn effects_for(change: &Change, applies: bool) -> Effects {
+    let token = change.token().map(|(j, u)| (j.to_owned(), u));
+    let mut fx = Effects {
+        token,
+        ..Effects::default()
+    };
+    if applies {
+        match change {
+            Change::Issue(c) => {
+                fx.cert = c.cert.clone();
+                if let (Some(old), Some(rec)) = (&c.renews, &c.cert) {
+                    fx.renewed = Some((old.clone(), rec.serial.clone()));
+                }
+            }
+            Change::Revoke(r) => fx.revoked = Some(r.record.clone()),
+        }
+    }
+    fx
 }
