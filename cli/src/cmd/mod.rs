@@ -103,6 +103,8 @@ pub(crate) fn main() -> ExitCode {
             },
         ),
     };
+    // Every log line before the last words.
+    crate::platform::log::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,10 +1,67 @@
 //! Structured log lines on stderr: `ts=… level=… event=… key=value …`.
 //! Callers pass only what is safe to log: never a key, password or token.
+//!
+//! Lines go to a thread of their own through a bounded queue, so a slow
+//! or blocked stderr never stalls the server's async workers: when the
+//! queue is full a line is counted and dropped, and the next line written
+//! says how many were. [`flush`] waits for the queue to drain (the binary
+//! calls it before exiting).
 
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn line(level: &str, event: &str, fields: &[(&str, &str)]) {
+/// Lines waiting for the writer, at most.
+const QUEUE: usize = 8192;
+
+enum Msg {
+    Line(String),
+    Flush(mpsc::Sender<()>),
+}
+
+static QUEUED: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+fn queue() -> Option<&'static SyncSender<Msg>> {
+    QUEUED
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
+            std::thread::Builder::new()
+                .name("fedpki-log".into())
+                .spawn(move || {
+                    for msg in rx {
+                        match msg {
+                            Msg::Line(text) => write_out(&text),
+                            Msg::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+fn write_out(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let dropped = DROPPED.swap(0, Ordering::SeqCst);
+    if dropped > 0 {
+        let note = format_line(
+            "warn",
+            "log_lines_dropped",
+            &[("count", &dropped.to_string())],
+        );
+        let _ = err.write_all(note.as_bytes());
+    }
+    let _ = err.write_all(text.as_bytes());
+}
+
+/// One line, newline included.
+fn format_line(level: &str, event: &str, fields: &[(&str, &str)]) -> String {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -18,7 +75,28 @@ fn line(level: &str, event: &str, fields: &[(&str, &str)]) {
         }
     }
     out.push('\n');
-    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    out
+}
+
+fn line(level: &str, event: &str, fields: &[(&str, &str)]) {
+    let text = format_line(level, event, fields);
+    match queue().map(|q| q.try_send(Msg::Line(text.clone()))) {
+        Some(Ok(())) => {}
+        Some(Err(TrySendError::Full(_))) => {
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+        // No writer thread: write it here.
+        Some(Err(TrySendError::Disconnected(_))) | None => write_out(&text),
+    }
+}
+
+/// Wait (up to 2 s) until every line logged so far is written.
+pub(crate) fn flush() {
+    let Some(q) = queue() else { return };
+    let (done, wait) = mpsc::channel();
+    if q.send(Msg::Flush(done)).is_ok() {
+        let _ = wait.recv_timeout(Duration::from_secs(2));
+    }
 }
 
 /// Something happened.
@@ -34,4 +112,22 @@ pub(crate) fn warn(event: &str, fields: &[(&str, &str)]) {
 /// An internal failure.
 pub(crate) fn error(event: &str, fields: &[(&str, &str)]) {
     line("error", event, fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_with_spaces_quotes_or_equals_are_quoted() {
+        let l = format_line(
+            "warn",
+            "e",
+            &[("a", "plain"), ("b", "two words"), ("c", "")],
+        );
+        assert!(
+            l.contains(" level=warn event=e a=plain b=\"two words\" c=\"\"\n"),
+            "{l}"
+        );
+    }
 }
