@@ -106,6 +106,17 @@ impl San {
         out.dedup();
         Ok(out)
     }
+
+    /// The SANs of a certificate for `subject`: `names` (as
+    /// [`parse_set`](Self::parse_set)), or the subject itself when there are
+    /// none. step-ca's rule, and the one home of it here.
+    pub fn for_subject<S: AsRef<str>>(subject: &str, names: &[S]) -> Result<Vec<Self>, Error> {
+        if names.is_empty() {
+            Ok(alloc::vec![Self::parse(subject)?])
+        } else {
+            Self::parse_set(names)
+        }
+    }
 }
 
 impl fmt::Display for San {
@@ -146,6 +157,18 @@ pub fn escaped(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sans_default_to_the_subject_and_are_sorted_otherwise() {
+        let none: [&str; 0] = [];
+        assert_eq!(
+            San::for_subject("col1", &none).unwrap(),
+            [San::parse("col1").unwrap()]
+        );
+        let given = San::for_subject("col1", &["b.example", "10.0.0.1", "b.example"]).unwrap();
+        assert_eq!(given, San::parse_set(&["10.0.0.1", "b.example"]).unwrap());
+        assert!(San::for_subject("not a name", &none).is_err());
+    }
 
     #[test]
     fn untrusted_text_is_escaped() {

@@ -227,11 +227,11 @@ pub fn sign_with(
         .ok_or_else(|| Error::Unsupported("the provisioner key must be P-256 (ES256)".into()))?;
     let mut jti = [0u8; 32];
     entropy.fill(&mut jti)?;
-    let sans: Vec<String> = if req.sans.is_empty() {
-        alloc::vec![San::parse(req.subject.as_str())?.to_string()]
-    } else {
-        req.sans.iter().map(ToString::to_string).collect()
-    };
+    let given: Vec<String> = req.sans.iter().map(ToString::to_string).collect();
+    let sans: Vec<String> = San::for_subject(req.subject.as_str(), &given)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let header = Header {
         alg: "ES256".into(),
         kid: Some(jwk_thumbprint(&x, &y)),
@@ -436,11 +436,8 @@ fn verify_inner(
         return Err(bad("jti is missing or too long"));
     }
     let subject = Subject::new(&c.sub).map_err(|e| TokenError::Malformed(e.to_string()))?;
-    let sans = if c.sans.is_empty() {
-        alloc::vec![San::parse(&c.sub).map_err(|e| TokenError::Malformed(e.to_string()))?]
-    } else {
-        San::parse_set(&c.sans).map_err(|e| TokenError::Malformed(e.to_string()))?
-    };
+    let sans =
+        San::for_subject(&c.sub, &c.sans).map_err(|e| TokenError::Malformed(e.to_string()))?;
     Ok(VerifiedToken {
         claims: c,
         subject,

@@ -274,11 +274,7 @@ pub(crate) async fn certify(
         )));
     }
     let subject = Subject::new(&claims.sub)?;
-    let sans = if claims.sans.is_empty() {
-        vec![San::parse(&claims.sub)?]
-    } else {
-        San::parse_set(&claims.sans)?
-    };
+    let sans = San::for_subject(&claims.sub, &claims.sans)?;
     let aud = match &claims.aud {
         fedpki_core::token::Audience::One(a) => a.clone(),
         fedpki_core::token::Audience::Many(v) => v

@@ -237,16 +237,12 @@ pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
         )));
     }
     let subject = Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
-    let sans = if a.sans.is_empty() {
-        vec![San::parse(&a.name).map_err(|e| {
-            CliError::usage(format!(
-                "-n {:?} cannot be a SAN ({e}); give --san explicitly",
-                a.name
-            ))
-        })?]
-    } else {
-        San::parse_set(&a.sans).map_err(|e| CliError::usage(format!("--san: {e}")))?
-    };
+    let sans = San::for_subject(&a.name, &a.sans).map_err(|e| {
+        CliError::usage(format!(
+            "-n {:?} with --san {:?}: {e} (give every SAN with --san)",
+            a.name, a.sans
+        ))
+    })?;
     let ca_url = a.ca_url.clone().unwrap_or_else(|| config.ca_url.clone());
     ca::parse_ca_url(&ca_url)?;
     let pw = password::obtain(a.password.password_file.as_deref(), false)?;

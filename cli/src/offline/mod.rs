@@ -46,11 +46,7 @@ pub(crate) fn make_request(
                     claims.sub
                 )));
             }
-            let sans = if claims.sans.is_empty() {
-                vec![San::parse(name)?]
-            } else {
-                San::parse_set(&claims.sans)?
-            };
+            let sans = San::for_subject(name, &claims.sans)?;
             (Subject::new(name)?, sans, Some(bundle.root_pem))
         }
         None => (Subject::new(name)?, vec![San::parse(name)?], None),
