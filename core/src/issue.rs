@@ -270,7 +270,13 @@ pub fn cert_pem(cert: &Certificate) -> Result<String, Error> {
 /// A certificate's fingerprint: lowercase hex SHA-256 of its DER, as
 /// `pki install` prints the root's and OpenSSL shows it (without colons).
 pub fn fingerprint(cert: &Certificate) -> Result<String, Error> {
-    Ok(hex(&crate::encoding::sha256(&cert_der(cert)?)))
+    Ok(fingerprint_der(&cert_der(cert)?))
+}
+
+/// [`fingerprint`] of a certificate's DER: the one home of the rule
+/// (lowercase hex SHA-256 of the DER, as step and the token's `sha` say).
+pub fn fingerprint_der(der: &[u8]) -> String {
+    hex(&crate::encoding::sha256(der))
 }
 
 /// DER of a certificate.

@@ -243,7 +243,7 @@ pub fn sign_with(
         sub: req.subject.as_str().into(),
         sans,
         aud: Audience::One(req.audience.into()),
-        sha: hex(&sha256(req.root_der)),
+        sha: crate::issue::fingerprint_der(req.root_der),
         nbf: req.now.0,
         iat: req.now.0,
         exp: req.now.0.saturating_add(req.ttl_secs),
@@ -488,7 +488,7 @@ impl Bundle {
         let claims = peek_claims(&jwt)?;
         let root_der = crate::encoding::pem_one(&root_pem, "CERTIFICATE")
             .map_err(|_| bad("the root certificate part is not a PEM certificate"))?;
-        if hex(&sha256(&root_der)) != claims.sha.to_ascii_lowercase() {
+        if crate::issue::fingerprint_der(&root_der) != claims.sha.to_ascii_lowercase() {
             return Err(TokenError::RootMismatch);
         }
         let root = crate::issue::parse_cert_der(&root_der)

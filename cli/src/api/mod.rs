@@ -66,7 +66,7 @@ pub(crate) async fn serve(
     let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key).await?);
     let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
-    let root_sha = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&root_der));
+    let root_sha = fedpki_core::issue::fingerprint_der(&root_der);
     let app = Arc::new(App {
         authority,
         root_sha,

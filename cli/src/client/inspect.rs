@@ -3,9 +3,8 @@
 
 use std::fmt::Write;
 
-use der::Encode;
 use fedpki_core::csr::Csr;
-use fedpki_core::encoding::{hex, pem_blocks, sha256};
+use fedpki_core::encoding::pem_blocks;
 use fedpki_core::package::{RequestFile, SignedFile};
 use fedpki_core::token::Bundle;
 use fedpki_core::{chain, issue};
@@ -152,7 +151,7 @@ fn describe_cert(out: &mut String, cert: &Certificate) {
     } else {
         "valid now"
     };
-    let fp = cert.to_der().map(|d| hex(&sha256(&d))).unwrap_or_default();
+    let fp = fedpki_core::issue::fingerprint(cert).unwrap_or_default();
     writeln!(out, "Certificate").ok();
     writeln!(out, "  subject:     {}", tbs.subject()).ok();
     writeln!(out, "  issuer:      {}", tbs.issuer()).ok();

@@ -161,6 +161,11 @@ impl Default for Head {
     }
 }
 
+/// A line's hash: SHA-256 (hex) of its bytes before `,"hash":"`.
+fn line_hash(body: &[u8]) -> String {
+    hex(&sha256(body))
+}
+
 /// Append `entries` after `head`: the bytes to write and the new head.
 pub fn chain(head: &Head, entries: &[Entry]) -> (Vec<u8>, Head) {
     chain_refs(head, &entries.iter().collect::<Vec<_>>())
@@ -181,7 +186,7 @@ pub fn chain_refs(head: &Head, entries: &[&Entry]) -> (Vec<u8>, Head) {
         out.extend_from_slice(b",\"prev\":\"");
         out.extend_from_slice(next.hash.as_bytes());
         out.push(b'"');
-        let hash = hex(&sha256(&out[start..]));
+        let hash = line_hash(&out[start..]);
         out.extend_from_slice(HASH_FIELD.as_bytes());
         out.extend_from_slice(hash.as_bytes());
         out.extend_from_slice(b"\"}\n");
@@ -203,7 +208,7 @@ fn parse_line(raw: &[u8], prev: &Head) -> Result<(Entry, Head), String> {
         .ok_or_else(|| "the line has no hash".to_owned())?;
     let parsed: LineIn = serde_json::from_str(content)
         .map_err(|e| format!("the line is not a valid entry ({e})"))?;
-    let actual = hex(&sha256(&content.as_bytes()[..at]));
+    let actual = line_hash(&content.as_bytes()[..at]);
     if parsed.hash != actual {
         return Err("its content does not match its hash: the entry was altered".into());
     }
@@ -239,7 +244,7 @@ fn self_consistent(raw: &[u8]) -> Option<u64> {
     let content = std::str::from_utf8(raw).ok()?.strip_suffix('\n')?;
     let at = content.rfind(HASH_FIELD)?;
     let parsed: LineIn = serde_json::from_str(content).ok()?;
-    (parsed.hash == hex(&sha256(&content.as_bytes()[..at]))).then_some(parsed.seq)
+    (parsed.hash == line_hash(&content.as_bytes()[..at])).then_some(parsed.seq)
 }
 
 /// What follows the last good entry of a log.
@@ -322,7 +327,7 @@ pub fn check_head(log: &[u8], head: &Head) -> Result<(), String> {
         Some(seq) if seq == head.seq && upto[start..].ends_with(b"\n") => {
             let content = std::str::from_utf8(&upto[start..len - 1]).unwrap_or_default();
             let at = content.rfind(HASH_FIELD).unwrap_or(0);
-            if hex(&sha256(&content.as_bytes()[..at])) == head.hash {
+            if line_hash(&content.as_bytes()[..at]) == head.hash {
                 Ok(())
             } else {
                 Err(format!(
