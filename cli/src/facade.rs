@@ -2,8 +2,8 @@
 //! benchmarks and the fuzzers: what they drive directly, under one name
 //! each. Everything else is the crate's own.
 
-pub use crate::api::routes::answer_sign;
-pub use crate::api::routes::fuzz::requests as fuzz_requests;
+pub use crate::api::fuzz::requests as fuzz_requests;
+pub use crate::api::handlers::answer_sign;
 pub use crate::authority::{Authority, csr_names};
 pub use crate::ca::{CaCerts, CaConfig, CaPaths, parse_ca_url, server_pid, unlock_key};
 pub use crate::client::inspect::{describe, describe_bytes};

@@ -22,9 +22,11 @@ pub(crate) mod cmd;
 pub mod error;
 pub mod facade;
 pub(crate) mod manual;
+pub(crate) mod node;
 pub(crate) mod offline;
 pub(crate) mod platform;
 pub(crate) mod store;
+pub(crate) mod wire;
 
 /// Parse the command line, run the command, report errors on stderr.
 pub fn main() -> std::process::ExitCode {

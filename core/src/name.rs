@@ -111,10 +111,16 @@ impl San {
     /// [`parse_set`](Self::parse_set)), or the subject itself when there are
     /// none. step-ca's rule, and the one home of it here.
     pub fn for_subject<S: AsRef<str>>(subject: &str, names: &[S]) -> Result<Vec<Self>, Error> {
-        if names.is_empty() {
+        Self::or_subject(subject, Self::parse_set(names)?)
+    }
+
+    /// `sans` as they are, or the subject itself when there are none: the
+    /// same rule for names already parsed (a CSR's).
+    pub fn or_subject(subject: &str, sans: Vec<Self>) -> Result<Vec<Self>, Error> {
+        if sans.is_empty() {
             Ok(alloc::vec![Self::parse(subject)?])
         } else {
-            Self::parse_set(names)
+            Ok(sans)
         }
     }
 }

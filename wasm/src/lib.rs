@@ -85,18 +85,10 @@ impl Key {
     #[wasm_bindgen(js_name = csrPem)]
     pub fn csr_pem(&self, name: &str, sans: Vec<String>) -> Result<String, JsError> {
         let subject = Subject::new(name).map_err(js)?;
-        let sans = names(name, &sans)?;
+        let sans = San::for_subject(name, &sans).map_err(js)?;
         csr::build(&self.inner, &subject, &sans)
             .and_then(|c| c.to_pem())
             .map_err(js)
-    }
-}
-
-fn names(name: &str, sans: &[String]) -> Result<Vec<San>, JsError> {
-    if sans.is_empty() {
-        Ok(vec![San::parse(name).map_err(js)?])
-    } else {
-        San::parse_set(sans).map_err(js)
     }
 }
 
@@ -144,7 +136,7 @@ pub fn verify_answer(
         &leaf,
         &key.inner.public_key(),
         &subject,
-        &names(name, &sans)?,
+        &San::for_subject(name, &sans).map_err(js)?,
     )
     .map_err(js)
 }
@@ -167,7 +159,12 @@ pub fn request_file(key: &Key, name: &str, token: Option<String>) -> Result<Stri
         None => Vec::new(),
     };
     let subject = Subject::new(name).map_err(js)?;
-    let request = csr::build(&key.inner, &subject, &names(name, &sans)?).map_err(js)?;
+    let request = csr::build(
+        &key.inner,
+        &subject,
+        &San::for_subject(name, &sans).map_err(js)?,
+    )
+    .map_err(js)?;
     RequestFile::new(name, &request, token)
         .and_then(|r| r.to_json())
         .map_err(js)

@@ -2,9 +2,13 @@
 //! step-ca's JSON API. This layer only decodes, limits and maps errors; the
 //! [`Authority`] decides.
 
+mod answer;
+mod body;
 mod crl;
+pub(crate) mod fuzz;
+pub(crate) mod handlers;
 pub(crate) mod limits;
-pub(crate) mod routes;
+mod routes;
 mod tls;
 pub(crate) mod web;
 
@@ -17,8 +21,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use self::answer::with_transport_headers;
 use self::crl::{CrlCache, crl_number_on_disk};
-use self::routes::{route, with_transport_headers};
+use self::routes::route;
 use self::tls::{TLS_CERT_LIFETIME_SECS, TlsIdentity, tls_config};
 use crate::authority::Authority;
 use crate::error::{CliError, Result};

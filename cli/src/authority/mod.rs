@@ -483,12 +483,11 @@ pub fn csr_names(csr: &VerifiedCsr) -> Result<(Subject, Vec<San>), Refusal> {
         .flatten()
         .ok_or_else(|| Refusal::new(Why::Malformed, "the CSR has no common name"))?;
     let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
-    let mut sans = csr
+    let sans = csr
         .sans()
         .map_err(|e| Refusal::new(Why::Forbidden, e.to_string()))?;
-    if sans.is_empty() {
-        sans.push(San::parse(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?);
-    }
+    let sans =
+        San::or_subject(&cn, sans).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
     Ok((subject, sans))
 }
 

@@ -33,7 +33,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub(super) fn new(why: Why, message: impl Into<String>) -> Self {
+    pub(crate) fn new(why: Why, message: impl Into<String>) -> Self {
         Self {
             why,
             message: message.into(),

@@ -8,21 +8,22 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fedpki_core::chain;
 use fedpki_core::csr;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
-use fedpki_core::token::Bundle;
-use fedpki_core::{KeyType, PrivateKey, SigningKey};
+use fedpki_core::token::{Audience, Bundle};
+use fedpki_core::{KeyType, PrivateKey, SigningKey, UnixTime};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::{CertificateDer, ServerName};
-use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use x509_cert::Certificate;
 
 use crate::error::{CliError, Result};
-use crate::platform::sys::{OsEntropy, create_dir, now, write_atomic};
+use crate::node::{Answer, Expected, NodeConfig, NodeFiles};
+use crate::platform::sys::{OsEntropy, now};
+use crate::wire::{ErrorBody, SignRequest, SignResponse};
 
 /// An `https://HOST:PORT/PATH` URL, split.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,40 +233,52 @@ fn check_server_key(
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct SignResponse {
-    crt: String,
-    ca: String,
-}
+impl HttpResponse {
+    /// The CA's refusal: step-ca's `{"message"}`, or the body as text.
+    pub(crate) fn refusal(&self) -> CliError {
+        let message = serde_json::from_slice::<ErrorBody>(&self.body)
+            .map(|e| e.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&self.body).into_owned());
+        CliError::Remote {
+            status: self.status,
+            message,
+        }
+    }
 
-#[derive(Deserialize)]
-struct ErrorResponse {
-    message: String,
+    /// The body as `T` when the status is `expected`, else the refusal.
+    pub(crate) fn answer<T: serde::de::DeserializeOwned>(&self, expected: u16) -> Result<T> {
+        if self.status != expected {
+            return Err(self.refusal());
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            CliError::Network(format!("the CA's answer is not the expected JSON: {e}"))
+        })
+    }
 }
 
 /// What `pki certify` wrote.
 #[derive(Debug, Clone)]
 pub(crate) struct Certified {
-    /// `<dir>/<name>.crt`.
-    pub cert_path: std::path::PathBuf,
-    /// `<dir>/<name>.key`.
-    pub key_path: std::path::PathBuf,
-    /// `<dir>/root_ca.crt`.
-    pub root_path: std::path::PathBuf,
+    /// The files.
+    pub files: NodeFiles,
     /// Serial, hex.
     pub serial: String,
     /// notAfter, as text.
     pub not_after: String,
 }
 
-/// `fedpki pki certify`: check the token, make a key and CSR, ask the CA,
-/// check the answer, and only then write the files.
-pub(crate) async fn certify(
-    name: &str,
-    token: &str,
-    dir: &Path,
-    key_type: KeyType,
-) -> Result<Certified> {
+/// A token checked for this node: who it is for and where its CA is.
+struct Ticket {
+    bundle: Bundle,
+    claims: fedpki_core::token::Claims,
+    subject: Subject,
+    sans: Vec<San>,
+    url: HttpsUrl,
+}
+
+/// What can be checked before anything is made or sent: the token is for
+/// `name`, names its CA and has not expired.
+fn read_ticket(name: &str, token: &str, now: UnixTime) -> Result<(Ticket, Certificate)> {
     let (bundle, claims, root) = Bundle::parse(token)?;
     if claims.sub != name {
         return Err(CliError::usage(format!(
@@ -276,141 +289,81 @@ pub(crate) async fn certify(
     let subject = Subject::new(&claims.sub)?;
     let sans = San::for_subject(&claims.sub, &claims.sans)?;
     let aud = match &claims.aud {
-        fedpki_core::token::Audience::One(a) => a.clone(),
-        fedpki_core::token::Audience::Many(v) => v
+        Audience::One(a) => a.clone(),
+        Audience::Many(v) => v
             .first()
             .cloned()
             .ok_or_else(|| CliError::usage("the token names no CA address (aud)"))?,
     };
     let url = HttpsUrl::parse(&aud)?;
-    let now = now();
     if now.0 > claims.exp.saturating_add(fedpki_core::token::LEEWAY_SECS) {
         return Err(fedpki_core::token::TokenError::Expired.into());
     }
+    let ticket = Ticket {
+        bundle,
+        claims,
+        subject,
+        sans,
+        url,
+    };
+    Ok((ticket, root))
+}
 
+/// `fedpki pki certify`: check the token, make a key and CSR, ask the CA,
+/// check the answer, and only then write the files.
+pub(crate) async fn certify(
+    name: &str,
+    token: &str,
+    dir: &Path,
+    key_type: KeyType,
+) -> Result<Certified> {
+    let now = now();
+    let (ticket, root) = read_ticket(name, token, now)?;
     let key = PrivateKey::generate(key_type, &mut OsEntropy)?;
-    let request = csr::build(&key, &subject, &sans)?;
-    let body =
-        serde_json::to_vec(&serde_json::json!({"csr": request.to_pem()?, "ott": bundle.jwt}))
-            .map_err(|e| CliError::usage(e.to_string()))?;
+    let request = csr::build(&key, &ticket.subject, &ticket.sans)?;
+    let body = serde_json::to_vec(&SignRequest {
+        csr: request.to_pem()?,
+        ott: ticket.bundle.jwt.clone(),
+        not_before: None,
+        not_after: None,
+    })
+    .map_err(|e| CliError::usage(e.to_string()))?;
     let root_der = issue::cert_der(&root)?;
     let trust = ServerTrust {
         root_der: &root_der,
-        tls_key_sha256: claims.tls_key_sha256.as_deref(),
+        tls_key_sha256: ticket.claims.tls_key_sha256.as_deref(),
     };
+    let (host, port) = (&ticket.url.host, ticket.url.port);
     let resp = https_request_to(
-        &url.host,
-        url.port,
+        host,
+        port,
         &trust,
         None,
         "POST",
-        &url.path,
+        &ticket.url.path,
         Some(body),
-    )
-    .await?;
-    if resp.status != 201 {
-        let message = serde_json::from_slice::<ErrorResponse>(&resp.body)
-            .map(|e| e.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&resp.body).into_owned());
-        return Err(CliError::Remote {
-            status: resp.status,
-            message,
-        });
-    }
-    let answer: SignResponse = serde_json::from_slice(&resp.body)
-        .map_err(|e| CliError::Network(format!("the CA's answer is not the expected JSON: {e}")))?;
-    let leaf = issue::parse_cert_pem(&answer.crt)?;
-    let intermediate = issue::parse_cert_pem(&answer.ca)?;
-    chain::verify_chain(&leaf, &intermediate, &root, now, &fedpki_core::RUST_CRYPTO)?;
-    chain::check_leaf_is_ours(&leaf, &key.public_key(), &subject, &sans)?;
-    let lifetime = chain::lifetime_secs(&leaf);
-    if lifetime > issue::YEAR_SECS + 2 * issue::BACKDATE_SECS + 24 * 3600 {
-        return Err(CliError::Core(fedpki_core::Error::Chain(format!(
-            "the certificate lives {} days, longer than fedpki's one-year limit",
-            lifetime / 86400
-        ))));
-    }
-
-    create_dir(dir, false)?;
-    let key_path = dir.join(format!("{name}.key"));
-    let cert_path = dir.join(format!("{name}.crt"));
-    let root_path = dir.join("root_ca.crt");
-    write_atomic(&key_path, key.to_pkcs8_pem()?.as_bytes(), 0o600)?;
-    let chain_pem = format!(
-        "{}{}",
-        ensure_newline(&answer.crt),
-        ensure_newline(&answer.ca)
     );
-    write_atomic(&cert_path, chain_pem.as_bytes(), 0o644)?;
-    write_atomic(
-        &root_path,
-        ensure_newline(&bundle.root_pem).as_bytes(),
-        0o644,
-    )?;
+    let sent: SignResponse = resp.await?.answer(201)?;
+    let answer = Answer::parse(&sent.crt, &sent.ca, &ticket.bundle.root_pem)?;
+    let files = NodeFiles::new(dir, name);
+    let expected = Expected {
+        key: &key.public_key(),
+        key_file: &files.key(),
+        subject: &ticket.subject,
+        sans: Some(&ticket.sans),
+    };
+    answer.check(&expected, now)?;
+    files.install(Some(&key), &answer)?;
     NodeConfig {
-        ca_url: format!("{}:{}", url.host, url.port),
-        tls_key_sha256: claims.tls_key_sha256.clone(),
+        ca_url: format!("{host}:{port}"),
+        tls_key_sha256: ticket.claims.tls_key_sha256.clone(),
     }
     .save(dir)?;
     Ok(Certified {
-        cert_path,
-        key_path,
-        root_path,
-        serial: issue::serial_hex(&leaf),
-        not_after: leaf.tbs_certificate().validity().not_after.to_string(),
+        files,
+        serial: answer.serial(),
+        not_after: answer.not_after(),
     })
-}
-
-/// `<certs-path>/ca.json`: where the CA that certified this folder's
-/// nodes is, for `pki renew` and `pki verify`.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct NodeConfig {
-    /// `HOST:PORT`.
-    pub ca_url: String,
-    /// The CA server's key pin from the token, for renewals.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_key_sha256: Option<String>,
-}
-
-impl NodeConfig {
-    /// The file name in a certs folder.
-    pub(crate) const FILE: &'static str = "ca.json";
-
-    /// Write it.
-    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
-        write_atomic(&dir.join(Self::FILE), &json, 0o644)
-    }
-
-    /// The CA address: `explicit` if given, else the recorded one.
-    pub(crate) fn ca_url(dir: &Path, explicit: Option<&str>) -> Result<(String, u16)> {
-        if let Some(u) = explicit {
-            return crate::ca::parse_ca_url(u);
-        }
-        let path = dir.join(Self::FILE);
-        let text = std::fs::read_to_string(&path).map_err(|_| {
-            CliError::usage(format!(
-                "{} does not say where the CA is (it is written by `pki certify`); give --ca-url HOST:PORT",
-                path.display()
-            ))
-        })?;
-        let me: Self = serde_json::from_str(&text).map_err(|e| {
-            CliError::usage(format!(
-                "{} is corrupt ({e}); give --ca-url",
-                path.display()
-            ))
-        })?;
-        crate::ca::parse_ca_url(&me.ca_url)
-    }
-}
-
-pub(crate) fn ensure_newline(s: &str) -> String {
-    if s.ends_with('\n') {
-        s.to_owned()
-    } else {
-        format!("{s}\n")
-    }
 }
 
 #[cfg(test)]

@@ -310,9 +310,9 @@ pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
         a.name,
         done.serial,
         done.not_after,
-        done.cert_path.display(),
-        done.key_path.display(),
-        done.root_path.display()
+        done.files.cert().display(),
+        done.files.key().display(),
+        done.files.root().display()
     );
     Ok(())
 }

@@ -25,17 +25,7 @@ use crate::error::{CliError, Result};
 use crate::platform::password;
 use crate::platform::sys::{OsEntropy, now, time_text, write_atomic};
 use crate::store::{Ledger, durable, log as audit};
-
-pub(crate) fn remote_error(resp: &client::HttpResponse) -> CliError {
-    let message = serde_json::from_slice::<serde_json::Value>(&resp.body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-        .unwrap_or_else(|| String::from_utf8_lossy(&resp.body).into_owned());
-    CliError::Remote {
-        status: resp.status,
-        message,
-    }
-}
+use crate::wire::{RevokeRequest, RevokeResponse};
 
 /// `pki revoke`: through the running server's API, or on the folder
 /// itself when it is stopped.
@@ -63,7 +53,7 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
             &serial,
             done.already,
             done.record.revoked_at,
-            u64::from(done.record.reason),
+            done.record.reason,
         );
         let der = sign_crl(&paths, &open.authority).await?;
         eprintln!(
@@ -104,32 +94,26 @@ async fn revoke_through_server(
         &mut OsEntropy,
     )?;
     let (host, port) = ca::parse_ca_url(&config.ca_url)?;
-    let body = serde_json::to_vec(&serde_json::json!({
-        "serial": serial, "ott": ott, "reasonCode": reason.code(),
-    }))
+    let body = serde_json::to_vec(&RevokeRequest {
+        serial: serial.to_owned(),
+        ott: Some(ott),
+        reason_code: Some(reason.code()),
+    })
     .map_err(|e| CliError::usage(e.to_string()))?;
-    let resp =
-        client::https_request(&host, port, &root_der, "POST", "/1.0/revoke", Some(body)).await?;
-    if resp.status != 200 {
-        return Err(remote_error(&resp));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&resp.body)
-        .map_err(|e| CliError::Network(format!("the CA's answer is not JSON: {e}")))?;
+    let resp = client::https_request(&host, port, &root_der, "POST", "/1.0/revoke", Some(body));
+    let done: RevokeResponse = resp.await?.answer(200)?;
     report_revocation(
         serial,
-        v["alreadyRevoked"].as_bool().unwrap_or(false),
-        v["revokedAt"].as_u64().unwrap_or(0),
-        v["reasonCode"].as_u64().unwrap_or(0),
+        done.already_revoked,
+        done.revoked_at,
+        done.reason_code,
     );
     eprintln!("The running CA has signed a new CRL (GET /crl).");
     Ok(())
 }
 
-fn report_revocation(serial: &str, already: bool, at: u64, code: u64) {
-    let reason = u8::try_from(code)
-        .ok()
-        .and_then(Reason::from_code)
-        .map_or("unknown", Reason::name);
+fn report_revocation(serial: &str, already: bool, at: u64, code: u8) {
+    let reason = Reason::from_code(code).map_or("unknown", Reason::name);
     if already {
         eprintln!(
             "Certificate {serial} was already revoked at {} ({reason}); nothing changed.",
@@ -180,7 +164,7 @@ pub(crate) fn crl(a: &CrlArgs) -> Result<()> {
             None,
         ))?;
         if resp.status != 200 {
-            return Err(remote_error(&resp));
+            return Err(resp.refusal());
         }
         resp.body.to_vec()
     } else {

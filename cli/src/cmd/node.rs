@@ -1,73 +1,40 @@
 //! A node's side of a certificate's life: `pki renew` (and `--watch`) and
 //! `pki verify`, against the CA recorded in `cert/ca.json`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use fedpki_core::chain;
 use fedpki_core::crl::Crl;
 use fedpki_core::issue;
 use fedpki_core::name::Subject;
-use fedpki_core::{PrivateKey, RUST_CRYPTO, SigningKey, UnixTime};
+use fedpki_core::{RUST_CRYPTO, SigningKey, UnixTime};
 use x509_cert::Certificate;
 
-use crate::client::{self, ClientAuth, NodeConfig, ensure_newline};
+use crate::client::{self, ClientAuth};
 use crate::cmd::args::{RenewArgs, VerifyArgs};
 use crate::cmd::ca::runtime;
-use crate::cmd::lifecycle::remote_error;
 use crate::error::{CliError, Result};
-use crate::platform::sys::{now, time_text, write_atomic};
+use crate::node::{Answer, Expected, Node, NodeConfig, NodeFiles};
+use crate::platform::log;
+use crate::platform::sys::{now, time_text};
+use crate::wire::SignResponse;
 
-/// A node's files: `<name>.key`, `<name>.crt` (leaf and intermediate),
-/// `root_ca.crt`.
-struct Node {
-    key: PrivateKey,
-    leaf: Certificate,
-    intermediate: Option<Certificate>,
-    root: Certificate,
-    cert_path: std::path::PathBuf,
-}
-
-fn load_node(dir: &Path, name: &str) -> Result<Node> {
-    let key_path = dir.join(format!("{name}.key"));
-    let cert_path = dir.join(format!("{name}.crt"));
-    let root_path = dir.join("root_ca.crt");
-    let key = PrivateKey::from_pem(&crate::platform::sys::read_text(&key_path)?, None)
-        .map_err(|e| CliError::usage(format!("{}: {e}", key_path.display())))?;
-    let mut chain = issue::parse_certs_pem(&crate::platform::sys::read_text(&cert_path)?)
-        .map_err(|e| CliError::usage(format!("{}: {e}", cert_path.display())))?;
-    if chain.is_empty() {
-        return Err(CliError::usage(format!(
-            "{} holds no certificate",
-            cert_path.display()
-        )));
-    }
-    let leaf = chain.remove(0);
-    let root = issue::parse_cert_pem(&crate::platform::sys::read_text(&root_path)?)
-        .map_err(|e| CliError::usage(format!("{}: {e}", root_path.display())))?;
-    Ok(Node {
-        key,
-        leaf,
-        intermediate: chain.into_iter().next(),
-        root,
-        cert_path,
-    })
-}
-
-/// Ask the CA for a renewal of `node`'s certificate; check the answer;
-/// replace `<name>.crt` atomically. The new certificate.
-async fn renew_once(node: &Node, host: &str, port: u16) -> Result<Certificate> {
+/// Ask the CA for a renewal of `node`'s certificate; check the answer as
+/// `pki certify` does (same key, same names, the trusted root); replace
+/// `<name>.crt` atomically. The new certificate.
+async fn renew_once(files: &NodeFiles, node: &Node, host: &str, port: u16) -> Result<Certificate> {
     let t = now();
     chain::check_valid_at(&node.leaf, t).map_err(|_| {
         CliError::usage(format!(
             "{} has expired (or is not yet valid); renewal needs a valid certificate, so get a new one with a token",
-            node.cert_path.display()
+            files.cert().display()
         ))
     })?;
     let mut presented = vec![node.leaf.clone()];
     presented.extend(node.intermediate.clone());
     let auth = ClientAuth::new(&presented, &node.key)?;
     let root_der = issue::cert_der(&node.root)?;
+    let renewal = b"{}".to_vec();
     let resp = client::https_request_as(
         host,
         port,
@@ -75,34 +42,21 @@ async fn renew_once(node: &Node, host: &str, port: u16) -> Result<Certificate> {
         Some(&auth),
         "POST",
         "/1.0/renew",
-        Some(b"{}".to_vec()),
-    )
-    .await?;
-    if resp.status != 201 {
-        return Err(remote_error(&resp));
-    }
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        crt: String,
-        ca: String,
-    }
-    let answer: Answer = serde_json::from_slice(&resp.body)
-        .map_err(|e| CliError::Network(format!("the CA's answer is not the expected JSON: {e}")))?;
-    let leaf = issue::parse_cert_pem(&answer.crt)?;
-    let intermediate = issue::parse_cert_pem(&answer.ca)?;
-    chain::verify_chain(&leaf, &intermediate, &node.root, t, &RUST_CRYPTO)?;
-    let cn = chain::common_name(&node.leaf).unwrap_or_default();
-    let subject = Subject::new(&cn)?;
-    let mut sans = chain::sans(&node.leaf);
-    sans.sort();
-    chain::check_leaf_is_ours(&leaf, &node.key.public_key(), &subject, &sans)?;
-    let pem = format!(
-        "{}{}",
-        ensure_newline(&answer.crt),
-        ensure_newline(&answer.ca)
+        Some(renewal),
     );
-    write_atomic(&node.cert_path, pem.as_bytes(), 0o644)?;
-    Ok(leaf)
+    let sent: SignResponse = resp.await?.answer(201)?;
+    let root_pem = issue::cert_pem(&node.root)?;
+    let answer = Answer::parse(&sent.crt, &sent.ca, &root_pem)?;
+    let subject = Subject::new(&chain::common_name(&node.leaf).unwrap_or_default())?;
+    let expected = Expected {
+        key: &node.key.public_key(),
+        key_file: &files.key(),
+        subject: &subject,
+        sans: Some(&chain::sans(&node.leaf)),
+    };
+    answer.check(&expected, t)?;
+    files.install(None, &answer)?;
+    Ok(answer.leaf)
 }
 
 /// When `--watch` renews: two thirds into the lifetime as issued (the
@@ -124,88 +78,62 @@ pub(crate) fn renew(a: &RenewArgs) -> Result<()> {
     let (host, port) = NodeConfig::ca_url(&a.certs_path, a.ca_url.as_deref())?;
     let rt = runtime()?;
     if !a.watch {
-        let node = load_node(&a.certs_path, &a.name)?;
-        let leaf = rt.block_on(renew_once(&node, &host, port))?;
+        let files = NodeFiles::new(&a.certs_path, &a.name);
+        let leaf = rt.block_on(renew_once(&files, &files.load()?, &host, port))?;
         eprintln!(
             "Renewed {} (serial {}, valid until {}): {}",
             a.name,
             issue::serial_hex(&leaf),
             leaf.tbs_certificate().validity().not_after,
-            node.cert_path.display()
+            files.cert().display()
         );
         return Ok(());
     }
     rt.block_on(watch(a, &host, port))
 }
 
+/// `pki renew --watch`: renew at two thirds of each lifetime, forever;
+/// retry failures with a growing pause, stop on a refusal retrying cannot
+/// change (revoked, unknown).
 async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
+    let files = NodeFiles::new(&a.certs_path, &a.name);
     let mut failures = 0u32;
     loop {
         // Re-read every time: another tool may have replaced the files.
-        let node = load_node(&a.certs_path, &a.name)?;
+        let node = files.load()?;
         let at = renewal_time(&node.leaf);
+        let not_after = not_after_secs(&node.leaf);
         let t = now();
-        let not_after = node
-            .leaf
-            .tbs_certificate()
-            .validity()
-            .not_after
-            .to_unix_duration()
-            .as_secs();
         if t.0 >= not_after {
             return Err(CliError::usage(format!(
                 "{} expired before it could be renewed; get a new one with a token",
-                node.cert_path.display()
+                files.cert().display()
             )));
         }
         if t < at {
             let wait = (at.0 - t.0).min(60);
-            crate::platform::log::info(
+            log::info(
                 "renew_scheduled",
                 &[("name", &a.name), ("at", &time_text(at.0))],
             );
             tokio::time::sleep(Duration::from_secs(wait.max(1))).await;
             continue;
         }
-        match renew_once(&node, host, port).await {
+        match renew_once(&files, &node, host, port).await {
             Ok(leaf) => {
                 failures = 0;
-                crate::platform::log::info(
-                    "renewed",
-                    &[
-                        ("name", &a.name),
-                        ("serial", &issue::serial_hex(&leaf)),
-                        (
-                            "not_after",
-                            &leaf.tbs_certificate().validity().not_after.to_string(),
-                        ),
-                    ],
-                );
-                if let Some(cmd) = &a.exec {
-                    match std::process::Command::new("sh").arg("-c").arg(cmd).status() {
-                        Ok(s) if s.success() => {}
-                        Ok(s) => {
-                            crate::platform::log::warn("exec_failed", &[("status", &s.to_string())])
-                        }
-                        Err(e) => {
-                            crate::platform::log::warn("exec_failed", &[("error", &e.to_string())])
-                        }
-                    }
-                }
+                renewed(a, &leaf);
             }
             Err(
                 e @ CliError::Remote {
                     status: 401 | 403, ..
                 },
-            ) => {
-                // Revoked or unknown to the CA: retrying cannot help.
-                return Err(e);
-            }
+            ) => return Err(e),
             Err(e) => {
                 failures += 1;
                 let left = not_after.saturating_sub(now().0);
                 let wait = (u64::from(failures) * 5).min(60).min(left / 4).max(1);
-                crate::platform::log::warn(
+                log::warn(
                     "renew_failed",
                     &[
                         ("name", &a.name),
@@ -219,9 +147,35 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
     }
 }
 
+fn not_after_secs(cert: &Certificate) -> u64 {
+    let v = cert.tbs_certificate().validity();
+    v.not_after.to_unix_duration().as_secs()
+}
+
+/// Log a renewal and run the `--exec` hook (a failed hook is logged; the
+/// watch goes on).
+fn renewed(a: &RenewArgs, leaf: &Certificate) {
+    let not_after = leaf.tbs_certificate().validity().not_after.to_string();
+    log::info(
+        "renewed",
+        &[
+            ("name", &a.name),
+            ("serial", &issue::serial_hex(leaf)),
+            ("not_after", &not_after),
+        ],
+    );
+    let Some(cmd) = &a.exec else { return };
+    match std::process::Command::new("sh").arg("-c").arg(cmd).status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => log::warn("exec_failed", &[("status", &s.to_string())]),
+        Err(e) => log::warn("exec_failed", &[("error", &e.to_string())]),
+    }
+}
+
 /// `pki verify`
 pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
-    let node = load_node(&a.certs_path, &a.name)?;
+    let files = NodeFiles::new(&a.certs_path, &a.name);
+    let node = files.load()?;
     let t = now();
     let mut failed = Vec::new();
     let mut check = |what: &str, result: std::result::Result<String, String>| match result {
@@ -243,7 +197,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     let chain_result = match &node.intermediate {
         None => Err(format!(
             "{} has no intermediate certificate after the leaf",
-            node.cert_path.display()
+            files.cert().display()
         )),
         Some(int) => chain::check_signed_by(&node.leaf, int, &RUST_CRYPTO)
             .and_then(|()| chain::check_signed_by(int, &node.root, &RUST_CRYPTO))
@@ -322,7 +276,7 @@ fn revocation_status(
                 ))
                 .map_err(|e| format!("cannot fetch the CRL: {e}"))?;
             if resp.status != 200 {
-                return Err(format!("cannot fetch the CRL: {}", remote_error(&resp)));
+                return Err(format!("cannot fetch the CRL: {}", resp.refusal()));
             }
             (resp.body.to_vec(), format!("https://{host}:{port}/crl"))
         }

@@ -3,6 +3,7 @@
 //! collaborator, import that package.
 
 use super::*;
+use crate::node::{Answer, Expected};
 
 /// Options of `fedpki collaborator certify`.
 #[derive(Debug, Clone, Default)]
@@ -226,18 +227,23 @@ fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
     };
     let refuse =
         |why: String| CliError::usage(format!("{}: {why}; nothing was installed", zip.display()));
-    chain::verify_chain(&leaf, signing, root, now(), &fedpki_core::RUST_CRYPTO)
+    let key_path = ws.client(&name, "key");
+    let key = PrivateKey::from_pem(&read_text(&key_path)?, None)
+        .map_err(|e| CliError::usage(format!("{}: {e}", key_path.display())))?;
+    let answer = Answer {
+        leaf,
+        issuer: signing.clone(),
+        root: root.clone(),
+    };
+    let expected = Expected {
+        key: &key.public_key(),
+        key_file: &key_path,
+        subject: &Subject::new(&name)?,
+        sans: None,
+    };
+    answer
+        .check(&expected, now())
         .map_err(|e| refuse(e.to_string()))?;
-    let key = PrivateKey::from_pem(&read_text(&ws.client(&name, "key"))?, None)?;
-    if leaf.tbs_certificate().subject_public_key_info() != &key.public_key() {
-        return Err(refuse(format!(
-            "the certificate is not for the key in {}",
-            ws.client(&name, "key").display()
-        )));
-    }
-    if chain::common_name(&leaf).map(|c| c.to_ascii_lowercase()) != Some(name.clone()) {
-        return Err(refuse(format!("the certificate is not for {name:?}")));
-    }
     let new_fp = issue::fingerprint(root)?;
     if ws.cert_chain().exists() {
         // The package came over an untrusted path: it may not swap the

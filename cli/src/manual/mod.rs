@@ -21,7 +21,7 @@ use fedpki_core::csr::{self, Csr, VerifiedCsr};
 use fedpki_core::issue::{self, Issuer, Serial};
 use fedpki_core::name::{San, Subject, escaped};
 use fedpki_core::profile::LeafUsage;
-use fedpki_core::{KeyType, PrivateKey, SigningKey, chain};
+use fedpki_core::{KeyType, PrivateKey, SigningKey};
 use zeroize::Zeroizing;
 
 use crate::authority::verified_csr;

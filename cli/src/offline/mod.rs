@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use fedpki_core::chain;
 use fedpki_core::csr;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
@@ -19,6 +18,7 @@ use fedpki_core::token::Bundle;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 
 use crate::error::{CliError, Result};
+use crate::node::{Answer, Expected, NodeFiles};
 use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
 
 /// `fedpki pki csr -n NAME [-t TOKEN] [-c DIR] [--key-type] -o REQ [--force]`
@@ -30,7 +30,8 @@ pub(crate) fn make_request(
     out: &Path,
     force: bool,
 ) -> Result<()> {
-    let key_path = dir.join(format!("{name}.key"));
+    let files = NodeFiles::new(dir, name);
+    let key_path = files.key();
     if key_path.exists() && !force {
         return Err(CliError::usage(format!(
             "{} exists; move it away or pass --force to replace it",
@@ -49,7 +50,11 @@ pub(crate) fn make_request(
             let sans = San::for_subject(name, &claims.sans)?;
             (Subject::new(name)?, sans, Some(bundle.root_pem))
         }
-        None => (Subject::new(name)?, vec![San::parse(name)?], None),
+        None => (
+            Subject::new(name)?,
+            San::for_subject(name, &[] as &[&str])?,
+            None,
+        ),
     };
     let key = PrivateKey::generate(key_type, &mut OsEntropy)?;
     let request = csr::build(&key, &subject, &sans)?;
@@ -58,7 +63,7 @@ pub(crate) fn make_request(
     write_atomic(&key_path, key.to_pkcs8_pem()?.as_bytes(), 0o600)?;
     if let Some(root) = &root_pem {
         // The root the token vouched for: `pki import` will insist on it.
-        write_atomic(&dir.join("root_ca.crt"), root.as_bytes(), 0o644)?;
+        write_atomic(&files.root(), root.as_bytes(), 0o644)?;
     }
     // A request that carries a token carries a bearer secret.
     let mode = if token.is_some() { 0o600 } else { 0o644 };
@@ -84,18 +89,16 @@ pub(crate) fn make_request(
 /// fingerprint; it never replaces either.
 pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Result<()> {
     let file = SignedFile::parse(&read_text(signed)?)?;
-    let subject = Subject::new(&file.name)?;
     let refuse = |why: String| {
         CliError::usage(format!(
             "{}: {why}; nothing was installed",
             signed.display()
         ))
     };
-    let leaf = issue::parse_cert_pem(&file.crt).map_err(|e| refuse(e.to_string()))?;
-    let intermediate = issue::parse_cert_pem(&file.ca).map_err(|e| refuse(e.to_string()))?;
-    let root = issue::parse_cert_pem(&file.root).map_err(|e| refuse(e.to_string()))?;
-    let trusted_root = dir.join("root_ca.crt");
-    let root_fp = issue::fingerprint(&root)?;
+    let answer =
+        Answer::parse(&file.crt, &file.ca, &file.root).map_err(|e| refuse(e.to_string()))?;
+    let files = NodeFiles::new(dir, &file.name);
+    let root_fp = issue::fingerprint(&answer.root)?;
     if let Some(expected) = root_fingerprint
         && normalize_fingerprint(expected)? != root_fp
     {
@@ -104,64 +107,40 @@ pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) 
             expected.trim()
         )));
     }
-    if trusted_root.exists() {
-        let ours = issue::parse_cert_pem(&read_text(&trusted_root)?)?;
-        if ours != root {
+    match files.read_root()? {
+        Some(ours) if ours != answer.root => {
             return Err(refuse(format!(
                 "it chains to another root than {}, the one your token vouched for",
-                trusted_root.display()
+                files.root().display()
             )));
         }
-    } else if root_fingerprint.is_none() {
-        return Err(refuse(format!(
-            "{} holds no root_ca.crt to check it against; give the CA's root fingerprint \
-             with --root-fingerprint SHA256 (`pki install` printed it; the file names {root_fp})",
-            dir.display()
-        )));
+        Some(_) => {}
+        None if root_fingerprint.is_none() => {
+            return Err(refuse(format!(
+                "{} holds no root_ca.crt to check it against; give the CA's root fingerprint \
+                 with --root-fingerprint SHA256 (`pki install` printed it; the file names {root_fp})",
+                dir.display()
+            )));
+        }
+        None => {}
     }
-    chain::verify_chain(
-        &leaf,
-        &intermediate,
-        &root,
-        now(),
-        &fedpki_core::RUST_CRYPTO,
-    )
-    .map_err(|e| refuse(e.to_string()))?;
-    let key_path = dir.join(format!("{}.key", file.name));
-    let key = PrivateKey::from_pem(&read_text(&key_path)?, None)?;
-    if leaf.tbs_certificate().subject_public_key_info() != &key.public_key() {
-        return Err(refuse(format!(
-            "the certificate is not for the key in {}",
-            key_path.display()
-        )));
-    }
-    if chain::common_name(&leaf).as_deref() != Some(subject.as_str()) {
-        return Err(refuse(format!(
-            "the certificate is not for {:?}",
-            file.name
-        )));
-    }
-    let cert_path = dir.join(format!("{}.crt", file.name));
-    write_atomic(
-        &cert_path,
-        format!("{}{}", with_newline(&file.crt), with_newline(&file.ca)).as_bytes(),
-        0o644,
-    )?;
-    write_atomic(&trusted_root, with_newline(&file.root).as_bytes(), 0o644)?;
+    let key = files.read_key()?;
+    let expected = Expected {
+        key: &key.public_key(),
+        key_file: &files.key(),
+        subject: &Subject::new(&file.name)?,
+        sans: None,
+    };
+    answer
+        .check(&expected, now())
+        .map_err(|e| refuse(e.to_string()))?;
+    files.install(None, &answer)?;
     eprintln!(
         "Installed {} and {} (root SHA-256 {root_fp}).",
-        cert_path.display(),
-        trusted_root.display()
+        files.cert().display(),
+        files.root().display()
     );
     Ok(())
-}
-
-fn with_newline(s: &str) -> String {
-    if s.ends_with('\n') {
-        s.to_owned()
-    } else {
-        format!("{s}\n")
-    }
 }
 
 /// A SHA-256 fingerprint as people write it (`AB:CD…`, any case) → the

@@ -1,0 +1,185 @@
+//! The three changing requests: decode the body into the authority's
+//! terms, let it decide, answer in step-ca's shapes.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+
+use super::answer::{error, json, refused};
+use super::{App, Peer};
+use crate::authority::{Authority, Issued, Refusal, Why};
+use crate::platform::log;
+use crate::platform::sys::now;
+use crate::wire::{RevokeRequest, RevokeResponse, SignRequest, SignResponse};
+
+/// Decode a `/1.0/sign` body: the CSR and the token.
+pub(crate) fn decode_sign(body: &[u8]) -> Result<(String, String), Refusal> {
+    let req: SignRequest = serde_json::from_slice(body).map_err(|e| {
+        Refusal::new(
+            Why::Malformed,
+            format!("the body must be JSON {{\"csr\": PEM, \"ott\": token}}: {e}"),
+        )
+    })?;
+    if req.not_before.as_deref().is_some_and(|s| !s.is_empty())
+        || req.not_after.as_deref().is_some_and(|s| !s.is_empty())
+    {
+        return Err(Refusal::new(
+            Why::Forbidden,
+            "this CA sets the validity itself; omit notBefore and notAfter",
+        ));
+    }
+    Ok((req.csr, req.ott))
+}
+
+/// `POST /1.0/sign` once its body is read: the answer, logged. Public for
+/// the benchmark of the request path (`fedpki-load path`).
+pub async fn answer_sign(
+    authority: &Authority,
+    body: &[u8],
+    peer: std::net::IpAddr,
+) -> Response<Full<Bytes>> {
+    let result = match decode_sign(body) {
+        Ok((csr, ott)) => authority.sign(&csr, &ott, now()).await,
+        Err(refusal) => Err(refusal),
+    };
+    issued_response("issued", result, peer)
+}
+
+fn issued_response(
+    what: &str,
+    result: Result<Issued, Refusal>,
+    peer: std::net::IpAddr,
+) -> Response<Full<Bytes>> {
+    match result {
+        Ok(issued) => {
+            log::info(
+                what,
+                &[
+                    ("peer", &peer.to_string()),
+                    ("subject", &issued.subject),
+                    ("serial", &issued.serial),
+                ],
+            );
+            json(
+                StatusCode::CREATED,
+                &SignResponse::new(issued.crt, issued.ca),
+            )
+        }
+        Err(refusal) => refused(&refusal, peer),
+    }
+}
+
+/// `POST /1.0/renew`: the certificate presented over mutual TLS, renewed.
+pub(super) async fn renew(app: &App, peer: &Peer) -> Response<Full<Bytes>> {
+    let Some(cert) = &peer.cert else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "renewal needs the current certificate, presented over mutual TLS",
+        );
+    };
+    issued_response(
+        "renewed",
+        app.authority.renew(cert, now()).await,
+        peer.addr.ip(),
+    )
+}
+
+/// A decoded `/1.0/revoke` body.
+#[derive(Debug)]
+pub(crate) struct Revoke {
+    /// The serial, as sent.
+    pub serial: String,
+    /// The revoke token, if any (empty counts as none).
+    pub ott: Option<String>,
+    /// The reason.
+    pub reason: fedpki_core::crl::Reason,
+}
+
+/// Decode a `/1.0/revoke` body.
+pub(crate) fn decode_revoke(body: &[u8]) -> Result<Revoke, Refusal> {
+    let req: RevokeRequest = serde_json::from_slice(body).map_err(|e| {
+        Refusal::new(
+            Why::Malformed,
+            format!(
+                "the body must be JSON {{\"serial\": hex, \"ott\": revoke token, \"reasonCode\": n}}: {e}"
+            ),
+        )
+    })?;
+    let reason = match req.reason_code {
+        None => fedpki_core::crl::Reason::Unspecified,
+        Some(c) => fedpki_core::crl::Reason::from_code(c).ok_or_else(|| {
+            Refusal::new(
+                Why::Malformed,
+                format!("reasonCode {c} is not accepted by this CA"),
+            )
+        })?,
+    };
+    Ok(Revoke {
+        serial: req.serial,
+        ott: req.ott.filter(|o| !o.is_empty()),
+        reason,
+    })
+}
+
+/// `POST /1.0/revoke`: by token, or by the holder over mutual TLS; a new
+/// CRL is signed before the answer.
+pub(super) async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
+    let req = match decode_revoke(body) {
+        Ok(r) => r,
+        Err(refusal) => return refused(&refusal, peer.addr.ip()),
+    };
+    let (reason, t) = (req.reason, now());
+    let result = match (req.ott.as_deref(), &peer.cert) {
+        (Some(ott), _) => {
+            app.authority
+                .revoke_with_token(&req.serial, ott, reason, t)
+                .await
+        }
+        (None, Some(cert)) => {
+            app.authority
+                .revoke_by_holder(cert, &req.serial, reason, t)
+                .await
+        }
+        (None, None) => {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "send a revoke token (ott), or present the certificate itself over mutual TLS",
+            );
+        }
+    };
+    let done = match result {
+        Ok(done) => done,
+        Err(refusal) => return refused(&refusal, peer.addr.ip()),
+    };
+    if !done.already {
+        log::info(
+            "revoked",
+            &[
+                ("peer", &peer.addr.ip().to_string()),
+                ("serial", &done.record.serial),
+                ("reason_code", &done.record.reason.to_string()),
+            ],
+        );
+        if let Err(e) = app
+            .crl
+            .refresh(&app.authority, app.crl_file.as_deref())
+            .await
+        {
+            log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the revocation is recorded, but the CRL could not be re-signed; it will be at the next refresh",
+            );
+        }
+    }
+    json(
+        StatusCode::OK,
+        &RevokeResponse {
+            status: "ok".into(),
+            serial: done.record.serial,
+            revoked_at: done.record.revoked_at,
+            reason_code: done.record.reason,
+            already_revoked: done.already,
+        },
+    )
+}

@@ -1,0 +1,112 @@
+//! step-ca's JSON API, the one home of its shapes: the server (`api`)
+//! decodes the requests and encodes the answers with these, the client
+//! (`client`, `cmd`) the other way round, so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /1.0/sign`: a CSR and the one-time token that authorizes it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignRequest {
+    /// PEM.
+    pub csr: String,
+    /// The token's JWT.
+    pub ott: String,
+    /// step clients may ask for a validity; this CA sets its own, so a
+    /// non-empty value is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    /// As `not_before`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+/// The answer to a sign or renew: the leaf, the CA that signed it, and
+/// both as step's `certChain`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SignResponse {
+    /// The leaf, PEM.
+    pub crt: String,
+    /// The intermediate, PEM.
+    pub ca: String,
+    /// `[crt, ca]`.
+    #[serde(default)]
+    pub cert_chain: Vec<String>,
+}
+
+impl SignResponse {
+    /// A leaf and its issuer.
+    pub(crate) fn new(crt: String, ca: String) -> Self {
+        let cert_chain = vec![crt.clone(), ca.clone()];
+        Self {
+            crt,
+            ca,
+            cert_chain,
+        }
+    }
+}
+
+/// `POST /1.0/revoke`, as step-ca's: `{"serial", "ott"?, "reasonCode"?,
+/// "reason"?, "passive"?}` (the last two are accepted and not used).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RevokeRequest {
+    /// The serial.
+    pub serial: String,
+    /// A revoke token; without one the client must present the
+    /// certificate itself over mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ott: Option<String>,
+    /// RFC 5280 reason code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<u8>,
+}
+
+/// The answer to a revocation.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RevokeResponse {
+    /// `"ok"`.
+    pub status: String,
+    /// The serial revoked.
+    pub serial: String,
+    /// When, Unix seconds (the first revocation's, when it already was).
+    pub revoked_at: u64,
+    /// RFC 5280 reason code.
+    pub reason_code: u8,
+    /// True when nothing changed: it was revoked before.
+    pub already_revoked: bool,
+}
+
+/// Every refusal: step-ca's `{"status", "message"}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ErrorBody {
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// What was wrong, for a person.
+    pub message: String,
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Health {
+    /// `"ok"` or `"unavailable"`.
+    pub status: String,
+    /// The store's state: `"ok"` or why it cannot take changes.
+    pub store: String,
+}
+
+/// `GET /roots`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Roots {
+    /// The roots, PEM.
+    pub crts: Vec<String>,
+}
+
+/// `GET /root/{sha256}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Root {
+    /// The root, PEM.
+    pub ca: String,
+}
