@@ -243,12 +243,34 @@ fn revoke_crl_renew_list_verify_and_audit() {
     assert_eq!(st, 401, "a token for another audience is refused");
     let unknown = "4a".repeat(16);
     let t = revoke_token(&ca, &unknown, "/1.0/revoke");
-    let (st, _) = ca.request(
+    let (st, body) = ca.request(
         "POST",
         "/1.0/revoke",
         Some(revoke_body(&unknown, Some(&t), None)),
     );
-    assert_eq!(st, 404);
+    assert_eq!(st, 404, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no certificate with serial"),
+        "{body}"
+    );
+    // The refused revocation still spent its token: the exact outcome, not
+    // just the absence of a row that never existed.
+    let (st, body) = ca.request(
+        "POST",
+        "/1.0/revoke",
+        Some(revoke_body(&unknown, Some(&t), None)),
+    );
+    assert_eq!(st, 401, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("the token was already used"),
+        "{body}"
+    );
     let (st, _) = ca.request("POST", "/1.0/revoke", Some(b"{not json".to_vec()));
     assert_eq!(st, 400);
     // The holder of gamma over mTLS: not beta, but itself.
