@@ -71,10 +71,9 @@ pub(crate) async fn serve(
     let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key).await?);
     let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
-    let root_sha = fedpki_core::issue::fingerprint_der(&root_der);
     let app = Arc::new(App {
         authority,
-        root_sha,
+        root_sha: fedpki_core::issue::fingerprint_der(&root_der),
         crl: CrlCache::new(crl_number_on_disk(crl_file.as_deref())),
         crl_file,
         failures: RateWindow::default(),
@@ -84,59 +83,9 @@ pub(crate) async fn serve(
     app.crl
         .refresh(&app.authority, app.crl_file.as_deref())
         .await?;
-    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let by_address = Arc::new(ConnectionsByAddress::default());
-    let refused_log = LogThrottle::default();
-    let handshake_log = Arc::new(LogThrottle::default());
-
     let housekeeping = housekeeping(app.clone(), identity.clone());
-
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    let store = app.authority.store().clone();
-    let store_failed = store.failed();
-    tokio::pin!(store_failed);
-    let mut failure = None;
-    loop {
-        let (tcp, peer) = tokio::select! {
-            why = &mut store_failed => {
-                log::error("store_failed", &[("reason", &why)]);
-                failure = Some(why);
-                break;
-            }
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    log::warn("accept_failed", &[("error", &e.to_string())]);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Beyond either cap: close at once rather than queue (the kernel's
-        // backlog would only delay the refusal).
-        let Some(slot) = by_address.take(peer.ip(), limits.max_connections_per_address) else {
-            drop(tcp);
-            refused_log.warn("connection_refused_per_address", &peer);
-            continue;
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            drop(tcp);
-            refused_log.warn("connection_refused_at_cap", &peer);
-            continue;
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
-        let handshake_log = handshake_log.clone();
-        tokio::spawn(async move {
-            let _held = (permit, slot);
-            let Some(conn) = connection(tcp, peer, &acceptor, app, &handshake_log).await else {
-                return;
-            };
-            let _ = watcher.watch(conn).await;
-        });
-    }
+    let failure = accept_until(&listener, &acceptor, &app, &graceful, shutdown).await;
     housekeeping.abort();
     log::info("shutting_down", &[]);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
@@ -152,6 +101,75 @@ pub(crate) async fn serve(
             "the CA stopped: {why}. Start it again (`fedpki pki run`): it recovers from the audit log"
         ))),
         None => Ok(()),
+    }
+}
+
+/// What stands in front of every connection: the caps on connections in
+/// all and per address, and the throttled logs of what they turn away.
+#[derive(Default)]
+struct Gates {
+    by_address: Arc<ConnectionsByAddress>,
+    refused_log: LogThrottle,
+    handshake_log: Arc<LogThrottle>,
+}
+
+/// Accept connections until `shutdown` resolves (`None`) or the store
+/// fails (`Some(why)`), each served on its own task.
+async fn accept_until(
+    listener: &TcpListener,
+    acceptor: &TlsAcceptor,
+    app: &Arc<App>,
+    graceful: &hyper_util::server::graceful::GracefulShutdown,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Option<String> {
+    let limits = app.limits;
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let gates = Gates::default();
+    tokio::pin!(shutdown);
+    let store = app.authority.store().clone();
+    let store_failed = store.failed();
+    tokio::pin!(store_failed);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            why = &mut store_failed => {
+                log::error("store_failed", &[("reason", &why)]);
+                return Some(why);
+            }
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    log::warn("accept_failed", &[("error", &e.to_string())]);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return None,
+        };
+        // Beyond either cap: close at once rather than queue (the kernel's
+        // backlog would only delay the refusal).
+        let Some(slot) = gates
+            .by_address
+            .take(peer.ip(), limits.max_connections_per_address)
+        else {
+            gates
+                .refused_log
+                .warn("connection_refused_per_address", &peer);
+            continue;
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            gates.refused_log.warn("connection_refused_at_cap", &peer);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, app, watcher) = (acceptor.clone(), app.clone(), graceful.watcher());
+        let handshake_log = gates.handshake_log.clone();
+        tokio::spawn(async move {
+            let _held = (permit, slot);
+            let Some(conn) = connection(tcp, peer, &acceptor, app, &handshake_log).await else {
+                return;
+            };
+            let _ = watcher.watch(conn).await;
+        });
     }
 }
 

@@ -74,38 +74,7 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
             resp
         }
         (&Method::POST, "/1.0/sign" | "/sign" | "/1.0/renew" | "/renew" | "/1.0/revoke" | "/revoke") => {
-            let ip = peer.addr.ip();
-            let is_renewal = matches!(path.as_str(), "/1.0/renew" | "/renew");
-            if is_renewal && let Some(wait) = app.renewals.over(ip, app.limits.renewals_per_minute) {
-                return too_many(wait, "too many renewals from this address; try again in a minute");
-            }
-            let body = match read_body(req).await {
-                Ok(b) => b,
-                Err(resp) => return resp,
-            };
-            let resp = match path.as_str() {
-                "/1.0/sign" | "/sign" => answer_sign(&app.authority, &body, ip).await,
-                "/1.0/renew" | "/renew" => renew(app, peer).await,
-                _ => revoke(app, &body, peer).await,
-            };
-            if is_renewal && resp.status() == StatusCode::CREATED {
-                app.renewals.count(ip);
-            }
-            if resp.status() != StatusCode::UNAUTHORIZED {
-                return resp;
-            }
-            // Every request is checked, so a valid token or certificate is
-            // never locked out by others' failures from the same address;
-            // past the limit, failures only learn that they failed.
-            let wait = app.failures.over(ip, app.limits.auth_failures_per_minute);
-            app.failures.count(ip);
-            match wait {
-                Some(wait) => too_many(
-                    wait,
-                    "too many failed token checks from this address; try again in a minute",
-                ),
-                None => resp,
-            }
+            changing(app, req, peer, &path).await
         }
         (&Method::GET, "/" | "/index.html") => page_response(
             "text/plain; charset=utf-8",
@@ -118,5 +87,50 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
             "/health" | "/roots" | "/1.0/sign" | "/sign" | "/1.0/renew" | "/1.0/revoke" | "/crl",
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, "no such route"),
+    }
+}
+
+/// A request that changes the ledger (sign, renew, revoke): the per-address
+/// limits, the body, the handler; failed checks are counted per address.
+async fn changing(
+    app: &App,
+    req: Request<Incoming>,
+    peer: &Peer,
+    path: &str,
+) -> Response<Full<Bytes>> {
+    let ip = peer.addr.ip();
+    let is_renewal = matches!(path, "/1.0/renew" | "/renew");
+    if is_renewal && let Some(wait) = app.renewals.over(ip, app.limits.renewals_per_minute) {
+        return too_many(
+            wait,
+            "too many renewals from this address; try again in a minute",
+        );
+    }
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let resp = match path {
+        "/1.0/sign" | "/sign" => answer_sign(&app.authority, &body, ip).await,
+        "/1.0/renew" | "/renew" => renew(app, peer).await,
+        _ => revoke(app, &body, peer).await,
+    };
+    if is_renewal && resp.status() == StatusCode::CREATED {
+        app.renewals.count(ip);
+    }
+    if resp.status() != StatusCode::UNAUTHORIZED {
+        return resp;
+    }
+    // Every request is checked, so a valid token or certificate is
+    // never locked out by others' failures from the same address;
+    // past the limit, failures only learn that they failed.
+    let wait = app.failures.over(ip, app.limits.auth_failures_per_minute);
+    app.failures.count(ip);
+    match wait {
+        Some(wait) => too_many(
+            wait,
+            "too many failed token checks from this address; try again in a minute",
+        ),
+        None => resp,
     }
 }

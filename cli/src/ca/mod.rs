@@ -17,20 +17,23 @@
 //! expect them.
 
 pub(crate) mod guard;
+mod install;
+mod lock;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
+pub(crate) use self::install::{Lifetimes, install};
+pub(crate) use self::lock::FolderLock;
+pub use self::lock::server_pid;
+
 use std::path::{Path, PathBuf};
 
-use fedpki_core::issue::{self, Issuer, Serial};
+use fedpki_core::issue;
 use fedpki_core::key::PBKDF2_ITERATIONS;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 use serde::{Deserialize, Serialize};
 use x509_cert::Certificate;
 
 use crate::error::{CliError, Result};
-use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+use crate::platform::sys::{OsEntropy, read_text, write_atomic};
 
 /// Default CA address, as OpenFL's.
 pub(crate) const DEFAULT_CA_URL: &str = "localhost:9123";
@@ -219,171 +222,6 @@ pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
-/// Create a CA in `paths.dir`. Stages everything in a temporary folder
-/// inside it and moves it into place last, config file last of all: a crash
-/// leaves either no CA or a whole one.
-pub(crate) fn install(
-    paths: &CaPaths,
-    ca_url: &str,
-    password: &str,
-    force: bool,
-    lifetimes: Lifetimes,
-) -> Result<CaConfig> {
-    let leaf_lifetime_secs = lifetimes.leaf_secs;
-    parse_ca_url(ca_url)?;
-    if !(MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&leaf_lifetime_secs) {
-        return Err(CliError::usage(format!(
-            "the certificate lifetime must be between {MIN_LEAF_LIFETIME_SECS} s and one year (8760h); {leaf_lifetime_secs} s was asked"
-        )));
-    }
-    if paths.exists() {
-        if !force {
-            return Err(CliError::usage(format!(
-                "a CA already exists in {}; keep it, or replace it with --force \
-                 (this destroys its keys and every certificate's trust)",
-                paths.dir.display()
-            )));
-        }
-        if let Some(pid) = server_pid(paths)? {
-            return Err(CliError::usage(format!(
-                "the CA in {} is being served (pid {pid}); stop it before replacing it",
-                paths.dir.display()
-            )));
-        }
-    }
-    create_dir(&paths.dir, true)?;
-    crate::ca::guard::tighten(&paths.dir)?;
-    // Held to the end: no server can start on the folder while it is
-    // replaced (the pid check above only gives the friendlier message).
-    let _lock = FolderLock::acquire(paths)?;
-    let mut rng = OsEntropy;
-    let stage_paths = CaPaths::new(paths.dir.join(format!(".install-{}", std::process::id())));
-    let _ = fs::remove_dir_all(&stage_paths.dir);
-    for sub in ["config", "certs", "secrets", "db"] {
-        create_dir(&stage_paths.dir.join(sub), true)?;
-    }
-    let CaKeys {
-        root_key,
-        root,
-        int_key,
-        int,
-        prov_key,
-        tls_key,
-    } = CaKeys::generate(&mut rng)?;
-    let (x, y) = prov_key
-        .p256_coordinates()
-        .ok_or_else(|| CliError::Store("internal: the provisioner key is not P-256".into()))?;
-    let prov_spki = fedpki_core::key::spki_der(&prov_key.public_key())?;
-
-    let pw = password.as_bytes();
-    for (key, path) in [
-        (&root_key, stage_paths.root_key()),
-        (&int_key, stage_paths.intermediate_key()),
-        (&prov_key, stage_paths.provisioner_key()),
-        (&tls_key, stage_paths.tls_key()),
-    ] {
-        let pem = key.to_encrypted_pem(pw, PBKDF2_ITERATIONS, &mut rng)?;
-        write_atomic(&path, pem.as_bytes(), 0o600)?;
-    }
-    write_atomic(
-        &stage_paths.root_cert(),
-        issue::cert_pem(&root)?.as_bytes(),
-        0o644,
-    )?;
-    write_atomic(
-        &stage_paths.intermediate_cert(),
-        issue::cert_pem(&int)?.as_bytes(),
-        0o644,
-    )?;
-    let config = CaConfig {
-        version: 1,
-        ca_url: ca_url.trim().to_owned(),
-        provisioner: ProvisionerConfig {
-            name: DEFAULT_PROVISIONER.into(),
-            kid: fedpki_core::token::jwk_thumbprint(&x, &y),
-            public_key: fedpki_core::encoding::pem("PUBLIC KEY", &prov_spki)?,
-        },
-        leaf_lifetime_secs,
-        root_fingerprint: issue::fingerprint(&root)?,
-        max_token_lifetime_secs: lifetimes.max_token_secs,
-        tls_key_sha256: Some(tls_key_pin(&tls_key)?),
-    };
-    let json = serde_json::to_vec_pretty(&config).map_err(|e| CliError::usage(e.to_string()))?;
-    write_atomic(&stage_paths.config(), &json, 0o600)?;
-
-    move_into_place(paths, &stage_paths)?;
-    Ok(config)
-}
-
-/// The keys and certificates a new CA is made of.
-struct CaKeys {
-    root_key: PrivateKey,
-    root: x509_cert::Certificate,
-    int_key: PrivateKey,
-    int: x509_cert::Certificate,
-    prov_key: PrivateKey,
-    tls_key: PrivateKey,
-}
-
-impl CaKeys {
-    /// A root (10 years, pathlen 1), the intermediate it signs (pathlen 0),
-    /// the provisioner's key and the HTTPS server's key, all P-256.
-    fn generate(rng: &mut OsEntropy) -> Result<Self> {
-        let t = now();
-        let root_key = PrivateKey::generate(KeyType::P256, rng)?;
-        let root = issue::root_ca(&root_key, "fedpki Root CA", Serial::random(rng)?, t)?;
-        let int_key = PrivateKey::generate(KeyType::P256, rng)?;
-        let int = Issuer {
-            cert: &root,
-            key: &root_key,
-        }
-        .intermediate_ca(
-            int_key.public_key(),
-            "fedpki Intermediate CA",
-            Serial::random(rng)?,
-            t,
-        )?;
-        Ok(Self {
-            root_key,
-            root,
-            int_key,
-            int,
-            prov_key: PrivateKey::generate(KeyType::P256, rng)?,
-            tls_key: PrivateKey::generate(KeyType::P256, rng)?,
-        })
-    }
-}
-
-/// Move a staged CA into `paths`: the old CA's config goes first (so a
-/// crash from here on never shows an old config beside new keys), the new
-/// config last.
-fn move_into_place(paths: &CaPaths, stage_paths: &CaPaths) -> Result<()> {
-    let _ = fs::remove_file(paths.config());
-    for sub in ["certs", "secrets", "db"] {
-        let target = paths.dir.join(sub);
-        let _ = fs::remove_dir_all(&target);
-        fs::rename(stage_paths.dir.join(sub), &target)
-            .map_err(|e| CliError::io("move into place", &target, e))?;
-    }
-    create_dir(&paths.dir.join("config"), true)?;
-    fs::rename(stage_paths.config(), paths.config())
-        .map_err(|e| CliError::io("move into place", paths.config(), e))?;
-    let _ = fs::remove_dir_all(&stage_paths.dir);
-    if let Ok(d) = File::open(&paths.dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// How long what a CA makes lives, as `pki install` was told.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lifetimes {
-    /// Leaf certificates.
-    pub leaf_secs: u64,
-    /// The longest token the CA accepts (`exp - nbf`).
-    pub max_token_secs: u64,
-}
-
 /// The pin of a TLS key (see [`fedpki_core::key::spki_pin`]).
 pub(crate) fn tls_key_pin(key: &PrivateKey) -> Result<String> {
     Ok(fedpki_core::key::spki_pin(&key.public_key())?)
@@ -467,87 +305,4 @@ pub fn unlock_key(path: &Path, password: &str) -> Result<PrivateKey> {
         )),
         other => other.into(),
     })
-}
-
-/// A held lock on the CA folder: proof that this process is its only server.
-#[derive(Debug)]
-pub(crate) struct FolderLock {
-    file: File,
-}
-
-impl FolderLock {
-    /// Take the lock and write our pid into it, or say who holds it.
-    pub(crate) fn acquire(paths: &CaPaths) -> Result<Self> {
-        let path = paths.lock();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            // A symbolic link here would make us truncate whatever it names.
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)
-            .map_err(|e| CliError::io("open", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let pid = read_pid(&mut file)
-                    .map(|p| format!(" (pid {p})"))
-                    .unwrap_or_default();
-                return Err(CliError::usage(format!(
-                    "another fedpki server is already serving {}{pid}; stop it first \
-                     (or use `fedpki pki uninstall` to remove the CA)",
-                    paths.dir.display()
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(CliError::io("lock", &path, e)),
-        }
-        file.set_len(0)
-            .map_err(|e| CliError::io("write", &path, e))?;
-        file.rewind().map_err(|e| CliError::io("write", &path, e))?;
-        writeln!(file, "{}", std::process::id()).map_err(|e| CliError::io("write", &path, e))?;
-        file.sync_all()
-            .map_err(|e| CliError::io("write", &path, e))?;
-        Ok(Self { file })
-    }
-}
-
-impl Drop for FolderLock {
-    fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
-    }
-}
-
-fn read_pid(file: &mut File) -> Option<i32> {
-    let mut s = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut s).ok()?;
-    s.trim().parse().ok()
-}
-
-/// The pid of the server holding `paths`' lock, if one does.
-pub fn server_pid(paths: &CaPaths) -> Result<Option<i32>> {
-    let path = paths.lock();
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CliError::io("open", &path, e)),
-    };
-    match file.try_lock_shared() {
-        Ok(()) => {
-            let _ = file.unlock();
-            Ok(None)
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            // Trust the pid written in the file only if the kernel says that
-            // process holds the lock.
-            let holders = crate::ca::guard::lock_holders(&path);
-            Ok(read_pid(&mut file)
-                .filter(|p| holders.contains(p))
-                .or(Some(0)))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(CliError::io("lock", &path, e)),
-    }
 }

@@ -184,94 +184,129 @@ fn add_to_plan(ws: &Workspace, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
+/// A signed package, read: the collaborator's name, the two files as they
+/// are to be written, and the certificates they hold.
+struct SignedPackage {
+    name: String,
+    crt_pem: String,
+    chain_pem: String,
+    answer: Answer,
+}
+
+/// Read `client/col_<name>.crt` and `cert_chain.crt` (root, then the
+/// signing CA) out of a signed package.
+fn read_signed_package(zip: &Path, name: Option<&str>) -> Result<SignedPackage> {
+    let refuse =
+        |why: String| CliError::usage(format!("{}: {why}; nothing was installed", zip.display()));
     let entries = package_zip::read(zip)?;
-    let find = |n: &str| entries.iter().find(|e| e.name == n);
     let crt_entry = entries
         .iter()
         .find(|e| e.name.starts_with("client/col_") && e.name.ends_with(".crt"))
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "{} holds no client/col_<name>.crt; nothing was installed",
-                zip.display()
-            ))
-        })?;
+        .ok_or_else(|| refuse("it holds no client/col_<name>.crt".into()))?;
     let entry_name =
         crt_entry.name["client/col_".len()..crt_entry.name.len() - ".crt".len()].to_owned();
     let name = check_fqdn(name.unwrap_or(&entry_name))?;
     if entry_name.to_ascii_lowercase() != name {
-        return Err(CliError::usage(format!(
-            "the package holds a certificate for {entry_name:?}, not {name:?}; nothing was installed"
+        return Err(refuse(format!(
+            "the package holds a certificate for {entry_name:?}, not {name:?}"
         )));
     }
-    let chain_entry = find("cert_chain.crt").ok_or_else(|| {
-        CliError::usage(format!(
-            "{} holds no cert_chain.crt; nothing was installed",
-            zip.display()
-        ))
-    })?;
+    let chain_entry = entries
+        .iter()
+        .find(|e| e.name == "cert_chain.crt")
+        .ok_or_else(|| refuse("it holds no cert_chain.crt".into()))?;
     let as_text = |e: &package_zip::Entry| {
-        String::from_utf8(e.data.clone())
-            .map_err(|_| CliError::usage(format!("{} in {} is not text", e.name, zip.display())))
+        String::from_utf8(e.data.clone()).map_err(|_| refuse(format!("{} is not text", e.name)))
     };
     let crt_pem = as_text(crt_entry)?;
     let chain_pem = as_text(chain_entry)?;
-    let leaf = issue::parse_certs_pem(&crt_pem)?.remove(0);
+    let leaf = issue::parse_certs_pem(&crt_pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| refuse(format!("{} holds no certificate", crt_entry.name)))?;
     let chain_certs = issue::parse_certs_pem(&chain_pem)?;
     let [root, signing] = chain_certs.as_slice() else {
-        return Err(CliError::usage(format!(
-            "cert_chain.crt in {} should hold the root then the signing CA ({} certificates found)",
-            zip.display(),
+        return Err(refuse(format!(
+            "cert_chain.crt should hold the root then the signing CA ({} certificates found)",
             chain_certs.len()
         )));
     };
-    let refuse =
-        |why: String| CliError::usage(format!("{}: {why}; nothing was installed", zip.display()));
-    let key_path = ws.client(&name, "key");
-    let key = PrivateKey::from_pem(&read_text(&key_path)?, None)
-        .map_err(|e| CliError::usage(format!("{}: {e}", key_path.display())))?;
     let answer = Answer {
         leaf,
         issuer: signing.clone(),
         root: root.clone(),
     };
+    Ok(SignedPackage {
+        name,
+        crt_pem,
+        chain_pem,
+        answer,
+    })
+}
+
+fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
+    let package = read_signed_package(zip, name)?;
+    let name = &package.name;
+    let refuse =
+        |why: String| CliError::usage(format!("{}: {why}; nothing was installed", zip.display()));
+    let key_path = ws.client(name, "key");
+    let key = PrivateKey::from_pem(&read_text(&key_path)?, None)
+        .map_err(|e| CliError::usage(format!("{}: {e}", key_path.display())))?;
     let expected = Expected {
         key: &key.public_key(),
         key_file: &key_path,
-        subject: &Subject::new(&name)?,
+        subject: &Subject::new(name)?,
         sans: None,
     };
-    answer
+    package
+        .answer
         .check(&expected, now())
         .map_err(|e| refuse(e.to_string()))?;
-    let new_fp = issue::fingerprint(root)?;
-    if ws.cert_chain().exists() {
-        // The package came over an untrusted path: it may not swap the
-        // federation's root behind the operator's back.
-        let held = issue::parse_certs_pem(&read_text(&ws.cert_chain())?)?;
-        let held_fp = issue::fingerprint(&held[0])?;
-        if held_fp != new_fp {
-            println!(
-                "{} trusts the root with SHA-256 {held_fp};\nthis package brings another \
-                 root, SHA-256 {new_fp}.",
-                ws.cert_chain().display()
-            );
-            if !crate::platform::password::confirm(
-                "Replace the trusted root with the package's (only if the aggregator's operator confirmed its fingerprint)?",
-            ) {
-                return Err(refuse(format!(
-                    "it chains to another root than {} (SHA-256 {new_fp}, not {held_fp}); \
-                     compare the fingerprint with the aggregator's operator, and answer y on a \
-                     terminal only if it is theirs",
-                    ws.cert_chain().display()
-                )));
-            }
-        }
-    }
+    let new_fp = issue::fingerprint(&package.answer.root)?;
+    keep_or_confirm_root(ws, &new_fp).map_err(refuse)?;
     create_dir(&ws.cert().join("client"), false)?;
-    write_atomic(&ws.client(&name, "crt"), crt_pem.as_bytes(), 0o644)?;
-    write_atomic(&ws.cert_chain(), chain_pem.as_bytes(), 0o644)?;
+    write_atomic(&ws.client(name, "crt"), package.crt_pem.as_bytes(), 0o644)?;
+    write_atomic(&ws.cert_chain(), package.chain_pem.as_bytes(), 0o644)?;
     println!("Certificate col_{name}.crt installed to PKI directory");
     println!("Trusted root: SHA-256 {new_fp} (compare it with the aggregator's operator)");
     Ok(())
+}
+
+/// The package came over an untrusted path: it may not swap the
+/// federation's root behind the operator's back. A root other than the
+/// one `cert_chain.crt` holds is taken only when the operator says so on
+/// a terminal; why not, otherwise.
+fn keep_or_confirm_root(ws: &Workspace, new_fp: &str) -> std::result::Result<(), String> {
+    if !ws.cert_chain().exists() {
+        return Ok(());
+    }
+    let held = read_text(&ws.cert_chain())
+        .and_then(|t| Ok(issue::parse_certs_pem(&t)?))
+        .map_err(|e| e.to_string())?;
+    let Some(held_root) = held.first() else {
+        return Err(format!(
+            "{} holds no certificate; move it away to accept the package's root",
+            ws.cert_chain().display()
+        ));
+    };
+    let held_fp = issue::fingerprint(held_root).map_err(|e| e.to_string())?;
+    if held_fp == new_fp {
+        return Ok(());
+    }
+    println!(
+        "{} trusts the root with SHA-256 {held_fp};\nthis package brings another \
+         root, SHA-256 {new_fp}.",
+        ws.cert_chain().display()
+    );
+    if crate::platform::password::confirm(
+        "Replace the trusted root with the package's (only if the aggregator's operator confirmed its fingerprint)?",
+    ) {
+        return Ok(());
+    }
+    Err(format!(
+        "it chains to another root than {} (SHA-256 {new_fp}, not {held_fp}); \
+         compare the fingerprint with the aggregator's operator, and answer y on a \
+         terminal only if it is theirs",
+        ws.cert_chain().display()
+    ))
 }

@@ -1,0 +1,205 @@
+//! Creating a CA folder (`pki install`): new keys and certificates, staged
+//! beside the folder's contents and moved into place whole.
+
+use std::fs::{self, File};
+
+use fedpki_core::issue::{self, Issuer, Serial};
+use fedpki_core::key::PBKDF2_ITERATIONS;
+use fedpki_core::{KeyType, PrivateKey, SigningKey};
+
+use super::{
+    CaConfig, CaPaths, DEFAULT_PROVISIONER, FolderLock, MIN_LEAF_LIFETIME_SECS, ProvisionerConfig,
+    parse_ca_url, server_pid, tls_key_pin,
+};
+use crate::error::{CliError, Result};
+use crate::platform::sys::{OsEntropy, create_dir, now, write_atomic};
+
+/// Create a CA in `paths.dir`. Stages everything in a temporary folder
+/// inside it and moves it into place last, config file last of all: a crash
+/// leaves either no CA or a whole one.
+pub(crate) fn install(
+    paths: &CaPaths,
+    ca_url: &str,
+    password: &str,
+    force: bool,
+    lifetimes: Lifetimes,
+) -> Result<CaConfig> {
+    parse_ca_url(ca_url)?;
+    lifetimes.check()?;
+    check_replaceable(paths, force)?;
+    create_dir(&paths.dir, true)?;
+    crate::ca::guard::tighten(&paths.dir)?;
+    // Held to the end: no server can start on the folder while it is
+    // replaced (the pid check above only gives the friendlier message).
+    let _lock = FolderLock::acquire(paths)?;
+    let mut rng = OsEntropy;
+    let keys = CaKeys::generate(&mut rng)?;
+    let config = CaConfig::for_keys(ca_url, &keys, lifetimes)?;
+    let stage = stage_folder(paths)?;
+    keys.write(&stage, password, &mut rng)?;
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| CliError::usage(e.to_string()))?;
+    write_atomic(&stage.config(), &json, 0o600)?;
+    move_into_place(paths, &stage)?;
+    Ok(config)
+}
+
+impl Lifetimes {
+    fn check(&self) -> Result<()> {
+        let leaf = self.leaf_secs;
+        if !(MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&leaf) {
+            return Err(CliError::usage(format!(
+                "the certificate lifetime must be between {MIN_LEAF_LIFETIME_SECS} s and one year (8760h); {leaf} s was asked"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A folder may receive a new CA when it holds none, or with `--force`
+/// when the one it holds is not being served.
+fn check_replaceable(paths: &CaPaths, force: bool) -> Result<()> {
+    if !paths.exists() {
+        return Ok(());
+    }
+    if !force {
+        return Err(CliError::usage(format!(
+            "a CA already exists in {}; keep it, or replace it with --force \
+             (this destroys its keys and every certificate's trust)",
+            paths.dir.display()
+        )));
+    }
+    if let Some(pid) = server_pid(paths)? {
+        return Err(CliError::usage(format!(
+            "the CA in {} is being served (pid {pid}); stop it before replacing it",
+            paths.dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// An empty CA layout beside the real one, to be moved into place whole.
+fn stage_folder(paths: &CaPaths) -> Result<CaPaths> {
+    let stage = CaPaths::new(paths.dir.join(format!(".install-{}", std::process::id())));
+    let _ = fs::remove_dir_all(&stage.dir);
+    for sub in ["config", "certs", "secrets", "db"] {
+        create_dir(&stage.dir.join(sub), true)?;
+    }
+    Ok(stage)
+}
+
+impl CaConfig {
+    /// The configuration of a new CA made of `keys`.
+    fn for_keys(ca_url: &str, keys: &CaKeys, lifetimes: Lifetimes) -> Result<Self> {
+        let (x, y) = keys
+            .prov_key
+            .p256_coordinates()
+            .ok_or_else(|| CliError::Store("internal: the provisioner key is not P-256".into()))?;
+        let prov_spki = fedpki_core::key::spki_der(&keys.prov_key.public_key())?;
+        Ok(Self {
+            version: 1,
+            ca_url: ca_url.trim().to_owned(),
+            provisioner: ProvisionerConfig {
+                name: DEFAULT_PROVISIONER.into(),
+                kid: fedpki_core::token::jwk_thumbprint(&x, &y),
+                public_key: fedpki_core::encoding::pem("PUBLIC KEY", &prov_spki)?,
+            },
+            leaf_lifetime_secs: lifetimes.leaf_secs,
+            root_fingerprint: issue::fingerprint(&keys.root)?,
+            max_token_lifetime_secs: lifetimes.max_token_secs,
+            tls_key_sha256: Some(tls_key_pin(&keys.tls_key)?),
+        })
+    }
+}
+
+/// The keys and certificates a new CA is made of.
+struct CaKeys {
+    root_key: PrivateKey,
+    root: x509_cert::Certificate,
+    int_key: PrivateKey,
+    int: x509_cert::Certificate,
+    prov_key: PrivateKey,
+    tls_key: PrivateKey,
+}
+
+impl CaKeys {
+    /// A root (10 years, pathlen 1), the intermediate it signs (pathlen 0),
+    /// the provisioner's key and the HTTPS server's key, all P-256.
+    fn generate(rng: &mut OsEntropy) -> Result<Self> {
+        let t = now();
+        let root_key = PrivateKey::generate(KeyType::P256, rng)?;
+        let root = issue::root_ca(&root_key, "fedpki Root CA", Serial::random(rng)?, t)?;
+        let int_key = PrivateKey::generate(KeyType::P256, rng)?;
+        let int = Issuer {
+            cert: &root,
+            key: &root_key,
+        }
+        .intermediate_ca(
+            int_key.public_key(),
+            "fedpki Intermediate CA",
+            Serial::random(rng)?,
+            t,
+        )?;
+        Ok(Self {
+            root_key,
+            root,
+            int_key,
+            int,
+            prov_key: PrivateKey::generate(KeyType::P256, rng)?,
+            tls_key: PrivateKey::generate(KeyType::P256, rng)?,
+        })
+    }
+
+    /// Write the keys (encrypted with `password`, 0600) and the two CA
+    /// certificates into `stage`.
+    fn write(&self, stage: &CaPaths, password: &str, rng: &mut OsEntropy) -> Result<()> {
+        for (key, path) in [
+            (&self.root_key, stage.root_key()),
+            (&self.int_key, stage.intermediate_key()),
+            (&self.prov_key, stage.provisioner_key()),
+            (&self.tls_key, stage.tls_key()),
+        ] {
+            let pem = key.to_encrypted_pem(password.as_bytes(), PBKDF2_ITERATIONS, rng)?;
+            write_atomic(&path, pem.as_bytes(), 0o600)?;
+        }
+        write_atomic(
+            &stage.root_cert(),
+            issue::cert_pem(&self.root)?.as_bytes(),
+            0o644,
+        )?;
+        write_atomic(
+            &stage.intermediate_cert(),
+            issue::cert_pem(&self.int)?.as_bytes(),
+            0o644,
+        )
+    }
+}
+
+/// Move a staged CA into `paths`: the old CA's config goes first (so a
+/// crash from here on never shows an old config beside new keys), the new
+/// config last.
+fn move_into_place(paths: &CaPaths, stage_paths: &CaPaths) -> Result<()> {
+    let _ = fs::remove_file(paths.config());
+    for sub in ["certs", "secrets", "db"] {
+        let target = paths.dir.join(sub);
+        let _ = fs::remove_dir_all(&target);
+        fs::rename(stage_paths.dir.join(sub), &target)
+            .map_err(|e| CliError::io("move into place", &target, e))?;
+    }
+    create_dir(&paths.dir.join("config"), true)?;
+    fs::rename(stage_paths.config(), paths.config())
+        .map_err(|e| CliError::io("move into place", paths.config(), e))?;
+    let _ = fs::remove_dir_all(&stage_paths.dir);
+    if let Ok(d) = File::open(&paths.dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// How long what a CA makes lives, as `pki install` was told.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lifetimes {
+    /// Leaf certificates.
+    pub leaf_secs: u64,
+    /// The longest token the CA accepts (`exp - nbf`).
+    pub max_token_secs: u64,
+}
