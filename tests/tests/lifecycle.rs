@@ -547,7 +547,53 @@ fn install_refuses_a_bad_lifetime_and_renew_needs_a_ca_address() {
             ],
         );
         refused(&out, "lifetime");
+        assert_eq!(out.status.code(), Some(2), "a usage error");
         assert!(!tmp.path().join("ca").exists());
+    }
+    // Every flag is checked when the command line is read, before a file is
+    // opened: the missing CA folder is never reached, the bad flag is named.
+    for (args, flag) in [
+        (
+            &["pki", "revoke", "-p", "missing", "--serial", "xyz"][..],
+            "--serial",
+        ),
+        (
+            &[
+                "pki", "revoke", "-p", "missing", "--serial", "0a", "--reason", "bored",
+            ],
+            "--reason",
+        ),
+        (
+            &["pki", "get-token", "-p", "missing", "-n", "a", "--ttl", "0"],
+            "--ttl",
+        ),
+        (
+            &["pki", "certify", "-n", "a", "-t", "-", "--key-type", "rsa9"],
+            "--key-type",
+        ),
+        (
+            &["pki", "install", "-p", "missing", "--ca-url", "no port"],
+            "--ca-url",
+        ),
+        (
+            &[
+                "pki",
+                "import",
+                "missing.signed",
+                "--root-fingerprint",
+                "abc",
+            ],
+            "--root-fingerprint",
+        ),
+    ] {
+        let out = fedpki(tmp.path(), args);
+        refused(&out, flag);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: a usage error");
+        assert!(
+            !stderr(&out).contains("missing"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
     }
     let out = fedpki(tmp.path(), &["pki", "renew", "-n", "x", "-c", "."]);
     refused(&out, "give --ca-url");

@@ -45,11 +45,15 @@ pub(crate) fn install(
 
 impl Lifetimes {
     fn check(&self) -> Result<()> {
-        let leaf = self.leaf_secs;
-        if !(MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&leaf) {
-            return Err(CliError::usage(format!(
-                "the certificate lifetime must be between {MIN_LEAF_LIFETIME_SECS} s and one year (8760h); {leaf} s was asked"
-            )));
+        Self::check_leaf(self.leaf_secs).map_err(CliError::usage)
+    }
+
+    /// The one rule for a leaf lifetime (also `--cert-lifetime`'s check).
+    pub(crate) fn check_leaf(secs: u64) -> std::result::Result<(), String> {
+        if !(MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&secs) {
+            return Err(format!(
+                "the certificate lifetime must be between {MIN_LEAF_LIFETIME_SECS} s and one year (8760h); {secs} s was asked"
+            ));
         }
         Ok(())
     }

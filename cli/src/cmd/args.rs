@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use fedpki_core::KeyType;
+use fedpki_core::crl::Reason;
 
 /// fedpki: the public key infrastructure of a federated-learning deployment.
 #[derive(Debug, Parser)]
@@ -151,16 +153,15 @@ pub(crate) enum Pki {
 /// `pki revoke`
 #[derive(Debug, Args)]
 pub(crate) struct RevokeArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// Serial of the certificate, hex (as `fedpki pki list` shows it).
-    #[arg(long, value_name = "S")]
+    #[arg(long, value_name = "S", value_parser = serial)]
     pub serial: String,
     /// Why: unspecified, key-compromise, affiliation-changed, superseded,
     /// cessation-of-operation, privilege-withdrawn (or the RFC 5280 code).
-    #[arg(long, default_value = "unspecified", value_name = "R")]
-    pub reason: String,
+    #[arg(long, default_value = "unspecified", value_name = "R", value_parser = reason)]
+    pub reason: Reason,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
@@ -168,9 +169,8 @@ pub(crate) struct RevokeArgs {
 /// `pki crl`
 #[derive(Debug, Args)]
 pub(crate) struct CrlArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// Where to write the CRL (DER; default: standard output).
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -197,7 +197,7 @@ pub(crate) struct RenewArgs {
     pub certs_path: PathBuf,
     /// HOST:PORT of the CA (default: the one `pki certify` recorded in
     /// <certs-path>/ca.json).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     pub ca_url: Option<String>,
     /// Keep running: renew each time two thirds of the certificate's
     /// lifetime have passed.
@@ -212,9 +212,8 @@ pub(crate) struct RenewArgs {
 /// `pki list`
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// One JSON array instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -239,16 +238,15 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub crl: Option<PathBuf>,
     /// HOST:PORT of the CA, to fetch its CRL.
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     pub ca_url: Option<String>,
 }
 
 /// `pki audit`
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// When the log no longer matches the ledger (a restored backup, a
     /// damaged disk): keep its good entries, set the rest aside, and record
     /// the gap in a `repair` entry, so the CA can start again.
@@ -279,9 +277,8 @@ pub(crate) struct CsrArgs {
 /// `pki sign`
 #[derive(Debug, Args)]
 pub(crate) struct SignArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// The request file.
     #[arg(value_name = "REQ")]
     pub request: PathBuf,
@@ -304,7 +301,7 @@ pub(crate) struct ImportArgs {
     /// The SHA-256 fingerprint of the root to trust (as `pki install`
     /// printed it; colons allowed). Needed unless the folder already holds
     /// a root_ca.crt (written by `pki csr -t`).
-    #[arg(long, value_name = "SHA256")]
+    #[arg(long, value_name = "SHA256", value_parser = fingerprint)]
     pub root_fingerprint: Option<String>,
     /// Folder of the key; the certificate is installed there.
     #[arg(
@@ -314,6 +311,21 @@ pub(crate) struct ImportArgs {
         value_name = "DIR"
     )]
     pub certs_path: PathBuf,
+}
+
+/// The CA folder a command works on: `-p DIR`, the same for every command.
+#[derive(Debug, Args)]
+pub(crate) struct CaDir {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+}
+
+impl CaDir {
+    /// Its layout.
+    pub(crate) fn paths(&self) -> crate::ca::CaPaths {
+        crate::ca::CaPaths::new(&self.ca_path)
+    }
 }
 
 /// Where the CA password comes from.
@@ -328,21 +340,21 @@ pub(crate) struct PasswordArgs {
 /// `pki install`
 #[derive(Debug, Args)]
 pub(crate) struct InstallArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// HOST:PORT the CA will be reached at.
-    #[arg(long, default_value = crate::ca::DEFAULT_CA_URL, value_name = "HOST:PORT")]
+    #[arg(long, default_value = crate::ca::DEFAULT_CA_URL, value_name = "HOST:PORT", value_parser = host_port)]
     pub ca_url: String,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,
     /// Lifetime of the certificates the CA issues (s, m, h, d).
-    #[arg(long, default_value = "8760h", value_name = "DURATION")]
-    pub cert_lifetime: String,
-    /// The longest-lived token the CA will make or accept (s, m, h, d).
-    #[arg(long, default_value = "30d", value_name = "DURATION")]
-    pub max_token_ttl: String,
+    #[arg(long, default_value = "8760h", value_name = "DURATION", value_parser = leaf_lifetime)]
+    pub cert_lifetime: u64,
+    /// The longest-lived token the CA will make or accept (s, m, h, d;
+    /// 1m to 365d).
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = token_ttl_limit)]
+    pub max_token_ttl: u64,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
@@ -350,9 +362,8 @@ pub(crate) struct InstallArgs {
 /// `pki run`
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// Address to listen on (default: 127.0.0.1 for a localhost CA URL,
     /// else 0.0.0.0, on the CA URL's port).
     #[arg(long, value_name = "ADDR:PORT")]
@@ -382,11 +393,11 @@ pub(crate) struct GetTokenArgs {
     #[arg(short = 'p', long = "ca-path", default_value = ".", value_name = "DIR")]
     pub ca_path: PathBuf,
     /// HOST:PORT of the CA (default: the CA's configured URL).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     pub ca_url: Option<String>,
     /// How long the token is valid (s, m, h, d; e.g. 24h, 90m).
-    #[arg(long, default_value = "24h", value_name = "DURATION")]
-    pub ttl: String,
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: u64,
     /// Subject alternative name (repeatable; default: the subject).
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
@@ -428,19 +439,57 @@ pub(crate) struct KeyArgs {
     )]
     pub certs_path: PathBuf,
     /// Key algorithm: p256, p384 or ed25519.
-    #[arg(long, default_value = "p256", value_name = "TYPE")]
-    pub key_type: String,
+    #[arg(long, default_value = "p256", value_name = "TYPE", value_parser = key_type)]
+    pub key_type: KeyType,
 }
 
 /// `pki uninstall`
 #[derive(Debug, Args)]
 pub(crate) struct UninstallArgs {
-    /// Folder of the CA.
-    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
-    pub ca_path: PathBuf,
+    #[command(flatten)]
+    pub ca: CaDir,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+// Value parsers: each flag is checked (and turned into its type) when the
+// command line is read, before any file is touched or prompt shown.
+
+fn serial(s: &str) -> Result<String, String> {
+    crate::authority::normalize_serial(s).map_err(|r| r.message)
+}
+
+fn reason(s: &str) -> Result<Reason, String> {
+    Reason::parse(s).map_err(|e| e.to_string())
+}
+
+fn host_port(s: &str) -> Result<String, String> {
+    crate::ca::parse_ca_url(s)
+        .map(|_| s.trim().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn key_type(s: &str) -> Result<KeyType, String> {
+    s.parse().map_err(|e: fedpki_core::Error| e.to_string())
+}
+
+fn fingerprint(s: &str) -> Result<String, String> {
+    crate::offline::normalize_fingerprint(s).map_err(|e| e.to_string())
+}
+
+fn leaf_lifetime(s: &str) -> Result<u64, String> {
+    let secs = parse_duration(s)?;
+    crate::ca::Lifetimes::check_leaf(secs)?;
+    Ok(secs)
+}
+
+fn token_ttl_limit(s: &str) -> Result<u64, String> {
+    let secs = parse_duration(s)?;
+    if !(60..=365 * 86400).contains(&secs) {
+        return Err(format!("{s}: between 1m and 365d"));
+    }
+    Ok(secs)
 }
 
 /// Seconds as the largest whole unit: `30d`, `24h`, `90m`, `45s`.
@@ -461,7 +510,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<u64, String> {
         return Err(bad());
     }
     if let Ok(secs) = s.parse::<u64>() {
-        return Ok(secs);
+        return if secs == 0 { Err(bad()) } else { Ok(secs) };
     }
     let mut total: u64 = 0;
     let mut number = String::new();
@@ -499,7 +548,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(5400));
         assert_eq!(parse_duration("300"), Ok(300));
         assert_eq!(parse_duration("2d"), Ok(172_800));
-        for bad in ["", "h", "5x", "10h5", "0s"] {
+        for bad in ["", "h", "5x", "10h5", "0s", "0"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

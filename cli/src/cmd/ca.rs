@@ -4,10 +4,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use fedpki_core::SigningKey;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, Bundle, TokenRequest};
-use fedpki_core::{KeyType, SigningKey};
 
 use crate::authority::Authority;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths, FolderLock};
@@ -26,7 +26,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `pki install`
 pub(crate) fn install(a: &InstallArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     let mut force = a.force;
     if paths.exists() && !force {
         force = password::confirm(&format!(
@@ -40,28 +40,11 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
             paths.dir.display()
         )));
     }
-    let lifetime = args::parse_duration(&a.cert_lifetime)
-        .map_err(|e| CliError::usage(format!("--cert-lifetime: {e}")))?;
-    if !(ca::MIN_LEAF_LIFETIME_SECS..=issue::YEAR_SECS).contains(&lifetime) {
-        return Err(CliError::usage(format!(
-            "--cert-lifetime {}: the certificate lifetime must be between {} s and one year (8760h)",
-            a.cert_lifetime,
-            ca::MIN_LEAF_LIFETIME_SECS
-        )));
-    }
-    let max_token_secs = args::parse_duration(&a.max_token_ttl)
-        .map_err(|e| CliError::usage(format!("--max-token-ttl: {e}")))?;
-    if !(60..=365 * 86400).contains(&max_token_secs) {
-        return Err(CliError::usage(format!(
-            "--max-token-ttl {}: between 1m and 365d",
-            a.max_token_ttl
-        )));
-    }
     let pw = password::obtain(a.password.password_file.as_deref(), true)?;
     let started = std::time::Instant::now();
     let lifetimes = ca::Lifetimes {
-        leaf_secs: lifetime,
-        max_token_secs,
+        leaf_secs: a.cert_lifetime,
+        max_token_secs: a.max_token_ttl,
     };
     let config = ca::install(&paths, &a.ca_url, &pw, force, lifetimes)?;
     eprintln!(
@@ -148,7 +131,7 @@ pub(crate) fn open_ca(
 
 /// `pki run`
 pub(crate) fn run(a: &RunArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     let config = CaConfig::load(&paths)?;
     let (host, port) = ca::parse_ca_url(&config.ca_url)?;
     let bind: SocketAddr = match &a.bind {
@@ -227,12 +210,12 @@ pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     let config = CaConfig::load(&paths)?;
     let certs = CaCerts::load(&paths, &config)?;
-    let ttl = args::parse_duration(&a.ttl).map_err(|e| CliError::usage(format!("--ttl: {e}")))?;
-    if ttl == 0 || ttl > config.max_token_lifetime_secs {
+    let ttl = a.ttl;
+    if ttl > config.max_token_lifetime_secs {
         return Err(CliError::usage(format!(
             "--ttl {}: a token lives from 1 s up to this CA's limit of {} (set by \
              `pki install --max-token-ttl`)",
-            a.ttl,
+            args::format_duration(ttl),
             args::format_duration(config.max_token_lifetime_secs)
         )));
     }
@@ -294,7 +277,7 @@ pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
 
 /// `pki certify`
 pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
-    let key_type: KeyType = a.key.key_type.parse()?;
+    let key_type = a.key.key_type;
     // The name becomes file names: check it before anything else.
     Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
     let token = password::token_arg(&a.token)?;
@@ -319,7 +302,7 @@ pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
 
 /// `pki csr`
 pub(crate) fn csr(a: &args::CsrArgs) -> Result<()> {
-    let key_type: KeyType = a.key.key_type.parse()?;
+    let key_type = a.key.key_type;
     let token = a.token.as_deref().map(password::token_arg).transpose()?;
     crate::offline::make_request(
         &a.name,
@@ -333,7 +316,7 @@ pub(crate) fn csr(a: &args::CsrArgs) -> Result<()> {
 
 /// `pki uninstall`
 pub(crate) fn uninstall(a: &UninstallArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     if !paths.exists() {
         return Err(CliError::usage(format!(
             "{} does not hold a fedpki CA (no config/ca.json); nothing was removed",

@@ -16,7 +16,6 @@ use fedpki_core::name::{San, Subject};
 use fedpki_core::token::{self, TokenRequest};
 use serde::Serialize;
 
-use crate::authority::normalize_serial;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths};
 use crate::client;
 use crate::cmd::args::{AuditArgs, CrlArgs, ListArgs, RevokeArgs};
@@ -30,13 +29,12 @@ use crate::wire::{RevokeRequest, RevokeResponse};
 /// `pki revoke`: through the running server's API, or on the folder
 /// itself when it is stopped.
 pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     let config = CaConfig::load(&paths)?;
-    let reason = Reason::parse(&a.reason).map_err(|e| CliError::usage(format!("--reason: {e}")))?;
-    let serial = normalize_serial(&a.serial).map_err(|r| CliError::usage(r.message))?;
+    let (reason, serial) = (a.reason, a.serial.as_str());
     let rt = runtime()?;
     if ca::server_pid(&paths)?.is_some() {
-        return rt.block_on(revoke_through_server(a, &paths, &config, &serial, reason));
+        return rt.block_on(revoke_through_server(a, &paths, &config, serial, reason));
     }
     let open = open_ca(
         &paths,
@@ -46,11 +44,11 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
     rt.block_on(async {
         let done = open
             .authority
-            .revoke_by_operator(&serial, reason, now())
+            .revoke_by_operator(serial, reason, now())
             .await
             .map_err(CliError::from)?;
         report_revocation(
-            &serial,
+            serial,
             done.already,
             done.record.revoked_at,
             done.record.reason,
@@ -149,7 +147,7 @@ pub(crate) fn crl(a: &CrlArgs) -> Result<()> {
             "the CRL is binary (DER); write it with -o FILE, or print PEM with --pem",
         ));
     }
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     let config = CaConfig::load(&paths)?;
     let rt = runtime()?;
     let der = if ca::server_pid(&paths)?.is_some() {
@@ -242,7 +240,7 @@ fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
 
 /// `pki list`
 pub(crate) fn list(a: &ListArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     CaConfig::load(&paths)?;
     let ledger = read_ledger(&paths)?;
     let t = now().0;
@@ -318,7 +316,7 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
 
 /// `pki audit`
 pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
+    let paths = a.ca.paths();
     CaConfig::load(&paths)?;
     if ca::server_pid(&paths)?.is_none() && paths.database().exists() {
         // Finish what a crash interrupted, as the server does when it

@@ -51,7 +51,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::Uninstall(a)) => ca::uninstall(a),
         Command::Pki(Pki::Csr(a)) => ca::csr(a),
         Command::Pki(Pki::Sign(a)) => sign::sign_request(
-            &a.ca_path,
+            &a.ca.ca_path,
             &a.request,
             &a.out,
             a.yes,
