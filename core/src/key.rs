@@ -74,14 +74,15 @@ pub trait SigningKey: Send + Sync {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error>;
 }
 
-/// A private key. Zeroized on drop; `Debug` prints no secret.
+/// A private key. Zeroized on drop; `Debug` prints no secret. Opaque:
+/// which library holds it is this crate's business.
 #[derive(Clone)]
-pub enum PrivateKey {
-    /// ECDSA P-256.
+pub struct PrivateKey(Key);
+
+#[derive(Clone)]
+enum Key {
     P256(p256::ecdsa::SigningKey),
-    /// ECDSA P-384.
     P384(p384::ecdsa::SigningKey),
-    /// Ed25519.
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -106,20 +107,22 @@ impl PrivateKey {
                     let mut seed = Zeroizing::new([0u8; 32]);
                     entropy.fill(seed.as_mut())?;
                     if let Ok(k) = p256::ecdsa::SigningKey::from_slice(seed.as_ref()) {
-                        return Ok(Self::P256(k));
+                        return Ok(Self(Key::P256(k)));
                     }
                 }
                 KeyType::P384 => {
                     let mut seed = Zeroizing::new([0u8; 48]);
                     entropy.fill(seed.as_mut())?;
                     if let Ok(k) = p384::ecdsa::SigningKey::from_slice(seed.as_ref()) {
-                        return Ok(Self::P384(k));
+                        return Ok(Self(Key::P384(k)));
                     }
                 }
                 KeyType::Ed25519 => {
                     let mut seed = Zeroizing::new([0u8; 32]);
                     entropy.fill(seed.as_mut())?;
-                    return Ok(Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)));
+                    return Ok(Self(Key::Ed25519(ed25519_dalek::SigningKey::from_bytes(
+                        &seed,
+                    ))));
                 }
             }
         }
@@ -128,19 +131,19 @@ impl PrivateKey {
 
     /// The algorithm of this key.
     pub fn key_type(&self) -> KeyType {
-        match self {
-            Self::P256(_) => KeyType::P256,
-            Self::P384(_) => KeyType::P384,
-            Self::Ed25519(_) => KeyType::Ed25519,
+        match &self.0 {
+            Key::P256(_) => KeyType::P256,
+            Key::P384(_) => KeyType::P384,
+            Key::Ed25519(_) => KeyType::Ed25519,
         }
     }
 
     /// Unencrypted PKCS#8 DER (v1 for Ed25519).
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let doc = match self {
-            Self::P256(k) => k.to_pkcs8_der(),
-            Self::P384(k) => k.to_pkcs8_der(),
-            Self::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+        let doc = match &self.0 {
+            Key::P256(k) => k.to_pkcs8_der(),
+            Key::P384(k) => k.to_pkcs8_der(),
+            Key::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
                 secret_key: k.to_bytes(),
                 public_key: None,
             }
@@ -187,7 +190,7 @@ impl PrivateKey {
         let alg = info.algorithm.oid;
         if alg == rfc8410::ID_ED_25519 {
             return ed25519_dalek::SigningKey::from_pkcs8_der(der)
-                .map(Self::Ed25519)
+                .map(|k| Self(Key::Ed25519(k)))
                 .map_err(|e| malformed("Ed25519 PKCS#8", e));
         }
         if alg == rfc5912::ID_EC_PUBLIC_KEY {
@@ -197,12 +200,12 @@ impl PrivateKey {
                 .map_err(|e| malformed("EC key without a named curve", e))?;
             if curve == rfc5912::SECP_256_R_1 {
                 return p256::ecdsa::SigningKey::from_pkcs8_der(der)
-                    .map(Self::P256)
+                    .map(|k| Self(Key::P256(k)))
                     .map_err(|e| malformed("P-256 PKCS#8", e));
             }
             if curve == rfc5912::SECP_384_R_1 {
                 return p384::ecdsa::SigningKey::from_pkcs8_der(der)
-                    .map(Self::P384)
+                    .map(|k| Self(Key::P384(k)))
                     .map_err(|e| malformed("P-384 PKCS#8", e));
             }
             return Err(Error::Unsupported(alloc::format!("EC curve {curve}")));
@@ -240,8 +243,8 @@ impl PrivateKey {
 
     /// The raw JWS signature (`r || s`) over `msg`; P-256 only (ES256).
     pub fn sign_es256(&self, msg: &[u8]) -> Result<[u8; 64], Error> {
-        match self {
-            Self::P256(k) => {
+        match &self.0 {
+            Key::P256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign(msg);
                 Ok(sig.to_bytes().into())
             }
@@ -251,8 +254,8 @@ impl PrivateKey {
 
     /// The uncompressed affine coordinates (x, y) of a P-256 key, for JWK.
     pub fn p256_coordinates(&self) -> Option<([u8; 32], [u8; 32])> {
-        match self {
-            Self::P256(k) => {
+        match &self.0 {
+            Key::P256(k) => {
                 let point = k.verifying_key().to_sec1_bytes();
                 // Uncompressed SEC1: 0x04 || x || y.
                 let mut x = [0u8; 32];
@@ -268,10 +271,10 @@ impl PrivateKey {
 
 impl SigningKey for PrivateKey {
     fn public_key(&self) -> SubjectPublicKeyInfoOwned {
-        let der = match self {
-            Self::P256(k) => k.verifying_key().to_public_key_der(),
-            Self::P384(k) => k.verifying_key().to_public_key_der(),
-            Self::Ed25519(k) => k.verifying_key().to_public_key_der(),
+        let der = match &self.0 {
+            Key::P256(k) => k.verifying_key().to_public_key_der(),
+            Key::P384(k) => k.verifying_key().to_public_key_der(),
+            Key::Ed25519(k) => k.verifying_key().to_public_key_der(),
         };
         // Encoding a valid in-memory public key cannot fail, and decoding
         // what was just encoded cannot either.
@@ -284,10 +287,10 @@ impl SigningKey for PrivateKey {
     }
 
     fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-        let oid = match self {
-            Self::P256(_) => rfc5912::ECDSA_WITH_SHA_256,
-            Self::P384(_) => rfc5912::ECDSA_WITH_SHA_384,
-            Self::Ed25519(_) => rfc8410::ID_ED_25519,
+        let oid = match &self.0 {
+            Key::P256(_) => rfc5912::ECDSA_WITH_SHA_256,
+            Key::P384(_) => rfc5912::ECDSA_WITH_SHA_384,
+            Key::Ed25519(_) => rfc8410::ID_ED_25519,
         };
         AlgorithmIdentifierOwned {
             oid,
@@ -296,21 +299,27 @@ impl SigningKey for PrivateKey {
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
-        Ok(match self {
-            Self::P256(k) => {
+        Ok(match &self.0 {
+            Key::P256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign(msg);
                 sig.to_der().as_bytes().to_vec()
             }
-            Self::P384(k) => {
+            Key::P384(k) => {
                 let sig: p384::ecdsa::Signature = k.sign(msg);
                 sig.to_der().as_bytes().to_vec()
             }
-            Self::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            Key::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
         })
     }
 }
 
-/// DER of a `SubjectPublicKeyInfo`.
+/// A `PUBLIC KEY` PEM (a provisioner's, in a CA's config).
+pub fn spki_from_pem(text: &str) -> Result<SubjectPublicKeyInfoOwned, Error> {
+    let der = crate::encoding::pem_one(text, "PUBLIC KEY")?;
+    SubjectPublicKeyInfoOwned::from_der(&der).map_err(|e| malformed("public key", e))
+}
+
+/// The DER of a `SubjectPublicKeyInfo`.
 pub fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, Error> {
     spki.to_der()
         .map_err(|e| malformed("SubjectPublicKeyInfo", e))
@@ -391,8 +400,8 @@ pub(crate) mod tests {
         let key = PrivateKey::generate(KeyType::P256, &mut TestEntropy(2)).unwrap();
         let shown = alloc::format!("{key:?}");
         assert!(shown.contains("elided"));
-        let secret = match &key {
-            PrivateKey::P256(k) => crate::encoding::hex(&k.to_bytes()),
+        let secret = match &key.0 {
+            Key::P256(k) => crate::encoding::hex(&k.to_bytes()),
             _ => unreachable!(),
         };
         assert!(!shown.contains(&secret));

@@ -350,24 +350,9 @@ impl VerifiedToken {
     }
 }
 
-/// Verify a JWT against the provisioner's public key, in SPEC §3 order:
+/// Verify a JWT against the provisioner's public key (a
+/// `SubjectPublicKeyInfo`) through `verifier`, in SPEC §3 order:
 /// signature, `iss`, `aud`, time.
-pub fn verify(
-    jwt: &str,
-    provisioner: &p256::ecdsa::VerifyingKey,
-    expect: &Expectations<'_>,
-    now: UnixTime,
-) -> Result<VerifiedToken, TokenError> {
-    use signature::Verifier;
-    verify_inner(jwt, expect, now, &|msg, sig| {
-        p256::ecdsa::Signature::from_slice(sig)
-            .ok()
-            .is_some_and(|sig| provisioner.verify(msg, &sig).is_ok())
-    })
-}
-
-/// [`verify`] through a [`SignatureVerifier`] (a faster backend), with the
-/// provisioner key as a `SubjectPublicKeyInfo`.
 pub fn verify_with(
     jwt: &str,
     provisioner: &spki::SubjectPublicKeyInfoOwned,
@@ -512,11 +497,17 @@ mod tests {
         )
     }
 
-    fn vk(key: &PrivateKey) -> p256::ecdsa::VerifyingKey {
-        match key {
-            PrivateKey::P256(k) => *k.verifying_key(),
-            _ => unreachable!(),
-        }
+    fn vk(key: &PrivateKey) -> spki::SubjectPublicKeyInfoOwned {
+        key.public_key()
+    }
+
+    fn verify(
+        jwt: &str,
+        provisioner: &spki::SubjectPublicKeyInfoOwned,
+        expect: &Expectations<'_>,
+        now: UnixTime,
+    ) -> Result<VerifiedToken, TokenError> {
+        verify_with(jwt, provisioner, &crate::RUST_CRYPTO, expect, now)
     }
 
     fn token(key: &PrivateKey, subject: &Subject, aud: &str, now: u64, ttl: u64) -> String {

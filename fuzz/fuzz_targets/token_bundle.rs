@@ -4,15 +4,26 @@
 
 use std::sync::OnceLock;
 
-use fedpki_core::UnixTime;
 use fedpki_core::token::{self, Bundle, Expectations};
+use fedpki_core::{Entropy, Error, KeyType, PrivateKey, RUST_CRYPTO, SigningKey, UnixTime};
 use libfuzzer_sys::fuzz_target;
 
-fn provisioner() -> &'static p256::ecdsa::VerifyingKey {
-    static KEY: OnceLock<p256::ecdsa::VerifyingKey> = OnceLock::new();
+/// Always the same bytes: a fixed provisioner key.
+struct Fixed;
+
+impl Entropy for Fixed {
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), Error> {
+        out.fill(7);
+        Ok(())
+    }
+}
+
+fn provisioner() -> &'static spki::SubjectPublicKeyInfoOwned {
+    static KEY: OnceLock<spki::SubjectPublicKeyInfoOwned> = OnceLock::new();
     KEY.get_or_init(|| {
-        let secret = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("fixed key");
-        *secret.verifying_key()
+        PrivateKey::generate(KeyType::P256, &mut Fixed)
+            .expect("fixed key")
+            .public_key()
     })
 }
 
@@ -26,5 +37,5 @@ fuzz_target!(|data: &[u8]| {
         audiences: &audiences,
         max_lifetime_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS,
     };
-    let _ = token::verify(text, provisioner(), &expect, UnixTime(1_800_000_000));
+    let _ = token::verify_with(text, provisioner(), &RUST_CRYPTO, &expect, UnixTime(1_800_000_000));
 });

@@ -118,15 +118,7 @@ impl Authority {
         Ok(Self {
             audiences: config.audiences(),
             revoke_audiences: config.revoke_audiences(),
-            provisioner: {
-                use spki::EncodePublicKey;
-                let der = config.provisioner_key()?.to_public_key_der().map_err(|e| {
-                    crate::error::CliError::usage(format!("the provisioner key: {e}"))
-                })?;
-                der::Decode::from_der(der.as_bytes()).map_err(|e| {
-                    crate::error::CliError::usage(format!("the provisioner key: {e}"))
-                })?
-            },
+            provisioner: config.provisioner_key()?,
             config,
             certs,
             key: (platform.crypto.signer)(key),

@@ -183,10 +183,9 @@ impl CaConfig {
     }
 
     /// The provisioner's verifying key.
-    pub fn provisioner_key(&self) -> Result<p256::ecdsa::VerifyingKey> {
-        use spki::DecodePublicKey;
-        p256::ecdsa::VerifyingKey::from_public_key_pem(&self.provisioner.public_key).map_err(|e| {
-            CliError::usage(format!(
+    pub fn provisioner_key(&self) -> Result<spki::SubjectPublicKeyInfoOwned> {
+        fedpki_core::key::spki_from_pem(&self.provisioner.public_key).map_err(|e| {
+            CliError::CorruptCa(format!(
                 "the provisioner key in config/ca.json is corrupt: {e}"
             ))
         })
