@@ -5,6 +5,9 @@
 //! - `api` (the HTTPS server), `client` (talking to a CA, reading a node's
 //!   files), `manual` (OpenFL's aggregator-as-CA flow), `offline` (request
 //!   and signed files across an air gap);
+//! - `node` (a node's certificate folder and the one check before a
+//!   certificate goes into it) and `wire` (step-ca's JSON shapes, shared by
+//!   the server and the clients);
 //! - `authority`: decides every issuance and revocation;
 //! - `ca`: the CA folder (layout, config, creation, lock);
 //! - `store`: the durable ledger and audit log;
