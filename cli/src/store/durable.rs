@@ -307,7 +307,6 @@ impl Backend for Durable {
         }
         self.head = head;
         self.oldest.get_or_insert_with(Instant::now);
-        self.checkpoint_if_due();
         Ok(out)
     }
 
@@ -335,6 +334,12 @@ impl Backend for Durable {
             base: &view,
         }
         .burnt(jti)?)
+    }
+
+    fn answered(&mut self) {
+        // After the answers, not before: a checkpoint is a redb commit with
+        // its own fsync, and the callers' changes are already in the log.
+        self.checkpoint_if_due();
     }
 
     fn idle(&mut self) {

@@ -91,6 +91,10 @@ pub trait Backend: Send + 'static {
     fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError>;
     /// Whether a token id is burnt.
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError>;
+    /// The last batch's callers have their answers (the batch is durable
+    /// in the log): a moment for work they need not wait for, such as a
+    /// due checkpoint of the index.
+    fn answered(&mut self) {}
     /// No request is waiting: a moment for housekeeping.
     fn idle(&mut self) {}
     /// The store is closing: last housekeeping.
@@ -427,6 +431,7 @@ fn writer(
                 for (r, o) in replies.into_iter().zip(outcomes) {
                     let _ = r.send(Ok(o));
                 }
+                backend.answered();
             }
             Err(e) => {
                 if let StoreError::Fatal(why) = &e {
