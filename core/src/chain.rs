@@ -5,9 +5,9 @@
 use alloc::string::ToString;
 use alloc::vec::Vec;
 
+use crate::cert::Certificate;
 use der::Encode;
 use spki::SubjectPublicKeyInfoOwned;
-use x509_cert::Certificate;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
 
 use crate::name::{San, Subject};
@@ -24,23 +24,24 @@ pub fn check_signed_by(
     parent: &Certificate,
     verifier: &dyn SignatureVerifier,
 ) -> Result<(), Error> {
-    let tbs = child.tbs_certificate();
-    if tbs.issuer() != parent.tbs_certificate().subject() {
+    let tbs = child.x509().tbs_certificate();
+    if tbs.issuer() != parent.x509().tbs_certificate().subject() {
         return Err(chain_err(alloc::format!(
             "{} was not issued by {}",
             tbs.subject(),
-            parent.tbs_certificate().subject()
+            parent.x509().tbs_certificate().subject()
         )));
     }
     let msg = tbs.to_der().map_err(|e| chain_err(e.to_string()))?;
     let sig = child
+        .x509()
         .signature()
         .as_bytes()
         .ok_or_else(|| chain_err("signature is not whole bytes"))?;
     verifier
         .verify(
-            child.signature_algorithm(),
-            parent.tbs_certificate().subject_public_key_info(),
+            child.x509().signature_algorithm(),
+            parent.x509().tbs_certificate().subject_public_key_info(),
             &msg,
             sig,
         )
@@ -48,27 +49,27 @@ pub fn check_signed_by(
             chain_err(alloc::format!(
                 "the signature on {} does not verify with the key of {}",
                 tbs.subject(),
-                parent.tbs_certificate().subject()
+                parent.x509().tbs_certificate().subject()
             ))
         })
 }
 
 /// `Ok` when `now` lies within the certificate's validity.
 pub fn check_valid_at(cert: &Certificate, now: UnixTime) -> Result<(), Error> {
-    let v = cert.tbs_certificate().validity();
+    let v = cert.x509().tbs_certificate().validity();
     let nb = v.not_before.to_unix_duration().as_secs();
     let na = v.not_after.to_unix_duration().as_secs();
     if now.0 < nb {
         return Err(chain_err(alloc::format!(
             "{} is not valid yet (notBefore {})",
-            cert.tbs_certificate().subject(),
+            cert.x509().tbs_certificate().subject(),
             v.not_before
         )));
     }
     if now.0 > na {
         return Err(chain_err(alloc::format!(
             "{} has expired (notAfter {})",
-            cert.tbs_certificate().subject(),
+            cert.x509().tbs_certificate().subject(),
             v.not_after
         )));
     }
@@ -78,7 +79,7 @@ pub fn check_valid_at(cert: &Certificate, now: UnixTime) -> Result<(), Error> {
 /// Whether basicConstraints marks the certificate as a CA.
 pub fn is_ca(cert: &Certificate) -> bool {
     matches!(
-        cert.tbs_certificate().get_extension::<BasicConstraints>(),
+        cert.x509().tbs_certificate().get_extension::<BasicConstraints>(),
         Ok(Some((_, bc))) if bc.ca
     )
 }
@@ -86,6 +87,7 @@ pub fn is_ca(cert: &Certificate) -> bool {
 /// The certificate's extKeyUsage purposes (empty when it has none).
 pub fn purposes(cert: &Certificate) -> Vec<const_oid::ObjectIdentifier> {
     match cert
+        .x509()
         .tbs_certificate()
         .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
     {
@@ -96,7 +98,7 @@ pub fn purposes(cert: &Certificate) -> Vec<const_oid::ObjectIdentifier> {
 
 /// The certificate's subject common name.
 pub fn common_name(cert: &Certificate) -> Option<alloc::string::String> {
-    match cert.tbs_certificate().subject().common_name() {
+    match cert.x509().tbs_certificate().subject().common_name() {
         Ok(Some(cn)) => Some(alloc::string::String::from(cn)),
         _ => None,
     }
@@ -104,7 +106,11 @@ pub fn common_name(cert: &Certificate) -> Option<alloc::string::String> {
 
 /// The certificate's DNS and IP SANs, sorted.
 pub fn sans(cert: &Certificate) -> Vec<San> {
-    let mut out: Vec<San> = match cert.tbs_certificate().get_extension::<SubjectAltName>() {
+    let mut out: Vec<San> = match cert
+        .x509()
+        .tbs_certificate()
+        .get_extension::<SubjectAltName>()
+    {
         Ok(Some((_, san))) => san.0.iter().filter_map(san_of).collect(),
         _ => Vec::new(),
     };
@@ -147,7 +153,7 @@ pub fn check_leaf_is_ours(
     subject: &Subject,
     sans: &[San],
 ) -> Result<(), Error> {
-    if leaf.tbs_certificate().subject_public_key_info() != public_key {
+    if leaf.x509().tbs_certificate().subject_public_key_info() != public_key {
         return Err(chain_err(
             "the certificate is for a different public key than ours",
         ));
@@ -172,7 +178,7 @@ pub fn check_leaf_is_ours(
 
 /// Seconds between notBefore and notAfter.
 pub fn lifetime_secs(cert: &Certificate) -> u64 {
-    let v = cert.tbs_certificate().validity();
+    let v = cert.x509().tbs_certificate().validity();
     v.not_after
         .to_unix_duration()
         .as_secs()

@@ -9,9 +9,9 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::cert::Certificate;
 use der::asn1::{BitString, OctetString, Uint};
 use der::{Decode, Encode};
-use x509_cert::Certificate;
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, CrlReason};
 use x509_cert::ext::{Criticality, Extensions};
@@ -155,7 +155,7 @@ pub fn build(
     if next_update <= this_update {
         return Err(Error::Policy("nextUpdate must be after thisUpdate".into()));
     }
-    let name = issuer.cert.tbs_certificate().subject().clone();
+    let name = issuer.cert.x509().tbs_certificate().subject().clone();
     let mut entries = Vec::with_capacity(revoked.len());
     for r in revoked {
         let bytes = unhex(&r.serial_hex)?;
@@ -224,11 +224,11 @@ impl Crl {
         verifier: &dyn SignatureVerifier,
     ) -> Result<(), Error> {
         let tbs = &self.list.tbs_cert_list;
-        if &tbs.issuer != issuer.tbs_certificate().subject() {
+        if &tbs.issuer != issuer.x509().tbs_certificate().subject() {
             return Err(Error::Chain(alloc::format!(
                 "the CRL was issued by {}, not by {}",
                 tbs.issuer,
-                issuer.tbs_certificate().subject()
+                issuer.x509().tbs_certificate().subject()
             )));
         }
         let msg = tbs.to_der().map_err(|e| malformed("CRL", e))?;
@@ -240,7 +240,7 @@ impl Crl {
         verifier
             .verify(
                 &self.list.signature_algorithm,
-                issuer.tbs_certificate().subject_public_key_info(),
+                issuer.x509().tbs_certificate().subject_public_key_info(),
                 &msg,
                 sig,
             )

@@ -5,11 +5,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
+use crate::cert::Certificate;
 use der::asn1::BitString;
 use der::referenced::OwnedToRef;
 use der::{DateTime, Decode, Encode};
 use spki::{AlgorithmIdentifierOwned, EncodePublicKey, SubjectPublicKeyInfoOwned};
-use x509_cert::Certificate;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::ext::pkix::SubjectKeyIdentifier;
@@ -71,7 +71,7 @@ impl Serial {
 
 /// Lowercase hex of a certificate's serial number.
 pub fn serial_hex(cert: &Certificate) -> String {
-    hex(cert.tbs_certificate().serial_number().as_bytes())
+    hex(cert.x509().tbs_certificate().serial_number().as_bytes())
 }
 
 fn x509_time(t: UnixTime) -> Result<Time, Error> {
@@ -144,7 +144,7 @@ fn build_cert<P: BuilderProfile>(
 ) -> Result<Certificate, Error> {
     let builder = CertificateBuilder::new(profile, serial.to_x509()?, validity, subject_key)
         .map_err(|e| malformed("certificate", e))?;
-    build_signed(builder, issuer_key)
+    build_signed(builder, issuer_key).map(Certificate::new)
 }
 
 /// A self-signed root CA certificate, valid 10 years from `now`.
@@ -177,7 +177,7 @@ pub struct Issuer<'a> {
 impl core::fmt::Debug for Issuer<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Issuer")
-            .field("subject", &self.cert.tbs_certificate().subject())
+            .field("subject", &self.cert.x509().tbs_certificate().subject())
             .finish_non_exhaustive()
     }
 }
@@ -186,7 +186,7 @@ impl Issuer<'_> {
     /// This CA's key identifier: its SKI extension if present, else computed
     /// from its key, so AKIs match whatever the CA's own certificate says.
     pub fn key_id(&self) -> Vec<u8> {
-        let tbs = self.cert.tbs_certificate();
+        let tbs = self.cert.x509().tbs_certificate();
         match tbs.get_extension::<SubjectKeyIdentifier>() {
             Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
             _ => key_identifier(tbs.subject_public_key_info().owned_to_ref()),
@@ -203,7 +203,7 @@ impl Issuer<'_> {
     ) -> Result<Certificate, Error> {
         let profile = IntermediateProfile {
             subject: cn_name(common_name).map_err(|e| malformed("name", e))?,
-            issuer: self.cert.tbs_certificate().subject().clone(),
+            issuer: self.cert.x509().tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),
         };
         build_cert(
@@ -236,6 +236,7 @@ impl Issuer<'_> {
         }
         let ca_end = UnixTime(
             self.cert
+                .x509()
                 .tbs_certificate()
                 .validity()
                 .not_after
@@ -244,7 +245,7 @@ impl Issuer<'_> {
         );
         let profile = LeafProfile {
             subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
-            issuer: self.cert.tbs_certificate().subject().clone(),
+            issuer: self.cert.x509().tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),
             sans: sans.to_vec(),
             usage,

@@ -315,8 +315,12 @@ impl SigningKey for PrivateKey {
 
 /// A `PUBLIC KEY` PEM (a provisioner's, in a CA's config).
 pub fn spki_from_pem(text: &str) -> Result<SubjectPublicKeyInfoOwned, Error> {
-    let der = crate::encoding::pem_one(text, "PUBLIC KEY")?;
-    SubjectPublicKeyInfoOwned::from_der(&der).map_err(|e| malformed("public key", e))
+    spki_from_der(&crate::encoding::pem_one(text, "PUBLIC KEY")?)
+}
+
+/// A `SubjectPublicKeyInfo` from its DER.
+pub fn spki_from_der(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, Error> {
+    SubjectPublicKeyInfoOwned::from_der(der).map_err(|e| malformed("public key", e))
 }
 
 /// The DER of a `SubjectPublicKeyInfo`.

@@ -16,6 +16,7 @@
 
 extern crate alloc;
 
+pub mod cert;
 pub mod chain;
 pub mod crl;
 pub mod csr;
@@ -30,6 +31,7 @@ pub mod profile;
 pub mod provider;
 pub mod token;
 
+pub use cert::Certificate;
 pub use entropy::Entropy;
 pub use error::Error;
 pub use key::{KeyType, PrivateKey, SigningKey};
@@ -38,6 +40,17 @@ pub use provider::{CryptoProvider, RUST_CRYPTO, RUST_CRYPTO_PROVIDER, SignatureV
 /// Seconds since the Unix epoch, as the caller's clock sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct UnixTime(pub u64);
+
+impl core::fmt::Display for UnixTime {
+    /// RFC 3339 in UTC (`2026-12-02T06:00:00Z`), or the seconds when the
+    /// time is beyond what X.509 can write.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match der::DateTime::from_unix_duration(core::time::Duration::from_secs(self.0)) {
+            Ok(d) => write!(f, "{d}"),
+            Err(_) => write!(f, "{}", self.0),
+        }
+    }
+}
 
 impl UnixTime {
     /// This time plus `secs` seconds (saturating).

@@ -103,6 +103,21 @@ pub fn named_curve(spki: &SubjectPublicKeyInfoOwned) -> Result<ObjectIdentifier,
         .ok_or_else(|| Error::Malformed("EC key without a named curve".into()))
 }
 
+/// The size in bits of an RSA key's modulus (`None` for a key that is
+/// not RSA or is malformed).
+pub fn rsa_modulus_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
+    #[derive(der::Sequence)]
+    struct RsaPublicKey<'a> {
+        modulus: der::asn1::UintRef<'a>,
+        _exponent: der::asn1::UintRef<'a>,
+    }
+    let bytes = spki.subject_public_key.as_bytes()?;
+    let key = <RsaPublicKey<'_> as der::Decode>::from_der(bytes).ok()?;
+    let m = key.modulus.as_bytes();
+    let lead = m.first().copied().unwrap_or(0);
+    Some(m.len() * 8 - lead.leading_zeros() as usize)
+}
+
 /// Smallest and largest RSA moduli fedpki accepts, in bits.
 pub const RSA_BITS: core::ops::RangeInclusive<usize> = 2048..=4096;
 

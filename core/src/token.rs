@@ -451,7 +451,7 @@ impl Bundle {
 
     /// Split and decode a bundle, and check that the root hashes to the
     /// token's `sha` (the client's first check, before any connection).
-    pub fn parse(token: &str) -> Result<(Self, Claims, x509_cert::Certificate), TokenError> {
+    pub fn parse(token: &str) -> Result<(Self, Claims, crate::Certificate), TokenError> {
         let token = token.trim();
         if token.len() > MAX_TOKEN_LEN * 2 {
             return Err(bad("longer than any token fedpki makes"));

@@ -57,7 +57,7 @@ fn san_set() -> impl Strategy<Value = Vec<String>> {
     )
 }
 
-fn ca(seed: u64) -> (PrivateKey, x509_cert::Certificate) {
+fn ca(seed: u64) -> (PrivateKey, fedpki_core::Certificate) {
     let mut e = seeded(seed);
     let key = PrivateKey::generate(KeyType::P256, &mut e).unwrap();
     let root = issue::root_ca(

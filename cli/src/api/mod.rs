@@ -54,7 +54,7 @@ struct Peer {
     addr: SocketAddr,
     /// The certificate the client presented (already verified by rustls
     /// to chain to the root and to be valid now), if any.
-    cert: Option<x509_cert::Certificate>,
+    cert: Option<fedpki_core::Certificate>,
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to

@@ -17,8 +17,8 @@ use fedpki_core::token::{self, TokenError, VerifiedToken};
 use fedpki_core::{PrivateKey, SignatureVerifier, UnixTime};
 
 use crate::ca::{CaCerts, CaConfig};
+use fedpki_core::Certificate;
 use fedpki_core::crl::{self, Reason};
-use x509_cert::Certificate;
 
 use crate::platform::sys::{Clock, OsEntropy, SystemClock};
 use crate::store::{CertRecord, IssueCommit, Outcome, Store};
@@ -228,12 +228,7 @@ impl Authority {
         let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
         let sans = fedpki_core::chain::sans(presented);
         let old = issue::serial_hex(presented);
-        let (issued, record) = self.issue(
-            presented.tbs_certificate().subject_public_key_info(),
-            &subject,
-            &sans,
-            now,
-        )?;
+        let (issued, record) = self.issue(presented.public_key(), &subject, &sans, now)?;
         match self.commit(None, Some(record), Some(old)).await? {
             None => Ok(issued),
             // Renewed before: the same successor again, not another one.
@@ -371,12 +366,7 @@ impl Authority {
             serial: serial.to_hex(),
             subject: subject.as_str().to_owned(),
             sans: sans.iter().map(String::from).collect(),
-            not_after: cert
-                .tbs_certificate()
-                .validity()
-                .not_after
-                .to_unix_duration()
-                .as_secs(),
+            not_after: cert.not_after().0,
             issued_at: now.0,
             der: issue::cert_der(&cert).map_err(internal)?,
         };

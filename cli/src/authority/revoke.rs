@@ -2,11 +2,11 @@
 //! TLS, or by the operator; a key compromise revokes every certificate of
 //! that key.
 
+use fedpki_core::Certificate;
 use fedpki_core::UnixTime;
 use fedpki_core::crl::Reason;
 use fedpki_core::issue;
 use fedpki_core::token::{self, TokenError};
-use x509_cert::Certificate;
 
 use crate::store::{Outcome, RevocationRecord, RevokeCommit};
 
@@ -181,7 +181,7 @@ impl Authority {
             let key_of = |der: &[u8]| {
                 issue::parse_cert_der(der)
                     .ok()
-                    .map(|c| c.tbs_certificate().subject_public_key_info().clone())
+                    .map(|c| c.public_key().clone())
             };
             let Some(key) = certs
                 .iter()

@@ -118,9 +118,9 @@ impl CaConfig {
 /// The keys and certificates a new CA is made of.
 struct CaKeys {
     root_key: PrivateKey,
-    root: x509_cert::Certificate,
+    root: fedpki_core::Certificate,
     int_key: PrivateKey,
-    int: x509_cert::Certificate,
+    int: fedpki_core::Certificate,
     prov_key: PrivateKey,
     tls_key: PrivateKey,
 }

@@ -26,11 +26,11 @@ pub use self::lock::server_pid;
 
 use std::path::{Path, PathBuf};
 
+use fedpki_core::Certificate;
 use fedpki_core::issue;
 use fedpki_core::key::PBKDF2_ITERATIONS;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 use serde::{Deserialize, Serialize};
-use x509_cert::Certificate;
 
 use crate::error::{CliError, Result};
 use crate::platform::sys::{OsEntropy, read_text, write_atomic};

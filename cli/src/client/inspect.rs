@@ -3,14 +3,12 @@
 
 use std::fmt::Write;
 
+use fedpki_core::Certificate;
 use fedpki_core::csr::Csr;
 use fedpki_core::encoding::pem_blocks;
 use fedpki_core::package::{RequestFile, SignedFile};
 use fedpki_core::token::Bundle;
 use fedpki_core::{chain, issue};
-use spki::SubjectPublicKeyInfoOwned;
-use x509_cert::Certificate;
-use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 
 use crate::error::{CliError, Result};
 use crate::platform::sys::now;
@@ -115,8 +113,7 @@ pub fn describe(text: &str) -> Result<String> {
                     .ok();
                 }
                 "PUBLIC KEY" => {
-                    let spki = <SubjectPublicKeyInfoOwned as der::Decode>::from_der(&block.der)
-                        .map_err(|e| CliError::usage(format!("public key: {e}")))?;
+                    let spki = fedpki_core::key::spki_from_der(&block.der)?;
                     writeln!(
                         out,
                         "Public key: {}",
@@ -141,31 +138,30 @@ pub fn describe(text: &str) -> Result<String> {
 }
 
 fn describe_cert(out: &mut String, cert: &Certificate) {
-    let tbs = cert.tbs_certificate();
-    let v = tbs.validity();
-    let t = now().0;
-    let state = if t < v.not_before.to_unix_duration().as_secs() {
+    let t = now();
+    let state = if t < cert.not_before() {
         "not valid yet"
-    } else if t > v.not_after.to_unix_duration().as_secs() {
+    } else if t > cert.not_after() {
         "EXPIRED"
     } else {
         "valid now"
     };
     let fp = fedpki_core::issue::fingerprint(cert).unwrap_or_default();
     writeln!(out, "Certificate").ok();
-    writeln!(out, "  subject:     {}", tbs.subject()).ok();
-    writeln!(out, "  issuer:      {}", tbs.issuer()).ok();
+    writeln!(out, "  subject:     {}", cert.subject_text()).ok();
+    writeln!(out, "  issuer:      {}", cert.issuer_text()).ok();
     writeln!(out, "  serial:      {}", issue::serial_hex(cert)).ok();
     writeln!(
         out,
         "  valid:       {} to {} ({state})",
-        v.not_before, v.not_after
+        cert.not_before_text(),
+        cert.not_after_text()
     )
     .ok();
     writeln!(
         out,
         "  key:         {}",
-        crate::platform::review::describe_key(tbs.subject_public_key_info())
+        crate::platform::review::describe_key(cert.public_key())
     )
     .ok();
     if chain::is_ca(cert) {
@@ -176,31 +172,12 @@ fn describe_cert(out: &mut String, cert: &Certificate) {
         let list: Vec<String> = sans.iter().map(String::from).collect();
         writeln!(out, "  SANs:        {}", list.join(", ")).ok();
     }
-    if let Ok(Some((_, ku))) = tbs.get_extension::<KeyUsage>() {
-        let names: Vec<&str> = [
-            (KeyUsages::DigitalSignature, "digitalSignature"),
-            (KeyUsages::KeyEncipherment, "keyEncipherment"),
-            (KeyUsages::KeyCertSign, "keyCertSign"),
-            (KeyUsages::CRLSign, "cRLSign"),
-        ]
-        .into_iter()
-        .filter(|(flag, _)| ku.0.contains(*flag))
-        .map(|(_, n)| n)
-        .collect();
-        writeln!(out, "  key usage:   {}", names.join(", ")).ok();
+    let usages = cert.key_usage_names();
+    if !usages.is_empty() {
+        writeln!(out, "  key usage:   {}", usages.join(", ")).ok();
     }
-    if let Ok(Some((_, eku))) = tbs.get_extension::<ExtendedKeyUsage>() {
-        use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
-        let names: Vec<String> = eku
-            .0
-            .iter()
-            .map(|o| match *o {
-                o if o == ID_KP_SERVER_AUTH => "serverAuth".to_owned(),
-                o if o == ID_KP_CLIENT_AUTH => "clientAuth".to_owned(),
-                o => o.to_string(),
-            })
-            .collect();
-        writeln!(out, "  ext. usage:  {}", names.join(", ")).ok();
+    if let Some(purposes) = cert.extended_key_usage_names() {
+        writeln!(out, "  ext. usage:  {}", purposes.join(", ")).ok();
     }
     writeln!(out, "  SHA-256:     {fp}").ok();
 }
@@ -263,11 +240,7 @@ fn describe_token(out: &mut String, token: &str, indent: &str) -> Result<()> {
         fedpki_core::token::Audience::One(a) => a.clone(),
         fedpki_core::token::Audience::Many(v) => v.join(", "),
     };
-    let when = |secs: u64| {
-        der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
-            .map(|d| d.to_string())
-            .unwrap_or_else(|_| secs.to_string())
-    };
+    let when = crate::platform::sys::time_text;
     writeln!(out, "{indent}Enrollment token (one use)").ok();
     writeln!(out, "{indent}  subject:     {}", claims.sub).ok();
     writeln!(out, "{indent}  SANs:        {}", claims.sans.join(", ")).ok();

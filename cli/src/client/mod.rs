@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use fedpki_core::Certificate;
 use fedpki_core::csr;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
@@ -18,7 +19,6 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use x509_cert::Certificate;
 
 use crate::error::{CliError, Result};
 use crate::node::{Answer, Expected, NodeConfig, NodeFiles};
@@ -76,7 +76,7 @@ pub struct ClientAuth {
 
 impl ClientAuth {
     /// From a `<name>.crt` chain and a PKCS#8 key.
-    pub fn new(chain: &[x509_cert::Certificate], key: &PrivateKey) -> Result<Self> {
+    pub fn new(chain: &[fedpki_core::Certificate], key: &PrivateKey) -> Result<Self> {
         let chain = chain
             .iter()
             .map(|c| issue::cert_der(c).map(CertificateDer::from))
@@ -222,7 +222,7 @@ fn check_server_key(
         .and_then(|c| c.first())
         .ok_or_else(|| CliError::Network(format!("{host}:{port} presented no certificate")))?;
     let cert = issue::parse_cert_der(leaf)?;
-    let seen = fedpki_core::key::spki_pin(cert.tbs_certificate().subject_public_key_info())?;
+    let seen = fedpki_core::key::spki_pin(cert.public_key())?;
     if !seen.eq_ignore_ascii_case(pin.trim()) {
         return Err(CliError::Network(format!(
             "the server at {host}:{port} has a certificate from the token's CA but not the CA \

@@ -109,12 +109,7 @@ pub(crate) fn open_ca(
         }
     };
     drop(pw);
-    if &key.public_key()
-        != certs
-            .intermediate
-            .tbs_certificate()
-            .subject_public_key_info()
-    {
+    if &key.public_key() != certs.intermediate.public_key() {
         return Err(CliError::CorruptCa(
             "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered"
                 .into(),

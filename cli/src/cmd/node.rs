@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use fedpki_core::Certificate;
 use fedpki_core::chain;
 use fedpki_core::crl::Crl;
 use fedpki_core::issue;
 use fedpki_core::name::Subject;
 use fedpki_core::{RUST_CRYPTO, SigningKey, UnixTime};
-use x509_cert::Certificate;
 
 use crate::client::{self, ClientAuth};
 use crate::cmd::args::{RenewArgs, VerifyArgs};
@@ -62,9 +62,7 @@ async fn renew_once(files: &NodeFiles, node: &Node, host: &str, port: u16) -> Re
 /// When `--watch` renews: two thirds into the lifetime as issued (the
 /// minute a notBefore is backdated by is not counted).
 pub(crate) fn renewal_time(cert: &Certificate) -> UnixTime {
-    let v = cert.tbs_certificate().validity();
-    let nb = v.not_before.to_unix_duration().as_secs();
-    let na = v.not_after.to_unix_duration().as_secs();
+    let (nb, na) = (cert.not_before().0, cert.not_after().0);
     let start = if na.saturating_sub(nb) > issue::BACKDATE_SECS {
         nb + issue::BACKDATE_SECS
     } else {
@@ -84,7 +82,7 @@ pub(crate) fn renew(a: &RenewArgs) -> Result<()> {
             "Renewed {} (serial {}, valid until {}): {}",
             a.name,
             issue::serial_hex(&leaf),
-            leaf.tbs_certificate().validity().not_after,
+            leaf.not_after_text(),
             files.cert().display()
         );
         return Ok(());
@@ -148,14 +146,13 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
 }
 
 fn not_after_secs(cert: &Certificate) -> u64 {
-    let v = cert.tbs_certificate().validity();
-    v.not_after.to_unix_duration().as_secs()
+    cert.not_after().0
 }
 
 /// Log a renewal and run the `--exec` hook (a failed hook is logged; the
 /// watch goes on).
 fn renewed(a: &RenewArgs, leaf: &Certificate) {
-    let not_after = leaf.tbs_certificate().validity().not_after.to_string();
+    let not_after = leaf.not_after_text();
     log::info(
         "renewed",
         &[
@@ -188,7 +185,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     let serial = issue::serial_hex(&node.leaf);
     check(
         "key",
-        if node.key.public_key() == *node.leaf.tbs_certificate().subject_public_key_info() {
+        if node.key.public_key() == *node.leaf.public_key() {
             Ok(format!("{}.key matches the certificate", a.name))
         } else {
             Err(format!("{}.key is not the certificate's key", a.name))
@@ -215,7 +212,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     }
     check(
         "validity",
-        valid.map(|()| format!("until {}", node.leaf.tbs_certificate().validity().not_after)),
+        valid.map(|()| format!("until {}", node.leaf.not_after_text())),
     );
     let cn = chain::common_name(&node.leaf).unwrap_or_default();
     check(

@@ -313,7 +313,7 @@ fn confirm_signing(csr: &VerifiedCsr, shown_path: &str, silent: bool) -> Result<
 }
 
 struct SigningCa {
-    cert: x509_cert::Certificate,
+    cert: fedpki_core::Certificate,
     key: PrivateKey,
 }
 
@@ -326,7 +326,7 @@ fn load_signing_ca(ws: &Workspace, password_file: Option<&Path>) -> Result<Signi
     }
     let cert = issue::parse_cert_pem(&read_text(&ws.signing_ca_cert())?)?;
     let key = read_key(&ws.signing_ca_key(), password_file)?;
-    if &key.public_key() != cert.tbs_certificate().subject_public_key_info() {
+    if &key.public_key() != cert.public_key() {
         return Err(CliError::usage(format!(
             "{} does not match {}",
             ws.signing_ca_key().display(),

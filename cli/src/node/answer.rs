@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
+use fedpki_core::Certificate;
 use fedpki_core::chain;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::{RUST_CRYPTO, UnixTime};
 use spki::SubjectPublicKeyInfoOwned;
-use x509_cert::Certificate;
 
 use crate::error::{CliError, Result};
 
@@ -57,7 +57,7 @@ impl Answer {
     /// (with the backdating margin).
     pub(crate) fn check(&self, expected: &Expected<'_>, now: UnixTime) -> Result<()> {
         chain::verify_chain(&self.leaf, &self.issuer, &self.root, now, &RUST_CRYPTO)?;
-        if self.leaf.tbs_certificate().subject_public_key_info() != expected.key {
+        if self.leaf.public_key() != expected.key {
             return Err(CliError::Check(format!(
                 "the certificate is not for the key in {}",
                 expected.key_file.display()
@@ -89,6 +89,6 @@ impl Answer {
 
     /// The leaf's notAfter, as text.
     pub(crate) fn not_after(&self) -> String {
-        self.leaf.tbs_certificate().validity().not_after.to_string()
+        self.leaf.not_after_text()
     }
 }

@@ -9,9 +9,9 @@ mod config;
 
 use std::path::{Path, PathBuf};
 
+use fedpki_core::Certificate;
 use fedpki_core::PrivateKey;
 use fedpki_core::issue;
-use x509_cert::Certificate;
 
 pub(crate) use self::answer::{Answer, Expected};
 pub(crate) use self::config::NodeConfig;

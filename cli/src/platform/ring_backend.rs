@@ -8,7 +8,7 @@
 //! exactly the same things; the tests cross-check them.
 
 use const_oid::db::rfc5912;
-use fedpki_core::provider::{RSA_BITS, named_curve};
+use fedpki_core::provider::{RSA_BITS, named_curve, rsa_modulus_bits};
 use fedpki_core::{Error, PrivateKey, RUST_CRYPTO, SignatureVerifier, SigningKey};
 use ring::signature::{self, EcdsaKeyPair, UnparsedPublicKey, VerificationAlgorithm};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -21,20 +21,6 @@ pub(crate) struct Ring;
 pub(crate) static RING: Ring = Ring;
 
 const BAD: Error = Error::BadSignature("the signature does not match the data and key");
-
-fn rsa_modulus_bits(spki: &SubjectPublicKeyInfoOwned) -> Option<usize> {
-    use der::Decode;
-    #[derive(der::Sequence)]
-    struct RsaPublicKey<'a> {
-        modulus: der::asn1::UintRef<'a>,
-        _exponent: der::asn1::UintRef<'a>,
-    }
-    let bytes = spki.subject_public_key.as_bytes()?;
-    let key = RsaPublicKey::from_der(bytes).ok()?;
-    let m = key.modulus.as_bytes();
-    let lead = m.first().copied().unwrap_or(0);
-    Some(m.len() * 8 - lead.leading_zeros() as usize)
-}
 
 impl Ring {
     fn algorithm(

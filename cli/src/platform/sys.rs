@@ -160,8 +160,7 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 
 /// RFC 3339 UTC text of a Unix time.
 pub(crate) fn time_text(t: u64) -> String {
-    der::DateTime::from_unix_duration(std::time::Duration::from_secs(t))
-        .map_or_else(|_| t.to_string(), |d| d.to_string())
+    fedpki_core::UnixTime(t).to_string()
 }
 
 #[cfg(test)]
