@@ -313,6 +313,30 @@ impl SigningKey for PrivateKey {
     }
 }
 
+/// A key's algorithm and size, for people: `ECDSA P-256`, `RSA 2048 bits`,
+/// `Ed25519`.
+pub fn describe(spki: &SubjectPublicKeyInfoOwned) -> String {
+    let alg = spki.algorithm.oid;
+    if alg == rfc8410::ID_ED_25519 {
+        return "Ed25519".into();
+    }
+    if alg == rfc5912::RSA_ENCRYPTION {
+        return match crate::provider::rsa_modulus_bits(spki) {
+            Some(bits) => alloc::format!("RSA {bits} bits"),
+            None => "RSA, malformed".into(),
+        };
+    }
+    if alg == rfc5912::ID_EC_PUBLIC_KEY {
+        return match crate::provider::named_curve(spki) {
+            Ok(c) if c == rfc5912::SECP_256_R_1 => "ECDSA P-256".into(),
+            Ok(c) if c == rfc5912::SECP_384_R_1 => "ECDSA P-384".into(),
+            Ok(c) => alloc::format!("EC, curve {c}"),
+            Err(_) => "EC, no named curve".into(),
+        };
+    }
+    alloc::format!("algorithm {alg}")
+}
+
 /// A `PUBLIC KEY` PEM (a provisioner's, in a CA's config).
 pub fn spki_from_pem(text: &str) -> Result<SubjectPublicKeyInfoOwned, Error> {
     spki_from_der(&crate::encoding::pem_one(text, "PUBLIC KEY")?)

@@ -100,7 +100,7 @@ fn inspect_describes_tokens_requests_signed_files_certificates_csrs_and_keys() {
     );
     let text = inspect(&node, "rsa.csr");
     assert!(
-        text.contains("RSA (about 2048 bits)") && text.contains("signature:   valid"),
+        text.contains("RSA 2048 bits") && text.contains("signature:   valid"),
         "{text}"
     );
     let der = fedpki_core::encoding::pem_one(

@@ -114,12 +114,7 @@ pub fn describe(text: &str) -> Result<String> {
                 }
                 "PUBLIC KEY" => {
                     let spki = fedpki_core::key::spki_from_der(&block.der)?;
-                    writeln!(
-                        out,
-                        "Public key: {}",
-                        crate::platform::review::describe_key(&spki)
-                    )
-                    .ok();
+                    writeln!(out, "Public key: {}", fedpki_core::key::describe(&spki)).ok();
                 }
                 other => {
                     writeln!(
@@ -161,7 +156,7 @@ fn describe_cert(out: &mut String, cert: &Certificate) {
     writeln!(
         out,
         "  key:         {}",
-        crate::platform::review::describe_key(cert.public_key())
+        fedpki_core::key::describe(cert.public_key())
     )
     .ok();
     if chain::is_ca(cert) {
@@ -211,7 +206,7 @@ fn describe_csr(out: &mut String, csr: &Csr) -> Result<()> {
     writeln!(
         out,
         "  key:         {}",
-        crate::platform::review::describe_key(csr.public_key())
+        fedpki_core::key::describe(csr.public_key())
     )
     .ok();
     writeln!(out, "  signature:   {signature}").ok();

@@ -5,7 +5,6 @@
 
 use fedpki_core::csr::Csr;
 use fedpki_core::name::{San, escaped};
-use spki::SubjectPublicKeyInfoOwned;
 
 use crate::error::{CliError, Result};
 
@@ -38,36 +37,8 @@ pub(crate) fn print_request(csr: &Csr) {
         .map_or_else(|e| format!("unreadable ({e})"), |s| san_list(&s));
     println!("  Subject: CN={}", escaped(&cn));
     println!("  SANs:    {sans}");
-    println!("  Key:     {}", describe_key(csr.public_key()));
-}
-
-/// A key's algorithm and size, for people.
-pub(crate) fn describe_key(spki: &SubjectPublicKeyInfoOwned) -> String {
-    use const_oid::db::{rfc5912, rfc8410};
-    let alg = spki.algorithm.oid;
-    if alg == rfc8410::ID_ED_25519 {
-        return "Ed25519".into();
-    }
-    if alg == rfc5912::RSA_ENCRYPTION {
-        // A DER RSAPublicKey is about as long as its modulus.
-        let bytes = spki.subject_public_key.raw_bytes().len();
-        return format!(
-            "RSA (about {} bits)",
-            (bytes.saturating_sub(12)) * 8 / 256 * 256
-        );
-    }
-    if alg == rfc5912::ID_EC_PUBLIC_KEY {
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
-        return match curve {
-            Some(c) if c == rfc5912::SECP_256_R_1 => "ECDSA P-256".into(),
-            Some(c) if c == rfc5912::SECP_384_R_1 => "ECDSA P-384".into(),
-            Some(c) => format!("EC, curve {c}"),
-            None => "EC, no named curve".into(),
-        };
-    }
-    format!("algorithm {alg}")
+    println!(
+        "  Key:     {}",
+        fedpki_core::key::describe(csr.public_key())
+    );
 }
