@@ -15,6 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Lines waiting for the writer, at most.
 const QUEUE: usize = 8192;
+/// How long the writer lets lines gather after the first of a burst. A
+/// sender only wakes the writer when it waits on an empty queue, so under
+/// load this is one wake-up (and one write) per pause, not per line.
+const GATHER: Duration = Duration::from_millis(2);
 
 enum Msg {
     Line(String),
@@ -31,12 +35,19 @@ fn queue() -> Option<&'static SyncSender<Msg>> {
             std::thread::Builder::new()
                 .name("fedpki-log".into())
                 .spawn(move || {
-                    for msg in rx {
-                        match msg {
-                            Msg::Line(text) => write_out(&text),
-                            Msg::Flush(done) => {
-                                let _ = done.send(());
+                    while let Ok(first) = rx.recv() {
+                        std::thread::sleep(GATHER);
+                        let mut text = String::new();
+                        let mut flushed = Vec::new();
+                        for msg in std::iter::once(first).chain(rx.try_iter()) {
+                            match msg {
+                                Msg::Line(line) => text.push_str(&line),
+                                Msg::Flush(done) => flushed.push(done),
                             }
+                        }
+                        write_out(&text);
+                        for done in flushed {
+                            let _ = done.send(());
                         }
                     }
                 })
@@ -57,7 +68,9 @@ fn write_out(text: &str) {
         );
         let _ = err.write_all(note.as_bytes());
     }
-    let _ = err.write_all(text.as_bytes());
+    if !text.is_empty() {
+        let _ = err.write_all(text.as_bytes());
+    }
 }
 
 /// One line, newline included.
@@ -80,13 +93,17 @@ fn format_line(level: &str, event: &str, fields: &[(&str, &str)]) -> String {
 
 fn line(level: &str, event: &str, fields: &[(&str, &str)]) {
     let text = format_line(level, event, fields);
-    match queue().map(|q| q.try_send(Msg::Line(text.clone()))) {
-        Some(Ok(())) => {}
-        Some(Err(TrySendError::Full(_))) => {
+    let Some(q) = queue() else {
+        // No writer thread: write it here.
+        return write_out(&text);
+    };
+    match q.try_send(Msg::Line(text)) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
             DROPPED.fetch_add(1, Ordering::SeqCst);
         }
-        // No writer thread: write it here.
-        Some(Err(TrySendError::Disconnected(_))) | None => write_out(&text),
+        Err(TrySendError::Disconnected(Msg::Line(text))) => write_out(&text),
+        Err(TrySendError::Disconnected(Msg::Flush(_))) => {}
     }
 }
 
