@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use fedpki_core::csr::{Csr, VerifiedCsr};
+use fedpki_core::csr::VerifiedCsr;
 use fedpki_core::issue::{self, Issuer, Serial};
 use fedpki_core::name::{San, Subject};
 use fedpki_core::profile::LeafUsage;
@@ -18,14 +18,22 @@ use fedpki_core::{PrivateKey, SignatureVerifier, UnixTime};
 
 use crate::ca::{CaCerts, CaConfig};
 use fedpki_core::Certificate;
-use fedpki_core::crl::{self, Reason};
+use fedpki_core::crl::Reason;
 
-use crate::platform::sys::{Clock, OsEntropy, SystemClock};
+use crate::platform::sys::Clock;
 use crate::store::{CertRecord, IssueCommit, Outcome, Store};
 use fedpki_core::Entropy;
 
+mod crl;
+mod csr;
+mod platform;
 mod refusal;
 mod revoke;
+
+pub(crate) use self::crl::{CRL_LIFETIME_SECS, crl_number};
+pub use self::csr::csr_names;
+pub(crate) use self::csr::verified_csr;
+pub(crate) use self::platform::Platform;
 
 use refusal::internal;
 pub(crate) use refusal::{Refusal, Why};
@@ -56,36 +64,6 @@ pub struct Authority {
     store: Store,
     clock: Box<dyn Clock>,
     entropy: std::sync::Mutex<Box<dyn Entropy + Send>>,
-}
-
-/// What an authority runs on besides its CA: the cryptography, the clock
-/// (serial numbers, log times) and the randomness (serial numbers).
-pub struct Platform {
-    /// Signature verification and signing keys.
-    pub crypto: fedpki_core::CryptoProvider,
-    /// Time.
-    pub clock: Box<dyn Clock>,
-    /// Randomness.
-    pub entropy: Box<dyn Entropy + Send>,
-}
-
-impl fmt::Debug for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Platform")
-            .field("clock", &self.clock)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Platform {
-    /// The server's: ring, the system clock, the OS's randomness.
-    pub fn system() -> Self {
-        Self {
-            crypto: crate::platform::ring_backend::RING_PROVIDER,
-            clock: Box::new(SystemClock),
-            entropy: Box::new(OsEntropy),
-        }
-    }
 }
 
 impl fmt::Debug for Authority {
@@ -272,29 +250,6 @@ impl Authority {
         )
     }
 
-    /// A complete CRL over every revocation, signed by the intermediate,
-    /// valid [`CRL_LIFETIME_SECS`] from `now`.
-    pub async fn crl(&self, number: u64, now: UnixTime) -> crate::error::Result<Vec<u8>> {
-        let revoked: Vec<crl::Revoked> = self
-            .store
-            .revocations()
-            .await?
-            .into_iter()
-            .map(|r| crl::Revoked {
-                serial_hex: r.serial,
-                at: UnixTime(r.revoked_at),
-                reason: Reason::from_code(r.reason).unwrap_or(Reason::Unspecified),
-            })
-            .collect();
-        Ok(crl::build(
-            &self.issuer(),
-            &revoked,
-            number,
-            now,
-            now.plus(CRL_LIFETIME_SECS),
-        )?)
-    }
-
     /// The CA's own HTTPS certificate over `public_key` for its host
     /// `names`: serverAuth only, valid `lifetime_secs`, and recorded in the
     /// ledger and the audit log like every certificate the intermediate
@@ -431,53 +386,6 @@ impl Authority {
             )),
         }
     }
-}
-
-/// How long a CRL is valid; the server signs a new one at two thirds of
-/// that, and after every revocation.
-pub(crate) const CRL_LIFETIME_SECS: u64 = 24 * 3600;
-
-/// Decode a PEM CSR and check its self-signature: 400 on failure.
-pub(crate) fn verified_csr(
-    csr_pem: &str,
-    verifier: &dyn SignatureVerifier,
-) -> Result<VerifiedCsr, Refusal> {
-    let csr = Csr::from_pem(csr_pem).map_err(|e| {
-        Refusal::new(
-            Why::Malformed,
-            format!("the csr field is not a valid CSR: {e}"),
-        )
-    })?;
-    csr.verify(verifier).map_err(|e| match e {
-        fedpki_core::Error::Unsupported(_) => Refusal::new(Why::Malformed, e.to_string()),
-        _ => Refusal::new(
-            Why::Malformed,
-            format!("the CSR's signature is not valid: {e}"),
-        ),
-    })
-}
-
-/// The names a CSR asks for: its CN, and its SANs or else the CN as a SAN.
-pub fn csr_names(csr: &VerifiedCsr) -> Result<(Subject, Vec<San>), Refusal> {
-    let cn = csr
-        .common_name()
-        .ok()
-        .flatten()
-        .ok_or_else(|| Refusal::new(Why::Malformed, "the CSR has no common name"))?;
-    let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
-    let sans = csr
-        .sans()
-        .map_err(|e| Refusal::new(Why::Forbidden, e.to_string()))?;
-    let sans =
-        San::or_subject(&cn, sans).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
-    Ok((subject, sans))
-}
-
-/// The next cRLNumber: milliseconds since the epoch, or one more than the
-/// last if the clock has not moved on (numbers only grow, also across
-/// restarts while the clock does).
-pub(crate) fn crl_number(last: u64) -> u64 {
-    crate::platform::sys::now_ms().max(last.saturating_add(1))
 }
 
 #[cfg(test)]

@@ -210,8 +210,8 @@ pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
         return Err(CliError::usage(format!(
             "--ttl {}: a token lives from 1 s up to this CA's limit of {} (set by \
              `pki install --max-token-ttl`)",
-            args::format_duration(ttl),
-            args::format_duration(config.max_token_lifetime_secs)
+            crate::cmd::values::format_duration(ttl),
+            crate::cmd::values::format_duration(config.max_token_lifetime_secs)
         )));
     }
     let subject = Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
