@@ -109,7 +109,8 @@ impl NodeFiles {
     }
 
     /// Write a checked answer: the key first when it is new (0600), then
-    /// `<name>.crt`, then `root_ca.crt`, each replaced atomically, so an
+    /// `<name>.crt`, then `root_ca.crt` (unless it already holds that root),
+    /// each replaced atomically, so an
     /// interrupted install never leaves a certificate without its key.
     pub(crate) fn install(&self, new_key: Option<&PrivateKey>, answer: &Answer) -> Result<()> {
         create_dir(&self.dir, false)?;
@@ -118,6 +119,10 @@ impl NodeFiles {
         }
         let chain = issue::cert_pem(&answer.leaf)? + &issue::cert_pem(&answer.issuer)?;
         write_atomic(&self.cert(), chain.as_bytes(), 0o644)?;
+        // A renewal's root is the one already here: leave the file alone.
+        if self.read_root().ok().flatten().as_ref() == Some(&answer.root) {
+            return Ok(());
+        }
         write_atomic(
             &self.root(),
             issue::cert_pem(&answer.root)?.as_bytes(),
