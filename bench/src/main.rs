@@ -379,7 +379,7 @@ fn ceiling(secs: u64) -> serde_json::Value {
     let msg = vec![7u8; 600];
     let sig = signer.sign(&msg).unwrap();
     let public = key.public_key();
-    let point = public.subject_public_key.raw_bytes().to_vec();
+    let point = public.key_bytes().unwrap().to_vec();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
     let counts: Vec<usize> = std::thread::scope(|s| {
@@ -426,7 +426,7 @@ fn p256_fixture(
     let signer = RingP256::new(key).unwrap();
     let msg = vec![7u8; len];
     let sig = signer.sign(&msg).unwrap();
-    let point = key.public_key().subject_public_key.raw_bytes().to_vec();
+    let point = key.public_key().key_bytes().unwrap().to_vec();
     let vk =
         ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point);
     (signer, msg, sig, vk)
@@ -451,7 +451,7 @@ fn micro() -> serde_json::Value {
     let verify = time(&mut || vk.verify(&msg, &sig).unwrap());
     let rc_verify = time(&mut || {
         fedpki_core::RUST_CRYPTO
-            .verify(&signer.signature_algorithm(), &key.public_key(), &msg, &sig)
+            .verify(signer.signature_algorithm(), &key.public_key(), &msg, &sig)
             .unwrap();
     });
     serde_json::json!({"ring_sign_per_s": sign, "ring_verify_per_s": verify, "rustcrypto_verify_per_s": rc_verify})

@@ -9,19 +9,19 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use der::{Decode, Encode};
-use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
 
 use crate::error::malformed;
-use crate::{Error, UnixTime};
+use crate::{Error, PublicKey, UnixTime};
 
 /// An X.509 certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Certificate(x509_cert::Certificate);
+pub struct Certificate(x509_cert::Certificate, PublicKey);
 
 impl Certificate {
-    pub(crate) fn new(inner: x509_cert::Certificate) -> Self {
-        Self(inner)
+    pub(crate) fn new(inner: x509_cert::Certificate) -> Result<Self, Error> {
+        let key = PublicKey::from_spki(inner.tbs_certificate().subject_public_key_info().clone())?;
+        Ok(Self(inner, key))
     }
 
     pub(crate) fn x509(&self) -> &x509_cert::Certificate {
@@ -30,9 +30,9 @@ impl Certificate {
 
     /// Parse DER.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {
-        x509_cert::Certificate::from_der(der)
-            .map(Self)
-            .map_err(|e| malformed("certificate", e))
+        let inner =
+            x509_cert::Certificate::from_der(der).map_err(|e| malformed("certificate", e))?;
+        Self::new(inner)
     }
 
     /// Its DER.
@@ -46,8 +46,8 @@ impl Certificate {
     }
 
     /// The subject's public key.
-    pub fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
-        self.0.tbs_certificate().subject_public_key_info()
+    pub fn public_key(&self) -> &PublicKey {
+        &self.1
     }
 
     /// notBefore.

@@ -7,12 +7,11 @@ use alloc::vec::Vec;
 
 use crate::cert::Certificate;
 use der::Encode;
-use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::ext::pkix::{BasicConstraints, SubjectAltName};
 
 use crate::name::{San, Subject};
 use crate::profile::san_of;
-use crate::{Error, SignatureVerifier, UnixTime};
+use crate::{Error, PublicKey, SignatureAlgorithm, SignatureVerifier, UnixTime};
 
 fn chain_err(what: impl Into<alloc::string::String>) -> Error {
     Error::Chain(what.into())
@@ -40,8 +39,8 @@ pub fn check_signed_by(
         .ok_or_else(|| chain_err("signature is not whole bytes"))?;
     verifier
         .verify(
-            child.x509().signature_algorithm(),
-            parent.x509().tbs_certificate().subject_public_key_info(),
+            SignatureAlgorithm::from_identifier(child.x509().signature_algorithm())?,
+            parent.public_key(),
             &msg,
             sig,
         )
@@ -82,18 +81,6 @@ pub fn is_ca(cert: &Certificate) -> bool {
         cert.x509().tbs_certificate().get_extension::<BasicConstraints>(),
         Ok(Some((_, bc))) if bc.ca
     )
-}
-
-/// The certificate's extKeyUsage purposes (empty when it has none).
-pub fn purposes(cert: &Certificate) -> Vec<const_oid::ObjectIdentifier> {
-    match cert
-        .x509()
-        .tbs_certificate()
-        .get_extension::<x509_cert::ext::pkix::ExtendedKeyUsage>()
-    {
-        Ok(Some((_, eku))) => eku.0,
-        _ => Vec::new(),
-    }
 }
 
 /// The certificate's subject common name.
@@ -149,11 +136,11 @@ pub fn verify_chain(
 /// Check the leaf certifies `public_key` under `subject` with exactly `sans`.
 pub fn check_leaf_is_ours(
     leaf: &Certificate,
-    public_key: &SubjectPublicKeyInfoOwned,
+    public_key: &PublicKey,
     subject: &Subject,
     sans: &[San],
 ) -> Result<(), Error> {
-    if leaf.x509().tbs_certificate().subject_public_key_info() != public_key {
+    if leaf.public_key() != public_key {
         return Err(chain_err(
             "the certificate is for a different public key than ours",
         ));

@@ -183,7 +183,7 @@ pub fn build(
     let extensions: Extensions = alloc::vec![ext(&aki, &name)?, ext(&crl_number, &name)?];
     let tbs = TbsCertList {
         version: x509_cert::Version::V2,
-        signature: issuer.key.signature_algorithm(),
+        signature: issuer.key.signature_algorithm().identifier(),
         issuer: name,
         this_update: time(this_update)?,
         next_update: Some(time(next_update)?),
@@ -239,8 +239,8 @@ impl Crl {
             .ok_or_else(|| Error::Chain("the CRL signature is not whole bytes".into()))?;
         verifier
             .verify(
-                &self.list.signature_algorithm,
-                issuer.x509().tbs_certificate().subject_public_key_info(),
+                crate::SignatureAlgorithm::from_identifier(&self.list.signature_algorithm)?,
+                issuer.public_key(),
                 &msg,
                 sig,
             )

@@ -9,10 +9,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use const_oid::db::rfc5912::ID_EXTENSION_REQ;
-use const_oid::db::{rfc5912, rfc8410};
 use der::asn1::SetOfVec;
 use der::{Decode, Encode};
-use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::request::{CertReq, CertReqInfo, ExtensionReq, Version};
@@ -21,7 +19,7 @@ use crate::encoding::{hex, pem, pem_one, sha384};
 use crate::error::malformed;
 use crate::name::{San, Subject};
 use crate::profile::{cn_name, general_name, san_of};
-use crate::{Error, SignatureVerifier, SigningKey};
+use crate::{Error, KeyAlgorithm, PublicKey, SignatureAlgorithm, SignatureVerifier, SigningKey};
 
 /// Largest CSR fedpki parses: an RSA-4096 CSR with names is far smaller.
 pub const MAX_CSR_DER: usize = 16 * 1024;
@@ -52,7 +50,7 @@ pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Cs
     let info = CertReqInfo {
         version: Version::V1,
         subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
-        public_key: key.public_key(),
+        public_key: key.public_key().spki().clone(),
         attributes,
     };
     let tbs = info.to_der().map_err(|e| malformed("CSR", e))?;
@@ -60,11 +58,15 @@ pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Cs
         .map_err(|e| malformed("signature", e))?;
     let req = CertReq {
         info,
-        algorithm: key.signature_algorithm(),
+        algorithm: key.signature_algorithm().identifier(),
         signature,
     };
     let der = req.to_der().map_err(|e| malformed("CSR", e))?;
-    Ok(Csr { req, der })
+    Ok(Csr {
+        req,
+        der,
+        key: key.public_key(),
+    })
 }
 
 /// A decoded, not yet verified CSR.
@@ -72,6 +74,7 @@ pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Cs
 pub struct Csr {
     req: CertReq,
     der: Vec<u8>,
+    key: PublicKey,
 }
 
 impl Csr {
@@ -84,9 +87,11 @@ impl Csr {
             )));
         }
         let req = CertReq::from_der(der).map_err(|e| malformed("not a PKCS#10 CSR", e))?;
+        let key = PublicKey::from_spki(req.info.public_key.clone())?;
         Ok(Self {
             req,
             der: der.to_vec(),
+            key,
         })
     }
 
@@ -113,8 +118,8 @@ impl Csr {
     }
 
     /// The public key asked for.
-    pub fn public_key(&self) -> &SubjectPublicKeyInfoOwned {
-        &self.req.info.public_key
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key
     }
 
     /// The subject's common name, if any.
@@ -173,7 +178,12 @@ impl Csr {
             .as_bytes()
             .ok_or_else(|| Error::Malformed("CSR signature is not whole bytes".into()))?;
         verifier
-            .verify(&self.req.algorithm, self.public_key(), &tbs, sig)
+            .verify(
+                SignatureAlgorithm::from_identifier(&self.req.algorithm)?,
+                self.public_key(),
+                &tbs,
+                sig,
+            )
             .map_err(|e| match e {
                 Error::BadSignature(_) => {
                     Error::BadSignature("the CSR's signature does not match its public key")
@@ -184,23 +194,17 @@ impl Csr {
     }
 }
 
-fn check_key_allowed(spki: &SubjectPublicKeyInfoOwned) -> Result<(), Error> {
-    let alg = spki.algorithm.oid;
-    if alg == rfc8410::ID_ED_25519 || alg == rfc5912::RSA_ENCRYPTION {
-        return Ok(()); // RSA size is checked with the signature.
+fn check_key_allowed(key: &PublicKey) -> Result<(), Error> {
+    match key.algorithm() {
+        // RSA's size is checked with the signature.
+        KeyAlgorithm::P256
+        | KeyAlgorithm::P384
+        | KeyAlgorithm::Ed25519
+        | KeyAlgorithm::Rsa { .. } => Ok(()),
+        _ => Err(Error::Unsupported(alloc::format!(
+            "a {key} key (use P-256, P-384, Ed25519 or RSA)"
+        ))),
     }
-    if alg == rfc5912::ID_EC_PUBLIC_KEY {
-        let curve = crate::provider::named_curve(spki)?;
-        if curve == rfc5912::SECP_256_R_1 || curve == rfc5912::SECP_384_R_1 {
-            return Ok(());
-        }
-        return Err(Error::Unsupported(alloc::format!(
-            "EC curve {curve} (use P-256 or P-384)"
-        )));
-    }
-    Err(Error::Unsupported(alloc::format!(
-        "public key algorithm {alg} (use P-256, P-384, Ed25519 or RSA)"
-    )))
 }
 
 /// A CSR whose self-signature verified. Only [`Csr::verify`] makes one.

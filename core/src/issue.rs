@@ -22,7 +22,7 @@ use crate::name::{San, Subject};
 use crate::profile::{
     IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name, key_identifier,
 };
-use crate::{Entropy, Error, SigningKey, UnixTime};
+use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
 /// Seconds in a (non-leap) year: the leaf lifetime OpenFL uses (8760 h).
 pub const YEAR_SECS: u64 = 365 * 24 * 3600;
@@ -112,7 +112,7 @@ impl signature::Keypair for BuilderSigner<'_> {
 
 impl spki::DynSignatureAlgorithmIdentifier for BuilderSigner<'_> {
     fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
-        Ok(self.key.signature_algorithm())
+        Ok(self.key.signature_algorithm().identifier())
     }
 }
 
@@ -123,7 +123,7 @@ pub(crate) fn build_signed<B: Builder>(
 ) -> Result<B::Output, Error> {
     let signer = BuilderSigner {
         key,
-        public: SpkiKey(key.public_key()),
+        public: SpkiKey(key.public_key().spki().clone()),
     };
     let tbs = builder
         .finalize(&signer)
@@ -139,12 +139,17 @@ fn build_cert<P: BuilderProfile>(
     profile: P,
     serial: Serial,
     validity: Validity,
-    subject_key: SubjectPublicKeyInfoOwned,
+    subject_key: &PublicKey,
     issuer_key: &dyn SigningKey,
 ) -> Result<Certificate, Error> {
-    let builder = CertificateBuilder::new(profile, serial.to_x509()?, validity, subject_key)
-        .map_err(|e| malformed("certificate", e))?;
-    build_signed(builder, issuer_key).map(Certificate::new)
+    let builder = CertificateBuilder::new(
+        profile,
+        serial.to_x509()?,
+        validity,
+        subject_key.spki().clone(),
+    )
+    .map_err(|e| malformed("certificate", e))?;
+    Certificate::new(build_signed(builder, issuer_key)?)
 }
 
 /// A self-signed root CA certificate, valid 10 years from `now`.
@@ -161,7 +166,7 @@ pub fn root_ca(
         profile,
         serial,
         validity(now.minus(BACKDATE_SECS), now.plus(CA_LIFETIME_SECS))?,
-        key.public_key(),
+        &key.public_key(),
         key,
     )
 }
@@ -196,7 +201,7 @@ impl Issuer<'_> {
     /// An intermediate CA certificate for `subject_key`, valid 10 years.
     pub fn intermediate_ca(
         &self,
-        subject_key: SubjectPublicKeyInfoOwned,
+        subject_key: &PublicKey,
         common_name: &str,
         serial: Serial,
         now: UnixTime,
@@ -221,7 +226,7 @@ impl Issuer<'_> {
     #[allow(clippy::too_many_arguments)] // the certificate's fields, each named
     pub fn leaf(
         &self,
-        subject_key: SubjectPublicKeyInfoOwned,
+        subject_key: &PublicKey,
         subject: &Subject,
         sans: &[San],
         usage: LeafUsage,
@@ -335,7 +340,7 @@ mod tests {
             key: &root_key,
         }
         .intermediate_ca(
-            int_key.public_key(),
+            &int_key.public_key(),
             "Test Intermediate",
             Serial::random(rng).unwrap(),
             NOW,
@@ -366,7 +371,7 @@ mod tests {
                 key: &ca.int_key,
             }
             .leaf(
-                verified.public_key().clone(),
+                verified.public_key(),
                 &subject,
                 &sans,
                 LeafUsage::Node,
@@ -408,7 +413,7 @@ mod tests {
             key: &a.int_key,
         }
         .leaf(
-            key.public_key(),
+            &key.public_key(),
             &subject,
             &sans,
             LeafUsage::Node,

@@ -13,12 +13,11 @@ use der::{Decode, Encode};
 use pkcs8::pkcs5::pbes2;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, EncryptedPrivateKeyInfo};
 use signature::Signer;
-use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use zeroize::Zeroizing;
 
 use crate::encoding::{pem, pem_blocks};
 use crate::error::malformed;
-use crate::{Entropy, Error};
+use crate::{Entropy, Error, PublicKey, SignatureAlgorithm};
 
 /// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
@@ -66,10 +65,10 @@ impl core::str::FromStr for KeyType {
 /// Implemented by [`PrivateKey`]; a faster backend or an HSM can implement
 /// it too.
 pub trait SigningKey: Send + Sync {
-    /// The `SubjectPublicKeyInfo` of this key.
-    fn public_key(&self) -> SubjectPublicKeyInfoOwned;
+    /// The public half of this key.
+    fn public_key(&self) -> PublicKey;
     /// The X.509 `signatureAlgorithm` this key signs with.
-    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned;
+    fn signature_algorithm(&self) -> SignatureAlgorithm;
     /// Sign `msg`; the value goes in an X.509 signature BIT STRING.
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error>;
 }
@@ -270,7 +269,7 @@ impl PrivateKey {
 }
 
 impl SigningKey for PrivateKey {
-    fn public_key(&self) -> SubjectPublicKeyInfoOwned {
+    fn public_key(&self) -> PublicKey {
         let der = match &self.0 {
             Key::P256(k) => k.verifying_key().to_public_key_der(),
             Key::P384(k) => k.verifying_key().to_public_key_der(),
@@ -279,22 +278,18 @@ impl SigningKey for PrivateKey {
         // Encoding a valid in-memory public key cannot fail, and decoding
         // what was just encoded cannot either.
         #[allow(clippy::expect_used)]
-        let spki = der
+        let key = der
             .ok()
-            .and_then(|d| SubjectPublicKeyInfoOwned::from_der(d.as_bytes()).ok())
+            .and_then(|d| PublicKey::from_der(d.as_bytes()).ok())
             .expect("a valid key encodes to a valid SubjectPublicKeyInfo");
-        spki
+        key
     }
 
-    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-        let oid = match &self.0 {
-            Key::P256(_) => rfc5912::ECDSA_WITH_SHA_256,
-            Key::P384(_) => rfc5912::ECDSA_WITH_SHA_384,
-            Key::Ed25519(_) => rfc8410::ID_ED_25519,
-        };
-        AlgorithmIdentifierOwned {
-            oid,
-            parameters: None,
+    fn signature_algorithm(&self) -> SignatureAlgorithm {
+        match &self.0 {
+            Key::P256(_) => SignatureAlgorithm::EcdsaSha256,
+            Key::P384(_) => SignatureAlgorithm::EcdsaSha384,
+            Key::Ed25519(_) => SignatureAlgorithm::Ed25519,
         }
     }
 
@@ -311,54 +306,6 @@ impl SigningKey for PrivateKey {
             Key::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
         })
     }
-}
-
-/// A key's algorithm and size, for people: `ECDSA P-256`, `RSA 2048 bits`,
-/// `Ed25519`.
-pub fn describe(spki: &SubjectPublicKeyInfoOwned) -> String {
-    let alg = spki.algorithm.oid;
-    if alg == rfc8410::ID_ED_25519 {
-        return "Ed25519".into();
-    }
-    if alg == rfc5912::RSA_ENCRYPTION {
-        return match crate::provider::rsa_modulus_bits(spki) {
-            Some(bits) => alloc::format!("RSA {bits} bits"),
-            None => "RSA, malformed".into(),
-        };
-    }
-    if alg == rfc5912::ID_EC_PUBLIC_KEY {
-        return match crate::provider::named_curve(spki) {
-            Ok(c) if c == rfc5912::SECP_256_R_1 => "ECDSA P-256".into(),
-            Ok(c) if c == rfc5912::SECP_384_R_1 => "ECDSA P-384".into(),
-            Ok(c) => alloc::format!("EC, curve {c}"),
-            Err(_) => "EC, no named curve".into(),
-        };
-    }
-    alloc::format!("algorithm {alg}")
-}
-
-/// A `PUBLIC KEY` PEM (a provisioner's, in a CA's config).
-pub fn spki_from_pem(text: &str) -> Result<SubjectPublicKeyInfoOwned, Error> {
-    spki_from_der(&crate::encoding::pem_one(text, "PUBLIC KEY")?)
-}
-
-/// A `SubjectPublicKeyInfo` from its DER.
-pub fn spki_from_der(der: &[u8]) -> Result<SubjectPublicKeyInfoOwned, Error> {
-    SubjectPublicKeyInfoOwned::from_der(der).map_err(|e| malformed("public key", e))
-}
-
-/// The DER of a `SubjectPublicKeyInfo`.
-pub fn spki_der(spki: &SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, Error> {
-    spki.to_der()
-        .map_err(|e| malformed("SubjectPublicKeyInfo", e))
-}
-
-/// A key's pin: lowercase hex SHA-256 of its SubjectPublicKeyInfo DER (the
-/// token's `tlsKeySha256`).
-pub fn spki_pin(spki: &SubjectPublicKeyInfoOwned) -> Result<String, Error> {
-    Ok(crate::encoding::hex(&crate::encoding::sha256(&spki_der(
-        spki,
-    )?)))
 }
 
 #[cfg(test)]
@@ -389,21 +336,11 @@ pub(crate) mod tests {
             let key = PrivateKey::generate(kt, &mut rng).unwrap();
             let sig = SigningKey::sign(&key, b"hello").unwrap();
             RUST_CRYPTO
-                .verify(
-                    &key.signature_algorithm(),
-                    &key.public_key(),
-                    b"hello",
-                    &sig,
-                )
+                .verify(key.signature_algorithm(), &key.public_key(), b"hello", &sig)
                 .unwrap();
             assert!(
                 RUST_CRYPTO
-                    .verify(
-                        &key.signature_algorithm(),
-                        &key.public_key(),
-                        b"hellO",
-                        &sig
-                    )
+                    .verify(key.signature_algorithm(), &key.public_key(), b"hellO", &sig)
                     .is_err()
             );
 

@@ -10,7 +10,7 @@
 //! Signatures go through two small seams: [`SigningKey`] (what a CA key can
 //! do, so an HSM or a faster backend can stand in) and [`SignatureVerifier`]
 //! (how a signature over a message is checked against a
-//! `SubjectPublicKeyInfo`). [`RUST_CRYPTO`] is the portable implementation.
+//! [`PublicKey`]). [`RUST_CRYPTO`] is the portable implementation.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -29,6 +29,7 @@ pub mod name;
 pub mod package;
 pub mod profile;
 pub mod provider;
+mod public_key;
 pub mod token;
 
 pub use cert::Certificate;
@@ -36,6 +37,7 @@ pub use entropy::Entropy;
 pub use error::Error;
 pub use key::{KeyType, PrivateKey, SigningKey};
 pub use provider::{CryptoProvider, RUST_CRYPTO, RUST_CRYPTO_PROVIDER, SignatureVerifier};
+pub use public_key::{KeyAlgorithm, PublicKey, SignatureAlgorithm};
 
 /// Seconds since the Unix epoch, as the caller's clock sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -33,7 +33,7 @@ use crate::name::San;
 
 /// Key identifier: the leftmost 160 bits of the SHA-256 of the
 /// subjectPublicKey bits (RFC 7093 §2, method 1).
-pub fn key_identifier(spki: SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
+pub(crate) fn key_identifier(spki: SubjectPublicKeyInfoRef<'_>) -> Vec<u8> {
     sha256(spki.subject_public_key.raw_bytes())[..20].to_vec()
 }
 
@@ -77,7 +77,7 @@ fn ca_extensions(path_len: u8) -> der::Result<Vec<Extension>> {
 
 /// A self-signed root CA: pathlen 1, so it may sign one level of CAs.
 #[derive(Debug, Clone)]
-pub struct RootProfile {
+pub(crate) struct RootProfile {
     /// The root's subject (also its issuer).
     pub subject: Name,
 }
@@ -103,7 +103,7 @@ impl BuilderProfile for RootProfile {
 
 /// An intermediate (signing) CA: pathlen 0, so it signs only leaves.
 #[derive(Debug, Clone)]
-pub struct IntermediateProfile {
+pub(crate) struct IntermediateProfile {
     /// The intermediate's subject.
     pub subject: Name,
     /// The root's subject.
@@ -150,7 +150,7 @@ pub enum LeafUsage {
 
 impl LeafUsage {
     /// The extKeyUsage purposes, in order.
-    pub fn purposes(self) -> Vec<const_oid::ObjectIdentifier> {
+    pub(crate) fn purposes(self) -> Vec<const_oid::ObjectIdentifier> {
         match self {
             Self::Node => vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH],
             Self::TlsServer | Self::CaServer => vec![ID_KP_SERVER_AUTH],
@@ -162,7 +162,7 @@ impl LeafUsage {
 /// An end-entity certificate: an aggregator, a collaborator or the CA's own
 /// server, by its [`LeafUsage`].
 #[derive(Debug, Clone)]
-pub struct LeafProfile {
+pub(crate) struct LeafProfile {
     /// The leaf's subject (`CN=<name>`).
     pub subject: Name,
     /// The issuing CA's subject.
@@ -217,7 +217,7 @@ impl BuilderProfile for LeafProfile {
 }
 
 /// The `GeneralName` of a SAN.
-pub fn general_name(san: &San) -> der::Result<GeneralName> {
+pub(crate) fn general_name(san: &San) -> der::Result<GeneralName> {
     Ok(match san {
         San::Dns(d) => GeneralName::DnsName(Ia5String::new(d)?),
         San::Ip(core::net::IpAddr::V4(v4)) => {
@@ -230,7 +230,7 @@ pub fn general_name(san: &San) -> der::Result<GeneralName> {
 }
 
 /// The SAN of a `GeneralName`, or `None` for kinds fedpki never issues.
-pub fn san_of(name: &GeneralName) -> Option<San> {
+pub(crate) fn san_of(name: &GeneralName) -> Option<San> {
     match name {
         GeneralName::DnsName(d) => San::parse(d.as_str()).ok(),
         GeneralName::IpAddress(o) => match o.as_bytes().len() {
@@ -247,7 +247,7 @@ pub fn san_of(name: &GeneralName) -> Option<San> {
 }
 
 /// `CN=<cn>` as a UTF8String, the way step and OpenSSL write it.
-pub fn cn_name(cn: &str) -> der::Result<Name> {
+pub(crate) fn cn_name(cn: &str) -> der::Result<Name> {
     use der::Decode;
     use x509_cert::attr::AttributeTypeAndValue;
     use x509_cert::name::{RdnSequence, RelativeDistinguishedName};

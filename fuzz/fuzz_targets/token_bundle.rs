@@ -18,8 +18,8 @@ impl Entropy for Fixed {
     }
 }
 
-fn provisioner() -> &'static spki::SubjectPublicKeyInfoOwned {
-    static KEY: OnceLock<spki::SubjectPublicKeyInfoOwned> = OnceLock::new();
+fn provisioner() -> &'static fedpki_core::PublicKey {
+    static KEY: OnceLock<fedpki_core::PublicKey> = OnceLock::new();
     KEY.get_or_init(|| {
         PrivateKey::generate(KeyType::P256, &mut Fixed)
             .expect("fixed key")

@@ -14,7 +14,7 @@ use fedpki_core::issue::{self, Issuer, Serial};
 use fedpki_core::name::{San, Subject};
 use fedpki_core::profile::LeafUsage;
 use fedpki_core::token::{self, TokenError, VerifiedToken};
-use fedpki_core::{PrivateKey, SignatureVerifier, UnixTime};
+use fedpki_core::{PrivateKey, PublicKey, SignatureVerifier, UnixTime};
 
 use crate::ca::{CaCerts, CaConfig};
 use fedpki_core::Certificate;
@@ -57,7 +57,7 @@ pub struct Authority {
     config: CaConfig,
     audiences: Vec<String>,
     revoke_audiences: Vec<String>,
-    provisioner: spki::SubjectPublicKeyInfoOwned,
+    provisioner: PublicKey,
     certs: CaCerts,
     key: Box<dyn fedpki_core::SigningKey>,
     verifier: &'static dyn SignatureVerifier,
@@ -256,7 +256,7 @@ impl Authority {
     /// signs. Its DER.
     pub async fn issue_server_certificate(
         &self,
-        public_key: &spki::SubjectPublicKeyInfoOwned,
+        public_key: &PublicKey,
         subject: &Subject,
         names: &[San],
         lifetime_secs: u64,
@@ -283,7 +283,7 @@ impl Authority {
 
     fn issue(
         &self,
-        public_key: &spki::SubjectPublicKeyInfoOwned,
+        public_key: &PublicKey,
         subject: &Subject,
         sans: &[San],
         now: UnixTime,
@@ -294,7 +294,7 @@ impl Authority {
 
     fn issue_as(
         &self,
-        public_key: &spki::SubjectPublicKeyInfoOwned,
+        public_key: &PublicKey,
         subject: &Subject,
         sans: &[San],
         usage: LeafUsage,
@@ -308,7 +308,7 @@ impl Authority {
         let cert = self
             .issuer()
             .leaf(
-                public_key.clone(),
+                public_key,
                 subject,
                 sans,
                 usage,

@@ -65,7 +65,7 @@ fn new_ca(seed: u64) -> Ca {
         key: &root_key,
     }
     .intermediate_ca(
-        int_key.public_key(),
+        &int_key.public_key(),
         "Test Intermediate",
         Serial::random(&mut rng).unwrap(),
         t,
@@ -73,14 +73,13 @@ fn new_ca(seed: u64) -> Ca {
     .unwrap();
     let provisioner = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
     let (x, y) = provisioner.p256_coordinates().unwrap();
-    let spki = fedpki_core::key::spki_der(&provisioner.public_key()).unwrap();
     let config = CaConfig {
         version: 1,
         ca_url: URL.into(),
         provisioner: ProvisionerConfig {
             name: "provisioner".into(),
             kid: token::jwk_thumbprint(&x, &y),
-            public_key: fedpki_core::encoding::pem("PUBLIC KEY", &spki).unwrap(),
+            public_key: provisioner.public_key().to_pem().unwrap(),
         },
         leaf_lifetime_secs: 3600,
         root_fingerprint: issue::fingerprint(&root).unwrap(),

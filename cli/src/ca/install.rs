@@ -98,19 +98,18 @@ impl CaConfig {
             .prov_key
             .p256_coordinates()
             .ok_or_else(|| CliError::Store("internal: the provisioner key is not P-256".into()))?;
-        let prov_spki = fedpki_core::key::spki_der(&keys.prov_key.public_key())?;
         Ok(Self {
             version: 1,
             ca_url: ca_url.trim().to_owned(),
             provisioner: ProvisionerConfig {
                 name: DEFAULT_PROVISIONER.into(),
                 kid: fedpki_core::token::jwk_thumbprint(&x, &y),
-                public_key: fedpki_core::encoding::pem("PUBLIC KEY", &prov_spki)?,
+                public_key: keys.prov_key.public_key().to_pem()?,
             },
             leaf_lifetime_secs: lifetimes.leaf_secs,
             root_fingerprint: issue::fingerprint(&keys.root)?,
             max_token_lifetime_secs: lifetimes.max_token_secs,
-            tls_key_sha256: Some(tls_key_pin(&keys.tls_key)?),
+            tls_key_sha256: Some(tls_key_pin(&keys.tls_key)),
         })
     }
 }
@@ -138,7 +137,7 @@ impl CaKeys {
             key: &root_key,
         }
         .intermediate_ca(
-            int_key.public_key(),
+            &int_key.public_key(),
             "fedpki Intermediate CA",
             Serial::random(rng)?,
             t,

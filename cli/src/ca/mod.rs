@@ -183,8 +183,8 @@ impl CaConfig {
     }
 
     /// The provisioner's verifying key.
-    pub fn provisioner_key(&self) -> Result<spki::SubjectPublicKeyInfoOwned> {
-        fedpki_core::key::spki_from_pem(&self.provisioner.public_key).map_err(|e| {
+    pub fn provisioner_key(&self) -> Result<fedpki_core::PublicKey> {
+        fedpki_core::PublicKey::from_pem(&self.provisioner.public_key).map_err(|e| {
             CliError::CorruptCa(format!(
                 "the provisioner key in config/ca.json is corrupt: {e}"
             ))
@@ -221,9 +221,9 @@ pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
     Ok((host.to_owned(), port))
 }
 
-/// The pin of a TLS key (see [`fedpki_core::key::spki_pin`]).
-pub(crate) fn tls_key_pin(key: &PrivateKey) -> Result<String> {
-    Ok(fedpki_core::key::spki_pin(&key.public_key())?)
+/// The pin of a TLS key (see [`fedpki_core::PublicKey::pin`]).
+pub(crate) fn tls_key_pin(key: &PrivateKey) -> String {
+    key.public_key().pin()
 }
 
 /// The CA server's TLS key, unlocked, and the config that pins it. A CA
@@ -238,7 +238,7 @@ pub(crate) fn server_tls_key(
     let path = paths.tls_key();
     if path.exists() {
         let key = unlock_key(&path, password)?;
-        let pin = tls_key_pin(&key)?;
+        let pin = tls_key_pin(&key);
         if config.tls_key_sha256.as_deref() != Some(pin.as_str()) {
             return Err(CliError::CorruptCa(format!(
                 "{} does not match tlsKeySha256 in config/ca.json; the CA folder was altered \
@@ -252,7 +252,7 @@ pub(crate) fn server_tls_key(
     let pem = key.to_encrypted_pem(password.as_bytes(), PBKDF2_ITERATIONS, &mut OsEntropy)?;
     write_atomic(&path, pem.as_bytes(), 0o600)?;
     let mut updated = config.clone();
-    updated.tls_key_sha256 = Some(tls_key_pin(&key)?);
+    updated.tls_key_sha256 = Some(tls_key_pin(&key));
     let json = serde_json::to_vec_pretty(&updated).map_err(|e| CliError::usage(e.to_string()))?;
     write_atomic(&paths.config(), &json, 0o600)?;
     crate::platform::log::info("tls_key_created", &[("path", &path.display().to_string())]);

@@ -113,8 +113,8 @@ pub fn describe(text: &str) -> Result<String> {
                     .ok();
                 }
                 "PUBLIC KEY" => {
-                    let spki = fedpki_core::key::spki_from_der(&block.der)?;
-                    writeln!(out, "Public key: {}", fedpki_core::key::describe(&spki)).ok();
+                    let key = fedpki_core::PublicKey::from_der(&block.der)?;
+                    writeln!(out, "Public key: {key}").ok();
                 }
                 other => {
                     writeln!(
@@ -153,12 +153,7 @@ fn describe_cert(out: &mut String, cert: &Certificate) {
         cert.not_after_text()
     )
     .ok();
-    writeln!(
-        out,
-        "  key:         {}",
-        fedpki_core::key::describe(cert.public_key())
-    )
-    .ok();
+    writeln!(out, "  key:         {}", cert.public_key()).ok();
     if chain::is_ca(cert) {
         writeln!(out, "  CA:          yes").ok();
     }
@@ -203,12 +198,7 @@ fn describe_csr(out: &mut String, csr: &Csr) -> Result<()> {
         }
     )
     .ok();
-    writeln!(
-        out,
-        "  key:         {}",
-        fedpki_core::key::describe(csr.public_key())
-    )
-    .ok();
+    writeln!(out, "  key:         {}", csr.public_key()).ok();
     writeln!(out, "  signature:   {signature}").ok();
     writeln!(
         out,

@@ -222,7 +222,7 @@ fn check_server_key(
         .and_then(|c| c.first())
         .ok_or_else(|| CliError::Network(format!("{host}:{port} presented no certificate")))?;
     let cert = issue::parse_cert_der(leaf)?;
-    let seen = fedpki_core::key::spki_pin(cert.public_key())?;
+    let seen = cert.public_key().pin();
     if !seen.eq_ignore_ascii_case(pin.trim()) {
         return Err(CliError::Network(format!(
             "the server at {host}:{port} has a certificate from the token's CA but not the CA \

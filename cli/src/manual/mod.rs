@@ -195,7 +195,7 @@ pub(crate) fn workspace_certify(ws: &Workspace, password_file: Option<&Path>) ->
         key: &root_key,
     }
     .intermediate_ca(
-        signing_key.public_key(),
+        &signing_key.public_key(),
         "fedpki Workspace Signing CA",
         Serial::random(&mut OsEntropy)?,
         t,
@@ -368,7 +368,7 @@ fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, role: Role, name: &str) -> Result
         key: &ca.key,
     }
     .leaf(
-        csr.public_key().clone(),
+        csr.public_key(),
         &subject,
         &[san],
         usage,

@@ -9,7 +9,6 @@ use fedpki_core::chain;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::{RUST_CRYPTO, UnixTime};
-use spki::SubjectPublicKeyInfoOwned;
 
 use crate::error::{CliError, Result};
 
@@ -28,7 +27,7 @@ pub(crate) struct Answer {
 #[derive(Debug, Clone)]
 pub(crate) struct Expected<'a> {
     /// The node's public key.
-    pub key: &'a SubjectPublicKeyInfoOwned,
+    pub key: &'a fedpki_core::PublicKey,
     /// Where that key is (or is about to be written), for the message.
     pub key_file: &'a Path,
     /// Its name.

@@ -37,8 +37,5 @@ pub(crate) fn print_request(csr: &Csr) {
         .map_or_else(|e| format!("unreadable ({e})"), |s| san_list(&s));
     println!("  Subject: CN={}", escaped(&cn));
     println!("  SANs:    {sans}");
-    println!(
-        "  Key:     {}",
-        fedpki_core::key::describe(csr.public_key())
-    );
+    println!("  Key:     {}", csr.public_key());
 }

@@ -7,11 +7,12 @@
 //! unusual) is handed to [`RUST_CRYPTO`], so both backends accept and refuse
 //! exactly the same things; the tests cross-check them.
 
-use const_oid::db::rfc5912;
-use fedpki_core::provider::{RSA_BITS, named_curve, rsa_modulus_bits};
-use fedpki_core::{Error, PrivateKey, RUST_CRYPTO, SignatureVerifier, SigningKey};
+use fedpki_core::provider::RSA_BITS;
+use fedpki_core::{
+    Error, KeyAlgorithm, PrivateKey, PublicKey, RUST_CRYPTO, SignatureAlgorithm, SignatureVerifier,
+    SigningKey,
+};
 use ring::signature::{self, EcdsaKeyPair, UnparsedPublicKey, VerificationAlgorithm};
-use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
 /// Verifies with ring where it can, else with RustCrypto.
 #[derive(Debug, Clone, Copy)]
@@ -24,66 +25,45 @@ const BAD: Error = Error::BadSignature("the signature does not match the data an
 
 impl Ring {
     fn algorithm(
-        algorithm: &AlgorithmIdentifierOwned,
-        spki: &SubjectPublicKeyInfoOwned,
+        algorithm: SignatureAlgorithm,
+        key: KeyAlgorithm,
     ) -> Option<&'static dyn VerificationAlgorithm> {
-        let (sig, key) = (algorithm.oid, spki.algorithm.oid);
-        if key == rfc5912::ID_EC_PUBLIC_KEY {
-            let curve = named_curve(spki).ok()?;
-            return match (sig, curve) {
-                (s, c) if s == rfc5912::ECDSA_WITH_SHA_256 && c == rfc5912::SECP_256_R_1 => {
-                    Some(&signature::ECDSA_P256_SHA256_ASN1)
-                }
-                (s, c) if s == rfc5912::ECDSA_WITH_SHA_384 && c == rfc5912::SECP_256_R_1 => {
-                    Some(&signature::ECDSA_P256_SHA384_ASN1)
-                }
-                (s, c) if s == rfc5912::ECDSA_WITH_SHA_256 && c == rfc5912::SECP_384_R_1 => {
-                    Some(&signature::ECDSA_P384_SHA256_ASN1)
-                }
-                (s, c) if s == rfc5912::ECDSA_WITH_SHA_384 && c == rfc5912::SECP_384_R_1 => {
-                    Some(&signature::ECDSA_P384_SHA384_ASN1)
-                }
-                _ => None,
-            };
-        }
-        if key == rfc5912::RSA_ENCRYPTION {
+        use SignatureAlgorithm as S;
+        Some(match (algorithm, key) {
+            (S::EcdsaSha256, KeyAlgorithm::P256) => &signature::ECDSA_P256_SHA256_ASN1,
+            (S::EcdsaSha384, KeyAlgorithm::P256) => &signature::ECDSA_P256_SHA384_ASN1,
+            (S::EcdsaSha256, KeyAlgorithm::P384) => &signature::ECDSA_P384_SHA256_ASN1,
+            (S::EcdsaSha384, KeyAlgorithm::P384) => &signature::ECDSA_P384_SHA384_ASN1,
             // Same size policy as the portable backend; outside it, let that
             // backend give its refusal.
-            if !RSA_BITS.contains(&rsa_modulus_bits(spki)?) {
-                return None;
+            (S::RsaSha256, KeyAlgorithm::Rsa { bits }) if RSA_BITS.contains(&bits) => {
+                &signature::RSA_PKCS1_2048_8192_SHA256
             }
-            return match sig {
-                s if s == rfc5912::SHA_256_WITH_RSA_ENCRYPTION => {
-                    Some(&signature::RSA_PKCS1_2048_8192_SHA256)
-                }
-                s if s == rfc5912::SHA_384_WITH_RSA_ENCRYPTION => {
-                    Some(&signature::RSA_PKCS1_2048_8192_SHA384)
-                }
-                s if s == rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
-                    Some(&signature::RSA_PKCS1_2048_8192_SHA512)
-                }
-                _ => None,
-            };
-        }
-        None
+            (S::RsaSha384, KeyAlgorithm::Rsa { bits }) if RSA_BITS.contains(&bits) => {
+                &signature::RSA_PKCS1_2048_8192_SHA384
+            }
+            (S::RsaSha512, KeyAlgorithm::Rsa { bits }) if RSA_BITS.contains(&bits) => {
+                &signature::RSA_PKCS1_2048_8192_SHA512
+            }
+            _ => return None,
+        })
     }
 }
 
 impl SignatureVerifier for Ring {
     fn verify(
         &self,
-        algorithm: &AlgorithmIdentifierOwned,
-        spki: &SubjectPublicKeyInfoOwned,
+        algorithm: SignatureAlgorithm,
+        key: &PublicKey,
         msg: &[u8],
         signature: &[u8],
     ) -> Result<(), Error> {
-        let (Some(alg), Some(key)) = (
-            Self::algorithm(algorithm, spki),
-            spki.subject_public_key.as_bytes(),
-        ) else {
-            return RUST_CRYPTO.verify(algorithm, spki, msg, signature);
+        let (Some(alg), Some(bytes)) =
+            (Self::algorithm(algorithm, key.algorithm()), key.key_bytes())
+        else {
+            return RUST_CRYPTO.verify(algorithm, key, msg, signature);
         };
-        UnparsedPublicKey::new(alg, key)
+        UnparsedPublicKey::new(alg, bytes)
             .verify(msg, signature)
             .map_err(|_| BAD)
     }
@@ -92,7 +72,7 @@ impl SignatureVerifier for Ring {
 /// A P-256 CA key on ring (ECDSA with SHA-256, DER signatures).
 pub struct RingP256 {
     pair: EcdsaKeyPair,
-    public: SubjectPublicKeyInfoOwned,
+    public: PublicKey,
     rng: ring::rand::SystemRandom,
 }
 
@@ -121,15 +101,12 @@ impl RingP256 {
 }
 
 impl SigningKey for RingP256 {
-    fn public_key(&self) -> SubjectPublicKeyInfoOwned {
+    fn public_key(&self) -> PublicKey {
         self.public.clone()
     }
 
-    fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
-        AlgorithmIdentifierOwned {
-            oid: rfc5912::ECDSA_WITH_SHA_256,
-            parameters: None,
-        }
+    fn signature_algorithm(&self) -> SignatureAlgorithm {
+        SignatureAlgorithm::EcdsaSha256
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, Error> {
@@ -187,12 +164,12 @@ mod tests {
                     (&msg, &bad_sig, &spki),
                     (&msg, &sig, &other.public_key()),
                 ] {
-                    let a = RING.verify(&alg, k, m, s).is_ok();
-                    let b = RUST_CRYPTO.verify(&alg, k, m, s).is_ok();
+                    let a = RING.verify(alg, k, m, s).is_ok();
+                    let b = RUST_CRYPTO.verify(alg, k, m, s).is_ok();
                     assert_eq!(a, b, "backends disagree ({:?})", key.key_type());
                     checked += 1;
                 }
-                assert!(RING.verify(&alg, &spki, &msg, &sig).is_ok());
+                assert!(RING.verify(alg, &spki, &msg, &sig).is_ok());
             }
         }
         assert_eq!(checked, 12 * 8 * 4);
@@ -209,9 +186,9 @@ mod tests {
             let sig = fast.sign(&msg).unwrap();
             let alg = fast.signature_algorithm();
             RUST_CRYPTO
-                .verify(&alg, &key.public_key(), &msg, &sig)
+                .verify(alg, &key.public_key(), &msg, &sig)
                 .unwrap();
-            RING.verify(&alg, &key.public_key(), &msg, &key.sign(&msg).unwrap())
+            RING.verify(alg, &key.public_key(), &msg, &key.sign(&msg).unwrap())
                 .unwrap();
         }
         assert!(

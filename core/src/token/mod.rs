@@ -194,15 +194,12 @@ pub fn sign(
     sign_with(req, provisioner, entropy)
 }
 
-/// The affine coordinates of a P-256 `SubjectPublicKeyInfo`.
-fn p256_xy(spki: &spki::SubjectPublicKeyInfoOwned) -> Option<([u8; 32], [u8; 32])> {
-    use const_oid::db::rfc5912;
-    if spki.algorithm.oid != rfc5912::ID_EC_PUBLIC_KEY
-        || crate::provider::named_curve(spki).ok()? != rfc5912::SECP_256_R_1
-    {
+/// The affine coordinates of a P-256 public key.
+fn p256_xy(key: &crate::PublicKey) -> Option<([u8; 32], [u8; 32])> {
+    if key.algorithm() != crate::KeyAlgorithm::P256 {
         return None;
     }
-    let point = spki.subject_public_key.as_bytes()?;
+    let point = key.key_bytes()?;
     if point.len() != 65 || point[0] != 4 {
         return None;
     }
@@ -353,26 +350,22 @@ impl VerifiedToken {
     }
 }
 
-/// Verify a JWT against the provisioner's public key (a
-/// `SubjectPublicKeyInfo`) through `verifier`, in SPEC §3 order:
+/// Verify a JWT against the provisioner's public key through `verifier`, in SPEC §3 order:
 /// signature, `iss`, `aud`, time.
 pub fn verify_with(
     jwt: &str,
-    provisioner: &spki::SubjectPublicKeyInfoOwned,
+    provisioner: &crate::PublicKey,
     verifier: &dyn crate::SignatureVerifier,
     expect: &Expectations<'_>,
     now: UnixTime,
 ) -> Result<VerifiedToken, TokenError> {
-    let alg = spki::AlgorithmIdentifierOwned {
-        oid: const_oid::db::rfc5912::ECDSA_WITH_SHA_256,
-        parameters: None,
-    };
+    let alg = crate::SignatureAlgorithm::EcdsaSha256;
     verify_inner(jwt, expect, now, &|msg, sig| {
         p256::ecdsa::Signature::from_slice(sig)
             .ok()
             .is_some_and(|sig| {
                 verifier
-                    .verify(&alg, provisioner, msg, sig.to_der().as_bytes())
+                    .verify(alg, provisioner, msg, sig.to_der().as_bytes())
                     .is_ok()
             })
     })
@@ -448,13 +441,13 @@ mod tests {
         )
     }
 
-    fn vk(key: &PrivateKey) -> spki::SubjectPublicKeyInfoOwned {
+    fn vk(key: &PrivateKey) -> crate::PublicKey {
         key.public_key()
     }
 
     fn verify(
         jwt: &str,
-        provisioner: &spki::SubjectPublicKeyInfoOwned,
+        provisioner: &crate::PublicKey,
         expect: &Expectations<'_>,
         now: UnixTime,
     ) -> Result<VerifiedToken, TokenError> {
