@@ -1,6 +1,11 @@
 //! step-ca's JSON API, the one home of its shapes: the server (`api`)
 //! decodes the requests and encodes the answers with these, the client
 //! (`client`, `cmd`) the other way round, so the two cannot drift apart.
+//!
+//! Serials on the wire are decimal strings, as step-ca's (Go's
+//! `big.Int.String()`), which the step CLI sends and expects; everywhere
+//! else fedpki writes them in hex. [`serial_from_wire`] and
+//! [`serial_to_wire`] are the crossing.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,11 +53,11 @@ impl SignResponse {
 }
 
 /// `POST /1.0/revoke`, as step-ca's: `{"serial", "ott"?, "reasonCode"?,
-/// "reason"?, "passive"?}` (the last two are accepted and not used).
+/// "reason"?, "passive"?}` (`reason` is accepted and not used).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RevokeRequest {
-    /// The serial.
+    /// The serial, in decimal.
     pub serial: String,
     /// A revoke token; without one the client must present the
     /// certificate itself over mutual TLS.
@@ -61,6 +66,10 @@ pub(crate) struct RevokeRequest {
     /// RFC 5280 reason code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<u8>,
+    /// step-ca implements only passive revocation (a CRL entry, no OCSP
+    /// push) and refuses `false`; the step CLI always sends `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passive: Option<bool>,
 }
 
 /// The answer to a revocation.
@@ -69,7 +78,7 @@ pub(crate) struct RevokeRequest {
 pub(crate) struct RevokeResponse {
     /// `"ok"`.
     pub status: String,
-    /// The serial revoked.
+    /// The serial revoked, in decimal.
     pub serial: String,
     /// When, Unix seconds (the first revocation's, when it already was).
     pub revoked_at: u64,
@@ -109,4 +118,14 @@ pub(crate) struct Roots {
 pub(crate) struct Root {
     /// The root, PEM.
     pub ca: String,
+}
+
+/// A serial from the wire (decimal) → fedpki's hex.
+pub(crate) fn serial_from_wire(decimal: &str) -> Result<String, fedpki_core::Error> {
+    fedpki_core::serial::decimal_to_hex(decimal)
+}
+
+/// fedpki's hex → the wire's decimal.
+pub(crate) fn serial_to_wire(hex: &str) -> Result<String, fedpki_core::Error> {
+    fedpki_core::serial::hex_to_decimal(hex)
 }

@@ -69,9 +69,11 @@ impl Serial {
     }
 }
 
-/// Lowercase hex of a certificate's serial number.
+/// Lowercase hex of a certificate's serial number, without the leading
+/// zero octet DER adds to a serial whose top bit is set (step-ca's are
+/// often), so it matches [`crate::serial::decimal_to_hex`].
 pub fn serial_hex(cert: &Certificate) -> String {
-    hex(cert.x509().tbs_certificate().serial_number().as_bytes())
+    crate::serial::canonical_hex(cert.x509().tbs_certificate().serial_number().as_bytes())
 }
 
 fn x509_time(t: UnixTime) -> Result<Time, Error> {

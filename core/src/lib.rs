@@ -30,6 +30,7 @@ pub mod package;
 pub mod profile;
 pub mod provider;
 mod public_key;
+pub mod serial;
 pub mod token;
 
 pub use cert::Certificate;

@@ -42,6 +42,16 @@ pub enum KeyAlgorithm {
     Other,
 }
 
+impl From<crate::KeyType> for KeyAlgorithm {
+    fn from(t: crate::KeyType) -> Self {
+        match t {
+            crate::KeyType::P256 => Self::P256,
+            crate::KeyType::P384 => Self::P384,
+            crate::KeyType::Ed25519 => Self::Ed25519,
+        }
+    }
+}
+
 impl PublicKey {
     /// From the DER of a SubjectPublicKeyInfo.
     pub fn from_der(der: &[u8]) -> Result<Self, Error> {

@@ -85,7 +85,7 @@ proptest! {
         let key = PrivateKey::generate(kt, &mut seeded(seed)).unwrap();
         let back = PrivateKey::from_pem(&key.to_pkcs8_pem().unwrap(), None).unwrap();
         prop_assert_eq!(back.public_key(), key.public_key());
-        prop_assert_eq!(back.key_type(), kt);
+        prop_assert_eq!(back.algorithm(), fedpki_core::KeyAlgorithm::from(kt));
     }
 
     #[test]

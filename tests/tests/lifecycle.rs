@@ -61,8 +61,11 @@ fn verify(dir: &Path, name: &str, extra: &[&str]) -> std::process::Output {
     fedpki(dir, &args)
 }
 
+/// A `/1.0/revoke` body for the serial fedpki shows in hex, sent in
+/// decimal as step-ca's API (and the step CLI) writes it.
 fn revoke_body(serial: &str, ott: Option<&str>, reason: Option<u8>) -> Vec<u8> {
-    let mut v = serde_json::json!({ "serial": serial });
+    let decimal = fedpki_core::serial::hex_to_decimal(serial).unwrap();
+    let mut v = serde_json::json!({ "serial": decimal, "passive": true });
     if let Some(o) = ott {
         v["ott"] = o.into();
     }
@@ -72,9 +75,11 @@ fn revoke_body(serial: &str, ott: Option<&str>, reason: Option<u8>) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-/// A revoke token for `serial`, made as `pki revoke` makes it (with the
-/// provisioner key), for the raw API tests.
+/// A revoke token for `serial` (hex), made as `pki revoke` and
+/// `step ca token --revoke` make it (with the provisioner key, `sub` the
+/// serial in decimal), for the raw API tests.
 fn revoke_token(ca: &TestCa, serial: &str, aud_path: &str) -> String {
+    let serial = &fedpki_core::serial::hex_to_decimal(serial).unwrap();
     let key = fedpki::facade::unlock_key(
         &ca.dir.join("secrets/provisioner_key"),
         fedpki_tests::PASSWORD,
@@ -233,7 +238,25 @@ fn revoke_crl_renew_list_verify_and_audit() {
         "/1.0/revoke",
         Some(revoke_body(&sb, Some(&other), None)),
     );
-    assert_eq!(st, 403, "{body}");
+    assert_eq!(st, 401, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("not "),
+        "the refusal names both serials: {body}"
+    );
+    // On the wire serials are decimal, as step-ca's: hex is refused and
+    // says so, and so is a non-passive revocation (step-ca: 501).
+    for serial in [sb.clone(), "4a:3b".into(), "-12".into(), String::new()] {
+        let raw = serde_json::json!({ "serial": serial, "ott": other });
+        let (st, body) = ca.request("POST", "/1.0/revoke", Some(raw.to_string().into_bytes()));
+        assert_eq!(st, 400, "{serial:?}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("decimal"),
+            "{body}"
+        );
+    }
+    let raw = serde_json::json!({ "serial": "12", "ott": other, "passive": false });
+    let (st, body) = ca.request("POST", "/1.0/revoke", Some(raw.to_string().into_bytes()));
+    assert_eq!(st, 501, "{body}");
     let sign_aud = revoke_token(&ca, &sb, "/1.0/sign");
     let (st, _) = ca.request(
         "POST",
@@ -283,7 +306,10 @@ fn revoke_crl_renew_list_verify_and_audit() {
             Some(revoke_body(&sb, None, None)),
         )
         .unwrap();
-    assert_eq!(st, 403);
+    assert_eq!(
+        st, 400,
+        "as step-ca: the body's serial is not the presented one"
+    );
 
     // Renewal over mTLS: same key and names, new serial and validity.
     let before = std::fs::read_to_string(c.join("gamma.crt")).unwrap();

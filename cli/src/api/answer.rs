@@ -33,6 +33,7 @@ pub(super) fn status_of(why: Why) -> StatusCode {
         Why::Unknown => StatusCode::NOT_FOUND,
         Why::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         Why::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Why::NotImplemented => StatusCode::NOT_IMPLEMENTED,
     }
 }
 

@@ -10,7 +10,9 @@ use super::{App, Peer};
 use crate::authority::{Authority, Issued, Refusal, Why};
 use crate::platform::log;
 use crate::platform::sys::now;
-use crate::wire::{RevokeRequest, RevokeResponse, SignRequest, SignResponse};
+use crate::wire::{
+    RevokeRequest, RevokeResponse, SignRequest, SignResponse, serial_from_wire, serial_to_wire,
+};
 
 /// Decode a `/1.0/sign` body: the CSR and the token.
 pub(crate) fn decode_sign(body: &[u8]) -> Result<(String, String), Refusal> {
@@ -87,7 +89,7 @@ pub(super) async fn renew(app: &App, peer: &Peer) -> Response<Full<Bytes>> {
 /// A decoded `/1.0/revoke` body.
 #[derive(Debug)]
 pub(crate) struct Revoke {
-    /// The serial, as sent.
+    /// The serial, in fedpki's hex (sent in decimal).
     pub serial: String,
     /// The revoke token, if any (empty counts as none).
     pub ott: Option<String>,
@@ -101,7 +103,7 @@ pub(crate) fn decode_revoke(body: &[u8]) -> Result<Revoke, Refusal> {
         Refusal::new(
             Why::Malformed,
             format!(
-                "the body must be JSON {{\"serial\": hex, \"ott\": revoke token, \"reasonCode\": n}}: {e}"
+                "the body must be JSON {{\"serial\": decimal, \"ott\": revoke token, \"reasonCode\": n, \"passive\": true}}: {e}"
             ),
         )
     })?;
@@ -114,8 +116,22 @@ pub(crate) fn decode_revoke(body: &[u8]) -> Result<Revoke, Refusal> {
             )
         })?,
     };
+    if req.passive == Some(false) {
+        return Err(Refusal::new(
+            Why::NotImplemented,
+            "non-passive revocation is not implemented (as in step-ca): send \"passive\": true",
+        ));
+    }
+    let serial = serial_from_wire(&req.serial).map_err(|e| {
+        Refusal::new(
+            Why::Malformed,
+            format!(
+                "{e}; `fedpki pki list` shows serials in hex, `step certificate inspect` in decimal"
+            ),
+        )
+    })?;
     Ok(Revoke {
-        serial: req.serial,
+        serial,
         ott: req.ott.filter(|o| !o.is_empty()),
         reason,
     })
@@ -172,11 +188,17 @@ pub(super) async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full
             );
         }
     }
+    let Ok(serial) = serial_to_wire(&done.record.serial) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the ledger holds a serial that is not hex",
+        );
+    };
     json(
         StatusCode::OK,
         &RevokeResponse {
             status: "ok".into(),
-            serial: done.record.serial,
+            serial,
             revoked_at: done.record.revoked_at,
             reason_code: done.record.reason,
             already_revoked: done.already,

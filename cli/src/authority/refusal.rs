@@ -17,6 +17,8 @@ pub enum Why {
     Forbidden,
     /// No certificate with that serial was issued here.
     Unknown,
+    /// A part of step-ca's API this CA, like step-ca, does not implement.
+    NotImplemented,
     /// The CA cannot record anything now (its disk is full).
     Unavailable,
     /// The CA failed.

@@ -42,7 +42,9 @@ pub(crate) fn normalize_serial(s: &str) -> Result<String, Refusal> {
             format!("{s:?} is not a certificate serial (hex, as `fedpki pki list` shows it)"),
         ));
     }
-    Ok(hex)
+    let bytes = fedpki_core::encoding::unhex(&hex)
+        .map_err(|e| Refusal::new(Why::Malformed, format!("serial {s:?}: {e}")))?;
+    Ok(fedpki_core::serial::canonical_hex(&bytes))
 }
 
 impl Authority {
@@ -62,10 +64,15 @@ impl Authority {
         };
         let token = token::verify_with(ott, &self.provisioner, self.verifier, &expect, now)?;
         let serial = normalize_serial(serial)?;
-        if normalize_serial(&token.claims().sub).ok().as_deref() != Some(serial.as_str()) {
+        // As step-ca's, a revoke token names its serial in decimal.
+        let sub = &token.claims().sub;
+        if fedpki_core::serial::decimal_to_hex(sub).ok().as_deref() != Some(serial.as_str()) {
             return Err(Refusal::new(
-                Why::Forbidden,
-                "the token authorizes revoking another serial (its sub)",
+                Why::NotAuthorized,
+                format!(
+                    "the token authorizes revoking serial {sub} (its sub, in decimal), not {}",
+                    fedpki_core::serial::hex_to_decimal(&serial).unwrap_or_default()
+                ),
             ));
         }
         let by = format!("token {}", token.jti());
@@ -90,9 +97,11 @@ impl Authority {
         let serial = normalize_serial(serial)?;
         let own = issue::serial_hex(presented);
         if own != serial {
+            // step-ca answers this with 400, so does fedpki.
             return Err(Refusal::new(
-                Why::Forbidden,
-                "over mutual TLS a holder can revoke only the certificate it presents",
+                Why::Malformed,
+                "the serial in the body is not that of the certificate presented over mutual \
+                 TLS: a holder can revoke only its own certificate (or send a revoke token)",
             ));
         }
         self.revoke(serial, reason, now, None, format!("holder of {own}"))

@@ -101,7 +101,7 @@ pub fn describe(text: &str) -> Result<String> {
                     writeln!(
                         out,
                         "Private key: {} (PKCS#8, unencrypted; not shown)",
-                        key.key_type().as_str()
+                        fedpki_core::SigningKey::public_key(&key)
                     )
                     .ok();
                 }

@@ -245,6 +245,10 @@ pub(crate) struct VerifyArgs {
     /// HOST:PORT of the CA, to fetch its CRL.
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     pub ca_url: Option<String>,
+    /// Do not check revocation (for a CA that publishes no CRL, as
+    /// step-ca 0.16 and 0.19); every other check still runs.
+    #[arg(long, conflicts_with = "crl")]
+    pub skip_revocation: bool,
 }
 
 /// `pki audit`
@@ -392,8 +396,17 @@ pub(crate) struct RunArgs {
 #[derive(Debug, Args)]
 pub(crate) struct GetTokenArgs {
     /// Subject: FQDN of the aggregator, or the collaborator's name.
-    #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
-    pub name: String,
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "SUBJECT",
+        required_unless_present = "revoke"
+    )]
+    pub name: Option<String>,
+    /// Make a revoke token for this serial instead (hex, as `pki list`
+    /// shows it), for `step ca revoke SERIAL --token T` or fedpki's API.
+    #[arg(long, value_name = "SERIAL", value_parser = serial, conflicts_with_all = ["name", "sans"])]
+    pub revoke: Option<String>,
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", default_value = ".", value_name = "DIR")]
     pub ca_path: PathBuf,

@@ -5,16 +5,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use fedpki_core::SigningKey;
-use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
-use fedpki_core::token::{self, Bundle, TokenRequest};
+use fedpki_core::token::Bundle;
 
 use crate::authority::Authority;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths, FolderLock};
 use crate::cmd::args::{self, CertifyArgs, GetTokenArgs, InstallArgs, RunArgs, UninstallArgs};
+use crate::cmd::token::{self, TokenFor};
 use crate::error::{CliError, Result};
 use crate::platform::password;
-use crate::platform::sys::{OsEntropy, now};
+use crate::platform::sys::now;
 use crate::store::Store;
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -200,7 +200,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// `pki get-token`
+/// `pki get-token`: a sign token for `-n`, or a revoke token.
 pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
     let paths = CaPaths::new(&a.ca_path);
     let config = CaConfig::load(&paths)?;
@@ -214,60 +214,69 @@ pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
             crate::cmd::values::format_duration(config.max_token_lifetime_secs)
         )));
     }
-    let subject = Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
-    let sans = San::for_subject(&a.name, &a.sans).map_err(|e| {
-        CliError::usage(format!(
-            "-n {:?} with --san {:?}: {e} (give every SAN with --san)",
-            a.name, a.sans
-        ))
-    })?;
     let ca_url = a.ca_url.clone().unwrap_or_else(|| config.ca_url.clone());
     ca::parse_ca_url(&ca_url)?;
-    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let key = ca::unlock_key(&paths.provisioner_key(), &pw)?;
-    let root_der = issue::cert_der(&certs.root)?;
-    let jwt = token::sign(
-        &TokenRequest {
-            issuer: &config.provisioner.name,
-            subject: &subject,
-            sans: &sans,
-            audience: &token::sign_audience(&ca_url),
-            root_der: &root_der,
-            now: now(),
-            ttl_secs: ttl,
-            tls_key_sha256: config.tls_key_sha256.as_deref(),
-        },
-        &key,
-        &mut OsEntropy,
-    )?;
+    let pw_file = a.password.password_file.as_deref();
+    if let Some(serial) = &a.revoke {
+        let purpose = TokenFor::Revoke { serial_hex: serial };
+        let jwt = token::sign(&paths, &config, &certs, pw_file, &purpose, &ca_url, ttl)?;
+        let decimal = fedpki_core::serial::hex_to_decimal(serial)?;
+        let what = format!(
+            "Revoke token for serial {serial} (decimal {decimal}; valid {}, works once), \
+             in fedpki's form (base64 JWT \".\" base64 root). With the step CLI:\n  \
+             step ca revoke {decimal} --ca-url https://{ca_url} --root ROOT \\\n    \
+             --token \"$(cut -d. -f1 TOKEN_FILE | base64 -d)\"",
+            crate::cmd::values::format_duration(ttl)
+        );
+        return emit_token(a, &certs, jwt, &what);
+    }
+    let name = a.name.as_deref().unwrap_or_default();
+    let subject = Subject::new(name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
+    let sans = San::for_subject(name, &a.sans).map_err(|e| {
+        CliError::usage(format!(
+            "-n {name:?} with --san {:?}: {e} (give every SAN with --san)",
+            a.sans
+        ))
+    })?;
+    let purpose = TokenFor::Sign {
+        subject: &subject,
+        sans: &sans,
+    };
+    let jwt = token::sign(&paths, &config, &certs, pw_file, &purpose, &ca_url, ttl)?;
+    let shown = match &a.out {
+        Some(path) => format!("@{}", path.display()),
+        None => "-".to_owned(),
+    };
+    let what = format!(
+        "Token for {subject} (valid {}, works once). Carry it to that host over a secure \
+         channel and run there:\n  fedpki pki certify -n {subject} -t {shown}{}",
+        crate::cmd::values::format_duration(ttl),
+        if a.out.is_none() {
+            "   (the token on standard input)"
+        } else {
+            ""
+        }
+    );
+    emit_token(a, &certs, jwt, &what)
+}
+
+/// Write a token as fedpki and `fx` carry it (the JWT and the root, in one
+/// line) to `-o FILE` (0600) or standard output, and say what it is for.
+fn emit_token(a: &GetTokenArgs, certs: &CaCerts, jwt: String, what: &str) -> Result<()> {
     let bundle = Bundle {
         jwt,
         root_pem: certs.root_pem.clone(),
     };
     let token = zeroize::Zeroizing::new(format!("{}\n", bundle.encode()));
-    let shown = match &a.out {
-        Some(path) => {
-            crate::platform::sys::write_atomic(path, token.as_bytes(), 0o600)?;
-            format!("@{}", path.display())
-        }
-        None => "-".to_owned(),
-    };
-    eprintln!(
-        "Token for {subject} (valid {}, works once). Carry it to that host over a secure \
-         channel and run there:\n  fedpki pki certify -n {subject} -t {shown}{}",
-        a.ttl,
-        if a.out.is_none() {
-            "   (the token on standard input)\nToken:"
-        } else {
-            ""
-        }
-    );
-    if a.out.is_none() {
-        let mut out = std::io::stdout().lock();
-        out.write_all(token.as_bytes())
-            .map_err(|e| CliError::io("write", "stdout", e))?;
+    if let Some(path) = &a.out {
+        crate::platform::sys::write_atomic(path, token.as_bytes(), 0o600)?;
+        eprintln!("{what}");
+        return Ok(());
     }
-    Ok(())
+    eprintln!("{what}\nToken:");
+    let mut out = std::io::stdout().lock();
+    out.write_all(token.as_bytes())
+        .map_err(|e| CliError::io("write", "stdout", e))
 }
 
 /// `pki certify`

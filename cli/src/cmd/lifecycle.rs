@@ -12,8 +12,6 @@ use std::io::Write;
 
 use fedpki_core::crl::{Crl, Reason};
 use fedpki_core::issue;
-use fedpki_core::name::{San, Subject};
-use fedpki_core::token::{self, TokenRequest};
 use serde::Serialize;
 
 use crate::ca::{self, CaCerts, CaConfig, CaPaths};
@@ -21,10 +19,9 @@ use crate::client;
 use crate::cmd::args::{AuditArgs, CrlArgs, ListArgs, RevokeArgs};
 use crate::cmd::ca::{open_ca, runtime};
 use crate::error::{CliError, Result};
-use crate::platform::password;
-use crate::platform::sys::{OsEntropy, now, time_text, write_atomic};
+use crate::platform::sys::{now, time_text, write_atomic};
 use crate::store::{Ledger, durable, log as audit};
-use crate::wire::{RevokeRequest, RevokeResponse};
+use crate::wire::{RevokeRequest, RevokeResponse, serial_to_wire};
 
 /// `pki revoke`: through the running server's API, or on the folder
 /// itself when it is stopped.
@@ -73,29 +70,24 @@ async fn revoke_through_server(
     reason: Reason,
 ) -> Result<()> {
     let certs = CaCerts::load(paths, config)?;
-    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let key = ca::unlock_key(&paths.provisioner_key(), &pw)?;
-    drop(pw);
-    let root_der = issue::cert_der(&certs.root)?;
-    let ott = token::sign(
-        &TokenRequest {
-            issuer: &config.provisioner.name,
-            subject: &Subject::new(serial)?,
-            sans: &[San::parse(serial)?],
-            audience: &ca::revoke_audience(&config.ca_url),
-            root_der: &root_der,
-            now: now(),
-            ttl_secs: 300,
-            tls_key_sha256: None,
-        },
-        &key,
-        &mut OsEntropy,
+    let purpose = crate::cmd::token::TokenFor::Revoke { serial_hex: serial };
+    let password_file = a.password.password_file.as_deref();
+    let ott = crate::cmd::token::sign(
+        paths,
+        config,
+        &certs,
+        password_file,
+        &purpose,
+        &config.ca_url,
+        300,
     )?;
+    let root_der = issue::cert_der(&certs.root)?;
     let (host, port) = ca::parse_ca_url(&config.ca_url)?;
     let body = serde_json::to_vec(&RevokeRequest {
-        serial: serial.to_owned(),
+        serial: serial_to_wire(serial)?,
         ott: Some(ott),
         reason_code: Some(reason.code()),
+        passive: Some(true),
     })
     .map_err(|e| CliError::usage(e.to_string()))?;
     let resp = client::https_request(&host, port, &root_der, "POST", "/1.0/revoke", Some(body));

@@ -6,6 +6,7 @@ pub(crate) mod ca;
 pub(crate) mod lifecycle;
 pub(crate) mod node;
 pub(crate) mod sign;
+mod token;
 mod values;
 
 use std::process::ExitCode;

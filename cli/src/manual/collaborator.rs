@@ -250,8 +250,7 @@ fn import_signed(ws: &Workspace, name: Option<&str>, zip: &Path) -> Result<()> {
     let refuse =
         |why: String| CliError::usage(format!("{}: {why}; nothing was installed", zip.display()));
     let key_path = ws.client(name, "key");
-    let key = PrivateKey::from_pem(&read_text(&key_path)?, None)
-        .map_err(|e| CliError::usage(format!("{}: {e}", key_path.display())))?;
+    let key = crate::node::read_key_file(&key_path)?;
     let expected = Expected {
         key: &key.public_key(),
         key_file: &key_path,

@@ -65,9 +65,7 @@ impl NodeFiles {
 
     /// The private key, with the file named in the error.
     pub(crate) fn read_key(&self) -> Result<PrivateKey> {
-        let path = self.key();
-        PrivateKey::from_pem(&read_text(&path)?, None)
-            .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))
+        read_key_file(&self.key())
     }
 
     /// The root this folder trusts, if it has one yet.
@@ -129,4 +127,23 @@ impl NodeFiles {
             0o644,
         )
     }
+}
+
+/// A node's own private key, in whatever form it already has (PKCS#8 as
+/// fedpki writes it, SEC1 as step writes it, PKCS#1 as older OpenSSL does),
+/// asking for the passphrase when it is encrypted. Errors name the file.
+pub(crate) fn read_key_file(path: &Path) -> Result<PrivateKey> {
+    let text = zeroize::Zeroizing::new(read_text(path)?);
+    let passphrase = if PrivateKey::pem_is_encrypted(&text) {
+        Some(crate::platform::password::key_passphrase(path)?)
+    } else {
+        None
+    };
+    PrivateKey::from_pem(&text, passphrase.as_ref().map(|p| p.as_bytes())).map_err(|e| match e {
+        fedpki_core::Error::Decrypt => CliError::usage(format!(
+            "{}: the passphrase does not decrypt this key",
+            path.display()
+        )),
+        e => CliError::usage(format!("{}: {e}", path.display())),
+    })
 }

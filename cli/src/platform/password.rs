@@ -33,6 +33,25 @@ pub(crate) fn obtain(file: Option<&Path>, confirm: bool) -> Result<Zeroizing<Str
     check(pw, confirm)
 }
 
+/// Where a node's encrypted key finds its passphrase when there is no
+/// terminal (the CA password is [`ENV`]; a node's key is not the CA's).
+pub(crate) const KEY_ENV: &str = "FEDPKI_KEY_PASSWORD";
+
+/// The passphrase of the encrypted key at `path`: [`KEY_ENV`], else asked
+/// on the terminal.
+pub(crate) fn key_passphrase(path: &Path) -> Result<Zeroizing<String>> {
+    if let Ok(pw) = std::env::var(KEY_ENV) {
+        return Ok(Zeroizing::new(pw));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::usage(format!(
+            "{} is encrypted: run on a terminal to type its passphrase, or set {KEY_ENV}",
+            path.display()
+        )));
+    }
+    prompt(&format!("Passphrase for {}: ", path.display()), false)
+}
+
 /// Ask for a password on the terminal; with `confirm`, ask again (unless
 /// the first answer is empty) and refuse if the two differ.
 pub(crate) fn prompt(question: &str, confirm: bool) -> Result<Zeroizing<String>> {

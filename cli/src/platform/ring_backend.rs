@@ -85,7 +85,7 @@ impl std::fmt::Debug for RingP256 {
 impl RingP256 {
     /// The same key on ring; `None` for a key ring cannot take (not P-256).
     pub fn new(key: &PrivateKey) -> Option<Self> {
-        if key.key_type() != fedpki_core::KeyType::P256 {
+        if key.algorithm() != KeyAlgorithm::P256 {
             return None;
         }
         let der = key.to_pkcs8_der().ok()?;
@@ -166,7 +166,7 @@ mod tests {
                 ] {
                     let a = RING.verify(alg, k, m, s).is_ok();
                     let b = RUST_CRYPTO.verify(alg, k, m, s).is_ok();
-                    assert_eq!(a, b, "backends disagree ({:?})", key.key_type());
+                    assert_eq!(a, b, "backends disagree ({:?})", key.algorithm());
                     checked += 1;
                 }
                 assert!(RING.verify(alg, &spki, &msg, &sig).is_ok());

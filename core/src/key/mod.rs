@@ -15,9 +15,11 @@ use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, EncryptedPrivat
 use signature::Signer;
 use zeroize::Zeroizing;
 
-use crate::encoding::{pem, pem_blocks};
+use crate::encoding::pem;
 use crate::error::malformed;
-use crate::{Entropy, Error, PublicKey, SignatureAlgorithm};
+use crate::{Entropy, Error, KeyAlgorithm, PublicKey, SignatureAlgorithm};
+
+mod formats;
 
 /// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
@@ -83,15 +85,13 @@ enum Key {
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
     Ed25519(ed25519_dalek::SigningKey),
+    /// Read, never generated: a node's existing key (OpenSSL's default).
+    Rsa(alloc::boxed::Box<rsa::PrivateKey>),
 }
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "PrivateKey({}, [secret key elided])",
-            self.key_type().as_str()
-        )
+        write!(f, "PrivateKey({:?}, [secret key elided])", self.algorithm())
     }
 }
 
@@ -129,11 +129,14 @@ impl PrivateKey {
     }
 
     /// The algorithm of this key.
-    pub fn key_type(&self) -> KeyType {
+    pub fn algorithm(&self) -> KeyAlgorithm {
         match &self.0 {
-            Key::P256(_) => KeyType::P256,
-            Key::P384(_) => KeyType::P384,
-            Key::Ed25519(_) => KeyType::Ed25519,
+            Key::P256(_) => KeyAlgorithm::P256,
+            Key::P384(_) => KeyAlgorithm::P384,
+            Key::Ed25519(_) => KeyAlgorithm::Ed25519,
+            Key::Rsa(k) => KeyAlgorithm::Rsa {
+                bits: rsa::traits::PublicKeyParts::n_bits_precision(k.as_ref()) as usize,
+            },
         }
     }
 
@@ -147,6 +150,7 @@ impl PrivateKey {
                 public_key: None,
             }
             .to_pkcs8_der(),
+            Key::Rsa(k) => k.to_pkcs8_der(),
         }
         .map_err(|e| malformed("PKCS#8 encoding", e))?;
         Ok(Zeroizing::new(doc.as_bytes().to_vec()))
@@ -209,35 +213,38 @@ impl PrivateKey {
             }
             return Err(Error::Unsupported(alloc::format!("EC curve {curve}")));
         }
+        if alg == rfc5912::RSA_ENCRYPTION {
+            return rsa::PrivateKey::from_pkcs8_der(der)
+                .map_err(|e| malformed("RSA PKCS#8", e))
+                .and_then(Self::from_rsa);
+        }
         Err(Error::Unsupported(alloc::format!(
             "private key algorithm {alg}"
         )))
     }
 
-    /// Read a PEM private key: `PRIVATE KEY`, or `ENCRYPTED PRIVATE KEY`
-    /// when `password` is given.
-    pub fn from_pem(text: &str, password: Option<&[u8]>) -> Result<Self, Error> {
-        let blocks = pem_blocks(text)?;
-        let block = blocks
-            .iter()
-            .find(|b| b.label.ends_with("PRIVATE KEY"))
-            .ok_or_else(|| Error::Malformed("no PEM private key found".into()))?;
-        let plain = Zeroizing::new(block.der.clone());
-        match (block.label.as_str(), password) {
-            ("PRIVATE KEY", _) => Self::from_pkcs8_der(&plain),
-            ("ENCRYPTED PRIVATE KEY", Some(pw)) => {
-                let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&plain)
-                    .map_err(|e| malformed("encrypted PKCS#8", e))?;
-                let doc = info.decrypt(pw).map_err(|_| Error::Decrypt)?;
-                Self::from_pkcs8_der(doc.as_bytes())
-            }
-            ("ENCRYPTED PRIVATE KEY", None) => Err(Error::Malformed(
-                "the private key is encrypted and no password was given".into(),
-            )),
-            (other, _) => Err(Error::Unsupported(alloc::format!(
-                "PEM \"{other}\" (expected PKCS#8 \"PRIVATE KEY\")"
-            ))),
+    /// An RSA key fedpki accepts (2048 to 4096 bits, as in CSRs).
+    pub(crate) fn from_rsa(key: rsa::PrivateKey) -> Result<Self, Error> {
+        let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as usize;
+        if !crate::provider::RSA_BITS.contains(&bits) {
+            return Err(Error::Unsupported(alloc::format!(
+                "an RSA key of {bits} bits (fedpki accepts 2048 to 4096)"
+            )));
         }
+        Ok(Self(Key::Rsa(alloc::boxed::Box::new(key))))
+    }
+
+    /// A P-256 or P-384 key from its SEC1 `ECPrivateKey` DER.
+    pub(crate) fn from_sec1_der(der: &[u8]) -> Result<Self, Error> {
+        if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
+            return Ok(Self(Key::P256(k.into())));
+        }
+        if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
+            return Ok(Self(Key::P384(k.into())));
+        }
+        Err(Error::Unsupported(
+            "an \"EC PRIVATE KEY\" that is not a P-256 or P-384 key (fedpki's curves)".into(),
+        ))
     }
 
     /// The raw JWS signature (`r || s`) over `msg`; P-256 only (ES256).
@@ -274,6 +281,7 @@ impl SigningKey for PrivateKey {
             Key::P256(k) => k.verifying_key().to_public_key_der(),
             Key::P384(k) => k.verifying_key().to_public_key_der(),
             Key::Ed25519(k) => k.verifying_key().to_public_key_der(),
+            Key::Rsa(k) => k.to_public_key().to_public_key_der(),
         };
         // Encoding a valid in-memory public key cannot fail, and decoding
         // what was just encoded cannot either.
@@ -290,6 +298,7 @@ impl SigningKey for PrivateKey {
             Key::P256(_) => SignatureAlgorithm::EcdsaSha256,
             Key::P384(_) => SignatureAlgorithm::EcdsaSha384,
             Key::Ed25519(_) => SignatureAlgorithm::Ed25519,
+            Key::Rsa(_) => SignatureAlgorithm::RsaSha256,
         }
     }
 
@@ -304,6 +313,12 @@ impl SigningKey for PrivateKey {
                 sig.to_der().as_bytes().to_vec()
             }
             Key::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            // PKCS#1 v1.5 is deterministic; this path signs only a node's
+            // own CSR, never a certificate (TLS signs through rustls).
+            Key::Rsa(k) => {
+                let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(k.as_ref().clone());
+                signature::SignatureEncoding::to_vec(&signer.sign(msg))
+            }
         })
     }
 }
