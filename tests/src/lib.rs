@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod mtls;
+pub mod step;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

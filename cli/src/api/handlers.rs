@@ -79,11 +79,20 @@ pub(super) async fn renew(app: &App, peer: &Peer) -> Response<Full<Bytes>> {
             "renewal needs the current certificate, presented over mutual TLS",
         );
     };
-    issued_response(
+    let mut resp = issued_response(
         "renewed",
         app.authority.renew(cert, now()).await,
         peer.addr.ip(),
-    )
+    );
+    // This connection authenticated with the certificate just renewed, and
+    // renewing it again answers the same successor. Close it, so a client
+    // that keeps connections alive (`step ca renew --daemon`) presents the
+    // new certificate on its next renewal.
+    resp.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    resp
 }
 
 /// A decoded `/1.0/revoke` body.

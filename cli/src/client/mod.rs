@@ -2,6 +2,7 @@
 //! token's root; nothing is sent until the server has proven it holds a
 //! certificate chaining to that root for the token's host.
 
+mod bootstrap;
 pub(crate) mod inspect;
 
 use std::path::Path;
@@ -141,6 +142,15 @@ pub(crate) async fn https_request_to(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
+    let config = tls_config(trust, client)?;
+    exchange(config, host, port, trust.tls_key_sha256, method, path, body).await
+}
+
+/// rustls's configuration for a server `trust` accepts.
+fn tls_config(
+    trust: &ServerTrust<'_>,
+    client: Option<&ClientAuth>,
+) -> Result<rustls::ClientConfig> {
     let root_der = trust.root_der;
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -151,12 +161,25 @@ pub(crate) async fn https_request_to(
             .with_safe_default_protocol_versions()
             .map_err(|e| CliError::Network(e.to_string()))?
             .with_root_certificates(roots);
-    let config = match client {
+    Ok(match client {
         Some(c) => builder
             .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
             .map_err(|e| CliError::Network(format!("the client certificate is unusable: {e}")))?,
         None => builder.with_no_client_auth(),
-    };
+    })
+}
+
+/// One request over a TLS connection made with `config`; with `pin`, the
+/// server's key must hash to it.
+async fn exchange(
+    config: rustls::ClientConfig,
+    host: &str,
+    port: u16,
+    pin: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse> {
     let connector = TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| CliError::usage(format!("{host:?} is not a valid server name: {e}")))?;
@@ -174,7 +197,7 @@ pub(crate) async fn https_request_to(
                  nothing was sent to it"
             ))
         })?;
-    if let Some(pin) = trust.tls_key_sha256 {
+    if let Some(pin) = pin {
         check_server_key(&tls, pin, host, port)?;
     }
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
@@ -278,8 +301,17 @@ struct Ticket {
 
 /// What can be checked before anything is made or sent: the token is for
 /// `name`, names its CA and has not expired.
-fn read_ticket(name: &str, token: &str, now: UnixTime) -> Result<(Ticket, Certificate)> {
-    let (bundle, claims, root) = Bundle::parse(token)?;
+async fn read_ticket(name: &str, token: &str, now: UnixTime) -> Result<(Ticket, Certificate)> {
+    let token = token.trim();
+    // A JWT has two dots; fedpki's token (base64 JWT "." base64 root) one.
+    let (bundle, claims, root) = if token.matches('.').count() == 2 {
+        let claims = fedpki_core::token::peek_claims(token)?;
+        let url = HttpsUrl::parse(first_audience(&claims)?)?;
+        let root_pem = bootstrap::root_for_token(&url.host, url.port, &claims.sha).await?;
+        Bundle::from_parts(token.to_owned(), root_pem)?
+    } else {
+        Bundle::parse(token)?
+    };
     if claims.sub != name {
         return Err(CliError::usage(format!(
             "this token is for {:?}, not {name:?}; use -n {:?} or ask for a token for {name:?}",
@@ -288,14 +320,7 @@ fn read_ticket(name: &str, token: &str, now: UnixTime) -> Result<(Ticket, Certif
     }
     let subject = Subject::new(&claims.sub)?;
     let sans = San::for_subject(&claims.sub, &claims.sans)?;
-    let aud = match &claims.aud {
-        Audience::One(a) => a.clone(),
-        Audience::Many(v) => v
-            .first()
-            .cloned()
-            .ok_or_else(|| CliError::usage("the token names no CA address (aud)"))?,
-    };
-    let url = HttpsUrl::parse(&aud)?;
+    let url = HttpsUrl::parse(first_audience(&claims)?)?;
     if now.0 > claims.exp.saturating_add(fedpki_core::token::LEEWAY_SECS) {
         return Err(fedpki_core::token::TokenError::Expired.into());
     }
@@ -309,6 +334,17 @@ fn read_ticket(name: &str, token: &str, now: UnixTime) -> Result<(Ticket, Certif
     Ok((ticket, root))
 }
 
+/// The CA address a token is for: its (first) audience.
+fn first_audience(claims: &fedpki_core::token::Claims) -> Result<&str> {
+    match &claims.aud {
+        Audience::One(a) => Ok(a),
+        Audience::Many(v) => v
+            .first()
+            .map(String::as_str)
+            .ok_or_else(|| CliError::usage("the token names no CA address (aud)")),
+    }
+}
+
 /// `fedpki pki certify`: check the token, make a key and CSR, ask the CA,
 /// check the answer, and only then write the files.
 pub(crate) async fn certify(
@@ -318,7 +354,7 @@ pub(crate) async fn certify(
     key_type: KeyType,
 ) -> Result<Certified> {
     let now = now();
-    let (ticket, root) = read_ticket(name, token, now)?;
+    let (ticket, root) = read_ticket(name, token, now).await?;
     let key = PrivateKey::generate(key_type, &mut OsEntropy)?;
     let request = csr::build(&key, &ticket.subject, &ticket.sans)?;
     let body = serde_json::to_vec(&SignRequest {

@@ -46,6 +46,15 @@ impl Bundle {
             unb64(b).map_err(|_| bad("the root certificate part is not base64"))?,
         )
         .map_err(|_| bad("the root certificate part is not text"))?;
+        Self::from_parts(jwt, root_pem)
+    }
+
+    /// A bare JWT (step's token) and the root fetched for it: the same
+    /// check, that the root hashes to the token's `sha`.
+    pub fn from_parts(
+        jwt: String,
+        root_pem: String,
+    ) -> Result<(Self, Claims, crate::Certificate), TokenError> {
         let claims = peek_claims(&jwt)?;
         let root_der = crate::encoding::pem_one(&root_pem, "CERTIFICATE")
             .map_err(|_| bad("the root certificate part is not a PEM certificate"))?;

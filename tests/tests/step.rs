@@ -1,0 +1,451 @@
+//! The step ecosystem, for real: smallstep's `step` 0.16.0 (OpenFL's pin)
+//! and 0.19.0 against `fedpki pki run`, and fedpki's client against a real
+//! step-ca 0.16.0. Every certificate is checked by `openssl verify
+//! -x509_strict`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fedpki_tests::step::{Step, StepCa, VERSIONS, fingerprint, jwt_of};
+use fedpki_tests::{TestCa, fedpki, node_serial, ok, openssl_verify, stderr, stdout};
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
+fn status_in_list(ca: &TestCa, serial: &str) -> String {
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &["pki", "list", "-p", ca.dir_arg(), "--json"],
+    ));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["serial"] == serial)
+        .map(|r| r["status"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("{serial} not in pki list: {rows}"))
+}
+
+/// The CA's CRL, fetched with curl and printed by OpenSSL: an independent
+/// reading of what the server publishes.
+fn crl_text(ca: &TestCa, dir: &Path) -> String {
+    let der = dir.join("crl.der");
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--cacert"])
+        .arg(ca.dir.join("certs/root_ca.crt"))
+        .arg("-o")
+        .arg(&der)
+        .arg(format!("https://{}/crl", ca.ca_url))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl /crl: {out:?}");
+    let out = Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&der)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl crl: {out:?}");
+    stdout(&out)
+}
+
+fn verify_leaf(ca: &TestCa, crt: &Path) {
+    openssl_verify(&ca.dir.join("certs/root_ca.crt"), crt, Some("sslclient"))
+        .unwrap_or_else(|e| panic!("{}: {e}", crt.display()));
+}
+
+fn serial_of(crt: &Path) -> String {
+    let dir = crt.parent().unwrap();
+    let name = crt.file_stem().unwrap().to_str().unwrap();
+    node_serial(dir, name)
+}
+
+#[test]
+fn step_0_16_0_against_fedpki() {
+    step_client_against_fedpki(VERSIONS[0]);
+}
+
+#[test]
+fn step_0_19_0_against_fedpki() {
+    step_client_against_fedpki(VERSIONS[1]);
+}
+
+/// Each step command OpenFL and NVFlare use, against a fedpki CA.
+fn step_client_against_fedpki(version: &'static str) {
+    let ca = TestCa::install();
+    let _server = ca.serve();
+    let work = ca.workdir("step");
+    let step = Step::new(version, &work);
+    let url = format!("https://{}", ca.ca_url);
+    let root = ca.dir.join("certs/root_ca.crt");
+    let root_arg = root.to_str().unwrap();
+    let fp = fingerprint(&root);
+
+    // `fx pki certify`'s call: the token's JWT only, P-384.
+    let bundle = ca.token("alpha", &[]);
+    let jwt = jwt_of(&bundle);
+    let certify = [
+        "ca",
+        "certificate",
+        "alpha",
+        "alpha.crt",
+        "alpha.key",
+        "--kty",
+        "EC",
+        "--curve",
+        "P-384",
+        "-f",
+        "--token",
+        &jwt,
+    ];
+    step.ok(&work, &certify);
+    verify_leaf(&ca, &work.join("alpha.crt"));
+    let alpha = serial_of(&work.join("alpha.crt"));
+    assert_eq!(status_in_list(&ca, &alpha), "valid");
+    // The same token again is refused: it works once.
+    let out = step.run(&work, &certify);
+    assert!(!out.status.success(), "a replayed token: {}", text(&out));
+
+    // With --ca-url and --root, step's default key.
+    let jwt = jwt_of(&ca.token("beta", &[]));
+    step.ok(
+        &work,
+        &[
+            "ca",
+            "certificate",
+            "beta",
+            "beta.crt",
+            "beta.key",
+            "--ca-url",
+            &url,
+            "--root",
+            root_arg,
+            "-f",
+            "--token",
+            &jwt,
+        ],
+    );
+    verify_leaf(&ca, &work.join("beta.crt"));
+
+    // Renew over mutual TLS: a new serial, recorded.
+    step.ok(
+        &work,
+        &[
+            "ca",
+            "renew",
+            "alpha.crt",
+            "alpha.key",
+            "--ca-url",
+            &url,
+            "--root",
+            root_arg,
+            "-f",
+        ],
+    );
+    verify_leaf(&ca, &work.join("alpha.crt"));
+    let alpha2 = serial_of(&work.join("alpha.crt"));
+    assert_ne!(alpha, alpha2);
+    assert_eq!(status_in_list(&ca, &alpha2), "valid");
+
+    // The renewal daemon: two renewals, each a valid certificate.
+    let mut daemon = step.spawn(
+        &work,
+        &[
+            "ca",
+            "renew",
+            "--daemon",
+            "--renew-period",
+            "2s",
+            "beta.crt",
+            "beta.key",
+            "--ca-url",
+            &url,
+            "--root",
+            root_arg,
+        ],
+        &work.join("daemon.log"),
+    );
+    let mut seen = vec![serial_of(&work.join("beta.crt"))];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        // step rewrites the file in place: a read mid-write is retried.
+        let Some(now) = std::fs::read_to_string(work.join("beta.crt"))
+            .ok()
+            .and_then(|pem| fedpki_core::issue::parse_certs_pem(&pem).ok())
+            .and_then(|chain| chain.first().map(fedpki_core::issue::serial_hex))
+        else {
+            continue;
+        };
+        if !seen.contains(&now) {
+            verify_leaf(&ca, &work.join("beta.crt"));
+            seen.push(now);
+        }
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(
+        seen.len(),
+        3,
+        "the daemon renewed twice in 30 s: {seen:?}\n{}",
+        std::fs::read_to_string(work.join("daemon.log")).unwrap_or_default()
+    );
+
+    // root, roots, bootstrap, health.
+    step.ok(
+        &work,
+        &[
+            "ca",
+            "root",
+            "root.crt",
+            "--ca-url",
+            &url,
+            "--fingerprint",
+            &fp,
+            "-f",
+        ],
+    );
+    assert_eq!(fingerprint(&work.join("root.crt")), fp);
+    step.ok(
+        &work,
+        &[
+            "ca",
+            "roots",
+            "roots.crt",
+            "--ca-url",
+            &url,
+            "--root",
+            root_arg,
+            "-f",
+        ],
+    );
+    assert_eq!(fingerprint(&work.join("roots.crt")), fp);
+    step.ok(
+        &work,
+        &[
+            "ca",
+            "bootstrap",
+            "--ca-url",
+            &url,
+            "--fingerprint",
+            &fp,
+            "-f",
+        ],
+    );
+    assert_eq!(fingerprint(&step.home.join("certs/root_ca.crt")), fp);
+    // After bootstrap, step needs no flags at all.
+    let out = step.ok(&work, &["ca", "health"]);
+    assert_eq!(stdout(&out).trim(), "ok");
+    let wrong = "00".repeat(32);
+    let out = step.run(
+        &work,
+        &[
+            "ca",
+            "root",
+            "x.crt",
+            "--ca-url",
+            &url,
+            "--fingerprint",
+            &wrong,
+        ],
+    );
+    assert!(!out.status.success(), "a wrong fingerprint: {}", text(&out));
+
+    // Revoke over mutual TLS (step sends the serial in decimal).
+    step.ok(
+        &work,
+        &[
+            "ca",
+            "revoke",
+            "--cert",
+            "alpha.crt",
+            "--key",
+            "alpha.key",
+            "--ca-url",
+            &url,
+            "--root",
+            root_arg,
+        ],
+    );
+    assert!(status_in_list(&ca, &alpha2).starts_with("revoked"));
+
+    // Revoke with a token from `fedpki pki get-token --revoke` (hex here,
+    // decimal in the token and on the wire).
+    let token_file = work.join("revoke.token");
+    let colons: Vec<String> = alpha
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap().to_uppercase())
+        .collect();
+    ok(fedpki(
+        &work,
+        &[
+            "pki",
+            "get-token",
+            "-p",
+            ca.dir_arg(),
+            "--password-file",
+            ca.pw_arg(),
+            "--revoke",
+            &colons.join(":"),
+            "-o",
+            token_file.to_str().unwrap(),
+        ],
+    ));
+    let jwt = jwt_of(&std::fs::read_to_string(&token_file).unwrap());
+    let decimal = fedpki_core::serial::hex_to_decimal(&alpha).unwrap();
+    let revoke = [
+        "ca", "revoke", &decimal, "--token", &jwt, "--ca-url", &url, "--root", root_arg,
+    ];
+    step.ok(&work, &revoke);
+    assert!(status_in_list(&ca, &alpha).starts_with("revoked"));
+    let out = step.run(&work, &revoke);
+    assert!(
+        !out.status.success(),
+        "a replayed revoke token: {}",
+        text(&out)
+    );
+
+    // Both revocations are in the CRL the server publishes.
+    let crl = crl_text(&ca, &work);
+    for serial in [&alpha, &alpha2] {
+        assert!(
+            crl.contains(&serial.to_uppercase()),
+            "{serial} not in the CRL:\n{crl}"
+        );
+    }
+    assert!(!crl.contains(&serial_of(&work.join("beta.crt")).to_uppercase()));
+}
+
+/// fedpki's client against the CA OpenFL runs today.
+#[test]
+fn fedpki_against_step_ca_0_16_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = StepCa::start(VERSIONS[0], tmp.path());
+    let strict = |crt: &Path| {
+        openssl_verify(Path::new(&ca.root), crt, Some("sslclient"))
+            .unwrap_or_else(|e| panic!("{}: {e}", crt.display()));
+    };
+
+    // certify with a token from `step ca token`, then renew.
+    let a = tmp.path().join("a");
+    let token = ca.token(tmp.path(), "alpha");
+    ok(fedpki(
+        tmp.path(),
+        &[
+            "pki",
+            "certify",
+            "-n",
+            "alpha",
+            "-t",
+            &token,
+            "-c",
+            a.to_str().unwrap(),
+        ],
+    ));
+    strict(&a.join("alpha.crt"));
+    let before = node_serial(&a, "alpha");
+    let out = ok(fedpki(
+        tmp.path(),
+        &[
+            "pki",
+            "renew",
+            "-n",
+            "alpha",
+            "-c",
+            a.to_str().unwrap(),
+            "--ca-url",
+            &ca.host_port,
+        ],
+    ));
+    assert!(stderr(&out).contains("Renewed alpha"), "{}", text(&out));
+    strict(&a.join("alpha.crt"));
+    assert_ne!(node_serial(&a, "alpha"), before);
+
+    // A key step made (SEC1 "EC PRIVATE KEY", P-384 as OpenFL asks).
+    let b = tmp.path().join("b");
+    std::fs::create_dir_all(&b).unwrap();
+    let token = ca.token(tmp.path(), "beta");
+    ca.step.ok(
+        &b,
+        &[
+            "ca",
+            "certificate",
+            "beta",
+            "beta.crt",
+            "beta.key",
+            "--kty",
+            "EC",
+            "--curve",
+            "P-384",
+            "--token",
+            &token,
+        ],
+    );
+    let key_before = std::fs::read(b.join("beta.key")).unwrap();
+    assert!(String::from_utf8_lossy(&key_before).contains("BEGIN EC PRIVATE KEY"));
+    std::fs::copy(&ca.root, b.join("root_ca.crt")).unwrap();
+    let before = node_serial(&b, "beta");
+    let out = ok(fedpki(
+        tmp.path(),
+        &[
+            "pki",
+            "renew",
+            "-n",
+            "beta",
+            "-c",
+            b.to_str().unwrap(),
+            "--ca-url",
+            &ca.host_port,
+        ],
+    ));
+    assert!(stderr(&out).contains("Renewed beta"), "{}", text(&out));
+    strict(&b.join("beta.crt"));
+    assert_ne!(node_serial(&b, "beta"), before);
+    assert_eq!(
+        std::fs::read(b.join("beta.key")).unwrap(),
+        key_before,
+        "the key is kept as it was"
+    );
+
+    // verify: step-ca 0.16 publishes no CRL; that fails, and says so,
+    // unless --skip-revocation; every other check runs either way.
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "pki",
+            "verify",
+            "-n",
+            "alpha",
+            "-c",
+            a.to_str().unwrap(),
+            "--ca-url",
+            &ca.host_port,
+        ];
+        args.extend_from_slice(extra);
+        fedpki(tmp.path(), &args)
+    };
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("revocation not checked: the CA publishes no CRL"),
+        "{}",
+        text(&out)
+    );
+    let out = verify(&["--skip-revocation"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for check in [
+        "ok      key",
+        "ok      chain",
+        "ok      validity",
+        "ok      name",
+    ] {
+        assert!(stdout(&out).contains(check), "{check}: {}", text(&out));
+    }
+    assert!(
+        stdout(&out).contains("skipped revocation"),
+        "{}",
+        text(&out)
+    );
+}
