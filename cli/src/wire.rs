@@ -120,6 +120,73 @@ pub(crate) struct Root {
     pub ca: String,
 }
 
+/// `GET /provisioners`, as step-ca's: `step ca token` (and so `fx pki
+/// get-token`) looks its provisioner up here, even with `--key`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Provisioners {
+    /// The one JWK provisioner.
+    pub provisioners: Vec<Provisioner>,
+    /// Paging, as step-ca's; always empty.
+    pub next_cursor: String,
+}
+
+/// A JWK provisioner: its public key only (step-ca also lists its
+/// password-encrypted private key; fedpki keeps none to list).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Provisioner {
+    /// `"JWK"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its name (the tokens' `iss`).
+    pub name: String,
+    /// The public key.
+    pub key: PublicJwk,
+}
+
+/// An EC P-256 public JWK.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct PublicJwk {
+    /// `"sig"`.
+    #[serde(rename = "use")]
+    pub usage: String,
+    /// `"EC"`.
+    pub kty: String,
+    /// The key id (the tokens' `kid`).
+    pub kid: String,
+    /// `"P-256"`.
+    pub crv: String,
+    /// `"ES256"`.
+    pub alg: String,
+    /// base64url x.
+    pub x: String,
+    /// base64url y.
+    pub y: String,
+}
+
+impl Provisioners {
+    /// The listing for a provisioner `name` with `kid` and a P-256 `key`.
+    pub(crate) fn of(name: &str, kid: &str, key: &fedpki_core::PublicKey) -> Option<Self> {
+        let point = key.key_bytes().filter(|p| p.len() == 65 && p[0] == 4)?;
+        Some(Self {
+            provisioners: vec![Provisioner {
+                kind: "JWK".into(),
+                name: name.into(),
+                key: PublicJwk {
+                    usage: "sig".into(),
+                    kty: "EC".into(),
+                    kid: kid.into(),
+                    crv: "P-256".into(),
+                    alg: "ES256".into(),
+                    x: fedpki_core::encoding::b64url(&point[1..33]),
+                    y: fedpki_core::encoding::b64url(&point[33..]),
+                },
+            }],
+            next_cursor: String::new(),
+        })
+    }
+}
+
 /// A serial from the wire (decimal) → fedpki's hex.
 pub(crate) fn serial_from_wire(decimal: &str) -> Result<String, fedpki_core::Error> {
     fedpki_core::serial::decimal_to_hex(decimal)

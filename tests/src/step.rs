@@ -63,7 +63,7 @@ impl Step {
     }
 
     /// Run `step ARGS` in `cwd`.
-    pub fn run(&self, cwd: &Path, args: &[&str]) -> Output {
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, cwd: &Path, args: &[S]) -> Output {
         Command::new(&self.bin)
             .args(args)
             .current_dir(cwd)
@@ -75,7 +75,11 @@ impl Step {
     }
 
     /// Run `step ARGS`; panic with its output unless it succeeds.
-    pub fn ok(&self, cwd: &Path, args: &[&str]) -> Output {
+    pub fn ok<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+        &self,
+        cwd: &Path,
+        args: &[S],
+    ) -> Output {
         let out = self.run(cwd, args);
         assert!(
             out.status.success(),
@@ -128,25 +132,13 @@ impl StepCa {
         let password_file = dir.join("step-ca-password");
         std::fs::write(&password_file, "step-ca-pass-1234\n").expect("password");
         let port = crate::free_port();
-        let address = format!("127.0.0.1:{port}");
-        step.ok(
-            dir,
-            &[
-                "ca",
-                "init",
-                "--name",
-                "Federation",
-                "--dns",
-                "localhost,127.0.0.1",
-                "--address",
-                &address,
-                "--provisioner",
-                "provisioner",
-                "--password-file",
-                password_file.to_str().expect("utf-8"),
-            ],
-        );
-        let child = Command::new(binary("step-ca", version))
+        step.ok(dir, &init_args(port, "provisioner", &password_file));
+        Self::serve(step, password_file, port)
+    }
+
+    /// Run the step-ca whose STEPPATH is `step.home`, listening on `port`.
+    pub fn serve(step: Step, password_file: PathBuf, port: u16) -> Self {
+        let child = Command::new(binary("step-ca", step.version))
             .arg("--password-file")
             .arg(&password_file)
             .arg(step.home.join("config/ca.json"))
@@ -159,17 +151,17 @@ impl StepCa {
             .expect("spawn step-ca");
         let root = step.home.join("certs/root_ca.crt");
         let ca = Self {
-            step,
             url: format!("https://localhost:{port}"),
             host_port: format!("localhost:{port}"),
             password_file,
             root: root.to_str().expect("utf-8").to_owned(),
             child,
+            step,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = ca.step.run(
-                dir,
+                &ca.step.home,
                 &["ca", "health", "--ca-url", &ca.url, "--root", &ca.root],
             );
             if out.status.success() {
@@ -209,6 +201,28 @@ impl Drop for StepCa {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `step ca init`'s arguments for a CA on `127.0.0.1:port` named for
+/// `localhost`, with a JWK provisioner `provisioner`.
+pub fn init_args(port: u16, provisioner: &str, password_file: &Path) -> Vec<String> {
+    [
+        "ca",
+        "init",
+        "--name",
+        "Federation",
+        "--dns",
+        "localhost,127.0.0.1",
+        "--address",
+        &format!("127.0.0.1:{port}"),
+        "--provisioner",
+        provisioner,
+        "--password-file",
+        password_file.to_str().expect("utf-8"),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }
 
 /// The JWT in a fedpki token (`base64(JWT) "." base64(root)`), which is

@@ -37,7 +37,7 @@ fn repeated_token_failures_from_one_address_get_429() {
     // Health still answers; another failure, of any route, waits.
     let (st, _, _) = request_from(here, ca.port, &root, "GET", "/health", b"");
     assert_eq!(st, 200);
-    let revoke = serde_json::to_vec(&serde_json::json!({"serial": "4a4a", "ott": "x"})).unwrap();
+    let revoke = serde_json::to_vec(&serde_json::json!({"serial": "19018", "ott": "x"})).unwrap();
     let (st, _, _) = request_from(here, ca.port, &root, "POST", "/1.0/revoke", &revoke);
     assert_eq!(st, 429);
     let (st, _, _) = request_from(here, ca.port, &root, "POST", "/1.0/renew", b"{}");

@@ -40,6 +40,8 @@ struct App {
     authority: Authority,
     /// Hex SHA-256 of the root's DER, for `GET /root/{sha}`.
     root_sha: String,
+    /// `GET /provisioners`, encoded once.
+    provisioners: bytes::Bytes,
     crl: CrlCache,
     crl_file: Option<std::path::PathBuf>,
     /// Failed token and certificate checks per address.
@@ -71,8 +73,19 @@ pub(crate) async fn serve(
     let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key).await?);
     let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
+    let config = authority.config();
+    let listing = crate::wire::Provisioners::of(
+        &config.provisioner.name,
+        &config.provisioner.kid,
+        &config.provisioner_key()?,
+    )
+    .ok_or_else(|| CliError::CorruptCa("the provisioner key is not P-256".into()))?;
+    let provisioners = bytes::Bytes::from(
+        serde_json::to_vec(&listing).map_err(|e| CliError::Store(e.to_string()))?,
+    );
     let app = Arc::new(App {
         authority,
+        provisioners,
         root_sha: fedpki_core::issue::fingerprint_der(&root_der),
         crl: CrlCache::new(crl_number_on_disk(crl_file.as_deref())),
         crl_file,

@@ -64,6 +64,14 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
                 )
             }
         }
+        (&Method::GET, "/provisioners" | "/1.0/provisioners") => {
+            let mut resp = Response::new(Full::new(app.provisioners.clone()));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
         (&Method::GET, "/crl" | "/1.0/crl") => {
             let der = app.crl.current();
             let mut resp = Response::new(Full::new(der));

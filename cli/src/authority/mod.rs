@@ -107,6 +107,11 @@ impl Authority {
         })
     }
 
+    /// The CA's configuration.
+    pub fn config(&self) -> &CaConfig {
+        &self.config
+    }
+
     /// The CA's certificates.
     pub fn certs(&self) -> &CaCerts {
         &self.certs
@@ -207,10 +212,64 @@ impl Authority {
         let sans = fedpki_core::chain::sans(presented);
         let old = issue::serial_hex(presented);
         let (issued, record) = self.issue(presented.public_key(), &subject, &sans, now)?;
-        match self.commit(None, Some(record), Some(old)).await? {
+        let mut outcome = self
+            .commit_outcome(None, Some(record.clone()), Some(old.clone()), None)
+            .await?;
+        if outcome == Outcome::UnknownSerial {
+            // Issued by this intermediate before fedpki held it (an adopted
+            // step-ca): recorded now, then renewed.
+            self.record_unseen(presented, now).await?;
+            outcome = self
+                .commit_outcome(None, Some(record), Some(old), None)
+                .await?;
+        }
+        match outcome_result(outcome)? {
             None => Ok(issued),
             // Renewed before: the same successor again, not another one.
             Some(successor) => self.issued_from_ledger(&successor).await,
+        }
+    }
+
+    /// Record a certificate this CA's intermediate signed that its ledger
+    /// has never seen: one step-ca issued before the CA was adopted. Its
+    /// holder presented it over mutual TLS (so it chains to our root); it
+    /// must be signed by our intermediate, unexpired and a leaf. Already
+    /// recorded (a racing request) is fine.
+    pub(crate) async fn record_unseen(
+        &self,
+        presented: &Certificate,
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
+        let unusable = |why: &str| {
+            Refusal::new(
+                Why::NotAuthorized,
+                format!("the certificate cannot be taken into this CA's ledger: {why}"),
+            )
+        };
+        fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
+            .map_err(|_| unusable("not signed by this CA's intermediate"))?;
+        fedpki_core::chain::check_valid_at(presented, now).map_err(|_| unusable("expired"))?;
+        if fedpki_core::chain::is_ca(presented) {
+            return Err(unusable("it is a CA certificate"));
+        }
+        let record = CertRecord {
+            serial: issue::serial_hex(presented),
+            subject: fedpki_core::chain::common_name(presented).unwrap_or_default(),
+            sans: fedpki_core::chain::sans(presented)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            not_after: presented.not_after().0,
+            issued_at: presented.not_before().0,
+            der: presented.to_der().map_err(internal)?,
+        };
+        let by = "adopted: issued before this CA was adopted, first seen here".to_owned();
+        match self
+            .commit_outcome(None, Some(record), None, Some(by))
+            .await?
+        {
+            Outcome::Done | Outcome::AlreadyRecorded => Ok(()),
+            other => outcome_result(other).map(|_| ()),
         }
     }
 
@@ -355,9 +414,19 @@ impl Authority {
         renews: Option<String>,
         by: Option<String>,
     ) -> Result<Option<String>, Refusal> {
+        outcome_result(self.commit_outcome(burn, cert, renews, by).await?)
+    }
+
+    /// The store's outcome of one issuance commit, unmapped.
+    async fn commit_outcome(
+        &self,
+        burn: Option<(String, u64)>,
+        cert: Option<CertRecord>,
+        renews: Option<String>,
+        by: Option<String>,
+    ) -> Result<Outcome, Refusal> {
         let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
-        let outcome = self
-            .store
+        self.store
             .commit_issue(IssueCommit {
                 jti,
                 burn_until,
@@ -367,24 +436,30 @@ impl Authority {
                 by,
             })
             .await
-            .map_err(|e| self.store_failed(e))?;
-        match outcome {
-            Outcome::Done => Ok(None),
-            Outcome::AlreadyRenewed(successor) => Ok(Some(successor)),
-            Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
-            Outcome::TokenTooOld => Err(TokenError::Expired.into()),
-            Outcome::Revoked(r) => Err(Refusal::new(
-                Why::NotAuthorized,
-                format!(
-                    "the certificate was revoked ({}); it cannot be renewed",
-                    Reason::from_code(r.reason).map_or("unknown reason", |x| x.name())
-                ),
-            )),
-            Outcome::UnknownSerial => Err(Refusal::new(
-                Why::NotAuthorized,
-                "the certificate is not in this CA's ledger; it cannot be renewed",
-            )),
-        }
+            .map_err(|e| self.store_failed(e))
+    }
+}
+
+/// An issuance's outcome as the client sees it: the successor already
+/// issued for a renewal, or why not.
+fn outcome_result(outcome: Outcome) -> Result<Option<String>, Refusal> {
+    match outcome {
+        Outcome::Done => Ok(None),
+        Outcome::AlreadyRecorded => Err(internal("a new serial is already in the ledger")),
+        Outcome::AlreadyRenewed(successor) => Ok(Some(successor)),
+        Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
+        Outcome::TokenTooOld => Err(TokenError::Expired.into()),
+        Outcome::Revoked(r) => Err(Refusal::new(
+            Why::NotAuthorized,
+            format!(
+                "the certificate was revoked ({}); it cannot be renewed",
+                Reason::from_code(r.reason).map_or("unknown reason", |x| x.name())
+            ),
+        )),
+        Outcome::UnknownSerial => Err(Refusal::new(
+            Why::NotAuthorized,
+            "the certificate is not in this CA's ledger; it cannot be renewed",
+        )),
     }
 }
 

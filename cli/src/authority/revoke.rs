@@ -104,8 +104,18 @@ impl Authority {
                  TLS: a holder can revoke only its own certificate (or send a revoke token)",
             ));
         }
-        self.revoke(serial, reason, now, None, format!("holder of {own}"))
+        let by = format!("holder of {own}");
+        match self
+            .revoke(serial.clone(), reason, now, None, by.clone())
             .await
+        {
+            // Issued before the CA was adopted: recorded now, then revoked.
+            Err(r) if r.why == Why::Unknown => {
+                self.record_unseen(presented, now).await?;
+                self.revoke(serial, reason, now, None, by).await
+            }
+            other => other,
+        }
     }
 
     /// Revoke as the operator of the CA folder (the server is stopped).
@@ -162,7 +172,9 @@ impl Authority {
                 Why::Unknown,
                 format!("this CA issued no certificate with serial {serial}"),
             )),
-            Outcome::AlreadyRenewed(_) => Err(internal("a revocation answered as a renewal")),
+            Outcome::AlreadyRenewed(_) | Outcome::AlreadyRecorded => {
+                Err(internal("a revocation answered as an issuance"))
+            }
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
             Outcome::TokenTooOld => Err(TokenError::Expired.into()),
         }

@@ -27,13 +27,29 @@ pub(crate) fn install(
     parse_ca_url(ca_url)?;
     lifetimes.check()?;
     check_replaceable(paths, force)?;
+    install_keys(
+        paths,
+        ca_url,
+        password,
+        lifetimes,
+        CaKeys::generate(&mut OsEntropy)?,
+    )
+}
+
+/// Write `keys` as the CA in `paths.dir` (checked replaceable by the caller).
+pub(super) fn install_keys(
+    paths: &CaPaths,
+    ca_url: &str,
+    password: &str,
+    lifetimes: Lifetimes,
+    keys: CaKeys,
+) -> Result<CaConfig> {
     create_dir(&paths.dir, true)?;
     crate::ca::guard::tighten(&paths.dir)?;
     // Held to the end: no server can start on the folder while it is
     // replaced (the pid check above only gives the friendlier message).
     let _lock = FolderLock::acquire(paths)?;
     let mut rng = OsEntropy;
-    let keys = CaKeys::generate(&mut rng)?;
     let config = CaConfig::for_keys(ca_url, &keys, lifetimes)?;
     let stage = stage_folder(paths)?;
     keys.write(&stage, password, &mut rng)?;
@@ -44,7 +60,7 @@ pub(crate) fn install(
 }
 
 impl Lifetimes {
-    fn check(&self) -> Result<()> {
+    pub(super) fn check(&self) -> Result<()> {
         Self::check_leaf(self.leaf_secs).map_err(CliError::usage)
     }
 
@@ -61,7 +77,7 @@ impl Lifetimes {
 
 /// A folder may receive a new CA when it holds none, or with `--force`
 /// when the one it holds is not being served.
-fn check_replaceable(paths: &CaPaths, force: bool) -> Result<()> {
+pub(super) fn check_replaceable(paths: &CaPaths, force: bool) -> Result<()> {
     if !paths.exists() {
         return Ok(());
     }
@@ -102,8 +118,11 @@ impl CaConfig {
             version: 1,
             ca_url: ca_url.trim().to_owned(),
             provisioner: ProvisionerConfig {
-                name: DEFAULT_PROVISIONER.into(),
-                kid: fedpki_core::token::jwk_thumbprint(&x, &y),
+                name: keys.prov_name.clone(),
+                kid: keys
+                    .prov_kid
+                    .clone()
+                    .unwrap_or_else(|| fedpki_core::token::jwk_thumbprint(&x, &y)),
                 public_key: keys.prov_key.public_key().to_pem()?,
             },
             leaf_lifetime_secs: lifetimes.leaf_secs,
@@ -114,14 +133,19 @@ impl CaConfig {
     }
 }
 
-/// The keys and certificates a new CA is made of.
-struct CaKeys {
-    root_key: PrivateKey,
-    root: fedpki_core::Certificate,
-    int_key: PrivateKey,
-    int: fedpki_core::Certificate,
-    prov_key: PrivateKey,
-    tls_key: PrivateKey,
+/// The keys and certificates a new CA is made of: made here, or adopted
+/// from a step-ca (`super::adopt`), whose PEM text is kept byte for byte.
+pub(super) struct CaKeys {
+    pub root_key: PrivateKey,
+    pub root: fedpki_core::Certificate,
+    pub root_pem: String,
+    pub int_key: PrivateKey,
+    pub int_pem: String,
+    pub prov_key: PrivateKey,
+    pub prov_name: String,
+    /// The provisioner's `kid` when adopted (step's own), else computed.
+    pub prov_kid: Option<String>,
+    pub tls_key: PrivateKey,
 }
 
 impl CaKeys {
@@ -143,11 +167,14 @@ impl CaKeys {
             t,
         )?;
         Ok(Self {
+            root_pem: issue::cert_pem(&root)?,
             root_key,
             root,
+            int_pem: issue::cert_pem(&int)?,
             int_key,
-            int,
             prov_key: PrivateKey::generate(KeyType::P256, rng)?,
+            prov_name: DEFAULT_PROVISIONER.into(),
+            prov_kid: None,
             tls_key: PrivateKey::generate(KeyType::P256, rng)?,
         })
     }
@@ -164,16 +191,8 @@ impl CaKeys {
             let pem = key.to_encrypted_pem(password.as_bytes(), PBKDF2_ITERATIONS, rng)?;
             write_atomic(&path, pem.as_bytes(), 0o600)?;
         }
-        write_atomic(
-            &stage.root_cert(),
-            issue::cert_pem(&self.root)?.as_bytes(),
-            0o644,
-        )?;
-        write_atomic(
-            &stage.intermediate_cert(),
-            issue::cert_pem(&self.int)?.as_bytes(),
-            0o644,
-        )
+        write_atomic(&stage.root_cert(), self.root_pem.as_bytes(), 0o644)?;
+        write_atomic(&stage.intermediate_cert(), self.int_pem.as_bytes(), 0o644)
     }
 }
 

@@ -16,10 +16,12 @@
 //! The layout follows step-ca's, so an operator finds things where they
 //! expect them.
 
+mod adopt;
 pub(crate) mod guard;
 mod install;
 mod lock;
 
+pub(crate) use self::adopt::adopt;
 pub(crate) use self::install::{Lifetimes, install};
 pub(crate) use self::lock::FolderLock;
 pub use self::lock::server_pid;

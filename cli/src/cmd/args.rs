@@ -351,9 +351,19 @@ pub(crate) struct PasswordArgs {
 pub(crate) struct InstallArgs {
     #[command(flatten)]
     pub ca: CaDir,
-    /// HOST:PORT the CA will be reached at.
-    #[arg(long, default_value = crate::ca::DEFAULT_CA_URL, value_name = "HOST:PORT", value_parser = host_port)]
-    pub ca_url: String,
+    /// HOST:PORT the CA will be reached at (default: localhost:9123, or
+    /// with --from-step-ca the address step's clients use).
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
+    pub ca_url: Option<String>,
+    /// Adopt this step-ca instead of making new keys: a STEPPATH, or an
+    /// OpenFL `fx pki install` folder. The root, intermediate and JWK
+    /// provisioner carry over; nothing in PATH is changed.
+    #[arg(long, value_name = "PATH")]
+    pub from_step_ca: Option<PathBuf>,
+    /// The step-ca's password (default: OpenFL's cert/pass_file when
+    /// PATH has one, else asked).
+    #[arg(long, value_name = "FILE", requires = "from_step_ca")]
+    pub step_password_file: Option<PathBuf>,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,

@@ -46,7 +46,32 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         leaf_secs: a.cert_lifetime,
         max_token_secs: a.max_token_ttl,
     };
-    let config = ca::install(&paths, &a.ca_url, &pw, force, lifetimes)?;
+    let config = match &a.from_step_ca {
+        None => {
+            let ca_url = a.ca_url.as_deref().unwrap_or(ca::DEFAULT_CA_URL);
+            ca::install(&paths, ca_url, &pw, force, lifetimes)?
+        }
+        Some(from) => {
+            let config = ca::adopt(
+                &paths,
+                from,
+                a.step_password_file.as_deref(),
+                a.ca_url.as_deref(),
+                &pw,
+                force,
+                lifetimes,
+            )?;
+            eprintln!(
+                "Adopted the step-ca in {} (provisioner {:?}); {} was not changed. step-ca's \
+                 database is not read: a certificate it issued is recorded the first time it \
+                 is renewed or revoked here.",
+                from.display(),
+                config.provisioner.name,
+                from.display()
+            );
+            config
+        }
+    };
     eprintln!(
         "Created a CA in {} for https://{} in {:.2} s.\n\
          Root fingerprint (SHA-256): {}\n\

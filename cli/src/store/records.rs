@@ -121,4 +121,7 @@ pub enum Outcome {
     /// line of certificates, and a client whose answer was lost gets the
     /// same successor again.
     AlreadyRenewed(String),
+    /// Issue (adopt): a certificate with that serial is already in the
+    /// ledger; nothing was written.
+    AlreadyRecorded,
 }

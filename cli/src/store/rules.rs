@@ -147,7 +147,12 @@ pub(crate) fn decide(batch: &[Change], state: &impl Lookup) -> Result<Decision, 
         }
         let outcome = match change {
             Change::Issue(c) => match &c.renews {
-                None => Outcome::Done,
+                // Only adoption can name a serial the ledger has: fedpki's
+                // own serials are random.
+                None => match &c.cert {
+                    Some(rec) if now.issued(&rec.serial)? => Outcome::AlreadyRecorded,
+                    _ => Outcome::Done,
+                },
                 Some(old) => match now.revocation(old)? {
                     Some(prior) => Outcome::Revoked(prior),
                     None if !now.issued(old)? => Outcome::UnknownSerial,

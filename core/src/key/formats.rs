@@ -30,7 +30,8 @@ impl PrivateKey {
             }
             (Some(dek), Some(pw)) => dek.decrypt(pw, &block.body)?,
         };
-        match (block.label.as_str(), password) {
+        let legacy_encrypted = block.encryption.is_some();
+        let read = match (block.label.as_str(), password) {
             ("PRIVATE KEY", _) => Self::from_pkcs8_der(&plain),
             ("EC PRIVATE KEY", _) => Self::from_sec1_der(&plain),
             ("RSA PRIVATE KEY", _) => rsa::PrivateKey::from_pkcs1_der(&plain)
@@ -49,6 +50,12 @@ impl PrivateKey {
                 "PEM \"{other}\" (fedpki reads PRIVATE KEY, ENCRYPTED PRIVATE KEY, \
                  EC PRIVATE KEY and RSA PRIVATE KEY)"
             ))),
+        };
+        // Legacy encryption has no integrity check but the padding: a wrong
+        // password that happens to leave valid padding yields garbage.
+        match read {
+            Err(Error::Malformed(_)) if legacy_encrypted => Err(Error::Decrypt),
+            other => other,
         }
     }
 

@@ -234,6 +234,13 @@ impl PrivateKey {
         Ok(Self(Key::Rsa(alloc::boxed::Box::new(key))))
     }
 
+    /// A P-256 key from its 32-byte scalar (a JWK's `d`).
+    pub(crate) fn from_p256_scalar(d: &[u8]) -> Result<Self, Error> {
+        p256::ecdsa::SigningKey::from_slice(d)
+            .map(|k| Self(Key::P256(k)))
+            .map_err(|e| malformed("P-256 private scalar", e))
+    }
+
     /// A P-256 or P-384 key from its SEC1 `ECPrivateKey` DER.
     pub(crate) fn from_sec1_der(der: &[u8]) -> Result<Self, Error> {
         if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
