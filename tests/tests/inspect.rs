@@ -83,7 +83,7 @@ fn inspect_describes_tokens_requests_signed_files_certificates_csrs_and_keys() {
     let key_pem = std::fs::read_to_string(node.join("cert/col1.key")).unwrap();
     let text = inspect(&node, "cert/col1.key");
     assert!(
-        text.contains("Private key: p256") && text.contains("not shown"),
+        text.contains("Private key: ECDSA P-256") && text.contains("not shown"),
         "{text}"
     );
     let secret_line = key_pem.lines().nth(1).unwrap();
