@@ -5,12 +5,17 @@
 //! ```text
 //! fedpki-load fedpki  --ca DIR --password-file F [--conns 16] [--secs 10] [--prepare N]
 //! fedpki-load cfssl   --url HOST:PORT --root CA.pem --auth-key HEX [--conns 16] [--secs 10] [--prepare N]
+//! fedpki-load stepca  --steppath DIR --password-file F --url HOST:PORT [--conns 16] [--secs 10] [--prepare N]
 //! fedpki-load floor   --ca DIR --password-file F [--conns 16] [--secs 10] [--prepare N]
 //! fedpki-load path    --ca DIR --password-file F [--count 5000]
 //! fedpki-load ceiling [--secs 5]
 //! fedpki-load micro
 //! fedpki-load store   --dir DIR [--secs 3]
 //! ```
+//!
+//! With `--dump FILE`, the fedpki, stepca and cfssl modes only prepare:
+//! they write the request bodies to FILE, one per line, for another load
+//! generator (`bench/wrk-bodies.lua`), and print how many.
 //!
 //! Prints one JSON object on standard output. fedpki requests are unique
 //! tokens (fresh `jti`) and unique CSRs; cfssl requests are `authsign`
@@ -71,9 +76,19 @@ fn main() {
                 let bodies = (0..prepare).map(|i| few[i % few.len()].clone()).collect();
                 (host, port, root, bodies)
             }
+            "stepca" => prepare_stepca(&o, prepare),
             _ => prepare_cfssl(&o, prepare),
         };
         let prepare_s = started.elapsed().as_secs_f64();
+        if let Some(file) = o.get("dump") {
+            let mut text = Vec::with_capacity(bodies.iter().map(|b| b.len() + 1).sum());
+            for b in &bodies {
+                text.extend_from_slice(b);
+                text.push(b'\n');
+            }
+            std::fs::write(file, text).unwrap();
+            return serde_json::json!({"target": name, "bodies": bodies.len(), "prepare_s": prepare_s});
+        }
         let mut r = run(&host, port, &root, path, bodies, conns, secs, success);
         r["target"] = name.into();
         r["prepare_s"] = prepare_s.into();
@@ -81,6 +96,9 @@ fn main() {
     };
     let out = match mode.as_str() {
         "fedpki" => target("fedpki", "/1.0/sign", |st, b| {
+            st == 201 && contains(b, b"\"crt\":")
+        }),
+        "stepca" => target("stepca", "/1.0/sign", |st, b| {
             st == 201 && contains(b, b"\"crt\":")
         }),
         "cfssl" => target("cfssl", "/api/v1/cfssl/authsign", |st, b| {
@@ -170,28 +188,64 @@ fn prepare_fedpki(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8
     let (host, port) = fedpki::facade::parse_ca_url(&config.ca_url).unwrap();
     let root_der = fedpki_core::issue::cert_der(&certs.root).unwrap();
     let audience = token::sign_audience(&config.ca_url);
+    let bodies = signed_bodies(n, &config.provisioner.name, &audience, &root_der, &prov);
+    (host, port, root_der, bodies)
+}
+
+/// step-ca's own requests: tokens signed with its JWK provisioner's key
+/// (decrypted from ca.json's `encryptedKey` with `--password-file`), as
+/// `step ca token` makes them (fedpki's `kid` is step's: RFC 7638).
+fn prepare_stepca(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
+    let home = PathBuf::from(&o["steppath"]);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join("config/ca.json")).unwrap())
+            .unwrap();
+    let prov = &config["authority"]["provisioners"][0];
+    let pw = std::fs::read_to_string(&o["password-file"]).unwrap();
+    let key = fedpki_core::jwe::decrypt_p256_jwk(
+        prov["encryptedKey"].as_str().expect("encryptedKey"),
+        pw.trim_end_matches(['\r', '\n']).as_bytes(),
+    )
+    .unwrap();
+    let signer = RingP256::new(&key).unwrap();
+    let (host, port) = fedpki::facade::parse_ca_url(&o["url"]).unwrap();
+    let root_pem = std::fs::read_to_string(home.join("certs/root_ca.crt")).unwrap();
+    let root_der = fedpki_core::encoding::pem_one(&root_pem, "CERTIFICATE").unwrap();
+    let audience = token::sign_audience(&o["url"]);
+    let name = prov["name"].as_str().expect("provisioner name");
+    let bodies = signed_bodies(n, name, &audience, &root_der, &signer);
+    (host, port, root_der, bodies)
+}
+
+/// `n` sign requests, each a unique CSR and a unique token from `issuer`.
+fn signed_bodies(
+    n: usize,
+    issuer: &str,
+    audience: &str,
+    root_der: &[u8],
+    prov: &RingP256,
+) -> Vec<Bytes> {
     let keys = csr_keys();
     let now = fedpki::facade::now();
-    let bodies = parallel(n, |i| {
+    parallel(n, |i| {
         let (subject, san, csr) = csr_for(&keys, i);
         let ott = token::sign_with(
             &TokenRequest {
-                issuer: &config.provisioner.name,
+                issuer,
                 subject: &subject,
                 sans: std::slice::from_ref(&san),
-                audience: &audience,
-                root_der: &root_der,
+                audience,
+                root_der,
                 now,
                 ttl_secs: 3600,
                 tls_key_sha256: None,
             },
-            &prov,
+            prov,
             &mut fedpki::facade::OsEntropy,
         )
         .unwrap();
         Bytes::from(serde_json::to_vec(&serde_json::json!({"csr": csr, "ott": ott})).unwrap())
-    });
-    (host, port, root_der, bodies)
+    })
 }
 
 fn prepare_cfssl(o: &HashMap<String, String>, n: usize) -> (String, u16, Vec<u8>, Vec<Bytes>) {
