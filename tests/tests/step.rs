@@ -253,6 +253,50 @@ fn step_client_against_fedpki(version: &'static str) {
     );
     assert!(!out.status.success(), "a wrong fingerprint: {}", text(&out));
 
+    // A certificate of another CA is not renewed here (step-ca refuses it
+    // in the handshake too), and nothing is recorded.
+    let other = TestCa::install();
+    let other_node = other.workdir("stranger");
+    {
+        let _other_server = other.serve();
+        let jwt = jwt_of(&other.token("stranger", &[]));
+        step.ok(
+            &other_node,
+            &[
+                "ca",
+                "certificate",
+                "stranger",
+                "s.crt",
+                "s.key",
+                "-f",
+                "--token",
+                &jwt,
+                // This step's defaults (bootstrapped above) name the first CA.
+                "--ca-url",
+                &format!("https://{}", other.ca_url),
+                "--root",
+                other.dir.join("certs/root_ca.crt").to_str().unwrap(),
+            ],
+        );
+    }
+    let out = step.run(
+        &other_node,
+        &[
+            "ca", "renew", "s.crt", "s.key", "--ca-url", &url, "--root", root_arg, "-f",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "another CA's certificate renewed: {}",
+        text(&out)
+    );
+    let stranger = serial_of(&other_node.join("s.crt"));
+    let listing = stdout(&ok(fedpki(
+        ca.tmp.path(),
+        &["pki", "list", "-p", ca.dir_arg()],
+    )));
+    assert!(!listing.contains(&stranger), "{listing}");
+
     // Revoke over mutual TLS (step sends the serial in decimal).
     step.ok(
         &work,
