@@ -83,7 +83,7 @@ fn x509_time(t: UnixTime) -> Result<Time, Error> {
 }
 
 /// A validity window `[not_before, not_after]`.
-pub fn validity(not_before: UnixTime, not_after: UnixTime) -> Result<Validity, Error> {
+pub(crate) fn validity(not_before: UnixTime, not_after: UnixTime) -> Result<Validity, Error> {
     if not_after <= not_before {
         return Err(Error::Policy("notAfter must be after notBefore".into()));
     }
