@@ -493,3 +493,72 @@ fn fedpki_against_step_ca_0_16_0() {
         text(&out)
     );
 }
+
+/// `step ca renew --daemon` with its own schedule (renew when a third of
+/// notBefore..notAfter is left) against a CA issuing 36-second
+/// certificates: backdated a minute, as step-ca's, each is due about 4 s
+/// after it is issued. Two renewals, each certificate valid.
+#[test]
+fn step_renew_daemon_with_short_lifetimes() {
+    let ca = TestCa::install_with(&["--cert-lifetime", "36s"]);
+    let _server = ca.serve();
+    let url = format!("https://{}", ca.ca_url);
+    let root = ca.dir.join("certs/root_ca.crt");
+    for version in VERSIONS {
+        let work = ca.workdir(&format!("daemon-{version}"));
+        let step = Step::new(version, &work);
+        let jwt = jwt_of(&ca.token("short", &[]));
+        step.ok(
+            &work,
+            &[
+                "ca",
+                "certificate",
+                "short",
+                "s.crt",
+                "s.key",
+                "-f",
+                "--token",
+                &jwt,
+            ],
+        );
+        verify_leaf(&ca, &work.join("s.crt"));
+        let log = work.join("daemon.log");
+        // Flags first: step 0.16 reads `--daemon FILE …` as too many files.
+        let args = [
+            "ca",
+            "renew",
+            "--daemon",
+            "--ca-url",
+            &url,
+            "--root",
+            root.to_str().unwrap(),
+            "s.crt",
+            "s.key",
+        ];
+        let mut daemon = step.spawn(&work, &args, &log);
+        let mut seen = vec![serial_of(&work.join("s.crt"))];
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while seen.len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let Some(now) = std::fs::read_to_string(work.join("s.crt"))
+                .ok()
+                .and_then(|pem| fedpki_core::issue::parse_certs_pem(&pem).ok())
+                .and_then(|chain| chain.first().map(fedpki_core::issue::serial_hex))
+            else {
+                continue;
+            };
+            if !seen.contains(&now) {
+                verify_leaf(&ca, &work.join("s.crt"));
+                seen.push(now);
+            }
+        }
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        assert_eq!(
+            seen.len(),
+            3,
+            "step {version}'s daemon renewed 36 s certificates twice: {seen:?}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
