@@ -62,16 +62,20 @@ impl Step {
         }
     }
 
-    /// Run `step ARGS` in `cwd`.
-    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, cwd: &Path, args: &[S]) -> Output {
-        Command::new(&self.bin)
-            .args(args)
+    /// `step ARGS` in `cwd`, with this home and no input.
+    fn command<S: AsRef<std::ffi::OsStr>>(&self, cwd: &Path, args: &[S]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
             .current_dir(cwd)
             .env("STEPPATH", &self.home)
             .env("HOME", &self.home)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run step")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run `step ARGS` in `cwd`.
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, cwd: &Path, args: &[S]) -> Output {
+        self.command(cwd, args).output().expect("run step")
     }
 
     /// Run `step ARGS`; panic with its output unless it succeeds.
@@ -95,12 +99,7 @@ impl Step {
     /// its output to `log`.
     pub fn spawn(&self, cwd: &Path, args: &[&str], log: &Path) -> Child {
         let file = std::fs::File::create(log).expect("log file");
-        Command::new(&self.bin)
-            .args(args)
-            .current_dir(cwd)
-            .env("STEPPATH", &self.home)
-            .env("HOME", &self.home)
-            .stdin(Stdio::null())
+        self.command(cwd, args)
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .spawn()

@@ -62,6 +62,36 @@ fn serial_of(crt: &Path) -> String {
     node_serial(dir, name)
 }
 
+/// Watch a `step ca renew --daemon` rewrite `crt` until two renewals, each
+/// a valid certificate, within `secs`; then stop it.
+fn renewals_seen(ca: &TestCa, daemon: &mut std::process::Child, crt: &Path, log: &Path, secs: u64) {
+    let mut seen = vec![serial_of(crt)];
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while seen.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        // step rewrites the file in place: a read mid-write is retried.
+        let Some(now) = std::fs::read_to_string(crt)
+            .ok()
+            .and_then(|pem| fedpki_core::issue::parse_certs_pem(&pem).ok())
+            .and_then(|chain| chain.first().map(fedpki_core::issue::serial_hex))
+        else {
+            continue;
+        };
+        if !seen.contains(&now) {
+            verify_leaf(ca, crt);
+            seen.push(now);
+        }
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(
+        seen.len(),
+        3,
+        "the daemon did not renew twice in {secs} s: {seen:?}\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 #[test]
 fn step_0_16_0_against_fedpki() {
     step_client_against_fedpki(VERSIONS[0]);
@@ -167,30 +197,12 @@ fn step_client_against_fedpki(version: &'static str) {
         ],
         &work.join("daemon.log"),
     );
-    let mut seen = vec![serial_of(&work.join("beta.crt"))];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while seen.len() < 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        // step rewrites the file in place: a read mid-write is retried.
-        let Some(now) = std::fs::read_to_string(work.join("beta.crt"))
-            .ok()
-            .and_then(|pem| fedpki_core::issue::parse_certs_pem(&pem).ok())
-            .and_then(|chain| chain.first().map(fedpki_core::issue::serial_hex))
-        else {
-            continue;
-        };
-        if !seen.contains(&now) {
-            verify_leaf(&ca, &work.join("beta.crt"));
-            seen.push(now);
-        }
-    }
-    let _ = daemon.kill();
-    let _ = daemon.wait();
-    assert_eq!(
-        seen.len(),
-        3,
-        "the daemon renewed twice in 30 s: {seen:?}\n{}",
-        std::fs::read_to_string(work.join("daemon.log")).unwrap_or_default()
+    renewals_seen(
+        &ca,
+        &mut daemon,
+        &work.join("beta.crt"),
+        &work.join("daemon.log"),
+        30,
     );
 
     // root, roots, bootstrap, health.
@@ -363,6 +375,31 @@ fn step_client_against_fedpki(version: &'static str) {
     assert!(!crl.contains(&serial_of(&work.join("beta.crt")).to_uppercase()));
 }
 
+/// `fedpki pki renew` of the node `name` in `dir` against `host_port`: it
+/// says so and the serial changes.
+fn renew_against(cwd: &Path, dir: &Path, name: &str, host_port: &str) {
+    let before = node_serial(dir, name);
+    let out = ok(fedpki(
+        cwd,
+        &[
+            "pki",
+            "renew",
+            "-n",
+            name,
+            "-c",
+            dir.to_str().unwrap(),
+            "--ca-url",
+            host_port,
+        ],
+    ));
+    assert!(
+        stderr(&out).contains(&format!("Renewed {name}")),
+        "{}",
+        text(&out)
+    );
+    assert_ne!(node_serial(dir, name), before);
+}
+
 /// fedpki's client against the CA OpenFL runs today.
 #[test]
 fn fedpki_against_step_ca_0_16_0() {
@@ -390,23 +427,8 @@ fn fedpki_against_step_ca_0_16_0() {
         ],
     ));
     strict(&a.join("alpha.crt"));
-    let before = node_serial(&a, "alpha");
-    let out = ok(fedpki(
-        tmp.path(),
-        &[
-            "pki",
-            "renew",
-            "-n",
-            "alpha",
-            "-c",
-            a.to_str().unwrap(),
-            "--ca-url",
-            &ca.host_port,
-        ],
-    ));
-    assert!(stderr(&out).contains("Renewed alpha"), "{}", text(&out));
+    renew_against(tmp.path(), &a, "alpha", &ca.host_port);
     strict(&a.join("alpha.crt"));
-    assert_ne!(node_serial(&a, "alpha"), before);
 
     // A key step made (SEC1 "EC PRIVATE KEY", P-384 as OpenFL asks).
     let b = tmp.path().join("b");
@@ -431,23 +453,8 @@ fn fedpki_against_step_ca_0_16_0() {
     let key_before = std::fs::read(b.join("beta.key")).unwrap();
     assert!(String::from_utf8_lossy(&key_before).contains("BEGIN EC PRIVATE KEY"));
     std::fs::copy(&ca.root, b.join("root_ca.crt")).unwrap();
-    let before = node_serial(&b, "beta");
-    let out = ok(fedpki(
-        tmp.path(),
-        &[
-            "pki",
-            "renew",
-            "-n",
-            "beta",
-            "-c",
-            b.to_str().unwrap(),
-            "--ca-url",
-            &ca.host_port,
-        ],
-    ));
-    assert!(stderr(&out).contains("Renewed beta"), "{}", text(&out));
+    renew_against(tmp.path(), &b, "beta", &ca.host_port);
     strict(&b.join("beta.crt"));
-    assert_ne!(node_serial(&b, "beta"), before);
     assert_eq!(
         std::fs::read(b.join("beta.key")).unwrap(),
         key_before,
@@ -536,29 +543,6 @@ fn step_renew_daemon_with_short_lifetimes() {
             "s.key",
         ];
         let mut daemon = step.spawn(&work, &args, &log);
-        let mut seen = vec![serial_of(&work.join("s.crt"))];
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while seen.len() < 3 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            let Some(now) = std::fs::read_to_string(work.join("s.crt"))
-                .ok()
-                .and_then(|pem| fedpki_core::issue::parse_certs_pem(&pem).ok())
-                .and_then(|chain| chain.first().map(fedpki_core::issue::serial_hex))
-            else {
-                continue;
-            };
-            if !seen.contains(&now) {
-                verify_leaf(&ca, &work.join("s.crt"));
-                seen.push(now);
-            }
-        }
-        let _ = daemon.kill();
-        let _ = daemon.wait();
-        assert_eq!(
-            seen.len(),
-            3,
-            "step {version}'s daemon renewed 36 s certificates twice: {seen:?}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        renewals_seen(&ca, &mut daemon, &work.join("s.crt"), &log, 40);
     }
 }
