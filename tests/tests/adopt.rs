@@ -159,6 +159,15 @@ fn an_fx_pki_ca_is_adopted_without_reenrolling_anyone() {
     }
     std::fs::copy(&root, n1.join("root_ca.crt")).unwrap();
     let old1 = node_serial(&n1, "col1");
+    // A second, non-JWK provisioner: not adopted, and the adoption says so.
+    let ca_json = fx.join("step_config/config/ca.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ca_json).unwrap()).unwrap();
+    cfg["authority"]["provisioners"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "ACME", "name": "acme"}));
+    std::fs::write(&ca_json, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
     let before = snapshot(&fx);
     let pw = t.join("pw");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
@@ -211,6 +220,7 @@ fn an_fx_pki_ca_is_adopted_without_reenrolling_anyone() {
     // The adoption: OpenFL's pass_file is used, and flagged.
     let out = ok(install(&["--from-step-ca", fx_arg]));
     assert!(stderr(&out).contains("delete it"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not carried over") && stderr(&out).contains("acme"));
     assert_eq!(
         snapshot(&fx),
         before,

@@ -199,6 +199,18 @@ impl StepFolder {
             )));
         };
         let name = jwk["name"].as_str().unwrap_or("provisioner").to_owned();
+        let others: Vec<&str> = all
+            .iter()
+            .filter(|p| !std::ptr::eq(*p, jwk))
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        if !others.is_empty() {
+            eprintln!(
+                "Adopting the provisioner {name:?} only; these are not carried over (their \
+                 tokens will be refused): {}",
+                others.join(", ")
+            );
+        }
         let kid = jwk["key"]["kid"].as_str().unwrap_or_default().to_owned();
         let compact = match jwk["encryptedKey"].as_str() {
             Some(c) => c.to_owned(),
