@@ -1,0 +1,183 @@
+//! The CA operator's commands: install, run, tokens, revocation, the CRL,
+//! the ledger, the audit log, air-gapped signing, uninstall.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use fedpki_core::crl::Reason;
+
+use super::super::values::{
+    host_port, leaf_lifetime, parse_duration, reason, serial, token_ttl_limit,
+};
+use super::{CaDir, PasswordArgs};
+
+/// `pki revoke`
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// Serial of the certificate, hex (as `fedpki pki list` shows it).
+    #[arg(long, value_name = "S", value_parser = serial)]
+    pub serial: String,
+    /// Why: unspecified, key-compromise, affiliation-changed, superseded,
+    /// cessation-of-operation, privilege-withdrawn (or the RFC 5280 code).
+    #[arg(long, default_value = "unspecified", value_name = "R", value_parser = reason)]
+    pub reason: Reason,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki crl`
+#[derive(Debug, Args)]
+pub(crate) struct CrlArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// Where to write the CRL (DER; default: standard output).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write PEM instead of DER.
+    #[arg(long)]
+    pub pem: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki list`
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// One JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pki audit`
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// When the log no longer matches the ledger (a restored backup, a
+    /// damaged disk): keep its good entries, set the rest aside, and record
+    /// the gap in a `repair` entry, so the CA can start again.
+    #[arg(long)]
+    pub repair: bool,
+}
+
+/// `pki sign`
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// The request file.
+    #[arg(value_name = "REQ")]
+    pub request: PathBuf,
+    /// The signed file to write.
+    #[arg(short = 'o', long = "out", value_name = "SIGNED")]
+    pub out: PathBuf,
+    /// Sign a request without a token without asking (after checking its hash).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki install`
+#[derive(Debug, Args)]
+pub(crate) struct InstallArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// HOST:PORT the CA will be reached at (default: localhost:9123, or
+    /// with --from-step-ca the address step's clients use).
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
+    pub ca_url: Option<String>,
+    /// Adopt this step-ca instead of making new keys: a STEPPATH, or an
+    /// OpenFL `fx pki install` folder. The root, intermediate and JWK
+    /// provisioner carry over; nothing in PATH is changed.
+    #[arg(long, value_name = "PATH")]
+    pub from_step_ca: Option<PathBuf>,
+    /// The step-ca's password (default: OpenFL's cert/pass_file when
+    /// PATH has one, else asked).
+    #[arg(long, value_name = "FILE", requires = "from_step_ca")]
+    pub step_password_file: Option<PathBuf>,
+    /// Replace an existing CA in DIR without asking.
+    #[arg(long)]
+    pub force: bool,
+    /// Lifetime of the certificates the CA issues (s, m, h, d).
+    #[arg(long, default_value = "8760h", value_name = "DURATION", value_parser = leaf_lifetime)]
+    pub cert_lifetime: u64,
+    /// The longest-lived token the CA will make or accept (s, m, h, d;
+    /// 1m to 365d).
+    #[arg(long, default_value = "30d", value_name = "DURATION", value_parser = token_ttl_limit)]
+    pub max_token_ttl: u64,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki run`
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// Address to listen on (default: 127.0.0.1 for a localhost CA URL,
+    /// else 0.0.0.0, on the CA URL's port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// Failed token checks one client address may cause per minute; beyond,
+    /// it gets 429 until the minute is over.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub max_auth_failures: u32,
+    /// Renewals one client address may make per minute; beyond, 429.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub max_renewals: u32,
+    /// Connections one client address may hold open at once; beyond, new
+    /// ones are closed at once (so one host cannot take every slot).
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub max_connections_per_address: usize,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki get-token`
+#[derive(Debug, Args)]
+pub(crate) struct GetTokenArgs {
+    /// Subject: FQDN of the aggregator, or the collaborator's name.
+    #[arg(
+        short = 'n',
+        long = "name",
+        value_name = "SUBJECT",
+        required_unless_present = "revoke"
+    )]
+    pub name: Option<String>,
+    /// Make a revoke token for this serial instead (hex, as `pki list`
+    /// shows it), for `step ca revoke SERIAL --token T` or fedpki's API.
+    #[arg(long, value_name = "SERIAL", value_parser = serial, conflicts_with_all = ["name", "sans"])]
+    pub revoke: Option<String>,
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", default_value = ".", value_name = "DIR")]
+    pub ca_path: PathBuf,
+    /// HOST:PORT of the CA (default: the CA's configured URL).
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
+    pub ca_url: Option<String>,
+    /// How long the token is valid (s, m, h, d; e.g. 24h, 90m).
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: u64,
+    /// Subject alternative name (repeatable; default: the subject).
+    #[arg(long = "san", value_name = "NAME")]
+    pub sans: Vec<String>,
+    /// Write the token to this file (created 0600) instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+/// `pki uninstall`
+#[derive(Debug, Args)]
+pub(crate) struct UninstallArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}

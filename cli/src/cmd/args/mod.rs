@@ -1,0 +1,193 @@
+//! The command line, as OpenFL's `fx`: same commands, options and defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+mod ca;
+mod node;
+
+pub(crate) use ca::{
+    AuditArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, RevokeArgs, RunArgs, SignArgs,
+    UninstallArgs,
+};
+pub(crate) use node::{CertifyArgs, CsrArgs, ImportArgs, RenewArgs, VerifyArgs};
+
+/// fedpki: the public key infrastructure of a federated-learning deployment.
+#[derive(Debug, Parser)]
+#[command(name = "fedpki", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// The online CA: install, run, tokens, certify (as `fx pki`).
+    #[command(subcommand)]
+    Pki(Pki),
+    /// The manual flow: the workspace's own CA (as `fx workspace`).
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// The aggregator's certificate in the manual flow (as `fx aggregator`).
+    #[command(subcommand)]
+    Aggregator(AggregatorCmd),
+    /// A collaborator's certificate in the manual flow (as `fx collaborator`).
+    #[command(subcommand)]
+    Collaborator(CollaboratorCmd),
+}
+
+/// `fedpki workspace …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkspaceCmd {
+    /// Create the workspace's root and signing CA under ./cert/ca.
+    Certify(ManualPasswordArgs),
+}
+
+/// `--password-file` of the manual flow: optional; without it (and without
+/// FEDPKI_PASSWORD or a terminal) the CA keys are stored unencrypted, 0600.
+#[derive(Debug, Args)]
+pub(crate) struct ManualPasswordArgs {
+    /// Encrypt (or decrypt) the workspace CA keys with the password on the
+    /// first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `fedpki aggregator …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AggregatorCmd {
+    /// Make the aggregator's key and CSR in ./cert/server.
+    GenerateCertRequest {
+        /// The aggregator's FQDN (default: $FQDN, else this host's).
+        #[arg(long)]
+        fqdn: Option<String>,
+    },
+    /// Sign the aggregator's CSR with the workspace CA.
+    Certify {
+        /// The aggregator's FQDN (default: $FQDN, else this host's).
+        #[arg(long)]
+        fqdn: Option<String>,
+        /// Sign without asking to compare the CSR hash.
+        #[arg(short = 's', long)]
+        silent: bool,
+        #[command(flatten)]
+        password: ManualPasswordArgs,
+    },
+}
+
+/// `fedpki collaborator …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum CollaboratorCmd {
+    /// Make a collaborator's key and CSR in ./cert/client, and the request zip.
+    GenerateCertRequest {
+        /// The collaborator's name.
+        #[arg(
+            short = 'n',
+            long = "collaborator_name",
+            visible_alias = "collaborator-name"
+        )]
+        name: String,
+        /// Do not make col_<name>_to_agg_cert_request.zip.
+        #[arg(short = 'x', long)]
+        skip_package: bool,
+    },
+    /// Sign a collaborator's CSR (-n, or a request zip with -r), or import a
+    /// signed zip (-i).
+    Certify {
+        /// The collaborator's name.
+        #[arg(
+            short = 'n',
+            long = "collaborator_name",
+            visible_alias = "collaborator-name"
+        )]
+        name: Option<String>,
+        /// Sign without asking to compare the CSR hash.
+        #[arg(short = 's', long)]
+        silent: bool,
+        /// A request zip to sign (on the aggregator).
+        #[arg(short = 'r', long = "request-pkg", value_name = "ZIP")]
+        request_pkg: Option<PathBuf>,
+        /// A signed zip to install (on the collaborator).
+        #[arg(short = 'i', long = "import", value_name = "ZIP")]
+        import: Option<PathBuf>,
+        #[command(flatten)]
+        password: ManualPasswordArgs,
+    },
+}
+
+/// `fedpki pki …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum Pki {
+    /// Create a CA (root, intermediate, provisioner) in a folder.
+    Install(InstallArgs),
+    /// Serve the CA over HTTPS.
+    Run(RunArgs),
+    /// Print a one-time enrollment token for a subject.
+    GetToken(GetTokenArgs),
+    /// Get a certificate from the CA with a token.
+    Certify(CertifyArgs),
+    /// Stop the CA's server and remove its folder.
+    Uninstall(UninstallArgs),
+    /// Offline: make a key and a request file to carry to an air-gapped CA.
+    Csr(CsrArgs),
+    /// Air-gapped CA: sign a request file (server stopped).
+    Sign(SignArgs),
+    /// Offline: check a signed file and install the certificate.
+    Import(ImportArgs),
+    /// Show what a certificate, CSR, key, token, request, signed file or CRL holds.
+    Inspect {
+        /// The file ("-" for standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Revoke a certificate (through the running server, or offline).
+    Revoke(RevokeArgs),
+    /// Write the CA's current CRL (DER).
+    Crl(CrlArgs),
+    /// Renew a certificate over mutual TLS with the current one.
+    Renew(RenewArgs),
+    /// List the certificates the CA issued.
+    List(ListArgs),
+    /// Check a node's key, certificate, chain, name and revocation status.
+    Verify(VerifyArgs),
+    /// Verify the CA's hash-chained audit log.
+    Audit(AuditArgs),
+}
+
+/// The CA folder a command works on: `-p DIR`, the same for every command.
+#[derive(Debug, Args)]
+pub(crate) struct CaDir {
+    /// Folder of the CA.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+}
+
+impl CaDir {
+    /// Its layout.
+    pub(crate) fn paths(&self) -> crate::ca::CaPaths {
+        crate::ca::CaPaths::new(&self.ca_path)
+    }
+}
+
+/// Where the CA password comes from.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// Read the CA password from the first line of this file (else
+    /// FEDPKI_PASSWORD, else a terminal prompt). The password is never stored.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
