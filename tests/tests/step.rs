@@ -461,6 +461,47 @@ fn fedpki_against_step_ca_0_16_0() {
         "the key is kept as it was"
     );
 
+    // The same key, encrypted (OpenSSL's legacy PEM encryption): renew
+    // asks for its passphrase, here from FEDPKI_KEY_PASSWORD.
+    let encrypted = fedpki_tests::openssl(
+        &b,
+        &[
+            "ec",
+            "-in",
+            "beta.key",
+            "-aes256",
+            "-passout",
+            "pass:node-pass",
+            "-out",
+            "beta.key",
+        ],
+    );
+    assert!(encrypted.status.success(), "{encrypted:?}");
+    let renew_with = |pass: Option<&str>| {
+        let mut cmd = std::process::Command::new(fedpki_tests::bin());
+        cmd.args([
+            "pki",
+            "renew",
+            "-n",
+            "beta",
+            "-c",
+            b.to_str().unwrap(),
+            "--ca-url",
+            &ca.host_port,
+        ])
+        .env_remove("FEDPKI_KEY_PASSWORD")
+        .stdin(std::process::Stdio::null());
+        if let Some(p) = pass {
+            cmd.env("FEDPKI_KEY_PASSWORD", p);
+        }
+        cmd.output().unwrap()
+    };
+    fedpki_tests::refused(&renew_with(None), "is encrypted");
+    fedpki_tests::refused(&renew_with(Some("wrong")), "passphrase does not decrypt");
+    let out = renew_with(Some("node-pass"));
+    assert!(stderr(&out).contains("Renewed beta"), "{}", text(&out));
+    strict(&b.join("beta.crt"));
+
     // verify: step-ca 0.16 publishes no CRL; that fails, and says so,
     // unless --skip-revocation; every other check runs either way.
     let verify = |extra: &[&str]| {

@@ -130,7 +130,7 @@ impl StepFolder {
     /// `cert/pass_file` (with a warning), else asked on the terminal.
     fn password(&self, file: Option<&Path>) -> Result<Zeroizing<String>> {
         if let Some(f) = file {
-            return read_first_line(f);
+            return password::obtain(Some(f), false);
         }
         if let Some(f) = &self.fx_pass_file {
             eprintln!(
@@ -138,7 +138,7 @@ impl StepFolder {
                  adopted, delete it: fedpki keeps no password on disk.",
                 f.display()
             );
-            return read_first_line(f);
+            return password::obtain(Some(f), false);
         }
         password::prompt("step-ca password: ", false)
     }
@@ -231,11 +231,6 @@ impl StepFolder {
         }
         Ok((name, kid, key))
     }
-}
-
-fn read_first_line(path: &Path) -> Result<Zeroizing<String>> {
-    let text = Zeroizing::new(read_text(path)?);
-    Ok(Zeroizing::new(text.lines().next().unwrap_or("").to_owned()))
 }
 
 fn first_cert(pem: &str, what: &str) -> Result<fedpki_core::Certificate> {
