@@ -413,6 +413,24 @@ fn fedpki_against_step_ca_0_16_0() {
     // certify with a token from `step ca token`, then renew.
     let a = tmp.path().join("a");
     let token = ca.token(tmp.path(), "alpha");
+    let out = fedpki(
+        tmp.path(),
+        &[
+            "pki",
+            "certify",
+            "-n",
+            "omega",
+            "-t",
+            &token,
+            "-c",
+            a.to_str().unwrap(),
+        ],
+    );
+    fedpki_tests::refused(&out, "this token is for \"alpha\"");
+    assert!(
+        !a.exists(),
+        "nothing was written for a token of another name"
+    );
     ok(fedpki(
         tmp.path(),
         &[

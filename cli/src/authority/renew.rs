@@ -14,25 +14,7 @@ impl Authority {
     /// issued by this CA, has expired, or was revoked (checked atomically
     /// with the commit).
     pub async fn renew(&self, presented: &Certificate, now: UnixTime) -> Result<Issued, Refusal> {
-        fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
-            .map_err(|_| {
-                Refusal::new(
-                    Why::NotAuthorized,
-                    "the certificate was not issued by this CA",
-                )
-            })?;
-        fedpki_core::chain::check_valid_at(presented, now).map_err(|_| {
-            Refusal::new(
-                Why::NotAuthorized,
-                "the certificate has expired (or is not yet valid); get a new one with a token",
-            )
-        })?;
-        if fedpki_core::chain::is_ca(presented) {
-            return Err(Refusal::new(
-                Why::Forbidden,
-                "a CA certificate cannot be renewed",
-            ));
-        }
+        self.check_presented(presented, now)?;
         let cn = fedpki_core::chain::common_name(presented)
             .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
         let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
@@ -57,6 +39,31 @@ impl Authority {
         }
     }
 
+    /// A certificate presented over mutual TLS that this CA may act on: a
+    /// leaf its intermediate signed, valid now.
+    fn check_presented(&self, presented: &Certificate, now: UnixTime) -> Result<(), Refusal> {
+        fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
+            .map_err(|_| {
+                Refusal::new(
+                    Why::NotAuthorized,
+                    "the certificate was not issued by this CA",
+                )
+            })?;
+        fedpki_core::chain::check_valid_at(presented, now).map_err(|_| {
+            Refusal::new(
+                Why::NotAuthorized,
+                "the certificate has expired (or is not yet valid); get a new one with a token",
+            )
+        })?;
+        if fedpki_core::chain::is_ca(presented) {
+            return Err(Refusal::new(
+                Why::Forbidden,
+                "a CA certificate cannot be renewed or revoked by its holder",
+            ));
+        }
+        Ok(())
+    }
+
     /// Record a certificate this CA's intermediate signed that its ledger
     /// has never seen: one step-ca issued before the CA was adopted. Its
     /// holder presented it over mutual TLS (so it chains to our root); it
@@ -67,18 +74,7 @@ impl Authority {
         presented: &Certificate,
         now: UnixTime,
     ) -> Result<(), Refusal> {
-        let unusable = |why: &str| {
-            Refusal::new(
-                Why::NotAuthorized,
-                format!("the certificate cannot be taken into this CA's ledger: {why}"),
-            )
-        };
-        fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
-            .map_err(|_| unusable("not signed by this CA's intermediate"))?;
-        fedpki_core::chain::check_valid_at(presented, now).map_err(|_| unusable("expired"))?;
-        if fedpki_core::chain::is_ca(presented) {
-            return Err(unusable("it is a CA certificate"));
-        }
+        self.check_presented(presented, now)?;
         let record = CertRecord {
             serial: issue::serial_hex(presented),
             subject: fedpki_core::chain::common_name(presented).unwrap_or_default(),

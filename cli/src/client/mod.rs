@@ -306,32 +306,38 @@ async fn read_ticket(name: &str, token: &str, now: UnixTime) -> Result<(Ticket, 
     // A JWT has two dots; fedpki's token (base64 JWT "." base64 root) one.
     let (bundle, claims, root) = if token.matches('.').count() == 2 {
         let claims = fedpki_core::token::peek_claims(token)?;
+        // Before anything is fetched for it.
+        check_claims(name, &claims, now)?;
         let url = HttpsUrl::parse(first_audience(&claims)?)?;
         let root_pem = bootstrap::root_for_token(&url.host, url.port, &claims.sha).await?;
         Bundle::from_parts(token.to_owned(), root_pem)?
     } else {
-        Bundle::parse(token)?
+        let parsed = Bundle::parse(token)?;
+        check_claims(name, &parsed.1, now)?;
+        parsed
     };
+    let ticket = Ticket {
+        subject: Subject::new(&claims.sub)?,
+        sans: San::for_subject(&claims.sub, &claims.sans)?,
+        url: HttpsUrl::parse(first_audience(&claims)?)?,
+        bundle,
+        claims,
+    };
+    Ok((ticket, root))
+}
+
+/// The token is for `name` and has not expired.
+fn check_claims(name: &str, claims: &fedpki_core::token::Claims, now: UnixTime) -> Result<()> {
     if claims.sub != name {
         return Err(CliError::usage(format!(
             "this token is for {:?}, not {name:?}; use -n {:?} or ask for a token for {name:?}",
             claims.sub, claims.sub
         )));
     }
-    let subject = Subject::new(&claims.sub)?;
-    let sans = San::for_subject(&claims.sub, &claims.sans)?;
-    let url = HttpsUrl::parse(first_audience(&claims)?)?;
     if now.0 > claims.exp.saturating_add(fedpki_core::token::LEEWAY_SECS) {
         return Err(fedpki_core::token::TokenError::Expired.into());
     }
-    let ticket = Ticket {
-        bundle,
-        claims,
-        subject,
-        sans,
-        url,
-    };
-    Ok((ticket, root))
+    Ok(())
 }
 
 /// The CA address a token is for: its (first) audience.
