@@ -9,7 +9,10 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use der::{Decode, Encode};
-use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
+use der::referenced::OwnedToRef;
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+};
 
 use crate::error::malformed;
 use crate::{Error, PublicKey, UnixTime};
@@ -82,6 +85,26 @@ impl Certificate {
     /// notBefore as X.509 prints it.
     pub fn not_before_text(&self) -> String {
         self.0.tbs_certificate().validity().not_before.to_string()
+    }
+
+    /// The key identifier of this certificate's key: its SKI extension if
+    /// present, else computed (RFC 7093 method 1), so it matches the AKI of
+    /// whatever this certificate signs.
+    pub fn key_id(&self) -> Vec<u8> {
+        let tbs = self.0.tbs_certificate();
+        match tbs.get_extension::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+            _ => crate::profile::key_identifier(tbs.subject_public_key_info().owned_to_ref()),
+        }
+    }
+
+    /// The key identifier of the key that signed this certificate (its
+    /// AKI's keyIdentifier), if it names one.
+    pub fn authority_key_id(&self) -> Option<Vec<u8>> {
+        match self.0.tbs_certificate().get_extension::<AuthorityKeyIdentifier>() {
+            Ok(Some((_, aki))) => aki.key_identifier.map(|k| k.as_bytes().to_vec()),
+            _ => None,
+        }
     }
 
     /// The subject as an RFC 4514 string.

@@ -27,6 +27,22 @@ pub const MAX_CSR_DER: usize = 16 * 1024;
 /// Build a CSR for `key` with `CN=subject` and the SANs in an
 /// extensionRequest, signed by `key`.
 pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Csr, Error> {
+    build_named(key, subject.as_str(), sans)
+}
+
+/// Build a CSR for a CA's key (an intermediate asking an offline root):
+/// `CN=common_name` (any text of 1 to 64 characters), no names requested.
+pub fn build_for_ca(key: &dyn SigningKey, common_name: &str) -> Result<Csr, Error> {
+    let chars = common_name.chars().count();
+    if chars == 0 || chars > 64 || common_name.chars().any(char::is_control) {
+        return Err(Error::InvalidName(alloc::format!(
+            "a CA name is 1 to 64 printable characters; {common_name:?} is not"
+        )));
+    }
+    build_named(key, common_name, &[])
+}
+
+fn build_named(key: &dyn SigningKey, common_name: &str, sans: &[San]) -> Result<Csr, Error> {
     let names = sans
         .iter()
         .map(general_name)
@@ -49,7 +65,7 @@ pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Cs
     }
     let info = CertReqInfo {
         version: Version::V1,
-        subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
+        subject: cn_name(common_name).map_err(|e| malformed("name", e))?,
         public_key: key.public_key().spki().clone(),
         attributes,
     };

@@ -7,12 +7,10 @@ use core::time::Duration;
 
 use crate::cert::Certificate;
 use der::asn1::BitString;
-use der::referenced::OwnedToRef;
 use der::{DateTime, Decode, Encode};
 use spki::{AlgorithmIdentifierOwned, EncodePublicKey, SubjectPublicKeyInfoOwned};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
-use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
@@ -20,7 +18,7 @@ use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
 use crate::profile::{
-    IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name, key_identifier,
+    IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name,
 };
 use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
@@ -193,11 +191,7 @@ impl Issuer<'_> {
     /// This CA's key identifier: its SKI extension if present, else computed
     /// from its key, so AKIs match whatever the CA's own certificate says.
     pub fn key_id(&self) -> Vec<u8> {
-        let tbs = self.cert.x509().tbs_certificate();
-        match tbs.get_extension::<SubjectKeyIdentifier>() {
-            Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
-            _ => key_identifier(tbs.subject_public_key_info().owned_to_ref()),
-        }
+        self.cert.key_id()
     }
 
     /// An intermediate CA certificate for `subject_key`, valid 10 years.

@@ -8,7 +8,12 @@
 //!  "csr": "-----BEGIN CERTIFICATE REQUEST-----…", "token": "<bundle>" | null}
 //! {"fedpki": "signed-certificate", "version": 1, "name": "col1",
 //!  "crt": "<leaf PEM>", "ca": "<intermediate PEM>", "root": "<root PEM>"}
+//! {"fedpki": "intermediate-request", "version": 1, "caUrl": "ca.example:9123",
+//!  "csr": "<intermediate CSR PEM>", "csrSha256": "<hex SHA-256 of the CSR DER>"}
+//! {"fedpki": "signed-intermediate", "version": 1, "requestSha256": "<the csrSha256 answered>",
+//!  "crt": "<intermediate PEM>", "root": "<root PEM>"}
 //! ```
+//! The last two cross the air gap between an online CA and its offline root.
 
 use alloc::string::String;
 
@@ -23,6 +28,104 @@ pub const MAX_FILE: usize = 64 * 1024;
 
 const REQUEST_KIND: &str = "certificate-request";
 const SIGNED_KIND: &str = "signed-certificate";
+const INTERMEDIATE_REQUEST_KIND: &str = "intermediate-request";
+const SIGNED_INTERMEDIATE_KIND: &str = "signed-intermediate";
+
+/// An online CA's request to its offline root: sign this intermediate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntermediateRequest {
+    /// Always `intermediate-request`.
+    pub fedpki: String,
+    /// Format version (1).
+    pub version: u32,
+    /// The `HOST:PORT` of the CA asking (shown to the root's operator).
+    pub ca_url: String,
+    /// The intermediate's CSR, PEM.
+    pub csr: String,
+    /// Lowercase hex SHA-256 of the CSR's DER: what both operators compare.
+    pub csr_sha256: String,
+}
+
+/// The root's answer to an [`IntermediateRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedIntermediate {
+    /// Always `signed-intermediate`.
+    pub fedpki: String,
+    /// Format version (1).
+    pub version: u32,
+    /// The `csrSha256` of the request answered.
+    pub request_sha256: String,
+    /// The intermediate CA certificate, PEM.
+    pub crt: String,
+    /// The root CA certificate, PEM.
+    pub root: String,
+}
+
+/// The hash an intermediate request is known by: lowercase hex SHA-256 of
+/// its CSR's DER.
+pub fn csr_sha256(csr: &Csr) -> String {
+    crate::encoding::hex(&crate::encoding::sha256(csr.der()))
+}
+
+impl IntermediateRequest {
+    /// A request for `csr` from the CA at `ca_url`.
+    pub fn new(ca_url: &str, csr: &Csr) -> Result<Self, Error> {
+        Ok(Self {
+            fedpki: INTERMEDIATE_REQUEST_KIND.into(),
+            version: 1,
+            ca_url: ca_url.into(),
+            csr: csr.to_pem()?,
+            csr_sha256: csr_sha256(csr),
+        })
+    }
+
+    /// Parse a request file, decode its CSR and check the hash it states is
+    /// its CSR's (a request edited on the way is refused here).
+    pub fn parse(text: &str) -> Result<(Self, Csr), Error> {
+        let req: Self = parse_json(text, INTERMEDIATE_REQUEST_KIND, "intermediate request")?;
+        let csr = Csr::from_pem(&req.csr)?;
+        let actual = csr_sha256(&csr);
+        if actual != req.csr_sha256 {
+            return Err(Error::Malformed(alloc::format!(
+                "the intermediate request was altered: its CSR's SHA-256 is {actual}, \
+                 but the file says {}",
+                req.csr_sha256
+            )));
+        }
+        Ok((req, csr))
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> Result<String, Error> {
+        to_json(self)
+    }
+}
+
+impl SignedIntermediate {
+    /// The answer to the request known by `request_sha256`.
+    pub fn new(request_sha256: &str, crt: String, root: String) -> Self {
+        Self {
+            fedpki: SIGNED_INTERMEDIATE_KIND.into(),
+            version: 1,
+            request_sha256: request_sha256.into(),
+            crt,
+            root,
+        }
+    }
+
+    /// Parse a signed intermediate (the certificates are checked by the
+    /// caller).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        parse_json(text, SIGNED_INTERMEDIATE_KIND, "signed intermediate")
+    }
+
+    /// Pretty JSON with a final newline.
+    pub fn to_json(&self) -> Result<String, Error> {
+        to_json(self)
+    }
+}
 
 /// A certificate request to carry to the CA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,5 +272,36 @@ mod tests {
             .replace("BEGIN CERTIFICATE REQUEST", "BEGIN CERTIFICATE");
         assert!(RequestFile::parse(&bad_csr).is_err());
         assert!(RequestFile::parse(&" ".repeat(MAX_FILE + 1)).is_err());
+    }
+
+    #[test]
+    fn an_intermediate_request_states_its_hash_and_an_edit_is_refused() {
+        use alloc::string::ToString;
+        let key = PrivateKey::generate(KeyType::P256, &mut TestEntropy(2)).unwrap();
+        let csr = crate::csr::build_for_ca(&key, "fedpki Intermediate CA").unwrap();
+        let req = IntermediateRequest::new("ca.example:9123", &csr).unwrap();
+        let text = req.to_json().unwrap();
+        let (back, back_csr) = IntermediateRequest::parse(&text).unwrap();
+        assert_eq!(back, req);
+        assert_eq!(back_csr, csr);
+        assert_eq!(back.csr_sha256, csr_sha256(&csr));
+        // Another CSR under the first one's hash: refused, naming both.
+        let other = PrivateKey::generate(KeyType::P256, &mut TestEntropy(3)).unwrap();
+        let other_csr = crate::csr::build_for_ca(&other, "fedpki Intermediate CA").unwrap();
+        let mut edited = req.clone();
+        edited.csr = other_csr.to_pem().unwrap();
+        let err = IntermediateRequest::parse(&edited.to_json().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("was altered"), "{err}");
+        assert!(err.to_string().contains(&csr_sha256(&other_csr)), "{err}");
+        // Kinds are not mixed up.
+        let signed = SignedIntermediate::new(&req.csr_sha256, "a".into(), "b".into());
+        assert!(IntermediateRequest::parse(&signed.to_json().unwrap()).is_err());
+        assert!(SignedIntermediate::parse(&text).is_err());
+        assert_eq!(
+            SignedIntermediate::parse(&signed.to_json().unwrap()).unwrap(),
+            signed
+        );
+        assert!(crate::csr::build_for_ca(&key, "").is_err());
+        assert!(crate::csr::build_for_ca(&key, &"x".repeat(65)).is_err());
     }
 }

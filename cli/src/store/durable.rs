@@ -327,6 +327,15 @@ impl Backend for Durable {
         Ok(all)
     }
 
+    fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
+        let view = self.index()?.view()?;
+        Ok(Layered {
+            top: &self.overlay,
+            base: &view,
+        }
+        .certificate(serial)?)
+    }
+
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError> {
         let view = self.index()?.view()?;
         Ok(Layered {

@@ -165,6 +165,12 @@ impl Lookup for View {
     fn issued(&self, serial: &str) -> Result<bool, String> {
         Ok(self.certs.get(serial).map_err(db_err)?.is_some())
     }
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
+        match self.certs.get(serial).map_err(db_err)? {
+            Some(v) => decode_record(serial, v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
     fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, String> {
         match self.revoked.get(serial).map_err(db_err)? {
             Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(db_err),

@@ -89,6 +89,8 @@ pub trait Backend: Send + 'static {
     fn certificates(&mut self) -> Result<Vec<CertRecord>, StoreError>;
     /// Every revocation.
     fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError>;
+    /// One certificate's record, if it was issued here.
+    fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError>;
     /// Whether a token id is burnt.
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError>;
     /// The last batch's callers have their answers (the batch is durable
@@ -128,6 +130,9 @@ impl Backend for MemoryBackend {
     }
     fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError> {
         Ok(self.state.revoked.values().cloned().collect())
+    }
+    fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
+        Ok(rules::Lookup::certificate(&self.state, serial)?)
     }
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.state.tokens.contains_key(jti))
@@ -206,6 +211,8 @@ enum Op {
     Prune(u64, Reply<usize>),
     List(Reply<Vec<CertRecord>>),
     Revocations(Reply<Vec<RevocationRecord>>),
+    Certificate(String, Reply<Option<CertRecord>>),
+    Revoked(Reply<Vec<(RevocationRecord, Option<CertRecord>)>>),
     IsBurnt(String, Reply<bool>),
 }
 
@@ -369,11 +376,36 @@ impl Store {
         self.ask(Op::Revocations).await
     }
 
+    /// One certificate's record, if it was issued here.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>> {
+        let serial = serial.to_owned();
+        self.ask(|r| Op::Certificate(serial, r)).await
+    }
+
+    /// Every revocation with the record of the certificate it revokes
+    /// (`None` only for a ledger that lost it): what a CRL per issuer needs.
+    pub async fn revoked_certificates(&self) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>> {
+        self.ask(Op::Revoked).await
+    }
+
     /// Whether a token id is burnt.
     pub async fn is_burnt(&self, jti: &str) -> Result<bool> {
         let jti = jti.to_owned();
         self.ask(|r| Op::IsBurnt(jti, r)).await
     }
+}
+
+fn revoked_with_records(
+    backend: &mut impl Backend,
+) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>, StoreError> {
+    let revoked = backend.revocations()?;
+    revoked
+        .into_iter()
+        .map(|r| {
+            let cert = backend.certificate(&r.serial)?;
+            Ok((r, cert))
+        })
+        .collect()
 }
 
 fn writer(
@@ -417,6 +449,12 @@ fn writer(
                 }
                 Op::Revocations(r) => {
                     let _ = r.send(backend.revocations());
+                }
+                Op::Certificate(serial, r) => {
+                    let _ = r.send(backend.certificate(&serial));
+                }
+                Op::Revoked(r) => {
+                    let _ = r.send(revoked_with_records(&mut backend));
                 }
                 Op::IsBurnt(jti, r) => {
                     let _ = r.send(backend.is_burnt(&jti));

@@ -13,6 +13,8 @@ pub(crate) trait Lookup {
     fn burnt(&self, jti: &str) -> Result<bool, String>;
     /// Whether a certificate with this serial was issued here.
     fn issued(&self, serial: &str) -> Result<bool, String>;
+    /// Its record, if issued here.
+    fn certificate(&self, serial: &str) -> Result<Option<super::records::CertRecord>, String>;
     /// Its revocation, if revoked.
     fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, String>;
     /// The serial that renewed it, if renewed.
@@ -86,6 +88,9 @@ impl Lookup for State {
     fn issued(&self, serial: &str) -> Result<bool, String> {
         Ok(self.certs.contains_key(serial))
     }
+    fn certificate(&self, serial: &str) -> Result<Option<super::records::CertRecord>, String> {
+        Ok(self.certs.get(serial).cloned())
+    }
     fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, String> {
         Ok(self.revoked.get(serial).cloned())
     }
@@ -103,6 +108,12 @@ impl<B: Lookup + ?Sized> Lookup for Layered<'_, B> {
     }
     fn issued(&self, serial: &str) -> Result<bool, String> {
         Ok(self.top.certs.contains_key(serial) || self.base.issued(serial)?)
+    }
+    fn certificate(&self, serial: &str) -> Result<Option<super::records::CertRecord>, String> {
+        match self.top.certs.get(serial) {
+            Some(c) => Ok(Some(c.clone())),
+            None => self.base.certificate(serial),
+        }
     }
     fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, String> {
         match self.top.revoked.get(serial) {
