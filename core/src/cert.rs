@@ -8,8 +8,8 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use der::{Decode, Encode};
 use der::referenced::OwnedToRef;
+use der::{Decode, Encode};
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
 };
@@ -101,7 +101,11 @@ impl Certificate {
     /// The key identifier of the key that signed this certificate (its
     /// AKI's keyIdentifier), if it names one.
     pub fn authority_key_id(&self) -> Option<Vec<u8>> {
-        match self.0.tbs_certificate().get_extension::<AuthorityKeyIdentifier>() {
+        match self
+            .0
+            .tbs_certificate()
+            .get_extension::<AuthorityKeyIdentifier>()
+        {
             Ok(Some((_, aki))) => aki.key_identifier.map(|k| k.as_bytes().to_vec()),
             _ => None,
         }

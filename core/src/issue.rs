@@ -17,9 +17,7 @@ use x509_cert::time::{Time, Validity};
 use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
-use crate::profile::{
-    IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name,
-};
+use crate::profile::{IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name};
 use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
 /// Seconds in a (non-leap) year: the leaf lifetime OpenFL uses (8760 h).

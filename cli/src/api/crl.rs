@@ -1,28 +1,37 @@
-//! The CRL the server publishes (`GET /crl`, and the file in the CA
-//! folder).
+//! The CRLs the server publishes (`GET /crl` for the active intermediate,
+//! `GET /crl/KID` for each intermediate in use, `GET /crl/root` for the
+//! root's), and their files in the CA folder.
 
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
 use crate::authority::{Authority, crl_number};
+use crate::ca::CaPaths;
 use crate::error::Result;
-use crate::platform::sys::now;
+use crate::platform::sys::{create_dir, now, write_atomic};
 
-/// The current CRL, re-signed after each revocation and at two thirds of
-/// its life. Refreshes run one at a time, and a refresh that started after
+/// The current CRLs, re-signed after each revocation and at two thirds of
+/// their life. Refreshes run one at a time, and a refresh that started after
 /// a revocation was committed always covers it: each caller takes a ticket
-/// after its commit, and a CRL is built only after reading the highest
+/// after its commit, and CRLs are built only after reading the highest
 /// ticket so far, so concurrent revocations can never leave an older CRL
 /// served (each returns once a CRL with its revocation is published).
 pub(super) struct CrlCache {
-    der: RwLock<Bytes>,
+    published: RwLock<Arc<Published>>,
     tickets: std::sync::atomic::AtomicU64,
     state: tokio::sync::Mutex<CrlState>,
 }
 
+#[derive(Default)]
+struct Published {
+    active: Bytes,
+    by_kid: HashMap<String, Bytes>,
+}
+
 struct CrlState {
-    /// Every ticket up to this one is covered by the published CRL.
+    /// Every ticket up to this one is covered by the published CRLs.
     published: u64,
     last_number: u64,
 }
@@ -32,7 +41,7 @@ impl CrlCache {
     /// growing across restarts whatever the clock does.
     pub(super) fn new(last_number: u64) -> Self {
         Self {
-            der: RwLock::new(Bytes::new()),
+            published: RwLock::new(Arc::default()),
             tickets: std::sync::atomic::AtomicU64::new(0),
             state: tokio::sync::Mutex::new(CrlState {
                 published: 0,
@@ -41,17 +50,26 @@ impl CrlCache {
         }
     }
 
-    /// The CRL published last (DER).
-    pub(super) fn current(&self) -> Bytes {
-        self.der.read().map(|d| d.clone()).unwrap_or_default()
+    fn published(&self) -> Arc<Published> {
+        self.published.read().map(|p| p.clone()).unwrap_or_default()
     }
 
-    /// Publish a CRL that holds every revocation committed before this call
-    /// (and write it to the CA folder).
+    /// The active intermediate's CRL published last (DER).
+    pub(super) fn current(&self) -> Bytes {
+        self.published().active.clone()
+    }
+
+    /// The CRL published last of the intermediate with key id `kid`.
+    pub(super) fn of(&self, kid: &str) -> Option<Bytes> {
+        self.published().by_kid.get(kid).cloned()
+    }
+
+    /// Publish CRLs that hold every revocation committed before this call
+    /// (and write them to the CA folder).
     pub(super) async fn refresh(
         &self,
         authority: &Authority,
-        file: Option<&std::path::Path>,
+        folder: Option<&CaPaths>,
     ) -> Result<()> {
         use std::sync::atomic::Ordering::SeqCst;
         let ticket = self.tickets.fetch_add(1, SeqCst) + 1;
@@ -61,18 +79,38 @@ impl CrlCache {
         }
         let covers = self.tickets.load(SeqCst);
         let number = crl_number(state.last_number);
-        let der = authority.crl(number, now()).await?;
-        if let Some(path) = file {
-            // Off the async workers: the write waits for the disk.
-            let (path, bytes) = (path.to_owned(), der.clone());
+        let crls = authority.crls(number, now()).await?;
+        let mut fresh = Published::default();
+        let mut files = Vec::new();
+        for crl in crls {
+            let der = Bytes::from(crl.der);
+            if let Some(paths) = folder {
+                files.push((paths.crl_of(&crl.kid), der.clone()));
+                if crl.active {
+                    files.push((paths.crl(), der.clone()));
+                }
+            }
+            if crl.active {
+                fresh.active = der.clone();
+            }
+            fresh.by_kid.insert(crl.kid, der);
+        }
+        if !files.is_empty() {
+            // Off the async workers: the writes wait for the disk.
             tokio::task::spawn_blocking(move || {
-                crate::platform::sys::write_atomic(&path, &bytes, 0o644)
+                for (path, der) in files {
+                    if let Some(dir) = path.parent() {
+                        create_dir(dir, false)?;
+                    }
+                    write_atomic(&path, &der, 0o644)?;
+                }
+                Ok::<(), crate::error::CliError>(())
             })
             .await
             .map_err(|e| crate::error::CliError::Store(format!("the CRL writer stopped: {e}")))??;
         }
-        if let Ok(mut cur) = self.der.write() {
-            *cur = Bytes::from(der);
+        if let Ok(mut cur) = self.published.write() {
+            *cur = Arc::new(fresh);
         }
         state.last_number = number;
         state.published = covers;
@@ -80,9 +118,10 @@ impl CrlCache {
     }
 }
 
-/// The cRLNumber of the CRL in `file`, or 0.
-pub(super) fn crl_number_on_disk(file: Option<&std::path::Path>) -> u64 {
-    file.and_then(|p| std::fs::read(p).ok())
+/// The cRLNumber of the active intermediate's CRL in `folder`, or 0.
+pub(super) fn crl_number_on_disk(folder: Option<&CaPaths>) -> u64 {
+    folder
+        .and_then(|p| std::fs::read(p.crl()).ok())
         .and_then(|der| fedpki_core::crl::Crl::parse(&der).ok())
         .and_then(|crl| crl.number())
         .unwrap_or(0)

@@ -185,11 +185,7 @@ pub(super) async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full
                 ("reason_code", &done.record.reason.to_string()),
             ],
         );
-        if let Err(e) = app
-            .crl
-            .refresh(&app.authority, app.crl_file.as_deref())
-            .await
-        {
+        if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
             log::error("crl_refresh_failed", &[("error", &e.to_string())]);
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,

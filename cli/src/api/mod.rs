@@ -43,12 +43,27 @@ struct App {
     /// `GET /provisioners`, encoded once.
     provisioners: bytes::Bytes,
     crl: CrlCache,
-    crl_file: Option<std::path::PathBuf>,
+    folder: Option<Folder>,
     /// Failed token and certificate checks per address.
     failures: RateWindow,
     /// Renewals per address.
     renewals: RateWindow,
     limits: Limits,
+}
+
+/// What the server knows of its CA folder.
+pub(crate) struct Folder {
+    /// Where every CRL signed is written and the root's CRL is read.
+    pub paths: crate::ca::CaPaths,
+    /// Unlock the folder's intermediates again: on SIGHUP, which `pki
+    /// intermediate activate` sends, the server takes up what this returns.
+    pub reload: Box<dyn Fn() -> Result<crate::ca::issuers::IssuerKeys> + Send + Sync>,
+}
+
+impl App {
+    fn paths(&self) -> Option<&crate::ca::CaPaths> {
+        self.folder.as_ref().map(|f| &f.paths)
+    }
 }
 
 /// What a connection's TLS handshake established about the client.
@@ -60,18 +75,18 @@ struct Peer {
 }
 
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to
-/// 10 s) and return. `crl_file`, when given, receives every CRL signed.
+/// 10 s) and return. `folder`, when given, receives every CRL signed.
 pub(crate) async fn serve(
     listener: TcpListener,
     authority: Authority,
     tls_key: PrivateKey,
     host: &str,
     limits: Limits,
-    crl_file: Option<std::path::PathBuf>,
+    folder: Option<Folder>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let identity = Arc::new(TlsIdentity::new(&authority, host, tls_key).await?);
-    let root_der = fedpki_core::issue::cert_der(&authority.certs().root)?;
+    let root_der = fedpki_core::issue::cert_der(&authority.issuers().certs().root)?;
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(identity.clone(), &root_der)?));
     let config = authority.config();
     let listing = crate::wire::Provisioners::of(
@@ -87,15 +102,13 @@ pub(crate) async fn serve(
         authority,
         provisioners,
         root_sha: fedpki_core::issue::fingerprint_der(&root_der),
-        crl: CrlCache::new(crl_number_on_disk(crl_file.as_deref())),
-        crl_file,
+        crl: CrlCache::new(crl_number_on_disk(folder.as_ref().map(|f| &f.paths))),
+        folder,
         failures: RateWindow::default(),
         renewals: RateWindow::default(),
         limits,
     });
-    app.crl
-        .refresh(&app.authority, app.crl_file.as_deref())
-        .await?;
+    app.crl.refresh(&app.authority, app.paths()).await?;
     let housekeeping = housekeeping(app.clone(), identity.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let failure = accept_until(&listener, &acceptor, &app, &graceful, shutdown).await;
@@ -197,14 +210,23 @@ fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinH
         ));
         renew.tick().await;
         crl.tick().await;
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                _ = hup => take_up_intermediates(&app, &identity).await,
                 _ = renew.tick() => match identity.renew(&app.authority).await {
                     Ok(()) => log::info("tls_renewed", &[]),
                     Err(e) => log::error("tls_renew_failed", &[("error", &e.to_string())]),
                 },
                 _ = crl.tick() => {
-                    if let Err(e) = app.crl.refresh(&app.authority, app.crl_file.as_deref()).await {
+                    if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
                         log::error("crl_refresh_failed", &[("error", &e.to_string())]);
                     }
                 }
@@ -218,6 +240,42 @@ fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinH
             }
         }
     })
+}
+
+/// Unlock the folder's intermediates again and issue from its active one
+/// from now on: its CRL and the server's own certificate follow at once.
+async fn take_up_intermediates(app: &Arc<App>, identity: &TlsIdentity) {
+    if app.folder.is_none() {
+        return;
+    }
+    // Decrypting keys takes a moment of CPU: off the async workers.
+    let unlocking = app.clone();
+    let reloaded = tokio::task::spawn_blocking(move || match &unlocking.folder {
+        Some(folder) => (folder.reload)(),
+        None => Err(CliError::Store("no CA folder".into())),
+    })
+    .await
+    .unwrap_or_else(|e| Err(CliError::Store(format!("the reload stopped: {e}"))));
+    match reloaded {
+        Ok(keys) => {
+            app.authority.replace_issuers(keys);
+            let kid = app.authority.issuers().active_kid().to_owned();
+            if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
+                log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+            }
+            if let Err(e) = identity.renew(&app.authority).await {
+                log::error("tls_renew_failed", &[("error", &e.to_string())]);
+            }
+            log::info("intermediate_taken_up", &[("key_id", &kid)]);
+        }
+        Err(e) => log::error(
+            "intermediate_reload_failed",
+            &[
+                ("error", &e.to_string()),
+                ("kept", app.authority.issuers().active_kid()),
+            ],
+        ),
+    }
 }
 
 /// Complete one connection's TLS handshake (within [`IO_TIMEOUT`]) and

@@ -16,7 +16,8 @@ use crate::wire::{Health, Root, Roots};
 pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let certs = app.authority.certs();
+    let issuers = app.authority.issuers();
+    let certs = issuers.certs();
     if method == Method::GET
         && let Some((content_type, bytes)) = super::web::asset(&path)
     {
@@ -72,14 +73,27 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
             );
             resp
         }
-        (&Method::GET, "/crl" | "/1.0/crl") => {
-            let der = app.crl.current();
-            let mut resp = Response::new(Full::new(der));
-            resp.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("application/pkix-crl"),
-            );
-            resp
+        (&Method::GET, "/crl" | "/1.0/crl") => crl_response(app.crl.current()),
+        (&Method::GET, "/crl/root" | "/1.0/crl/root") => {
+            match app.paths().and_then(|p| std::fs::read(p.root_crl()).ok()) {
+                Some(der) => crl_response(Bytes::from(der)),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "this CA was given no root CRL (its operator installs one with \
+                     `fedpki pki install --root-crl FILE`)",
+                ),
+            }
+        }
+        (&Method::GET, p) if p.starts_with("/crl/") || p.starts_with("/1.0/crl/") => {
+            let kid = p.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+            match app.crl.of(&kid) {
+                Some(der) => crl_response(der),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "no intermediate in use here has that key id (a retired one's CRL is \
+                     served until its last certificate expires)",
+                ),
+            }
         }
         (&Method::POST, "/1.0/sign" | "/sign" | "/1.0/renew" | "/renew" | "/1.0/revoke" | "/revoke") => {
             changing(app, req, peer, &path).await
@@ -96,6 +110,15 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, "no such route"),
     }
+}
+
+fn crl_response(der: Bytes) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(der));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/pkix-crl"),
+    );
+    resp
 }
 
 /// A request that changes the ledger (sign, renew, revoke): the per-address

@@ -76,7 +76,7 @@ impl TlsIdentity {
         let chain = vec![
             CertificateDer::from(leaf),
             CertificateDer::from(fedpki_core::issue::cert_der(
-                &authority.certs().intermediate,
+                &authority.issuers().certs().intermediate,
             )?),
         ];
         let fresh = Arc::new(CertifiedKey::new(chain, self.signing.clone()));

@@ -1,4 +1,7 @@
-//! The CRL the authority signs, and how its numbers grow.
+//! The CRLs the authority signs, one per intermediate in use, and how their
+//! numbers grow.
+
+use std::collections::HashMap;
 
 use fedpki_core::UnixTime;
 use fedpki_core::crl::{self, Reason};
@@ -9,28 +12,59 @@ use super::Authority;
 /// that, and after every revocation.
 pub(crate) const CRL_LIFETIME_SECS: u64 = 24 * 3600;
 
+/// One intermediate's CRL.
+#[derive(Debug, Clone)]
+pub(crate) struct SignedCrl {
+    /// The intermediate's key id, hex.
+    pub kid: String,
+    /// Whether it is the active intermediate's (`GET /crl`).
+    pub active: bool,
+    /// The CRL, DER.
+    pub der: Vec<u8>,
+}
+
 impl Authority {
-    /// A complete CRL over every revocation, signed by the intermediate,
-    /// valid [`CRL_LIFETIME_SECS`] from `now`.
-    pub async fn crl(&self, number: u64, now: UnixTime) -> crate::error::Result<Vec<u8>> {
-        let revoked: Vec<crl::Revoked> = self
-            .store
-            .revocations()
-            .await?
-            .into_iter()
-            .map(|r| crl::Revoked {
+    /// A complete CRL for each intermediate in use: every revocation of a
+    /// certificate it signed, numbered `number`, valid
+    /// [`CRL_LIFETIME_SECS`] from `now`. The active intermediate's first.
+    pub(crate) async fn crls(
+        &self,
+        number: u64,
+        now: UnixTime,
+    ) -> crate::error::Result<Vec<SignedCrl>> {
+        let issuers = self.issuers();
+        let active = issuers.active_kid().to_owned();
+        let mut by_issuer: HashMap<String, Vec<crl::Revoked>> = HashMap::new();
+        for (r, record) in self.store.revoked_certificates().await? {
+            // A record is the certificate's issuer's: its AKI names it.
+            let kid = record
+                .and_then(|c| fedpki_core::Certificate::from_der(&c.der).ok())
+                .and_then(|c| c.authority_key_id())
+                .map_or_else(|| active.clone(), |k| fedpki_core::encoding::hex(&k));
+            by_issuer.entry(kid).or_default().push(crl::Revoked {
                 serial_hex: r.serial,
                 at: UnixTime(r.revoked_at),
                 reason: Reason::from_code(r.reason).unwrap_or(Reason::Unspecified),
+            });
+        }
+        issuers
+            .crl_signers(now)
+            .into_iter()
+            .map(|s| {
+                let revoked = by_issuer.get(s.kid).map_or(&[][..], Vec::as_slice);
+                Ok(SignedCrl {
+                    kid: s.kid.to_owned(),
+                    active: s.active,
+                    der: crl::build(&s.issuer, revoked, number, now, now.plus(CRL_LIFETIME_SECS))?,
+                })
             })
-            .collect();
-        Ok(crl::build(
-            &self.issuer(),
-            &revoked,
-            number,
-            now,
-            now.plus(CRL_LIFETIME_SECS),
-        )?)
+            .collect()
+    }
+
+    /// The active intermediate's CRL alone (see [`Self::crls`]).
+    pub async fn crl(&self, number: u64, now: UnixTime) -> crate::error::Result<Vec<u8>> {
+        let mut all = self.crls(number, now).await?;
+        Ok(all.swap_remove(0).der)
     }
 }
 

@@ -10,12 +10,13 @@
 use std::fmt;
 
 use fedpki_core::csr::VerifiedCsr;
-use fedpki_core::issue::{self, Issuer, Serial};
+use fedpki_core::issue::{self, Serial};
 use fedpki_core::name::{San, Subject};
 use fedpki_core::profile::LeafUsage;
 use fedpki_core::token::{self, VerifiedToken};
 use fedpki_core::{PrivateKey, PublicKey, SignatureVerifier, UnixTime};
 
+use crate::ca::issuers::IssuerKeys;
 use crate::ca::{CaCerts, CaConfig};
 
 use crate::platform::sys::Clock;
@@ -25,6 +26,7 @@ use fedpki_core::Entropy;
 mod commit;
 mod crl;
 mod csr;
+mod issuers;
 mod platform;
 mod refusal;
 mod renew;
@@ -33,6 +35,7 @@ mod revoke;
 pub(crate) use self::crl::{CRL_LIFETIME_SECS, crl_number};
 pub use self::csr::csr_names;
 pub(crate) use self::csr::verified_csr;
+pub(crate) use self::issuers::Issuers;
 pub(crate) use self::platform::Platform;
 
 use refusal::internal;
@@ -58,8 +61,8 @@ pub struct Authority {
     audiences: Vec<String>,
     revoke_audiences: Vec<String>,
     provisioner: PublicKey,
-    certs: CaCerts,
-    key: Box<dyn fedpki_core::SigningKey>,
+    issuers: std::sync::RwLock<std::sync::Arc<Issuers>>,
+    signer: fn(PrivateKey) -> Box<dyn fedpki_core::SigningKey>,
     verifier: &'static dyn SignatureVerifier,
     store: Store,
     clock: Box<dyn Clock>,
@@ -85,11 +88,30 @@ impl Authority {
         Self::on(config, certs, key, store, Platform::system())
     }
 
-    /// An authority over a loaded CA, on `platform`.
+    /// An authority over every intermediate of a CA folder, on
+    /// [`Platform::system`].
+    pub(crate) fn with_issuers(
+        config: CaConfig,
+        keys: IssuerKeys,
+        store: Store,
+    ) -> crate::error::Result<Self> {
+        Self::build(config, keys, store, Platform::system())
+    }
+
+    /// An authority over a loaded CA with one intermediate, on `platform`.
     pub fn on(
         config: CaConfig,
         certs: CaCerts,
         key: PrivateKey,
+        store: Store,
+        platform: Platform,
+    ) -> crate::error::Result<Self> {
+        Self::build(config, IssuerKeys::single(certs, key), store, platform)
+    }
+
+    fn build(
+        config: CaConfig,
+        keys: IssuerKeys,
         store: Store,
         platform: Platform,
     ) -> crate::error::Result<Self> {
@@ -98,8 +120,11 @@ impl Authority {
             revoke_audiences: config.revoke_audiences(),
             provisioner: config.provisioner_key()?,
             config,
-            certs,
-            key: (platform.crypto.signer)(key),
+            issuers: std::sync::RwLock::new(std::sync::Arc::new(Issuers::new(
+                keys,
+                platform.crypto.signer,
+            ))),
+            signer: platform.crypto.signer,
             verifier: platform.crypto.verifier,
             store,
             clock: platform.clock,
@@ -112,22 +137,9 @@ impl Authority {
         &self.config
     }
 
-    /// The CA's certificates.
-    pub fn certs(&self) -> &CaCerts {
-        &self.certs
-    }
-
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
-    }
-
-    /// The intermediate CA as an issuer.
-    pub fn issuer(&self) -> Issuer<'_> {
-        Issuer {
-            cert: &self.certs.intermediate,
-            key: &*self.key,
-        }
     }
 
     /// Check a token alone (signature, `iss`, `aud`, time).
@@ -255,8 +267,9 @@ impl Authority {
             let mut entropy = self.entropy.lock().unwrap_or_else(|e| e.into_inner());
             Serial::time_ordered(self.clock.now_ms(), &mut **entropy).map_err(internal)?
         };
-        let cert = self
-            .issuer()
+        let issuers = self.issuers();
+        let cert = issuers
+            .active()
             .leaf(
                 public_key,
                 subject,
@@ -278,7 +291,7 @@ impl Authority {
         let issued = Issued {
             // From the record's DER: the certificate is encoded once.
             crt: fedpki_core::encoding::pem("CERTIFICATE", &record.der).map_err(internal)?,
-            ca: self.certs.intermediate_pem.clone(),
+            ca: issuers.certs().intermediate_pem.clone(),
             serial: record.serial.clone(),
             subject: record.subject.clone(),
         };

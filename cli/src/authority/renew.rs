@@ -40,15 +40,18 @@ impl Authority {
     }
 
     /// A certificate presented over mutual TLS that this CA may act on: a
-    /// leaf its intermediate signed, valid now.
+    /// leaf one of its intermediates (active or retired) signed, valid now.
     fn check_presented(&self, presented: &Certificate, now: UnixTime) -> Result<(), Refusal> {
-        fedpki_core::chain::check_signed_by(presented, &self.certs.intermediate, self.verifier)
-            .map_err(|_| {
-                Refusal::new(
-                    Why::NotAuthorized,
-                    "the certificate was not issued by this CA",
-                )
-            })?;
+        let not_ours = || {
+            Refusal::new(
+                Why::NotAuthorized,
+                "the certificate was not issued by this CA",
+            )
+        };
+        let issuers = self.issuers();
+        let (issuer, _) = issuers.signer_of(presented).ok_or_else(not_ours)?;
+        fedpki_core::chain::check_signed_by(presented, issuer, self.verifier)
+            .map_err(|_| not_ours())?;
         fedpki_core::chain::check_valid_at(presented, now).map_err(|_| {
             Refusal::new(
                 Why::NotAuthorized,
@@ -96,19 +99,23 @@ impl Authority {
         }
     }
 
-    /// A certificate this CA issued, answered from its ledger record.
+    /// A certificate this CA issued, answered from its ledger record with
+    /// the chain of the intermediate that signed it.
     async fn issued_from_ledger(&self, serial: &str) -> Result<Issued, Refusal> {
         let record = self
             .store
-            .certificates()
+            .certificate(serial)
             .await
             .map_err(|e| self.store_failed(e))?
-            .into_iter()
-            .find(|c| c.serial == serial)
             .ok_or_else(|| internal(format!("the successor {serial} is not in the ledger")))?;
+        let cert = issue::parse_cert_der(&record.der).map_err(internal)?;
+        let issuers = self.issuers();
+        let (_, ca) = issuers
+            .signer_of(&cert)
+            .ok_or_else(|| internal(format!("the successor {serial}'s issuer is not held")))?;
         Ok(Issued {
             crt: fedpki_core::encoding::pem("CERTIFICATE", &record.der).map_err(internal)?,
-            ca: self.certs.intermediate_pem.clone(),
+            ca: ca.to_owned(),
             serial: record.serial,
             subject: record.subject,
         })

@@ -85,6 +85,9 @@ fn new_ca(seed: u64) -> Ca {
         root_fingerprint: issue::fingerprint(&root).unwrap(),
         max_token_lifetime_secs: token::DEFAULT_MAX_LIFETIME_SECS,
         tls_key_sha256: None,
+        awaiting_root: false,
+        active_intermediate: None,
+        retired_intermediates: Vec::new(),
     };
     let certs = CaCerts {
         root_pem: issue::cert_pem(&root).unwrap(),

@@ -129,6 +129,9 @@ impl CaConfig {
             root_fingerprint: issue::fingerprint(&keys.root)?,
             max_token_lifetime_secs: lifetimes.max_token_secs,
             tls_key_sha256: Some(tls_key_pin(&keys.tls_key)),
+            awaiting_root: false,
+            active_intermediate: None,
+            retired_intermediates: Vec::new(),
         })
     }
 }

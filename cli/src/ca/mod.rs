@@ -5,9 +5,16 @@
 //! DIR/                       0700
 //!   config/ca.json           CA URL, provisioner name and public key, lifetimes
 //!   certs/root_ca.crt        root certificate (PEM)
-//!   certs/intermediate_ca.crt
-//!   secrets/root_ca_key      encrypted PKCS#8 (PBES2), 0600
+//!   certs/intermediate_ca.crt   the first intermediate
+//!   certs/intermediate_ca.crl   the active intermediate's last CRL
+//!   certs/intermediates/KID.crt intermediates activated since (KID: hex key id)
+//!   certs/crl/KID.crl           each intermediate's last CRL
+//!   certs/root_ca.crl           the root's CRL, as `pki install --root-crl` gave it
+//!   secrets/root_ca_key      encrypted PKCS#8 (PBES2), 0600; absent with an offline root
 //!   secrets/intermediate_ca_key
+//!   secrets/intermediates/KID_key
+//!   secrets/next_intermediate_key  staged by `pki intermediate request` (or an
+//!                            offline-root install), with config/next_intermediate.json
 //!   secrets/provisioner_key  signs enrollment tokens
 //!   secrets/tls_key          the HTTPS server's key, pinned by every token
 //!   db/fedpki.redb           burnt token ids, issued certificates
@@ -19,7 +26,9 @@
 mod adopt;
 pub(crate) mod guard;
 mod install;
+pub(crate) mod issuers;
 mod lock;
+pub(crate) mod offline_root;
 
 pub(crate) use self::adopt::adopt;
 pub(crate) use self::install::{Lifetimes, install};
@@ -97,9 +106,42 @@ impl CaPaths {
             log: self.audit_log(),
         }
     }
-    /// `certs/intermediate_ca.crl`: the last CRL signed.
+    /// `certs/intermediate_ca.crl`: the active intermediate's last CRL.
     pub fn crl(&self) -> PathBuf {
         self.dir.join("certs").join("intermediate_ca.crl")
+    }
+    /// `certs/crl/KID.crl`: the last CRL of the intermediate with key id `kid`.
+    pub fn crl_of(&self, kid: &str) -> PathBuf {
+        self.dir
+            .join("certs")
+            .join("crl")
+            .join(format!("{kid}.crl"))
+    }
+    /// `certs/intermediates/KID.crt`: an intermediate activated by rotation.
+    pub fn rotated_cert(&self, kid: &str) -> PathBuf {
+        self.dir
+            .join("certs")
+            .join("intermediates")
+            .join(format!("{kid}.crt"))
+    }
+    /// `secrets/intermediates/KID_key`: its key.
+    pub fn rotated_key(&self, kid: &str) -> PathBuf {
+        self.dir
+            .join("secrets")
+            .join("intermediates")
+            .join(format!("{kid}_key"))
+    }
+    /// `secrets/next_intermediate_key`: a staged intermediate's key.
+    pub fn next_key(&self) -> PathBuf {
+        self.dir.join("secrets").join("next_intermediate_key")
+    }
+    /// `config/next_intermediate.json`: the request it was staged with.
+    pub fn next_request(&self) -> PathBuf {
+        self.dir.join("config").join("next_intermediate.json")
+    }
+    /// `certs/root_ca.crl`: the offline root's CRL, as it was given.
+    pub fn root_crl(&self) -> PathBuf {
+        self.dir.join("certs").join("root_ca.crl")
     }
     /// `fedpki.lock`.
     pub fn lock(&self) -> PathBuf {
@@ -133,6 +175,32 @@ pub struct CaConfig {
     /// `pki run` then creates the key and records it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key_sha256: Option<String>,
+    /// Set while an offline-root install waits for its signed intermediate
+    /// (`pki install --complete`): nothing may be served or signed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_root: bool,
+    /// The key id (hex) of the intermediate that issues, when it is not the
+    /// first one (`certs/intermediate_ca.crt`): set by `pki intermediate
+    /// activate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_intermediate: Option<String>,
+    /// Intermediates that issued before the active one: they still sign
+    /// their CRLs, and their certificates still renew and revoke.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_intermediates: Vec<RetiredIntermediate>,
+}
+
+/// An intermediate that no longer issues.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiredIntermediate {
+    /// Its key id, hex.
+    pub key_id: String,
+    /// When it stopped issuing (Unix seconds).
+    pub retired_at: u64,
+    /// When the last certificate it can have signed expires: its CRL is
+    /// signed until then.
+    pub crl_until: u64,
 }
 
 fn default_max_token_lifetime() -> u64 {
@@ -152,8 +220,24 @@ pub struct ProvisionerConfig {
 }
 
 impl CaConfig {
-    /// Read and check `config/ca.json`.
+    /// Read and check `config/ca.json` of a CA ready to sign.
     pub fn load(paths: &CaPaths) -> Result<Self> {
+        let config = Self::load_any(paths)?;
+        if config.awaiting_root {
+            return Err(CliError::usage(format!(
+                "the CA in {dir} is not complete: its intermediate has not been signed by \
+                 the offline root yet. Carry the request ({req}) to the root host, run \
+                 `fedpki pki root sign -p ROOT_DIR REQUEST -o SIGNED` there, then \
+                 `fedpki pki install -p {dir} --complete SIGNED` here; nothing was served or signed",
+                dir = paths.dir.display(),
+                req = paths.next_request().display()
+            )));
+        }
+        Ok(config)
+    }
+
+    /// Read `config/ca.json`, complete or waiting for its root.
+    pub(crate) fn load_any(paths: &CaPaths) -> Result<Self> {
         if !paths.exists() {
             return Err(CliError::usage(format!(
                 "no fedpki CA in {} (no config/ca.json); create one with `fedpki pki install -p {}`",
@@ -182,6 +266,13 @@ impl CaConfig {
     /// The audiences this CA accepts in revoke tokens.
     pub fn revoke_audiences(&self) -> Vec<String> {
         vec![revoke_audience(&self.ca_url)]
+    }
+
+    /// Write `config/ca.json` (atomically: the switch of every change that
+    /// ends with it).
+    pub(crate) fn save(&self, paths: &CaPaths) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
+        write_atomic(&paths.config(), &json, 0o600)
     }
 
     /// The provisioner's verifying key.
@@ -255,8 +346,7 @@ pub(crate) fn server_tls_key(
     write_atomic(&path, pem.as_bytes(), 0o600)?;
     let mut updated = config.clone();
     updated.tls_key_sha256 = Some(tls_key_pin(&key));
-    let json = serde_json::to_vec_pretty(&updated).map_err(|e| CliError::usage(e.to_string()))?;
-    write_atomic(&paths.config(), &json, 0o600)?;
+    updated.save(paths)?;
     crate::platform::log::info("tls_key_created", &[("path", &path.display().to_string())]);
     Ok((key, updated))
 }
@@ -275,10 +365,11 @@ pub struct CaCerts {
 }
 
 impl CaCerts {
-    /// Read the certificates and check the root against the config.
+    /// Read the root and the active intermediate, and check the root
+    /// against the config.
     pub fn load(paths: &CaPaths, config: &CaConfig) -> Result<Self> {
         let root_pem = read_text(&paths.root_cert())?;
-        let intermediate_pem = read_text(&paths.intermediate_cert())?;
+        let intermediate_pem = read_text(&issuers::active_files(paths, config).cert)?;
         let root = issue::parse_cert_pem(&root_pem)?;
         let intermediate = issue::parse_cert_pem(&intermediate_pem)?;
         if issue::fingerprint(&root)? != config.root_fingerprint {

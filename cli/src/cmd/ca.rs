@@ -4,11 +4,11 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fedpki_core::SigningKey;
 use fedpki_core::name::{San, Subject};
 use fedpki_core::token::Bundle;
 
 use crate::authority::Authority;
+use crate::ca::issuers::IssuerKeys;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths, FolderLock};
 use crate::cmd::args::{self, CertifyArgs, GetTokenArgs, InstallArgs, RunArgs, UninstallArgs};
 use crate::cmd::token::{self, TokenFor};
@@ -94,6 +94,10 @@ pub(crate) struct OpenCa {
     pub config: CaConfig,
     /// The server's TLS key, when opened for serving.
     pub tls_key: Option<fedpki_core::PrivateKey>,
+    /// The CA password, kept when opened for serving: the server unlocks an
+    /// intermediate activated while it runs. It already holds the
+    /// intermediate's key unlocked, which is what the password protects.
+    pub password: Option<zeroize::Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for OpenCa {
@@ -121,31 +125,25 @@ pub(crate) fn open_ca(
     purpose: Purpose,
 ) -> Result<OpenCa> {
     let mut config = CaConfig::load(paths)?;
-    let certs = CaCerts::load(paths, &config)?;
+    CaCerts::load(paths, &config)?;
     let lock = FolderLock::acquire(paths)?;
     let pw = password::obtain(password_file, false)?;
-    let key = ca::unlock_key(&paths.intermediate_key(), &pw)?;
-    let tls_key = match purpose {
-        Purpose::Operate => None,
+    let keys = IssuerKeys::unlock(paths, &config, &pw, now().0)?;
+    let (tls_key, password) = match purpose {
+        Purpose::Operate => (None, None),
         Purpose::Serve => {
             let (tls_key, updated) = ca::server_tls_key(paths, &config, &pw)?;
             config = updated;
-            Some(tls_key)
+            (Some(tls_key), Some(pw))
         }
     };
-    drop(pw);
-    if &key.public_key() != certs.intermediate.public_key() {
-        return Err(CliError::CorruptCa(
-            "secrets/intermediate_ca_key does not match certs/intermediate_ca.crt; the CA folder was altered"
-                .into(),
-        ));
-    }
     // The store's writer keeps the folder locked until its last checkpoint.
     let store = Store::open(&paths.store(), lock)?;
     Ok(OpenCa {
-        authority: Authority::new(config.clone(), certs, key, store)?,
+        authority: Authority::with_issuers(config.clone(), keys, store)?,
         config,
         tls_key,
+        password,
     })
 }
 
@@ -166,6 +164,20 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         .tls_key
         .take()
         .ok_or_else(|| CliError::Store("internal: the TLS key was not opened".into()))?;
+    let password = open
+        .password
+        .take()
+        .ok_or_else(|| CliError::Store("internal: the password was not kept".into()))?;
+    let folder = crate::api::Folder {
+        paths: paths.clone(),
+        reload: Box::new({
+            let paths = paths.clone();
+            move || {
+                let config = CaConfig::load(&paths)?;
+                IssuerKeys::unlock(&paths, &config, &password, now().0)
+            }
+        }),
+    };
     let rt = runtime()?;
     let store = open.authority.store().clone();
     let served = rt.block_on(async {
@@ -196,7 +208,7 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
             tls_key,
             &host,
             limits,
-            Some(paths.crl()),
+            Some(folder),
             shutdown_signal(),
         )
         .await

@@ -73,7 +73,7 @@ pub(crate) fn sign_request(
         &issued.subject,
         issued.crt,
         issued.ca,
-        open.authority.certs().root_pem.clone(),
+        open.authority.issuers().certs().root_pem.clone(),
     );
     write_atomic(out, signed.to_json()?.as_bytes(), 0o644)?;
     eprintln!(

@@ -384,7 +384,9 @@ impl Store {
 
     /// Every revocation with the record of the certificate it revokes
     /// (`None` only for a ledger that lost it): what a CRL per issuer needs.
-    pub async fn revoked_certificates(&self) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>> {
+    pub async fn revoked_certificates(
+        &self,
+    ) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>> {
         self.ask(Op::Revoked).await
     }
 
