@@ -7,7 +7,8 @@
 //!   and signed files across an air gap);
 //! - `node` (a node's certificate folder and the one check before a
 //!   certificate goes into it) and `wire` (step-ca's JSON shapes, shared by
-//!   the server and the clients);
+//!   the server and the clients), and `root` (the offline root's folder
+//!   and what it signs);
 //! - `authority`: decides every issuance and revocation;
 //! - `ca`: the CA folder (layout, config, creation, lock);
 //! - `store`: the durable ledger and audit log;
@@ -28,6 +29,7 @@ pub(crate) mod manual;
 pub(crate) mod node;
 pub(crate) mod offline;
 pub(crate) mod platform;
+pub(crate) mod root;
 pub(crate) mod store;
 pub(crate) mod wire;
 

@@ -217,6 +217,11 @@ impl Crl {
         Ok(Self { list })
     }
 
+    /// Its DER.
+    pub fn to_der(&self) -> Result<alloc::vec::Vec<u8>, Error> {
+        self.list.to_der().map_err(|e| malformed("CRL", e))
+    }
+
     /// `Ok` when `issuer` signed it.
     pub fn verify(
         &self,

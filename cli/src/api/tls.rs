@@ -15,8 +15,7 @@ use crate::error::{CliError, Result};
 use crate::platform::sys::now;
 use crate::platform::tls::crypto_provider;
 
-/// Lifetime of the server's own TLS certificate; renewed at two thirds.
-pub(crate) const TLS_CERT_LIFETIME_SECS: u64 = 24 * 3600;
+pub(crate) use crate::ca::TLS_CERT_LIFETIME_SECS;
 
 /// Serves the current TLS certificate; [`TlsIdentity::renew`] swaps it.
 /// The key is the CA folder's `secrets/tls_key`, the one every token pins

@@ -5,8 +5,10 @@ use std::fs::{self, File};
 
 use fedpki_core::issue::{self, Issuer, Serial};
 use fedpki_core::key::PBKDF2_ITERATIONS;
+use fedpki_core::package::IntermediateRequest;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 
+use super::offline_root::stage_request;
 use super::{
     CaConfig, CaPaths, DEFAULT_PROVISIONER, FolderLock, MIN_LEAF_LIFETIME_SECS, ProvisionerConfig,
     parse_ca_url, server_pid, tls_key_pin,
@@ -57,6 +59,48 @@ pub(super) fn install_keys(
     write_atomic(&stage.config(), &json, 0o600)?;
     move_into_place(paths, &stage)?;
     Ok(config)
+}
+
+/// Create a CA in `paths.dir` whose root stays offline: the provisioner,
+/// the server's TLS key, the config (marked waiting) and a staged
+/// intermediate key with its request, which is returned for the root.
+pub(crate) fn install_awaiting_root(
+    paths: &CaPaths,
+    ca_url: &str,
+    password: &str,
+    force: bool,
+    lifetimes: Lifetimes,
+    intermediate_name: &str,
+) -> Result<(CaConfig, IntermediateRequest)> {
+    parse_ca_url(ca_url)?;
+    lifetimes.check()?;
+    check_replaceable(paths, force)?;
+    create_dir(&paths.dir, true)?;
+    crate::ca::guard::tighten(&paths.dir)?;
+    let _lock = FolderLock::acquire(paths)?;
+    let mut rng = OsEntropy;
+    let prov_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
+    let tls_key = PrivateKey::generate(KeyType::P256, &mut rng)?;
+    let mut config = CaConfig::fresh(
+        ca_url,
+        (&prov_key, DEFAULT_PROVISIONER, None),
+        &tls_key,
+        String::new(),
+        lifetimes,
+    )?;
+    config.awaiting_root = true;
+    let stage = stage_folder(paths)?;
+    for (key, path) in [
+        (&prov_key, stage.provisioner_key()),
+        (&tls_key, stage.tls_key()),
+    ] {
+        let pem = key.to_encrypted_pem(password.as_bytes(), PBKDF2_ITERATIONS, &mut rng)?;
+        write_atomic(&path, pem.as_bytes(), 0o600)?;
+    }
+    let request = stage_request(&stage, ca_url.trim(), intermediate_name, password)?;
+    config.save(&stage)?;
+    move_into_place(paths, &stage)?;
+    Ok((config, request))
 }
 
 impl Lifetimes {
@@ -110,25 +154,40 @@ fn stage_folder(paths: &CaPaths) -> Result<CaPaths> {
 impl CaConfig {
     /// The configuration of a new CA made of `keys`.
     fn for_keys(ca_url: &str, keys: &CaKeys, lifetimes: Lifetimes) -> Result<Self> {
-        let (x, y) = keys
-            .prov_key
+        Self::fresh(
+            ca_url,
+            (&keys.prov_key, &keys.prov_name, keys.prov_kid.as_deref()),
+            &keys.tls_key,
+            issue::fingerprint(&keys.root)?,
+            lifetimes,
+        )
+    }
+
+    /// The configuration of a new CA: its provisioner (key, name, `kid`
+    /// when adopted), its server's TLS key, its root's fingerprint.
+    fn fresh(
+        ca_url: &str,
+        (prov_key, prov_name, prov_kid): (&PrivateKey, &str, Option<&str>),
+        tls_key: &PrivateKey,
+        root_fingerprint: String,
+        lifetimes: Lifetimes,
+    ) -> Result<Self> {
+        let (x, y) = prov_key
             .p256_coordinates()
             .ok_or_else(|| CliError::Store("internal: the provisioner key is not P-256".into()))?;
         Ok(Self {
             version: 1,
             ca_url: ca_url.trim().to_owned(),
             provisioner: ProvisionerConfig {
-                name: keys.prov_name.clone(),
-                kid: keys
-                    .prov_kid
-                    .clone()
-                    .unwrap_or_else(|| fedpki_core::token::jwk_thumbprint(&x, &y)),
-                public_key: keys.prov_key.public_key().to_pem()?,
+                name: prov_name.to_owned(),
+                kid: prov_kid
+                    .map_or_else(|| fedpki_core::token::jwk_thumbprint(&x, &y), str::to_owned),
+                public_key: prov_key.public_key().to_pem()?,
             },
             leaf_lifetime_secs: lifetimes.leaf_secs,
-            root_fingerprint: issue::fingerprint(&keys.root)?,
+            root_fingerprint,
             max_token_lifetime_secs: lifetimes.max_token_secs,
-            tls_key_sha256: Some(tls_key_pin(&keys.tls_key)),
+            tls_key_sha256: Some(tls_key_pin(tls_key)),
             awaiting_root: false,
             active_intermediate: None,
             retired_intermediates: Vec::new(),
@@ -211,6 +270,11 @@ fn move_into_place(paths: &CaPaths, stage_paths: &CaPaths) -> Result<()> {
             .map_err(|e| CliError::io("move into place", &target, e))?;
     }
     create_dir(&paths.dir.join("config"), true)?;
+    let _ = fs::remove_file(paths.next_request());
+    if stage_paths.next_request().exists() {
+        fs::rename(stage_paths.next_request(), paths.next_request())
+            .map_err(|e| CliError::io("move into place", paths.next_request(), e))?;
+    }
     fs::rename(stage_paths.config(), paths.config())
         .map_err(|e| CliError::io("move into place", paths.config(), e))?;
     let _ = fs::remove_dir_all(&stage_paths.dir);

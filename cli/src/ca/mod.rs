@@ -31,7 +31,7 @@ mod lock;
 pub(crate) mod offline_root;
 
 pub(crate) use self::adopt::adopt;
-pub(crate) use self::install::{Lifetimes, install};
+pub(crate) use self::install::{Lifetimes, install, install_awaiting_root};
 pub(crate) use self::lock::FolderLock;
 pub use self::lock::server_pid;
 
@@ -289,6 +289,9 @@ impl CaConfig {
 pub(crate) fn revoke_audience(host_port: &str) -> String {
     format!("https://{host_port}/1.0/revoke")
 }
+
+/// Lifetime of the CA server's own TLS certificate; renewed at two thirds.
+pub(crate) const TLS_CERT_LIFETIME_SECS: u64 = 24 * 3600;
 
 /// The shortest certificate lifetime a CA may be installed with.
 pub(crate) const MIN_LEAF_LIFETIME_SECS: u64 = 10;

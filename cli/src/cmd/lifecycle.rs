@@ -211,6 +211,17 @@ pub(crate) struct ListRow {
     /// When revoked (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// The key id (hex) of the CA that signed it: which intermediate (its
+    /// CRL is GET /crl/ISSUER), or the root in a root folder's ledger.
+    pub issuer: String,
+}
+
+/// A ledger folder's kind: a CA's, or an offline root's (the same layout).
+fn load_ledger_folder(paths: &CaPaths) -> Result<()> {
+    if crate::root::RootPaths::new(&paths.dir).config().exists() {
+        return crate::ca::guard::check(&paths.dir);
+    }
+    CaConfig::load(paths).map(|_| ())
 }
 
 /// Read the ledger; after a crash (the index needs recovery, which a
@@ -233,7 +244,7 @@ fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
 /// `pki list`
 pub(crate) fn list(a: &ListArgs) -> Result<()> {
     let paths = a.ca.paths();
-    CaConfig::load(&paths)?;
+    load_ledger_folder(&paths)?;
     let ledger = read_ledger(&paths)?;
     let t = now().0;
     let revoked: std::collections::HashMap<&str, _> = ledger
@@ -265,6 +276,11 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
                         .into()
                 }),
                 revoked_at: r.map(|r| time_text(r.revoked_at)),
+                issuer: fedpki_core::Certificate::from_der(&c.der)
+                    .ok()
+                    .and_then(|c| c.authority_key_id())
+                    .map(|k| fedpki_core::encoding::hex(&k))
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -278,8 +294,8 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
     }
     writeln!(
         out,
-        "{:<32}  {:<24}  {:<20}  {:<10}  SANS",
-        "SERIAL", "SUBJECT", "NOT AFTER", "STATUS"
+        "{:<32}  {:<24}  {:<20}  {:<10}  {:<12}  SANS",
+        "SERIAL", "SUBJECT", "NOT AFTER", "STATUS", "ISSUER"
     )
     .map_err(w)?;
     for r in &rows {
@@ -289,11 +305,12 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
         };
         writeln!(
             out,
-            "{:<32}  {:<24}  {:<20}  {:<10}  {}",
+            "{:<32}  {:<24}  {:<20}  {:<10}  {:<12}  {}",
             r.serial,
             r.subject,
             r.not_after,
             status,
+            r.issuer.get(..12).unwrap_or(&r.issuer),
             r.sans.join(",")
         )
         .map_err(w)?;
@@ -309,7 +326,7 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
 /// `pki audit`
 pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
     let paths = a.ca.paths();
-    CaConfig::load(&paths)?;
+    load_ledger_folder(&paths)?;
     if ca::server_pid(&paths)?.is_none() && paths.database().exists() {
         // Finish what a crash interrupted, as the server does when it
         // starts (or, asked to, repair a log that lost entries).

@@ -5,6 +5,7 @@ pub(crate) mod args;
 pub(crate) mod ca;
 pub(crate) mod lifecycle;
 pub(crate) mod node;
+mod root;
 pub(crate) mod sign;
 mod token;
 mod values;
@@ -13,7 +14,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cmd::args::{AggregatorCmd, Cli, CollaboratorCmd, Command, Pki, WorkspaceCmd};
+use crate::cmd::args::{
+    AggregatorCmd, Cli, CollaboratorCmd, Command, IntermediateCmd, Pki, RootCmd, WorkspaceCmd,
+};
 use crate::platform::sys;
 use crate::{error, manual, offline};
 
@@ -69,6 +72,17 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::List(a)) => lifecycle::list(a),
         Command::Pki(Pki::Verify(a)) => node::verify(a),
         Command::Pki(Pki::Audit(a)) => lifecycle::audit(a),
+        Command::Pki(Pki::Root(r)) => match r {
+            RootCmd::Init(a) => root::init(a),
+            RootCmd::Sign(a) => root::sign(a),
+            RootCmd::Revoke(a) => root::revoke(a),
+            RootCmd::Crl(a) => root::crl(a),
+            RootCmd::Export(a) => root::export(a),
+        },
+        Command::Pki(Pki::Intermediate(i)) => match i {
+            IntermediateCmd::Request(a) => root::request(a),
+            IntermediateCmd::Activate(a) => root::activate(a),
+        },
         Command::Workspace(WorkspaceCmd::Certify(p)) => {
             manual::workspace_certify(&workspace(), p.password_file.as_deref())
         }

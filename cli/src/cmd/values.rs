@@ -23,6 +23,16 @@ pub(super) fn key_type(s: &str) -> Result<KeyType, String> {
     s.parse().map_err(|e: fedpki_core::Error| e.to_string())
 }
 
+/// A CA's key: ECDSA only (P-256 or P-384), as every TLS stack verifies.
+pub(super) fn ca_key_type(s: &str) -> Result<KeyType, String> {
+    match key_type(s)? {
+        KeyType::Ed25519 => Err("a CA key is p256 or p384 (not every TLS stack verifies \
+                                 Ed25519 chains)"
+            .into()),
+        other => Ok(other),
+    }
+}
+
 pub(super) fn fingerprint(s: &str) -> Result<String, String> {
     crate::offline::normalize_fingerprint(s).map_err(|e| e.to_string())
 }

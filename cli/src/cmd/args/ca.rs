@@ -7,7 +7,7 @@ use clap::Args;
 use fedpki_core::crl::Reason;
 
 use super::super::values::{
-    host_port, leaf_lifetime, parse_duration, reason, serial, token_ttl_limit,
+    fingerprint, host_port, leaf_lifetime, parse_duration, reason, serial, token_ttl_limit,
 };
 use super::{CaDir, PasswordArgs};
 
@@ -100,6 +100,34 @@ pub(crate) struct InstallArgs {
     /// PATH has one, else asked).
     #[arg(long, value_name = "FILE", requires = "from_step_ca")]
     pub step_password_file: Option<PathBuf>,
+    /// Keep the root offline: make only the intermediate's key (with the
+    /// provisioner and the config) and write its request to -o, for `pki
+    /// root sign` on the root's host; then `pki install --complete`.
+    #[arg(long, requires = "out", conflicts_with = "from_step_ca")]
+    pub offline_root: bool,
+    /// With --offline-root: the intermediate request file to write.
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "REQ",
+        requires = "offline_root"
+    )]
+    pub out: Option<PathBuf>,
+    /// With --offline-root: the intermediate's common name.
+    #[arg(long, value_name = "NAME", requires = "offline_root")]
+    pub name: Option<String>,
+    /// Complete an offline-root install with the signed file `pki root
+    /// sign` wrote.
+    #[arg(long, value_name = "SIGNED", conflicts_with_all = ["offline_root", "from_step_ca", "ca_url", "force", "root_crl"])]
+    pub complete: Option<PathBuf>,
+    /// With --complete: the root's SHA-256 fingerprint (`pki root init`
+    /// printed it); a signed file from another root is refused.
+    #[arg(long, value_name = "SHA256", value_parser = fingerprint, requires = "complete")]
+    pub root_fingerprint: Option<String>,
+    /// Give an existing CA the root's CRL (`pki root crl` wrote it), to
+    /// serve at GET /crl/root.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["offline_root", "from_step_ca", "ca_url", "force"])]
+    pub root_crl: Option<PathBuf>,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,

@@ -6,12 +6,17 @@ use clap::{Args, Parser, Subcommand};
 
 mod ca;
 mod node;
+mod root;
 
 pub(crate) use ca::{
     AuditArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, RevokeArgs, RunArgs, SignArgs,
     UninstallArgs,
 };
 pub(crate) use node::{CertifyArgs, CsrArgs, ImportArgs, RenewArgs, VerifyArgs};
+pub(crate) use root::{
+    IntermediateActivateArgs, IntermediateCmd, IntermediateRequestArgs, RootCmd, RootCrlArgs,
+    RootExportArgs, RootInitArgs, RootRevokeArgs, RootSignArgs,
+};
 
 /// fedpki: the public key infrastructure of a federated-learning deployment.
 #[derive(Debug, Parser)]
@@ -155,6 +160,12 @@ pub(crate) enum Pki {
     Verify(VerifyArgs),
     /// Verify the CA's hash-chained audit log.
     Audit(AuditArgs),
+    /// The offline root: create it, sign and revoke intermediates, its CRL.
+    #[command(subcommand)]
+    Root(RootCmd),
+    /// Rotate the online CA's intermediate: request a new one, activate it.
+    #[command(subcommand)]
+    Intermediate(IntermediateCmd),
 }
 
 /// The CA folder a command works on: `-p DIR`, the same for every command.

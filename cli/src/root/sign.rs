@@ -1,0 +1,180 @@
+//! What the offline root does: sign an intermediate request, revoke an
+//! intermediate, sign its CRL. Each is recorded in its ledger and audit log.
+
+use fedpki_core::crl::{self, Crl, Reason};
+use fedpki_core::csr::VerifiedCsr;
+use fedpki_core::issue::{self, Issuer, Serial};
+use fedpki_core::package::{IntermediateRequest, SignedIntermediate};
+use fedpki_core::{Certificate, UnixTime};
+
+use super::OpenRoot;
+use crate::authority::crl_number;
+use crate::ca::offline_root::FIRST_INTERMEDIATE_NAME;
+use crate::error::{CliError, Result};
+use crate::platform::ring_backend::RING_PROVIDER;
+use crate::platform::sys::{OsEntropy, write_atomic};
+use crate::store::{CertRecord, IssueCommit, Outcome, RevocationRecord, RevokeCommit};
+
+/// How long a root CRL is valid: a root is rarely brought out, so its CRL
+/// must outlast the gaps between ceremonies.
+pub(crate) const ROOT_CRL_LIFETIME_SECS: u64 = 180 * 24 * 3600;
+
+/// Read an intermediate request: its stated hash must be its CSR's, and
+/// the CSR must be signed by the key it carries.
+pub(crate) fn review(text: &str) -> Result<(IntermediateRequest, VerifiedCsr, String)> {
+    let (request, csr) = IntermediateRequest::parse(text)
+        .map_err(|e| CliError::usage(format!("{e}; nothing was signed")))?;
+    let csr = csr.verify(RING_PROVIDER.verifier).map_err(|e| {
+        CliError::usage(format!(
+            "the request's CSR is not signed by its own key ({e}); nothing was signed"
+        ))
+    })?;
+    let name = csr
+        .common_name()?
+        .unwrap_or_else(|| FIRST_INTERMEDIATE_NAME.to_owned());
+    Ok((request, csr, name))
+}
+
+/// The intermediate this root signed before for the request's key, if any:
+/// a request is signed once.
+pub(crate) async fn signed_before(
+    root: &OpenRoot,
+    csr: &VerifiedCsr,
+) -> Result<Option<CertRecord>> {
+    Ok(root
+        .store
+        .certificates()
+        .await?
+        .into_iter()
+        .find(|r| Certificate::from_der(&r.der).is_ok_and(|c| c.public_key() == csr.public_key())))
+}
+
+impl OpenRoot {
+    /// Sign the intermediate a request asks for (pathlen 0, 10 years or
+    /// the root's remaining life), record it, and make the signed file.
+    pub(crate) async fn sign(
+        &self,
+        request: &IntermediateRequest,
+        csr: &VerifiedCsr,
+        name: &str,
+        now: UnixTime,
+    ) -> Result<(Certificate, SignedIntermediate)> {
+        if let Some(prior) = signed_before(self, csr).await? {
+            return Err(CliError::usage(format!(
+                "this root signed this request's key before (serial {}, {}); carry that signed \
+                 file back, or make a new request; nothing was signed",
+                prior.serial,
+                crate::platform::sys::time_text(prior.issued_at)
+            )));
+        }
+        let issuer = Issuer {
+            cert: &self.cert,
+            key: &self.key,
+        };
+        let cert =
+            issuer.intermediate_ca(csr.public_key(), name, Serial::random(&mut OsEntropy)?, now)?;
+        let der = issue::cert_der(&cert)?;
+        let record = CertRecord {
+            serial: issue::serial_hex(&cert),
+            subject: name.to_owned(),
+            sans: Vec::new(),
+            not_after: cert.not_after().0,
+            issued_at: now.0,
+            der,
+        };
+        let outcome = self
+            .store
+            .commit_issue(IssueCommit {
+                jti: None,
+                burn_until: 0,
+                cert: Some(record),
+                renews: None,
+                at: now.0,
+                by: Some(format!(
+                    "root sign: intermediate request {} from {}",
+                    request.csr_sha256, request.ca_url
+                )),
+            })
+            .await?;
+        if outcome != Outcome::Done {
+            return Err(CliError::Store(format!(
+                "the root's ledger refused the intermediate: {outcome:?}"
+            )));
+        }
+        let signed = SignedIntermediate::new(
+            &request.csr_sha256,
+            issue::cert_pem(&cert)?,
+            self.cert_pem.clone(),
+        );
+        Ok((cert, signed))
+    }
+
+    /// Revoke an intermediate this root signed. `Ok(Some(earlier))` when it
+    /// was revoked before (nothing changed).
+    pub(crate) async fn revoke(
+        &self,
+        serial: &str,
+        reason: Reason,
+        now: UnixTime,
+    ) -> Result<Option<RevocationRecord>> {
+        let outcome = self
+            .store
+            .commit_revoke(RevokeCommit {
+                record: RevocationRecord {
+                    serial: serial.to_owned(),
+                    revoked_at: now.0,
+                    reason: reason.code(),
+                },
+                jti: None,
+                burn_until: 0,
+                by: "the root's operator".into(),
+            })
+            .await?;
+        match outcome {
+            Outcome::Done => Ok(None),
+            Outcome::Revoked(prior) => Ok(Some(prior)),
+            Outcome::UnknownSerial => Err(CliError::usage(format!(
+                "this root signed no intermediate with serial {serial} (`pki root sign` printed \
+                 each serial; `fedpki pki list -p {}` lists them); nothing was revoked",
+                self.paths.dir().display()
+            ))),
+            other => Err(CliError::Store(format!(
+                "the root's ledger answered a revocation with {other:?}"
+            ))),
+        }
+    }
+
+    /// Sign a complete CRL of the intermediates revoked, valid
+    /// [`ROOT_CRL_LIFETIME_SECS`], and keep it in the folder.
+    pub(crate) async fn crl(&self, now: UnixTime) -> Result<Vec<u8>> {
+        let revoked: Vec<crl::Revoked> = self
+            .store
+            .revocations()
+            .await?
+            .into_iter()
+            .map(|r| crl::Revoked {
+                serial_hex: r.serial,
+                at: UnixTime(r.revoked_at),
+                reason: Reason::from_code(r.reason).unwrap_or(Reason::Unspecified),
+            })
+            .collect();
+        let last = std::fs::read(self.paths.ca.root_crl())
+            .ok()
+            .and_then(|b| Crl::parse(&b).ok())
+            .and_then(|c| c.number())
+            .unwrap_or(0);
+        let issuer = Issuer {
+            cert: &self.cert,
+            key: &self.key,
+        };
+        let der = crl::build(
+            &issuer,
+            &revoked,
+            crl_number(last),
+            now,
+            now.plus(ROOT_CRL_LIFETIME_SECS),
+        )?;
+        write_atomic(&self.paths.ca.root_crl(), &der, 0o644)?;
+        Ok(der)
+    }
+}
