@@ -277,6 +277,20 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         "signed this request before",
     );
     assert!(!site.path("again.signed").exists());
+    let shown = stdout(&ok(fedpki(site.tmp.path(), &["pki", "inspect", "int.req"])));
+    assert!(
+        shown.contains(&format!("Intermediate request from the CA at {url}")),
+        "{shown}"
+    );
+    assert!(shown.contains(&hash), "{shown}");
+    let shown = stdout(&ok(fedpki(
+        site.tmp.path(),
+        &["pki", "inspect", "int.signed"],
+    )));
+    assert!(
+        shown.contains(&format!("Signed intermediate answering {hash}")),
+        "{shown}"
+    );
 
     // A signed file answering another request, and one from another root,
     // are refused by --complete; the CA folder is unchanged.
@@ -627,6 +641,18 @@ fn rotation_renews_onto_the_new_chain_and_keeps_the_old_crl() {
     assert_eq!(ca.get(&format!("/crl/{}", kid(&r.old))).0, 200);
     let late = site.certify("ca", "late");
     assert_eq!(cert_at(&late.join("late.crt"), 1), r.new);
+
+    // Revoked with the server stopped: the old intermediate's CRL file in
+    // the folder is re-signed too.
+    drop(_server);
+    let replaced = issue::serial_hex(&cert_at(&r.before_old_chain, 0));
+    ok(site.pki(&["revoke", "-p", &site.arg("ca"), "--serial", &replaced]));
+    let file = site.path(&format!("ca/certs/crl/{}.crl", kid(&r.old)));
+    let listed = crl_serials(site.tmp.path(), &std::fs::read(file).unwrap());
+    assert!(
+        listed.contains(&replaced) && listed.contains(&stays_serial),
+        "{listed}"
+    );
 }
 
 #[test]

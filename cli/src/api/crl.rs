@@ -7,10 +7,10 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::authority::{Authority, crl_number};
+use crate::authority::{Authority, crl_number, save_crls};
 use crate::ca::CaPaths;
 use crate::error::Result;
-use crate::platform::sys::{create_dir, now, write_atomic};
+use crate::platform::sys::now;
 
 /// The current CRLs, re-signed after each revocation and at two thirds of
 /// their life. Refreshes run one at a time, and a refresh that started after
@@ -81,33 +81,20 @@ impl CrlCache {
         let number = crl_number(state.last_number);
         let crls = authority.crls(number, now()).await?;
         let mut fresh = Published::default();
-        let mut files = Vec::new();
-        for crl in crls {
-            let der = Bytes::from(crl.der);
-            if let Some(paths) = folder {
-                files.push((paths.crl_of(&crl.kid), der.clone()));
-                if crl.active {
-                    files.push((paths.crl(), der.clone()));
-                }
-            }
+        for crl in &crls {
+            let der = Bytes::from(crl.der.clone());
             if crl.active {
                 fresh.active = der.clone();
             }
-            fresh.by_kid.insert(crl.kid, der);
+            fresh.by_kid.insert(crl.kid.clone(), der);
         }
-        if !files.is_empty() {
+        if let Some(paths) = folder.cloned() {
             // Off the async workers: the writes wait for the disk.
-            tokio::task::spawn_blocking(move || {
-                for (path, der) in files {
-                    if let Some(dir) = path.parent() {
-                        create_dir(dir, false)?;
-                    }
-                    write_atomic(&path, &der, 0o644)?;
-                }
-                Ok::<(), crate::error::CliError>(())
-            })
-            .await
-            .map_err(|e| crate::error::CliError::Store(format!("the CRL writer stopped: {e}")))??;
+            tokio::task::spawn_blocking(move || save_crls(&paths, &crls))
+                .await
+                .map_err(|e| {
+                    crate::error::CliError::Store(format!("the CRL writer stopped: {e}"))
+                })??;
         }
         if let Ok(mut cur) = self.published.write() {
             *cur = Arc::new(fresh);

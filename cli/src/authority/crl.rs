@@ -68,6 +68,22 @@ impl Authority {
     }
 }
 
+/// Keep signed CRLs in the CA folder: each intermediate's as
+/// `certs/crl/KID.crl`, the active one's also as `certs/intermediate_ca.crl`.
+pub(crate) fn save(paths: &crate::ca::CaPaths, crls: &[SignedCrl]) -> crate::error::Result<()> {
+    for crl in crls {
+        let file = paths.crl_of(&crl.kid);
+        if let Some(dir) = file.parent() {
+            crate::platform::sys::create_dir(dir, false)?;
+        }
+        crate::platform::sys::write_atomic(&file, &crl.der, 0o644)?;
+        if crl.active {
+            crate::platform::sys::write_atomic(&paths.crl(), &crl.der, 0o644)?;
+        }
+    }
+    Ok(())
+}
+
 /// The next cRLNumber: milliseconds since the epoch, or one more than the
 /// last if the clock has not moved on (numbers only grow, also across
 /// restarts while the clock does).

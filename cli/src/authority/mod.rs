@@ -32,7 +32,7 @@ mod refusal;
 mod renew;
 mod revoke;
 
-pub(crate) use self::crl::{CRL_LIFETIME_SECS, crl_number};
+pub(crate) use self::crl::{CRL_LIFETIME_SECS, crl_number, save as save_crls};
 pub use self::csr::csr_names;
 pub(crate) use self::csr::verified_csr;
 pub(crate) use self::issuers::Issuers;

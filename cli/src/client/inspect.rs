@@ -6,7 +6,7 @@ use std::fmt::Write;
 use fedpki_core::Certificate;
 use fedpki_core::csr::Csr;
 use fedpki_core::encoding::pem_blocks;
-use fedpki_core::package::{RequestFile, SignedFile};
+use fedpki_core::package::{IntermediateRequest, RequestFile, SignedFile, SignedIntermediate};
 use fedpki_core::token::Bundle;
 use fedpki_core::{chain, issue};
 
@@ -73,6 +73,27 @@ pub fn describe(text: &str) -> Result<String> {
                 None => {
                     writeln!(out, "  no token: the CA operator must compare the CSR hash").ok();
                 }
+            }
+            return Ok(out);
+        }
+        if trimmed.contains("\"intermediate-request\"") {
+            let (req, csr) = IntermediateRequest::parse(trimmed)?;
+            writeln!(out, "Intermediate request from the CA at {}", req.ca_url).ok();
+            writeln!(out, "  SHA-256:     {}", req.csr_sha256).ok();
+            describe_csr(&mut out, &csr)?;
+            return Ok(out);
+        }
+        if trimmed.contains("\"signed-intermediate\"") {
+            let signed = SignedIntermediate::parse(trimmed)?;
+            writeln!(
+                out,
+                "Signed intermediate answering {}",
+                signed.request_sha256
+            )
+            .ok();
+            for (label, pem) in [("intermediate", &signed.crt), ("root", &signed.root)] {
+                writeln!(out, "{label}:").ok();
+                describe_cert(&mut out, &issue::parse_cert_pem(pem)?);
             }
             return Ok(out);
         }

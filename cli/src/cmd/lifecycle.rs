@@ -117,18 +117,23 @@ fn report_revocation(serial: &str, already: bool, at: u64, code: u8) {
     }
 }
 
-/// Sign a CRL offline and keep it in the CA folder.
+/// Sign the CRLs offline (one per intermediate in use) and keep them in
+/// the CA folder; the active intermediate's.
 async fn sign_crl(paths: &CaPaths, authority: &crate::authority::Authority) -> Result<Vec<u8>> {
     let last = std::fs::read(paths.crl())
         .ok()
         .and_then(|b| Crl::parse(&b).ok())
         .and_then(|c| c.number())
         .unwrap_or(0);
-    let der = authority
-        .crl(crate::authority::crl_number(last), now())
+    let crls = authority
+        .crls(crate::authority::crl_number(last), now())
         .await?;
-    write_atomic(&paths.crl(), &der, 0o644)?;
-    Ok(der)
+    crate::authority::save_crls(paths, &crls)?;
+    Ok(crls
+        .into_iter()
+        .find(|c| c.active)
+        .map(|c| c.der)
+        .unwrap_or_default())
 }
 
 /// `pki crl`
