@@ -1,7 +1,8 @@
 //! An offline root (issue 14): the ceremony across three folders, the
-//! intermediate signed by carried files, rotation while the CA serves,
-//! revoking an intermediate, moving the root out of an all-in-one CA, and
-//! every bad input refused without a change. OpenSSL checks each chain.
+//! intermediate signed by carried files, rotation while the CA serves and
+//! while it is stopped, revoking an intermediate, moving the root out of an
+//! all-in-one CA, and every bad input refused without a change. OpenSSL
+//! checks each chain and CRL.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use std::process::Output;
 use fedpki_core::{Certificate, PrivateKey, SigningKey, issue};
 use fedpki_tests::*;
 
-/// A root folder, a CA folder and a password, side by side.
+/// Root folders, CA folders, nodes and a password, side by side in one
+/// temporary folder.
 struct Site {
     tmp: tempfile::TempDir,
     pw: PathBuf,
@@ -33,115 +35,75 @@ impl Site {
         self.tmp.path().join(name)
     }
 
-    fn arg(&self, name: &str) -> String {
-        self.path(name).to_str().unwrap().to_owned()
-    }
-
-    /// `fedpki pki ARGS --password-file PW`.
-    fn pki(&self, args: &[&str]) -> Output {
-        let mut all = vec!["pki"];
-        all.extend_from_slice(args);
-        let pw = self.pw.to_str().unwrap().to_owned();
-        all.extend_from_slice(&["--password-file", &pw]);
-        fedpki(self.tmp.path(), &all)
+    /// `fedpki pki LINE --password-file PW`, LINE split at spaces; a word
+    /// `@NAME` is the path of NAME in the site, `$URL` the CA's address.
+    fn pki(&self, line: &str) -> Output {
+        let url = format!("localhost:{}", self.port);
+        let mut args: Vec<String> = vec!["pki".into()];
+        args.extend(line.split_whitespace().map(|w| match w {
+            "$URL" => url.clone(),
+            w if w.starts_with('@') => self.path(&w[1..]).to_str().unwrap().to_owned(),
+            w => w.to_owned(),
+        }));
+        args.extend(["--password-file".into(), self.pw.to_str().unwrap().into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fedpki(self.tmp.path(), &args)
     }
 
     /// `pki root init`; the fingerprint it printed.
     fn root_init(&self, dir: &str) -> String {
-        let out = ok(self.pki(&["root", "init", "-p", &self.arg(dir)]));
-        let text = stderr(&out);
-        let line = text
+        let out = ok(self.pki(&format!("root init -p @{dir}")));
+        stderr(&out)
             .lines()
             .find_map(|l| l.strip_prefix("Root fingerprint (SHA-256): "))
-            .expect("fingerprint printed");
-        line.trim().to_owned()
-    }
-
-    /// `pki root sign … --yes`.
-    fn root_sign(&self, root: &str, req: &str, out: &str) -> Output {
-        self.pki(&[
-            "root",
-            "sign",
-            "-p",
-            &self.arg(root),
-            &self.arg(req),
-            "-o",
-            &self.arg(out),
-            "--yes",
-        ])
-    }
-
-    /// The CA at `dir`, as the test helpers drive one.
-    fn ca(&self, dir: &str) -> TestCaView {
-        TestCaView {
-            dir: self.path(dir),
-            port: self.port,
-        }
+            .expect("fingerprint printed")
+            .trim()
+            .to_owned()
     }
 
     fn serve(&self, dir: &str) -> Server {
+        let dir = self.path(dir);
+        let pw = self.pw.to_str().unwrap();
         Server::start(
             self.tmp.path(),
             &[
                 "pki",
                 "run",
                 "-p",
-                &self.arg(dir),
+                dir.to_str().unwrap(),
                 "--password-file",
-                self.pw.to_str().unwrap(),
+                pw,
             ],
         )
     }
 
     /// `pki get-token` + `pki certify` of `name` into `<tmp>/<name>`.
     fn certify(&self, ca: &str, name: &str) -> PathBuf {
-        let out = ok(self.pki(&["get-token", "-p", &self.arg(ca), "-n", name]));
-        let token = stdout(&out).trim().to_owned();
+        let token = stdout(&ok(self.pki(&format!("get-token -p @{ca} -n {name}"))));
         let dir = self.path(name);
+        let args = ["pki", "certify", "-n", name, "-t", token.trim(), "-c"];
         ok(fedpki(
             self.tmp.path(),
-            &[
-                "pki",
-                "certify",
-                "-n",
-                name,
-                "-t",
-                &token,
-                "-c",
-                dir.to_str().unwrap(),
-            ],
+            &[&args[..], &[dir.to_str().unwrap()]].concat(),
         ));
         dir
     }
 
     fn renew(&self, node: &Path, name: &str) -> Output {
-        fedpki(
-            self.tmp.path(),
-            &["pki", "renew", "-n", name, "-c", node.to_str().unwrap()],
-        )
-    }
-}
-
-/// What a test reads of a CA folder.
-struct TestCaView {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl TestCaView {
-    fn root_der(&self) -> Vec<u8> {
-        let pem = std::fs::read_to_string(self.dir.join("certs/root_ca.crt")).unwrap();
-        fedpki_core::encoding::pem_one(&pem, "CERTIFICATE").unwrap()
+        let dir = node.to_str().unwrap();
+        fedpki(self.tmp.path(), &["pki", "renew", "-n", name, "-c", dir])
     }
 
-    /// GET `path`: status and body bytes.
-    fn get(&self, path: &str) -> (u16, Vec<u8>) {
+    /// GET `path` from the CA serving `ca`: status and body.
+    fn get(&self, ca: &str, path: &str) -> (u16, Vec<u8>) {
+        let root_pem = std::fs::read_to_string(self.path(ca).join("certs/root_ca.crt")).unwrap();
+        let root_der = fedpki_core::encoding::pem_one(&root_pem, "CERTIFICATE").unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         let resp = rt
             .block_on(fedpki::facade::https_request(
                 "localhost",
                 self.port,
-                &self.root_der(),
+                &root_der,
                 "GET",
                 path,
                 None,
@@ -150,13 +112,35 @@ impl TestCaView {
         (resp.status, resp.body.to_vec())
     }
 
-    /// `pki list --json`.
-    fn list(&self, cwd: &Path) -> Vec<serde_json::Value> {
+    /// `pki list -p DIR --json` (a CA's or a root's ledger).
+    fn list(&self, dir: &str) -> Vec<serde_json::Value> {
+        let dir = self.path(dir);
         let out = ok(fedpki(
-            cwd,
-            &["pki", "list", "-p", self.dir.to_str().unwrap(), "--json"],
+            self.tmp.path(),
+            &["pki", "list", "-p", dir.to_str().unwrap(), "--json"],
         ));
         serde_json::from_str(&stdout(&out)).unwrap()
+    }
+
+    /// The intermediate of a signed file, written out as PEM; its path.
+    fn signed_intermediate(&self, signed: &str) -> PathBuf {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(self.path(signed)).unwrap()).unwrap();
+        let out = self.path(&format!("{signed}.crt"));
+        std::fs::write(&out, v["crt"].as_str().unwrap()).unwrap();
+        out
+    }
+
+    /// The serials a DER CRL lists (OpenSSL's text, lowercased).
+    fn crl_text(&self, der: &[u8]) -> String {
+        let file = self.path("probe.crl");
+        std::fs::write(&file, der).unwrap();
+        let args = ["crl", "-inform", "DER", "-noout", "-text", "-in"];
+        let out = openssl(
+            self.tmp.path(),
+            &[&args[..], &[file.to_str().unwrap()]].concat(),
+        );
+        stdout(&out).to_ascii_lowercase()
     }
 }
 
@@ -168,8 +152,8 @@ fn kid(cert: &Certificate) -> String {
     fedpki_core::encoding::hex(&cert.key_id())
 }
 
-/// Every key file under `dir` that decrypts with the password, and whether
-/// any of them is the root's key.
+/// How many key files under `dir` decrypt with the password, and whether
+/// one of them is the key of `root`.
 fn keys_under(dir: &Path, root: &Certificate) -> (usize, bool) {
     let mut decrypted = 0;
     let mut root_found = false;
@@ -188,39 +172,11 @@ fn keys_under(dir: &Path, root: &Certificate) -> (usize, bool) {
     (decrypted, root_found)
 }
 
-fn crl_serials(cwd: &Path, der: &[u8]) -> String {
-    let file = cwd.join("probe.crl");
-    std::fs::write(&file, der).unwrap();
-    let out = openssl(
-        cwd,
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-noout",
-            "-text",
-            "-in",
-            file.to_str().unwrap(),
-        ],
-    );
-    stdout(&out).to_ascii_lowercase()
-}
-
 #[test]
 fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
     let site = Site::new();
     let fingerprint = site.root_init("root");
-    let url = format!("localhost:{}", site.port);
-    let out = ok(site.pki(&[
-        "install",
-        "-p",
-        &site.arg("ca"),
-        "--ca-url",
-        &url,
-        "--offline-root",
-        "-o",
-        &site.arg("int.req"),
-    ]));
+    let out = ok(site.pki("install -p @ca --ca-url $URL --offline-root -o @int.req"));
     let hash = stdout(&out)
         .trim()
         .trim_start_matches("The CSR Hash ")
@@ -229,55 +185,38 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
 
     // A pending CA is refused by everything that would use it.
     let pending = snapshot(&site.path("ca"));
-    refused(
-        &site.pki(&["run", "-p", &site.arg("ca")]),
-        "is not complete",
-    );
-    refused(
-        &site.pki(&["get-token", "-p", &site.arg("ca"), "-n", "node1"]),
-        "is not complete",
-    );
-    refused(
-        &site.pki(&["revoke", "-p", &site.arg("ca"), "--serial", "01"]),
-        "is not complete",
-    );
+    refused(&site.pki("run -p @ca"), "is not complete");
+    refused(&site.pki("get-token -p @ca -n node1"), "is not complete");
+    refused(&site.pki("revoke -p @ca --serial 01"), "is not complete");
     assert_eq!(snapshot(&site.path("ca")), pending);
 
-    // An edited request is refused by the root: the hash it states is not
-    // its CSR's. (Another CA's CSR under this request's hash.)
-    ok(site.pki(&[
-        "install",
-        "-p",
-        &site.arg("other-ca"),
-        "--ca-url",
-        &url,
-        "--offline-root",
-        "-o",
-        &site.arg("other.req"),
-    ]));
-    let mut edited: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(site.path("int.req")).unwrap()).unwrap();
-    let other: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(site.path("other.req")).unwrap()).unwrap();
-    edited["csr"] = other["csr"].clone();
+    // An edited request (another CA's CSR under this request's hash) is
+    // refused by the root: the hash it states is not its CSR's.
+    ok(site.pki("install -p @other-ca --ca-url $URL --offline-root -o @other.req"));
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(site.path(f)).unwrap()).unwrap()
+    };
+    let mut edited = read("int.req");
+    edited["csr"] = read("other.req")["csr"].clone();
     std::fs::write(site.path("edited.req"), edited.to_string()).unwrap();
     let root_before = snapshot(&site.path("root"));
     refused(
-        &site.root_sign("root", "edited.req", "edited.signed"),
+        &site.pki("root sign -p @root @edited.req -o @edited.signed --yes"),
         "was altered",
     );
     assert!(!site.path("edited.signed").exists());
     assert_eq!(snapshot(&site.path("root")), root_before);
 
-    // The root shows the hash, signs once; a second signing is refused.
-    let out = ok(site.root_sign("root", "int.req", "int.signed"));
+    // The root shows the hash and signs once; a second signing is refused.
+    let out = ok(site.pki("root sign -p @root @int.req -o @int.signed --yes"));
     assert!(stderr(&out).contains(&hash), "{}", stderr(&out));
     refused(
-        &site.root_sign("root", "int.req", "again.signed"),
+        &site.pki("root sign -p @root @int.req -o @again.signed --yes"),
         "signed this request before",
     );
     assert!(!site.path("again.signed").exists());
     let shown = stdout(&ok(fedpki(site.tmp.path(), &["pki", "inspect", "int.req"])));
+    let url = format!("localhost:{}", site.port);
     assert!(
         shown.contains(&format!("Intermediate request from the CA at {url}")),
         "{shown}"
@@ -294,52 +233,28 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
 
     // A signed file answering another request, and one from another root,
     // are refused by --complete; the CA folder is unchanged.
-    ok(site.root_sign("root", "other.req", "other.signed"));
+    ok(site.pki("root sign -p @root @other.req -o @other.signed --yes"));
     refused(
-        &site.pki(&[
-            "install",
-            "-p",
-            &site.arg("ca"),
-            "--complete",
-            &site.arg("other.signed"),
-        ]),
+        &site.pki("install -p @ca --complete @other.signed"),
         "answers the request",
     );
     let other_fp = site.root_init("root2");
     assert_ne!(other_fp, fingerprint);
-    ok(site.root_sign("root2", "int.req", "foreign.signed"));
+    ok(site.pki("root sign -p @root2 @int.req -o @foreign.signed --yes"));
     refused(
-        &site.pki(&[
-            "install",
-            "-p",
-            &site.arg("ca"),
-            "--complete",
-            &site.arg("foreign.signed"),
-            "--root-fingerprint",
-            &fingerprint,
-        ]),
+        &site.pki(&format!(
+            "install -p @ca --complete @foreign.signed --root-fingerprint {fingerprint}"
+        )),
         "not the",
     );
     assert_eq!(snapshot(&site.path("ca")), pending);
 
-    let out = ok(site.pki(&[
-        "install",
-        "-p",
-        &site.arg("ca"),
-        "--complete",
-        &site.arg("int.signed"),
-        "--root-fingerprint",
-        &fingerprint,
-    ]));
+    let out = ok(site.pki(&format!(
+        "install -p @ca --complete @int.signed --root-fingerprint {fingerprint}"
+    )));
     assert!(stderr(&out).contains(&fingerprint));
     refused(
-        &site.pki(&[
-            "install",
-            "-p",
-            &site.arg("ca"),
-            "--complete",
-            &site.arg("int.signed"),
-        ]),
+        &site.pki("install -p @ca --complete @int.signed"),
         "complete already",
     );
 
@@ -351,8 +266,10 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         "the CA's own keys were not found ({decrypted})"
     );
     assert!(!root_found, "a file under the CA folder holds the root key");
-    let (_, in_root) = keys_under(&site.path("root"), &root);
-    assert!(in_root, "the probe must find the root key where it is");
+    assert!(
+        keys_under(&site.path("root"), &root).1,
+        "the probe finds the root key where it is"
+    );
 
     // Profiles: root pathlen 1, intermediate pathlen 0.
     assert!(openssl_text(&site.path("root/certs/root_ca.crt")).contains("CA:TRUE, pathlen:1"));
@@ -363,8 +280,8 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         "{int_text}"
     );
 
-    // The CA serves: nodes certify and verify with the root carried from
-    // the root folder, and hold mutual TLS with each other.
+    // The CA serves: nodes certify and verify against the root carried
+    // from the root folder, and hold mutual TLS with each other.
     let server = site.serve("ca");
     let agg = site.certify("ca", "localhost");
     let col = site.certify("ca", "collaborator1");
@@ -376,17 +293,25 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         Some("sslclient"),
     )
     .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let h = rt
+    let side = |dir: &Path, name: &str| {
+        (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        )
+    };
+    let ((agg_crt, agg_key), (col_crt, col_key)) =
+        (side(&agg, "localhost"), side(&col, "collaborator1"));
+    let h = tokio::runtime::Runtime::new()
+        .unwrap()
         .block_on(mtls::handshake(
             mtls::Identity {
-                cert: &agg.join("localhost.crt"),
-                key: &agg.join("localhost.key"),
+                cert: &agg_crt,
+                key: &agg_key,
                 trust: &root_file,
             },
             mtls::Identity {
-                cert: &col.join("collaborator1.crt"),
-                key: &col.join("collaborator1.key"),
+                cert: &col_crt,
+                key: &col_key,
                 trust: &root_file,
             },
             "localhost",
@@ -394,7 +319,7 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         .unwrap();
     assert_eq!(h.server_saw_client, "collaborator1");
     // The certify page is served by this CA too.
-    let (status, page) = site.ca("ca").get("/");
+    let (status, page) = site.get("ca", "/");
     assert_eq!(status, 200);
     assert!(!page.is_empty());
     drop(server);
@@ -403,37 +328,39 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
     // stopped, imported against the root's fingerprint.
     let node = site.path("airgapped");
     std::fs::create_dir_all(&node).unwrap();
-    ok(fedpki(
-        &node,
-        &["pki", "csr", "-n", "col2", "-o", "col2.req"],
-    ));
-    ok(site.pki(&[
-        "sign",
-        "-p",
-        &site.arg("ca"),
-        node.join("col2.req").to_str().unwrap(),
-        "-o",
-        node.join("col2.signed").to_str().unwrap(),
-        "--yes",
-    ]));
-    ok(fedpki(
-        &node,
-        &[
-            "pki",
-            "import",
-            "col2.signed",
-            "--root-fingerprint",
-            &fingerprint,
-        ],
-    ));
-    openssl_verify(&root_file, &node.join("cert/col2.crt"), Some("sslclient")).unwrap();
+    let airgapped = |name: &str| {
+        ok(fedpki(
+            &node,
+            &["pki", "csr", "-n", name, "-o", &format!("{name}.req")],
+        ));
+        ok(site.pki(&format!(
+            "sign -p @ca @airgapped/{name}.req -o @airgapped/{name}.signed --yes"
+        )));
+        let signed = format!("{name}.signed");
+        ok(fedpki(
+            &node,
+            &["pki", "import", &signed, "--root-fingerprint", &fingerprint],
+        ));
+        let crt = node.join(format!("cert/{name}.crt"));
+        openssl_verify(&root_file, &crt, Some("sslclient")).unwrap();
+        crt
+    };
+    airgapped("col2");
     // The root's ledger lists what it signed: the two intermediates.
-    let root_ledger = site.ca("root").list(site.tmp.path());
-    assert_eq!(root_ledger.len(), 2, "{root_ledger:?}");
+    assert_eq!(site.list("root").len(), 2, "{:?}", site.list("root"));
+
+    // A rotation with the server stopped: the next signing comes from the
+    // new intermediate.
+    ok(site.pki("intermediate request -p @ca -o @next.req"));
+    ok(site.pki("root sign -p @root @next.req -o @next.signed --yes"));
+    let out = ok(site.pki("intermediate activate -p @ca @next.signed"));
+    assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
+    let next = cert_at(&site.signed_intermediate("next.signed"), 0);
+    assert_eq!(cert_at(&airgapped("col3"), 1), next);
 }
 
 /// An all-in-one CA whose root was moved out while it served, with nodes
-/// certified before a rotation.
+/// certified before a rotation made while it served.
 struct Rotated {
     site: Site,
     server: Server,
@@ -451,22 +378,13 @@ struct Rotated {
 
 fn exported_and_rotated() -> Rotated {
     let site = Site::new();
-    let url = format!("localhost:{}", site.port);
-    ok(site.pki(&["install", "-p", &site.arg("ca"), "--ca-url", &url]));
+    ok(site.pki("install -p @ca --ca-url $URL"));
     let server = site.serve("ca");
     let root = cert_at(&site.path("ca/certs/root_ca.crt"), 0);
     assert!(keys_under(&site.path("ca"), &root).1);
 
     // Export while serving: the root leaves, the CA keeps serving.
-    ok(site.pki(&[
-        "root",
-        "export",
-        "-p",
-        &site.arg("ca"),
-        "-o",
-        &site.arg("root"),
-        "--yes",
-    ]));
+    ok(site.pki("root export -p @ca -o @root --yes"));
     assert!(!site.path("ca/secrets/root_ca_key").exists());
     let (decrypted, found) = keys_under(&site.path("ca"), &root);
     assert!(
@@ -475,15 +393,7 @@ fn exported_and_rotated() -> Rotated {
     );
     assert!(keys_under(&site.path("root"), &root).1);
     refused(
-        &site.pki(&[
-            "root",
-            "export",
-            "-p",
-            &site.arg("ca"),
-            "-o",
-            &site.arg("root3"),
-            "--yes",
-        ]),
+        &site.pki("root export -p @ca -o @root3 --yes"),
         "holds no root key",
     );
 
@@ -492,61 +402,29 @@ fn exported_and_rotated() -> Rotated {
     let old = cert_at(&site.path("ca/certs/intermediate_ca.crt"), 0);
 
     // Rotation, while serving.
-    ok(site.pki(&[
-        "intermediate",
-        "request",
-        "-p",
-        &site.arg("ca"),
-        "-o",
-        &site.arg("next.req"),
-    ]));
+    ok(site.pki("intermediate request -p @ca -o @next.req"));
     refused(
-        &site.pki(&[
-            "intermediate",
-            "request",
-            "-p",
-            &site.arg("ca"),
-            "-o",
-            &site.arg("x.req"),
-        ]),
+        &site.pki("intermediate request -p @ca -o @x.req"),
         "already staged",
     );
-    // A certificate from another root is refused.
+    // A certificate from another root is refused, changing nothing.
     site.root_init("root2");
-    ok(site.root_sign("root2", "next.req", "foreign.signed"));
+    ok(site.pki("root sign -p @root2 @next.req -o @foreign.signed --yes"));
     let ca_before = snapshot(&site.path("ca"));
     refused(
-        &site.pki(&[
-            "intermediate",
-            "activate",
-            "-p",
-            &site.arg("ca"),
-            &site.arg("foreign.signed"),
-        ]),
+        &site.pki("intermediate activate -p @ca @foreign.signed"),
         "another root",
     );
     assert_eq!(snapshot(&site.path("ca")), ca_before);
-    ok(site.root_sign("root", "next.req", "next.signed"));
-    let out = ok(site.pki(&[
-        "intermediate",
-        "activate",
-        "-p",
-        &site.arg("ca"),
-        &site.arg("next.signed"),
-    ]));
+    ok(site.pki("root sign -p @root @next.req -o @next.signed --yes"));
+    let out = ok(site.pki("intermediate activate -p @ca @next.signed"));
     assert!(
         stderr(&out).contains("issues from it now"),
         "{}",
         stderr(&out)
     );
     refused(
-        &site.pki(&[
-            "intermediate",
-            "activate",
-            "-p",
-            &site.arg("ca"),
-            &site.arg("next.signed"),
-        ]),
+        &site.pki("intermediate activate -p @ca @next.signed"),
         "no intermediate request is staged",
     );
     let new = cert_at(&site.signed_intermediate("next.signed"), 0);
@@ -568,17 +446,6 @@ fn exported_and_rotated() -> Rotated {
     }
 }
 
-impl Site {
-    /// The intermediate of a signed file, written out as PEM.
-    fn signed_intermediate(&self, signed: &str) -> PathBuf {
-        let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(self.path(signed)).unwrap()).unwrap();
-        let out = self.path(&format!("{signed}.crt"));
-        std::fs::write(&out, v["crt"].as_str().unwrap()).unwrap();
-        out
-    }
-}
-
 #[test]
 fn rotation_renews_onto_the_new_chain_and_keeps_the_old_crl() {
     let r = exported_and_rotated();
@@ -597,58 +464,55 @@ fn rotation_renews_onto_the_new_chain_and_keeps_the_old_crl() {
         openssl_verify(&root_file, &chain, Some("sslclient")).unwrap();
     }
     // The list says who issued what.
-    let ca = site.ca("ca");
-    let rows = ca.list(site.tmp.path());
+    let rows = site.list("ca");
     let issuer_of = |serial: &str| {
-        rows.iter()
-            .find(|r| r["serial"] == serial)
-            .map(|r| r["issuer"].as_str().unwrap().to_owned())
-            .unwrap()
+        let row = rows.iter().find(|r| r["serial"] == serial).unwrap();
+        row["issuer"].as_str().unwrap().to_owned()
     };
-    assert_eq!(issuer_of(&node_serial(&r.stays, "stays")), kid(&r.old));
+    let stays_serial = node_serial(&r.stays, "stays");
+    assert_eq!(issuer_of(&stays_serial), kid(&r.old));
     assert_eq!(issuer_of(&node_serial(&r.before, "before")), kid(&r.new));
 
-    // A certificate of the old intermediate still renews... (the renewed
-    // one above) ...and is revoked after the rotation: the old CRL lists it.
-    let stays_serial = node_serial(&r.stays, "stays");
-    ok(site.pki(&["revoke", "-p", &site.arg("ca"), "--serial", &stays_serial]));
-    let (status, old_crl) = ca.get(&format!("/crl/{}", kid(&r.old)));
+    // A certificate of the old intermediate revoked after the rotation:
+    // the old intermediate's CRL lists it, the active one's does not.
+    ok(site.pki(&format!("revoke -p @ca --serial {stays_serial}")));
+    let (status, old_crl) = site.get("ca", &format!("/crl/{}", kid(&r.old)));
     assert_eq!(status, 200);
-    assert!(crl_serials(site.tmp.path(), &old_crl).contains(&stays_serial));
-    let (status, active_crl) = ca.get("/crl");
+    assert!(site.crl_text(&old_crl).contains(&stays_serial));
+    let (status, active_crl) = site.get("ca", "/crl");
     assert_eq!(status, 200);
-    assert!(!crl_serials(site.tmp.path(), &active_crl).contains(&stays_serial));
-    assert_eq!(ca.get(&format!("/crl/{}", kid(&r.new))).1, active_crl);
-    // Both are signed by their own intermediate (OpenSSL checks).
+    assert!(!site.crl_text(&active_crl).contains(&stays_serial));
+    assert_eq!(
+        site.get("ca", &format!("/crl/{}", kid(&r.new))).1,
+        active_crl
+    );
+    // Each is signed by its own intermediate (OpenSSL checks).
     for (der, int) in [(&old_crl, &r.old), (&active_crl, &r.new)] {
-        let dir = site.tmp.path();
-        std::fs::write(dir.join("c.crl"), der).unwrap();
-        std::fs::write(dir.join("i.pem"), int.to_pem().unwrap()).unwrap();
-        let out = openssl(
-            dir,
-            &[
-                "crl", "-inform", "DER", "-in", "c.crl", "-noout", "-CAfile", "i.pem",
-            ],
-        );
+        std::fs::write(site.path("c.crl"), der).unwrap();
+        std::fs::write(site.path("i.pem"), int.to_pem().unwrap()).unwrap();
+        let args = [
+            "crl", "-inform", "DER", "-in", "c.crl", "-noout", "-CAfile", "i.pem",
+        ];
+        let out = openssl(site.tmp.path(), &args);
         assert!(stderr(&out).contains("verify OK"), "{}", stderr(&out));
     }
-    assert_eq!(ca.get("/crl/00ff").0, 404);
+    assert_eq!(site.get("ca", "/crl/00ff").0, 404);
 
     // After a restart the new intermediate still issues and the old CRL is
     // still served.
     drop(r.server);
-    let _server = site.serve("ca");
-    assert_eq!(ca.get(&format!("/crl/{}", kid(&r.old))).0, 200);
+    let server = site.serve("ca");
+    assert_eq!(site.get("ca", &format!("/crl/{}", kid(&r.old))).0, 200);
     let late = site.certify("ca", "late");
     assert_eq!(cert_at(&late.join("late.crt"), 1), r.new);
 
     // Revoked with the server stopped: the old intermediate's CRL file in
     // the folder is re-signed too.
-    drop(_server);
+    drop(server);
     let replaced = issue::serial_hex(&cert_at(&r.before_old_chain, 0));
-    ok(site.pki(&["revoke", "-p", &site.arg("ca"), "--serial", &replaced]));
+    ok(site.pki(&format!("revoke -p @ca --serial {replaced}")));
     let file = site.path(&format!("ca/certs/crl/{}.crl", kid(&r.old)));
-    let listed = crl_serials(site.tmp.path(), &std::fs::read(file).unwrap());
+    let listed = site.crl_text(&std::fs::read(file).unwrap());
     assert!(
         listed.contains(&replaced) && listed.contains(&stays_serial),
         "{listed}"
@@ -659,9 +523,8 @@ fn rotation_renews_onto_the_new_chain_and_keeps_the_old_crl() {
 fn a_revoked_intermediate_fails_crl_check_all_and_the_active_one_passes() {
     let r = exported_and_rotated();
     let site = &r.site;
-    let ca = site.ca("ca");
-    let root_ledger = site.ca("root").list(site.tmp.path());
     let old_serial = issue::serial_hex(&r.old);
+    let root_ledger = site.list("root");
     assert!(
         root_ledger
             .iter()
@@ -669,94 +532,41 @@ fn a_revoked_intermediate_fails_crl_check_all_and_the_active_one_passes() {
         "the exported root's ledger holds the first intermediate: {root_ledger:?}"
     );
     refused(
-        &site.pki(&[
-            "root",
-            "revoke",
-            "-p",
-            &site.arg("root"),
-            "--serial",
-            "0badc0de",
-        ]),
+        &site.pki("root revoke -p @root --serial 0badc0de"),
         "signed no intermediate",
     );
-    ok(site.pki(&[
-        "root",
-        "revoke",
-        "-p",
-        &site.arg("root"),
-        "--serial",
-        &old_serial,
-        "--reason",
-        "superseded",
-    ]));
-    ok(site.pki(&[
-        "root",
-        "crl",
-        "-p",
-        &site.arg("root"),
-        "-o",
-        &site.arg("root.crl"),
-    ]));
+    ok(site.pki(&format!(
+        "root revoke -p @root --serial {old_serial} --reason superseded"
+    )));
+    ok(site.pki("root crl -p @root -o @root.crl"));
     let root_crl = std::fs::read(site.path("root.crl")).unwrap();
-    let text = crl_serials(site.tmp.path(), &root_crl);
+    let text = site.crl_text(&root_crl);
     assert!(text.contains(&old_serial), "{text}");
     assert!(text.contains("next update"), "{text}");
 
     // A CRL from another root (made in the setup) is refused; the root's
     // own is served.
-    ok(site.pki(&[
-        "root",
-        "crl",
-        "-p",
-        &site.arg("root2"),
-        "-o",
-        &site.arg("root2.crl"),
-    ]));
+    ok(site.pki("root crl -p @root2 -o @root2.crl"));
     refused(
-        &site.pki(&[
-            "install",
-            "-p",
-            &site.arg("ca"),
-            "--root-crl",
-            &site.arg("root2.crl"),
-        ]),
+        &site.pki("install -p @ca --root-crl @root2.crl"),
         "not signed by this CA's root",
     );
-    assert_eq!(ca.get("/crl/root").0, 404);
-    ok(site.pki(&[
-        "install",
-        "-p",
-        &site.arg("ca"),
-        "--root-crl",
-        &site.arg("root.crl"),
-    ]));
-    let (status, served) = ca.get("/crl/root");
-    assert_eq!(status, 200);
-    assert_eq!(served, root_crl);
+    assert_eq!(site.get("ca", "/crl/root").0, 404);
+    ok(site.pki("install -p @ca --root-crl @root.crl"));
+    assert_eq!(site.get("ca", "/crl/root"), (200, root_crl));
 
-    let dir = site.tmp.path();
-    std::fs::write(
-        dir.join("old-int.crl"),
-        ca.get(&format!("/crl/{}", kid(&r.old))).1,
-    )
-    .unwrap();
-    std::fs::write(dir.join("new-int.crl"), ca.get("/crl").1).unwrap();
+    let old_crl = site.get("ca", &format!("/crl/{}", kid(&r.old))).1;
+    std::fs::write(site.path("old-int.crl"), old_crl).unwrap();
+    std::fs::write(site.path("new-int.crl"), site.get("ca", "/crl").1).unwrap();
     let check = |leaf: &Path| {
         std::process::Command::new("openssl")
             .args(["verify", "-x509_strict", "-crl_check_all", "-CAfile"])
             .arg(site.path("root/certs/root_ca.crt"))
-            .args([
-                "-CRLfile",
-                "root.crl",
-                "-CRLfile",
-                "old-int.crl",
-                "-CRLfile",
-                "new-int.crl",
-            ])
-            .arg("-untrusted")
+            .args(["-CRLfile", "root.crl", "-CRLfile", "old-int.crl"])
+            .args(["-CRLfile", "new-int.crl", "-untrusted"])
             .arg(leaf)
             .arg(leaf)
-            .current_dir(dir)
+            .current_dir(site.tmp.path())
             .output()
             .unwrap()
     };

@@ -60,12 +60,6 @@ impl Authority {
             })
             .collect()
     }
-
-    /// The active intermediate's CRL alone (see [`Self::crls`]).
-    pub async fn crl(&self, number: u64, now: UnixTime) -> crate::error::Result<Vec<u8>> {
-        let mut all = self.crls(number, now).await?;
-        Ok(all.swap_remove(0).der)
-    }
 }
 
 /// Keep signed CRLs in the CA folder: each intermediate's as

@@ -47,6 +47,10 @@ impl Clock for Fixed {
 
 struct Ca {
     authority: Authority,
+    /// The root, to sign another intermediate with.
+    root: (fedpki_core::Certificate, PrivateKey),
+    /// The intermediate's key.
+    int_key: PrivateKey,
     provisioner: PrivateKey,
     root_der: Vec<u8>,
     clock: Fixed,
@@ -105,6 +109,8 @@ fn new_ca(seed: u64) -> Ca {
     let store = Store::start(MemoryBackend::default()).unwrap();
     Ca {
         root_der: issue::cert_der(&certs.root).unwrap(),
+        root: (certs.root.clone(), root_key),
+        int_key: int_key.clone(),
         authority: Authority::on(config, certs, int_key, store, platform).unwrap(),
         provisioner,
         clock,
@@ -353,4 +359,78 @@ fn the_same_seed_and_clock_give_the_same_serials() {
     };
     assert_eq!(serial(9), serial(9));
     assert_ne!(serial(9), serial(10));
+}
+
+#[test]
+fn after_a_switch_the_new_intermediate_issues_and_the_old_one_keeps_its_crl() {
+    use crate::ca::issuers::{IssuerKeys, RetiredIssuer};
+    let mut ca = new_ca(9);
+    let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
+    let first = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let old = ca.authority.issuers().certs().clone();
+    // A second intermediate from the same root; the first retired until a
+    // day from now.
+    let key = PrivateKey::generate(KeyType::P256, &mut ca.rng).unwrap();
+    let (root, root_key) = &ca.root;
+    let new = Issuer {
+        cert: root,
+        key: root_key,
+    }
+    .intermediate_ca(
+        &key.public_key(),
+        "Next",
+        Serial::random(&mut ca.rng).unwrap(),
+        ca.now(),
+    )
+    .unwrap();
+    let mut certs = old.clone();
+    certs.intermediate = new.clone();
+    certs.intermediate_pem = issue::cert_pem(&new).unwrap();
+    let until = T0 + 86_400;
+    ca.authority.replace_issuers(IssuerKeys {
+        certs,
+        key,
+        retired: vec![RetiredIssuer {
+            cert: old.intermediate.clone(),
+            pem: old.intermediate_pem.clone(),
+            key: ca.int_key.clone(),
+            crl_until: until,
+        }],
+    });
+
+    // The old certificate renews onto the new intermediate, chain and all.
+    let presented = issue::parse_cert_pem(&first.crt).unwrap();
+    let renewed = block(ca.authority.renew(&presented, ca.now())).unwrap();
+    assert_eq!(renewed.ca, issue::cert_pem(&new).unwrap());
+    let leaf = issue::parse_cert_pem(&renewed.crt).unwrap();
+    fedpki_core::chain::check_signed_by(&leaf, &new, &fedpki_core::RUST_CRYPTO).unwrap();
+    // Asked again: the same successor, with its own issuer's chain.
+    let again = block(ca.authority.renew(&presented, ca.now())).unwrap();
+    assert_eq!(
+        (again.serial, again.ca),
+        (renewed.serial.clone(), renewed.ca)
+    );
+
+    // Revoked after the switch: in the old intermediate's CRL only.
+    block(
+        ca.authority
+            .revoke_by_operator(&first.serial, Reason::Superseded, ca.now()),
+    )
+    .unwrap();
+    let crls = block(ca.authority.crls(1, ca.now())).unwrap();
+    assert_eq!(crls.len(), 2);
+    let lists = |i: usize, serial: &str| {
+        let crl = fedpki_core::crl::Crl::parse(&crls[i].der).unwrap();
+        crl.find(serial).is_some()
+    };
+    assert!(crls[0].active && !crls[1].active);
+    assert!(!lists(0, &first.serial) && lists(1, &first.serial));
+    for (crl, int) in [(&crls[0], &new), (&crls[1], &old.intermediate)] {
+        let parsed = fedpki_core::crl::Crl::parse(&crl.der).unwrap();
+        parsed.verify(int, &fedpki_core::RUST_CRYPTO).unwrap();
+    }
+    // Once its last certificate has expired, its CRL is no longer signed.
+    let later = block(ca.authority.crls(2, UnixTime(until + 1))).unwrap();
+    assert_eq!(later.len(), 1);
+    assert!(later[0].active);
 }

@@ -9,8 +9,8 @@ use fedpki_core::{Certificate, issue};
 use crate::ca::offline_root::{self, FIRST_INTERMEDIATE_NAME};
 use crate::ca::{self, CaCerts, CaConfig};
 use crate::cmd::args::{
-    InstallArgs, IntermediateActivateArgs, IntermediateRequestArgs, RootCrlArgs, RootExportArgs,
-    RootInitArgs, RootRevokeArgs, RootSignArgs,
+    InstallArgs, IntermediateActivateArgs, IntermediateRequestArgs, PasswordArgs, RootCrlArgs,
+    RootDir, RootExportArgs, RootInitArgs, RootRevokeArgs, RootSignArgs,
 };
 use crate::cmd::ca::runtime;
 use crate::error::{CliError, Result};
@@ -51,11 +51,7 @@ fn check_ca_name(name: &str) -> Result<()> {
 pub(crate) fn sign(a: &RootSignArgs) -> Result<()> {
     let text = crate::platform::sys::read_text(&a.request)?;
     let (request, csr, name) = root::review(&text)?;
-    let paths = RootPaths::new(&a.root.root_path);
-    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let rt = runtime()?;
-    let open = root::open(&paths, &pw)?;
-    drop(pw);
+    let (rt, open) = open_root(&a.root, &a.password)?;
     rt.block_on(async {
         if let Some(prior) = root::signed_before(&open, &csr).await? {
             return Err(CliError::usage(format!(
@@ -97,13 +93,20 @@ pub(crate) fn sign(a: &RootSignArgs) -> Result<()> {
     })
 }
 
+/// Open a root folder with its password (asked once, dropped at once).
+fn open_root(
+    dir: &RootDir,
+    pw: &PasswordArgs,
+) -> Result<(tokio::runtime::Runtime, root::OpenRoot)> {
+    let password = password::obtain(pw.password_file.as_deref(), false)?;
+    let open = root::open(&RootPaths::new(&dir.root_path), &password)?;
+    Ok((runtime()?, open))
+}
+
 /// `pki root revoke`
 pub(crate) fn revoke(a: &RootRevokeArgs) -> Result<()> {
-    let paths = RootPaths::new(&a.root.root_path);
-    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let rt = runtime()?;
-    let open = root::open(&paths, &pw)?;
-    drop(pw);
+    let (rt, open) = open_root(&a.root, &a.password)?;
+    let paths = &open.paths;
     rt.block_on(async {
         match open.revoke(&a.serial, a.reason, now()).await? {
             Some(prior) => eprintln!(
@@ -125,11 +128,7 @@ pub(crate) fn revoke(a: &RootRevokeArgs) -> Result<()> {
 
 /// `pki root crl`
 pub(crate) fn crl(a: &RootCrlArgs) -> Result<()> {
-    let paths = RootPaths::new(&a.root.root_path);
-    let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let rt = runtime()?;
-    let open = root::open(&paths, &pw)?;
-    drop(pw);
+    let (rt, open) = open_root(&a.root, &a.password)?;
     let der = rt.block_on(open.crl(now()))?;
     write_atomic(&a.out, &der, 0o644)?;
     eprintln!(
@@ -194,7 +193,12 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
     };
     let ca_url = a.ca_url.as_deref().unwrap_or(ca::DEFAULT_CA_URL);
     let (_, request) = ca::install_awaiting_root(&paths, ca_url, pw, force, lifetimes, name)?;
-    write_atomic(out, request.to_json()?.as_bytes(), 0o644)?;
+    write_atomic(out, request.to_json()?.as_bytes(), 0o644).map_err(|e| {
+        CliError::usage(format!(
+            "{e}; the CA was created, and its request is also in {}: carry that file",
+            paths.next_request().display()
+        ))
+    })?;
     eprintln!(
         "Created a CA in {} for https://{ca_url}, waiting for its root: it holds no root key.\n\
          Intermediate request: {} (SHA-256 {})\n\

@@ -9,7 +9,6 @@ use super::{OpenRoot, RootConfig, RootPaths, check_free, create_layout};
 use crate::ca::{CaCerts, CaConfig, CaPaths, unlock_key};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{read_text, write_atomic};
-use crate::store::{CertRecord, IssueCommit, Outcome};
 
 /// Create `root` from the CA in `ca`: the root's key (as it is stored,
 /// encrypted), its certificate, and a ledger holding the CA's
@@ -45,33 +44,13 @@ pub(crate) async fn export(ca: &CaPaths, root: &RootPaths, password: &str) -> Re
     .save(root)?;
     let opened = super::open(root, password)?;
     for intermediate in intermediates(ca, &config)? {
-        let record = CertRecord {
-            serial: issue::serial_hex(&intermediate),
-            subject: fedpki_core::chain::common_name(&intermediate).unwrap_or_default(),
-            sans: Vec::new(),
-            not_after: intermediate.not_after().0,
-            issued_at: intermediate.not_before().0,
-            der: issue::cert_der(&intermediate)?,
-        };
-        let outcome = opened
-            .store
-            .commit_issue(IssueCommit {
-                jti: None,
-                burn_until: 0,
-                cert: Some(record),
-                renews: None,
-                at: crate::platform::sys::now().0,
-                by: Some(format!(
-                    "root export: signed before the root left {}",
-                    ca.dir.display()
-                )),
-            })
+        let by = format!(
+            "root export: signed before the root left {}",
+            ca.dir.display()
+        );
+        opened
+            .record(&intermediate, intermediate.not_before().0, by)
             .await?;
-        if !matches!(outcome, Outcome::Done | Outcome::AlreadyRecorded) {
-            return Err(CliError::Store(format!(
-                "the root's ledger refused an intermediate: {outcome:?}"
-            )));
-        }
     }
     Ok(opened)
 }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::ca::{CaPaths, FolderLock, unlock_key};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
-use crate::store::Store;
+use crate::store::{CertRecord, IssueCommit, Outcome, Store};
 
 /// Paths inside a root folder (a CA folder's layout, with its own config).
 #[derive(Debug, Clone)]
@@ -148,6 +148,38 @@ pub(crate) struct OpenRoot {
     pub key: PrivateKey,
     /// The ledger of what it signed (holds the folder's lock).
     pub store: Store,
+}
+
+impl OpenRoot {
+    /// Record an intermediate in the root's ledger and audit log, saying
+    /// who asked. Recorded before is fine (an export run again).
+    async fn record(&self, cert: &Certificate, issued_at: u64, by: String) -> Result<()> {
+        let record = CertRecord {
+            serial: issue::serial_hex(cert),
+            subject: fedpki_core::chain::common_name(cert).unwrap_or_default(),
+            sans: Vec::new(),
+            not_after: cert.not_after().0,
+            issued_at,
+            der: issue::cert_der(cert)?,
+        };
+        let outcome = self
+            .store
+            .commit_issue(IssueCommit {
+                jti: None,
+                burn_until: 0,
+                cert: Some(record),
+                renews: None,
+                at: now().0,
+                by: Some(by),
+            })
+            .await?;
+        match outcome {
+            Outcome::Done | Outcome::AlreadyRecorded => Ok(()),
+            other => Err(CliError::Store(format!(
+                "the root's ledger refused the intermediate: {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Open a root folder: its config, certificate and key must agree.

@@ -13,7 +13,7 @@ use crate::ca::offline_root::FIRST_INTERMEDIATE_NAME;
 use crate::error::{CliError, Result};
 use crate::platform::ring_backend::RING_PROVIDER;
 use crate::platform::sys::{OsEntropy, write_atomic};
-use crate::store::{CertRecord, IssueCommit, Outcome, RevocationRecord, RevokeCommit};
+use crate::store::{CertRecord, Outcome, RevocationRecord, RevokeCommit};
 
 /// How long a root CRL is valid: a root is rarely brought out, so its CRL
 /// must outlast the gaps between ceremonies.
@@ -73,34 +73,11 @@ impl OpenRoot {
         };
         let cert =
             issuer.intermediate_ca(csr.public_key(), name, Serial::random(&mut OsEntropy)?, now)?;
-        let der = issue::cert_der(&cert)?;
-        let record = CertRecord {
-            serial: issue::serial_hex(&cert),
-            subject: name.to_owned(),
-            sans: Vec::new(),
-            not_after: cert.not_after().0,
-            issued_at: now.0,
-            der,
-        };
-        let outcome = self
-            .store
-            .commit_issue(IssueCommit {
-                jti: None,
-                burn_until: 0,
-                cert: Some(record),
-                renews: None,
-                at: now.0,
-                by: Some(format!(
-                    "root sign: intermediate request {} from {}",
-                    request.csr_sha256, request.ca_url
-                )),
-            })
-            .await?;
-        if outcome != Outcome::Done {
-            return Err(CliError::Store(format!(
-                "the root's ledger refused the intermediate: {outcome:?}"
-            )));
-        }
+        let by = format!(
+            "root sign: intermediate request {} from {}",
+            request.csr_sha256, request.ca_url
+        );
+        self.record(&cert, now.0, by).await?;
         let signed = SignedIntermediate::new(
             &request.csr_sha256,
             issue::cert_pem(&cert)?,

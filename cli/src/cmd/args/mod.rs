@@ -15,7 +15,7 @@ pub(crate) use ca::{
 pub(crate) use node::{CertifyArgs, CsrArgs, ImportArgs, RenewArgs, VerifyArgs};
 pub(crate) use root::{
     IntermediateActivateArgs, IntermediateCmd, IntermediateRequestArgs, RootCmd, RootCrlArgs,
-    RootExportArgs, RootInitArgs, RootRevokeArgs, RootSignArgs,
+    RootDir, RootExportArgs, RootInitArgs, RootRevokeArgs, RootSignArgs,
 };
 
 /// fedpki: the public key infrastructure of a federated-learning deployment.
