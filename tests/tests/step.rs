@@ -605,3 +605,106 @@ fn step_renew_daemon_with_short_lifetimes() {
         renewals_seen(&ca, &mut daemon, &work.join("s.crt"), &log, 40);
     }
 }
+
+/// Rotating the intermediate behind an offline root changes nothing for a
+/// step client but the chain it gets next: `step ca renew` of a
+/// certificate from the old intermediate gets one from the new.
+#[test]
+fn step_renews_across_an_intermediate_rotation() {
+    let ca = TestCa::install();
+    let _server = ca.serve();
+    let url = format!("https://{}", ca.ca_url);
+    let root = ca.dir.join("certs/root_ca.crt");
+    let root_arg = root.to_str().unwrap();
+    let fedpki_ok = |args: &[&str]| {
+        let pw = ["--password-file", ca.pw_arg()];
+        ok(fedpki(ca.tmp.path(), &[args, &pw[..]].concat()))
+    };
+    let chain_of = |crt: &Path| {
+        fedpki_core::issue::parse_certs_pem(&std::fs::read_to_string(crt).unwrap()).unwrap()
+    };
+    let mut clients = Vec::new();
+    for version in VERSIONS {
+        let work = ca.workdir(&format!("rotation-{version}"));
+        let step = Step::new(version, &work);
+        let jwt = jwt_of(&ca.token("node", &[]));
+        let args = [
+            "ca",
+            "certificate",
+            "node",
+            "n.crt",
+            "n.key",
+            "-f",
+            "--token",
+        ];
+        step.ok(&work, &[&args[..], &[jwt.as_str()]].concat());
+        verify_leaf(&ca, &work.join("n.crt"));
+        clients.push((step, work));
+    }
+    let old = chain_of(&clients[0].1.join("n.crt"))[1].clone();
+
+    let (root_dir, next_req, next_signed) = (
+        ca.tmp.path().join("root"),
+        ca.tmp.path().join("next.req"),
+        ca.tmp.path().join("next.signed"),
+    );
+    let [root_dir, next_req, next_signed] =
+        [&root_dir, &next_req, &next_signed].map(|p| p.to_str().unwrap());
+    fedpki_ok(&[
+        "pki",
+        "root",
+        "export",
+        "-p",
+        ca.dir_arg(),
+        "-o",
+        root_dir,
+        "--yes",
+    ]);
+    fedpki_ok(&[
+        "pki",
+        "intermediate",
+        "request",
+        "-p",
+        ca.dir_arg(),
+        "-o",
+        next_req,
+    ]);
+    fedpki_ok(&[
+        "pki",
+        "root",
+        "sign",
+        "-p",
+        root_dir,
+        next_req,
+        "-o",
+        next_signed,
+        "--yes",
+    ]);
+    fedpki_ok(&[
+        "pki",
+        "intermediate",
+        "activate",
+        "-p",
+        ca.dir_arg(),
+        next_signed,
+    ]);
+
+    let signed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(next_signed).unwrap()).unwrap();
+    let new = fedpki_core::issue::parse_cert_pem(signed["crt"].as_str().unwrap()).unwrap();
+    assert_ne!(new, old);
+    for (step, work) in &clients {
+        let args = [
+            "ca", "renew", "n.crt", "n.key", "--ca-url", &url, "--root", root_arg, "-f",
+        ];
+        step.ok(work, &args);
+        verify_leaf(&ca, &work.join("n.crt"));
+        let chain = chain_of(&work.join("n.crt"));
+        assert_eq!(chain.len(), 2, "step {}", step.version);
+        assert_eq!(
+            chain[1], new,
+            "step {} did not get the new chain",
+            step.version
+        );
+    }
+}
