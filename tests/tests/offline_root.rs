@@ -50,9 +50,9 @@ impl Site {
         fedpki(self.tmp.path(), &args)
     }
 
-    /// `pki root init`; the fingerprint it printed.
-    fn root_init(&self, dir: &str) -> String {
-        let out = ok(self.pki(&format!("root init -p @{dir}")));
+    /// `pki root init -p DIR FLAGS`; the fingerprint it printed.
+    fn root_init(&self, dir: &str, flags: &str) -> String {
+        let out = ok(self.pki(&format!("root init -p @{dir} {flags}")));
         stderr(&out)
             .lines()
             .find_map(|l| l.strip_prefix("Root fingerprint (SHA-256): "))
@@ -175,7 +175,7 @@ fn keys_under(dir: &Path, root: &Certificate) -> (usize, bool) {
 #[test]
 fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
     let site = Site::new();
-    let fingerprint = site.root_init("root");
+    let fingerprint = site.root_init("root", "--key-type p384 --name Example-Root");
     let out = ok(site.pki("install -p @ca --ca-url $URL --offline-root -o @int.req"));
     let hash = stdout(&out)
         .trim()
@@ -238,7 +238,7 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         &site.pki("install -p @ca --complete @other.signed"),
         "answers the request",
     );
-    let other_fp = site.root_init("root2");
+    let other_fp = site.root_init("root2", "");
     assert_ne!(other_fp, fingerprint);
     ok(site.pki("root sign -p @root2 @int.req -o @foreign.signed --yes"));
     refused(
@@ -271,8 +271,14 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
         "the probe finds the root key where it is"
     );
 
-    // Profiles: root pathlen 1, intermediate pathlen 0.
-    assert!(openssl_text(&site.path("root/certs/root_ca.crt")).contains("CA:TRUE, pathlen:1"));
+    // Profiles: root pathlen 1 (P-384 and the name asked), intermediate
+    // pathlen 0.
+    let root_text = openssl_text(&site.path("root/certs/root_ca.crt"));
+    assert!(root_text.contains("CA:TRUE, pathlen:1"), "{root_text}");
+    assert!(
+        root_text.contains("secp384r1") && root_text.contains("Example-Root"),
+        "{root_text}"
+    );
     let int_text = openssl_text(&site.path("ca/certs/intermediate_ca.crt"));
     assert!(int_text.contains("CA:TRUE, pathlen:0"), "{int_text}");
     assert!(
@@ -408,7 +414,7 @@ fn exported_and_rotated() -> Rotated {
         "already staged",
     );
     // A certificate from another root is refused, changing nothing.
-    site.root_init("root2");
+    site.root_init("root2", "");
     ok(site.pki("root sign -p @root2 @next.req -o @foreign.signed --yes"));
     let ca_before = snapshot(&site.path("ca"));
     refused(
@@ -550,6 +556,22 @@ fn a_revoked_intermediate_fails_crl_check_all_and_the_active_one_passes() {
     refused(
         &site.pki("install -p @ca --root-crl @root2.crl"),
         "not signed by this CA's root",
+    );
+    // So is one of this root's that has expired (signed here with the
+    // root's key, its nextUpdate past).
+    let root_cert = cert_at(&site.path("root/certs/root_ca.crt"), 0);
+    let key_pem = std::fs::read_to_string(site.path("root/secrets/root_ca_key")).unwrap();
+    let root_key = PrivateKey::from_pem(&key_pem, Some(PASSWORD.as_bytes())).unwrap();
+    let issuer = issue::Issuer {
+        cert: &root_cert,
+        key: &root_key,
+    };
+    let t = fedpki::facade::now();
+    let expired = fedpki_core::crl::build(&issuer, &[], 1, t.minus(200 * 86_400), t.minus(86_400));
+    std::fs::write(site.path("expired.crl"), expired.unwrap()).unwrap();
+    refused(
+        &site.pki("install -p @ca --root-crl @expired.crl"),
+        "has expired",
     );
     assert_eq!(site.get("ca", "/crl/root").0, 404);
     ok(site.pki("install -p @ca --root-crl @root.crl"));

@@ -329,6 +329,13 @@ pub(crate) fn install_root_crl(paths: &CaPaths, file: &Path) -> Result<Crl> {
     let crl = Crl::parse(&der).map_err(|e| refuse(e.to_string()))?;
     crl.verify(&certs.root, RING_PROVIDER.verifier)
         .map_err(|e| refuse(format!("it is not signed by this CA's root: {e}")))?;
+    if crl.next_update().is_some_and(|t| t < now()) {
+        return Err(refuse(
+            "it has expired (its nextUpdate is past); sign a fresh one with `fedpki pki root \
+             crl` on the root's host"
+                .into(),
+        ));
+    }
     let old = std::fs::read(paths.root_crl())
         .ok()
         .and_then(|b| Crl::parse(&b).ok())
