@@ -27,10 +27,10 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 /// `pki install`
 pub(crate) fn install(a: &InstallArgs) -> Result<()> {
     if let Some(signed) = &a.complete {
-        return crate::cmd::root::complete(a, signed);
+        return crate::cmd::intermediate::complete(a, signed);
     }
     if let Some(file) = &a.root_crl {
-        return crate::cmd::root::install_root_crl(a, file);
+        return crate::cmd::intermediate::install_root_crl(a, file);
     }
     let paths = a.ca.paths();
     let mut force = a.force;
@@ -48,7 +48,7 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
     }
     let pw = password::obtain(a.password.password_file.as_deref(), true)?;
     if a.offline_root {
-        return crate::cmd::root::install_awaiting_root(a, force, &pw);
+        return crate::cmd::intermediate::install_awaiting_root(a, force, &pw);
     }
     let started = std::time::Instant::now();
     let lifetimes = ca::Lifetimes {

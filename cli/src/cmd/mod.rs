@@ -3,6 +3,7 @@
 
 pub(crate) mod args;
 pub(crate) mod ca;
+mod intermediate;
 pub(crate) mod lifecycle;
 pub(crate) mod node;
 mod root;
@@ -80,8 +81,8 @@ pub(crate) fn main() -> ExitCode {
             RootCmd::Export(a) => root::export(a),
         },
         Command::Pki(Pki::Intermediate(i)) => match i {
-            IntermediateCmd::Request(a) => root::request(a),
-            IntermediateCmd::Activate(a) => root::activate(a),
+            IntermediateCmd::Request(a) => intermediate::request(a),
+            IntermediateCmd::Activate(a) => intermediate::activate(a),
         },
         Command::Workspace(WorkspaceCmd::Certify(p)) => {
             manual::workspace_certify(&workspace(), p.password_file.as_deref())

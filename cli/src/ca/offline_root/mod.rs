@@ -8,18 +8,21 @@
 //! to the expected root. Every change ends with `config/ca.json`, written
 //! atomically, so a crash leaves the CA as it was or as it is meant to be.
 
+mod switch;
+
+pub(crate) use self::switch::{activate, complete, install_root_crl};
+
 use std::path::Path;
 
-use fedpki_core::crl::Crl;
 use fedpki_core::csr::{self, Csr};
 use fedpki_core::package::{IntermediateRequest, SignedIntermediate};
 use fedpki_core::{Certificate, KeyType, PrivateKey, SigningKey, chain, issue};
 
-use super::issuers::{self, key_id_hex};
-use super::{CaCerts, CaConfig, CaPaths, FolderLock, RetiredIntermediate, unlock_key};
+use super::issuers;
+use super::{CaConfig, CaPaths, unlock_key};
 use crate::error::{CliError, Result};
 use crate::platform::ring_backend::RING_PROVIDER;
-use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
+use crate::platform::sys::{OsEntropy, now, read_text, write_atomic};
 
 /// The default common name of a CA's first intermediate.
 pub(crate) const FIRST_INTERMEDIATE_NAME: &str = "fedpki Intermediate CA";
@@ -187,167 +190,8 @@ fn check_chain(intermediate: &Certificate, root: &Certificate) -> std::result::R
     Ok(())
 }
 
-/// `pki install --complete`: the root's answer makes a waiting CA whole.
-pub(crate) fn complete(
-    paths: &CaPaths,
-    signed: &Path,
-    password: &str,
-    root_fingerprint: Option<&str>,
-) -> Result<CaConfig> {
-    let mut config = CaConfig::load_any(paths)?;
-    if !config.awaiting_root {
-        return Err(CliError::usage(format!(
-            "the CA in {} is complete already; a new intermediate comes with `fedpki pki \
-             intermediate request` and `activate`",
-            paths.dir.display()
-        )));
-    }
-    let answer = check_answer(
-        paths,
-        signed,
-        password,
-        ExpectedRoot::Fingerprint(root_fingerprint),
-    )?;
-    let _lock = FolderLock::acquire(paths)?;
-    write_atomic(&paths.root_cert(), answer.root_pem.as_bytes(), 0o644)?;
-    write_atomic(
-        &paths.intermediate_cert(),
-        answer.intermediate_pem.as_bytes(),
-        0o644,
-    )?;
-    write_atomic(&paths.intermediate_key(), answer.key_pem.as_bytes(), 0o600)?;
-    config.root_fingerprint = issue::fingerprint(&answer.root)?;
-    config.awaiting_root = false;
-    config.save(paths)?;
-    remove_staged(paths);
-    Ok(config)
-}
-
-/// An intermediate activated: its key id, and the one it replaced.
-#[derive(Debug)]
-pub(crate) struct Activated {
-    /// The new intermediate's key id.
-    pub kid: String,
-    /// The one that issued before.
-    pub retired: RetiredIntermediate,
-    /// The CA's config, as written.
-    pub config: CaConfig,
-}
-
-/// `pki intermediate activate`: from now on the staged intermediate the
-/// root signed issues; the one before is retired (its CRL still signed
-/// until the last certificate it can have issued has expired).
-pub(crate) fn activate(paths: &CaPaths, signed: &Path, password: &str) -> Result<Activated> {
-    let mut config = CaConfig::load(paths)?;
-    let certs = CaCerts::load(paths, &config)?;
-    let answer = check_answer(
-        paths,
-        signed,
-        password,
-        ExpectedRoot::Certificate(&certs.root),
-    )?;
-    let kid = key_id_hex(&answer.intermediate);
-    let old = key_id_hex(&certs.intermediate);
-    if kid == old || config.retired_intermediates.iter().any(|r| r.key_id == kid) {
-        return Err(CliError::usage(format!(
-            "the intermediate {kid} has issued here before; stage a new request"
-        )));
-    }
-    for dir in [
-        paths.rotated_cert(&kid).parent(),
-        paths.rotated_key(&kid).parent(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        create_dir(dir, true)?;
-    }
-    write_atomic(
-        &paths.rotated_cert(&kid),
-        answer.intermediate_pem.as_bytes(),
-        0o644,
-    )?;
-    write_atomic(&paths.rotated_key(&kid), answer.key_pem.as_bytes(), 0o600)?;
-    let t = now().0;
-    let retired = RetiredIntermediate {
-        key_id: old.clone(),
-        retired_at: t,
-        crl_until: last_expiry(paths, &config, &certs.intermediate, &old, t)?,
-    };
-    config.retired_intermediates.push(retired.clone());
-    config.active_intermediate = Some(kid.clone());
-    config.save(paths)?;
-    remove_staged(paths);
-    Ok(Activated {
-        kid,
-        retired,
-        config,
-    })
-}
-
-/// When the last certificate the intermediate `kid` can have signed
-/// expires: the latest in the ledger, or one issued until the server takes
-/// up the new intermediate (now + the longest lifetime it issues), never
-/// past the intermediate's own end.
-fn last_expiry(
-    paths: &CaPaths,
-    config: &CaConfig,
-    intermediate: &Certificate,
-    kid: &str,
-    now: u64,
-) -> Result<u64> {
-    let ledger = crate::store::Ledger::read(&paths.store())?;
-    let in_ledger = ledger
-        .certificates
-        .iter()
-        .filter(|c| {
-            Certificate::from_der(&c.der)
-                .ok()
-                .and_then(|c| c.authority_key_id())
-                .is_some_and(|aki| fedpki_core::encoding::hex(&aki) == kid)
-        })
-        .map(|c| c.not_after)
-        .max()
-        .unwrap_or(0);
-    let still_issuing = now + config.leaf_lifetime_secs.max(super::TLS_CERT_LIFETIME_SECS);
-    Ok(in_ledger.max(still_issuing).min(intermediate.not_after().0))
-}
-
+/// Forget the staged request and key (answered).
 fn remove_staged(paths: &CaPaths) {
     let _ = std::fs::remove_file(paths.next_request());
     let _ = std::fs::remove_file(paths.next_key());
-}
-
-/// `pki install --root-crl`: keep the root's CRL to serve it. It must be
-/// signed by this CA's root and not older than the one it replaces.
-pub(crate) fn install_root_crl(paths: &CaPaths, file: &Path) -> Result<Crl> {
-    let config = CaConfig::load(paths)?;
-    let certs = CaCerts::load(paths, &config)?;
-    let der = std::fs::read(file).map_err(|e| CliError::io("read", file, e))?;
-    let refuse =
-        |why: String| CliError::usage(format!("{}: {why}; nothing was changed", file.display()));
-    let crl = Crl::parse(&der).map_err(|e| refuse(e.to_string()))?;
-    crl.verify(&certs.root, RING_PROVIDER.verifier)
-        .map_err(|e| refuse(format!("it is not signed by this CA's root: {e}")))?;
-    if crl.next_update().is_some_and(|t| t < now()) {
-        return Err(refuse(
-            "it has expired (its nextUpdate is past); sign a fresh one with `fedpki pki root \
-             crl` on the root's host"
-                .into(),
-        ));
-    }
-    let old = std::fs::read(paths.root_crl())
-        .ok()
-        .and_then(|b| Crl::parse(&b).ok())
-        .and_then(|c| c.number());
-    if let (Some(old), Some(new)) = (old, crl.number())
-        && new < old
-    {
-        return Err(refuse(format!(
-            "its number {new} is older than the root CRL installed ({old})"
-        )));
-    }
-    // Stored as DER, as it is served.
-    write_atomic(&paths.root_crl(), &crl.to_der()?, 0o644)?;
-    Ok(crl)
 }
