@@ -537,6 +537,14 @@ fn a_revoked_intermediate_fails_crl_check_all_and_the_active_one_passes() {
             .any(|row| row["serial"] == old_serial.as_str()),
         "the exported root's ledger holds the first intermediate: {root_ledger:?}"
     );
+    // `pki verify` of a node under the old intermediate reads that
+    // intermediate's own CRL.
+    let verify = |node: &Path, name: &str| {
+        let dir = node.to_str().unwrap();
+        fedpki(site.tmp.path(), &["pki", "verify", "-n", name, "-c", dir])
+    };
+    let shown = stdout(&ok(verify(&r.stays, "stays")));
+    assert!(shown.contains(&format!("/crl/{}", kid(&r.old))), "{shown}");
     refused(
         &site.pki("root revoke -p @root --serial 0badc0de"),
         "signed no intermediate",
@@ -576,6 +584,20 @@ fn a_revoked_intermediate_fails_crl_check_all_and_the_active_one_passes() {
     assert_eq!(site.get("ca", "/crl/root").0, 404);
     ok(site.pki("install -p @ca --root-crl @root.crl"));
     assert_eq!(site.get("ca", "/crl/root"), (200, root_crl));
+    // ...and with the root's CRL served, it fails once the intermediate is
+    // revoked; a node under the active one passes, saying so.
+    let out = verify(&r.stays, "stays");
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(&format!("its intermediate {old_serial}: revoked")),
+        "{}",
+        stdout(&out)
+    );
+    let shown = stdout(&ok(verify(&r.after, "after")));
+    assert!(
+        shown.contains("its intermediate not revoked, per https://"),
+        "{shown}"
+    );
 
     let old_crl = site.get("ca", &format!("/crl/{}", kid(&r.old))).1;
     std::fs::write(site.path("old-int.crl"), old_crl).unwrap();

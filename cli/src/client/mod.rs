@@ -4,6 +4,7 @@
 
 mod bootstrap;
 pub(crate) mod inspect;
+pub(crate) mod revocation;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use fedpki_core::Certificate;
 use fedpki_core::chain;
-use fedpki_core::crl::Crl;
 use fedpki_core::issue;
 use fedpki_core::name::Subject;
 use fedpki_core::{RUST_CRYPTO, SigningKey, UnixTime};
 
+use crate::client::revocation::{self, CrlSource};
 use crate::client::{self, ClientAuth};
 use crate::cmd::args::{RenewArgs, VerifyArgs};
 use crate::cmd::ca::runtime;
@@ -233,7 +233,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     if a.skip_revocation {
         println!("skipped revocation: not checked (--skip-revocation)");
     } else if chain_ok {
-        check("revocation", revocation_status(a, &node, &serial, t));
+        check("revocation", revocation_status(a, &node, t));
     } else {
         check(
             "revocation",
@@ -255,56 +255,29 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
 fn revocation_status(
     a: &VerifyArgs,
     node: &Node,
-    serial: &str,
     t: UnixTime,
 ) -> std::result::Result<String, String> {
     let Some(intermediate) = &node.intermediate else {
         return Err("no intermediate to check the CRL with".into());
     };
-    let (der, source) = match &a.crl {
-        Some(path) => (
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-            path.display().to_string(),
+    let host_port = match &a.crl {
+        Some(_) => None,
+        None => Some(
+            NodeConfig::ca_url(&a.certs_path, a.ca_url.as_deref()).map_err(|e| e.to_string())?,
         ),
-        None => {
-            let (host, port) = NodeConfig::ca_url(&a.certs_path, a.ca_url.as_deref())
-                .map_err(|e| e.to_string())?;
-            let root_der = issue::cert_der(&node.root).map_err(|e| e.to_string())?;
-            let resp = runtime()
-                .map_err(|e| e.to_string())?
-                .block_on(client::https_request(
-                    &host, port, &root_der, "GET", "/crl", None,
-                ))
-                .map_err(|e| format!("cannot fetch the CRL: {e}"))?;
-            if resp.status == 404 {
-                return Err(format!(
-                    "revocation not checked: the CA publishes no CRL (https://{host}:{port}/crl \
-                     answers 404); --skip-revocation accepts that"
-                ));
-            }
-            if resp.status != 200 {
-                return Err(format!("cannot fetch the CRL: {}", resp.refusal()));
-            }
-            (resp.body.to_vec(), format!("https://{host}:{port}/crl"))
-        }
     };
-    let crl = Crl::parse(&der).map_err(|e| format!("{source} is not a CRL: {e}"))?;
-    crl.verify(intermediate, &RUST_CRYPTO)
-        .map_err(|e| format!("{source}: {e}"))?;
-    if crl.next_update().is_some_and(|n| n < t) {
-        return Err(format!(
-            "{source} is stale (its nextUpdate has passed); fetch a fresh one"
-        ));
-    }
-    match crl.find(serial) {
-        Some(r) => Err(format!(
-            "revoked at {} ({}), per {source}",
-            time_text(r.at.0),
-            r.reason.name()
-        )),
-        None => Ok(format!(
-            "not revoked, per {source} (CRL number {})",
-            crl.number().unwrap_or(0)
-        )),
-    }
+    let source = match (&a.crl, &host_port) {
+        (Some(path), _) => CrlSource::File(path),
+        (None, Some((host, port))) => CrlSource::Ca { host, port: *port },
+        (None, None) => return Err("no CA address to fetch the CRL from".into()),
+    };
+    runtime()
+        .map_err(|e| e.to_string())?
+        .block_on(revocation::status(
+            source,
+            &node.leaf,
+            intermediate,
+            &node.root,
+            t,
+        ))
 }
