@@ -354,6 +354,23 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
     airgapped("col2");
     // The root's ledger lists what it signed: the two intermediates.
     assert_eq!(site.list("root").len(), 2, "{:?}", site.list("root"));
+    // ...and its audit log, hash-chained, records both signings.
+    let root_dir = site.path("root");
+    let audit = ok(fedpki(
+        site.tmp.path(),
+        &["pki", "audit", "-p", root_dir.to_str().unwrap()],
+    ));
+    assert!(
+        stdout(&audit).contains("audit log intact: 2 entries"),
+        "{}",
+        stdout(&audit)
+    );
+    let log = std::fs::read_to_string(root_dir.join("db/audit.log")).unwrap();
+    assert_eq!(
+        log.matches("root sign: intermediate request").count(),
+        2,
+        "{log}"
+    );
 
     // A rotation with the server stopped: the next signing comes from the
     // new intermediate.
