@@ -33,12 +33,7 @@ pub fn build(key: &dyn SigningKey, subject: &Subject, sans: &[San]) -> Result<Cs
 /// Build a CSR for a CA's key (an intermediate asking an offline root):
 /// `CN=common_name` (any text of 1 to 64 characters), no names requested.
 pub fn build_for_ca(key: &dyn SigningKey, common_name: &str) -> Result<Csr, Error> {
-    let chars = common_name.chars().count();
-    if chars == 0 || chars > 64 || common_name.chars().any(char::is_control) {
-        return Err(Error::InvalidName(alloc::format!(
-            "a CA name is 1 to 64 printable characters; {common_name:?} is not"
-        )));
-    }
+    crate::name::check_ca_name(common_name)?;
     build_named(key, common_name, &[])
 }
 

@@ -160,6 +160,20 @@ pub fn escaped(text: &str) -> String {
     out
 }
 
+/// The rule for a CA's common name (a root's, an intermediate's): any text
+/// of 1 to 64 characters without control characters. Unlike a node's name
+/// it never becomes a file name.
+pub fn check_ca_name(name: &str) -> Result<(), Error> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > 64 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidName(alloc::format!(
+            "a CA name is 1 to 64 printable characters; \"{}\" is not",
+            escaped(name)
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -639,3 +639,106 @@ fn a_revoked_intermediate_fails_crl_check_all_and_the_active_one_passes() {
     verified(&check(&r.after.join("after.crt"))).unwrap();
     verified(&check(&r.before.join("before.crt"))).unwrap();
 }
+
+#[test]
+fn bad_root_commands_are_refused_and_change_nothing() {
+    let site = Site::new();
+    let long = "x".repeat(65);
+    let pw = site.pw.to_str().unwrap().to_owned();
+    let raw = |args: &[&str]| {
+        let all = [&["pki"][..], args, &["--password-file", pw.as_str()]].concat();
+        fedpki(site.tmp.path(), &all)
+    };
+    let root = site.path("root");
+    let root_arg = root.to_str().unwrap();
+    // Refused by the flags' own checks, before any folder is made.
+    let out = raw(&["root", "init", "-p", root_arg, "--key-type", "ed25519"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("p256 or p384"), "{}", stderr(&out));
+    for args in [
+        &["root", "init", "-p", root_arg, "--name", &long][..],
+        &["root", "init", "-p", root_arg, "--name", ""][..],
+        &[
+            "install",
+            "-p",
+            root_arg,
+            "--offline-root",
+            "-o",
+            "x.req",
+            "--name",
+            &long,
+        ][..],
+    ] {
+        let out = raw(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("1 to 64"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert!(!root.exists());
+    refused(
+        &site.pki("root sign -p @root @x.req -o @x.signed --yes"),
+        "No such file",
+    );
+    std::fs::write(site.path("x.req"), "{}").unwrap();
+    refused(
+        &site.pki("root sign -p @root @x.req -o @x.signed --yes"),
+        "not a fedpki intermediate request",
+    );
+
+    // A root is made once, and never in a CA's folder.
+    site.root_init("root", "");
+    let made = snapshot(&root);
+    refused(&site.pki("root init -p @root"), "already exists");
+    assert_eq!(snapshot(&root), made);
+    ok(site.pki("install -p @ca --ca-url $URL"));
+    refused(&site.pki("root init -p @ca"), "holds an online CA");
+    refused(&site.pki("root crl -p @ca -o @c.crl"), "no offline root");
+
+    // A node's request file is not an intermediate request; a wrong
+    // password opens nothing.
+    let node = site.path("node");
+    std::fs::create_dir_all(&node).unwrap();
+    ok(fedpki(
+        &node,
+        &["pki", "csr", "-n", "col1", "-o", "col1.req"],
+    ));
+    refused(
+        &site.pki("root sign -p @root @node/col1.req -o @x.signed --yes"),
+        "not a fedpki intermediate request",
+    );
+    std::fs::write(site.path("wrong-pw"), "not-the-password\n").unwrap();
+    let wrong = site.path("wrong-pw");
+    let out = fedpki(
+        site.tmp.path(),
+        &[
+            "pki",
+            "root",
+            "crl",
+            "-p",
+            root_arg,
+            "-o",
+            "c.crl",
+            "--password-file",
+            wrong.to_str().unwrap(),
+        ],
+    );
+    refused(&out, "wrong CA password");
+    assert_eq!(snapshot(&root), made);
+
+    // --complete with a file that is not a signed intermediate (the
+    // request itself), and --root-crl with a file that is not a CRL.
+    ok(site.pki("install -p @pending --ca-url $URL --offline-root -o @p.req"));
+    let pending = snapshot(&site.path("pending"));
+    refused(
+        &site.pki("install -p @pending --complete @p.req"),
+        "not a fedpki signed intermediate",
+    );
+    refused(
+        &site.pki("install -p @ca --root-crl @p.req"),
+        "it is not a CRL",
+    );
+    assert_eq!(snapshot(&site.path("pending")), pending);
+}

@@ -26,7 +26,8 @@ pub(super) struct CrlCache {
 
 #[derive(Default)]
 struct Published {
-    active: Bytes,
+    /// The active intermediate's key id.
+    active: String,
     by_kid: HashMap<String, Bytes>,
 }
 
@@ -56,7 +57,12 @@ impl CrlCache {
 
     /// The active intermediate's CRL published last (DER).
     pub(super) fn current(&self) -> Bytes {
-        self.published().active.clone()
+        let published = self.published();
+        published
+            .by_kid
+            .get(&published.active)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The CRL published last of the intermediate with key id `kid`.
@@ -79,22 +85,21 @@ impl CrlCache {
         }
         let covers = self.tickets.load(SeqCst);
         let number = crl_number(state.last_number);
-        let crls = authority.crls(number, now()).await?;
-        let mut fresh = Published::default();
-        for crl in &crls {
-            let der = Bytes::from(crl.der.clone());
-            if crl.active {
-                fresh.active = der.clone();
-            }
-            fresh.by_kid.insert(crl.kid.clone(), der);
-        }
+        let mut crls = authority.crls(number, now()).await?;
         if let Some(paths) = folder.cloned() {
             // Off the async workers: the writes wait for the disk.
-            tokio::task::spawn_blocking(move || save_crls(&paths, &crls))
+            crls = tokio::task::spawn_blocking(move || save_crls(&paths, &crls).map(|()| crls))
                 .await
                 .map_err(|e| {
                     crate::error::CliError::Store(format!("the CRL writer stopped: {e}"))
                 })??;
+        }
+        let mut fresh = Published::default();
+        for crl in crls {
+            if crl.active {
+                fresh.active.clone_from(&crl.kid);
+            }
+            fresh.by_kid.insert(crl.kid, Bytes::from(crl.der));
         }
         if let Ok(mut cur) = self.published.write() {
             *cur = Arc::new(fresh);
@@ -103,13 +108,4 @@ impl CrlCache {
         state.published = covers;
         Ok(())
     }
-}
-
-/// The cRLNumber of the active intermediate's CRL in `folder`, or 0.
-pub(super) fn crl_number_on_disk(folder: Option<&CaPaths>) -> u64 {
-    folder
-        .and_then(|p| std::fs::read(p.crl()).ok())
-        .and_then(|der| fedpki_core::crl::Crl::parse(&der).ok())
-        .and_then(|crl| crl.number())
-        .unwrap_or(0)
 }

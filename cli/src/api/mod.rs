@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use self::answer::with_transport_headers;
-use self::crl::{CrlCache, crl_number_on_disk};
+use self::crl::CrlCache;
 use self::routes::route;
 use self::tls::{TLS_CERT_LIFETIME_SECS, TlsIdentity, tls_config};
 use crate::authority::Authority;
@@ -57,7 +57,7 @@ pub(crate) struct Folder {
     pub paths: crate::ca::CaPaths,
     /// Unlock the folder's intermediates again: on SIGHUP, which `pki
     /// intermediate activate` sends, the server takes up what this returns.
-    pub reload: Box<dyn Fn() -> Result<crate::ca::issuers::IssuerKeys> + Send + Sync>,
+    pub reload: Arc<dyn Fn() -> Result<crate::ca::issuers::IssuerKeys> + Send + Sync>,
 }
 
 impl App {
@@ -102,7 +102,14 @@ pub(crate) async fn serve(
         authority,
         provisioners,
         root_sha: fedpki_core::issue::fingerprint_der(&root_der),
-        crl: CrlCache::new(crl_number_on_disk(folder.as_ref().map(|f| &f.paths))),
+        // The active intermediate's last CRL: numbers keep growing across
+        // restarts whatever the clock does.
+        crl: CrlCache::new(
+            folder
+                .as_ref()
+                .and_then(|f| crate::ca::crl_number_in(&f.paths.crl()))
+                .unwrap_or(0),
+        ),
         folder,
         failures: RateWindow::default(),
         renewals: RateWindow::default(),
@@ -245,17 +252,13 @@ fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinH
 /// Unlock the folder's intermediates again and issue from its active one
 /// from now on: its CRL and the server's own certificate follow at once.
 async fn take_up_intermediates(app: &Arc<App>, identity: &TlsIdentity) {
-    if app.folder.is_none() {
+    let Some(reload) = app.folder.as_ref().map(|f| f.reload.clone()) else {
         return;
-    }
+    };
     // Decrypting keys takes a moment of CPU: off the async workers.
-    let unlocking = app.clone();
-    let reloaded = tokio::task::spawn_blocking(move || match &unlocking.folder {
-        Some(folder) => (folder.reload)(),
-        None => Err(CliError::Store("no CA folder".into())),
-    })
-    .await
-    .unwrap_or_else(|e| Err(CliError::Store(format!("the reload stopped: {e}"))));
+    let reloaded = tokio::task::spawn_blocking(move || reload())
+        .await
+        .unwrap_or_else(|e| Err(CliError::Store(format!("the reload stopped: {e}"))));
     match reloaded {
         Ok(keys) => {
             app.authority.replace_issuers(keys);

@@ -16,6 +16,9 @@ use crate::ca::issuers::{IssuerKeys, key_id_hex};
 struct Held {
     cert: Certificate,
     pem: String,
+    /// Its key id (what the AKI of each certificate it signs holds), and
+    /// that in hex.
+    key_id: Vec<u8>,
     kid: String,
     key: Box<dyn SigningKey>,
     /// `None` for the active one (its CRL is always due).
@@ -53,6 +56,7 @@ impl std::fmt::Debug for Issuers {
 impl Issuers {
     pub(super) fn new(keys: IssuerKeys, signer: fn(PrivateKey) -> Box<dyn SigningKey>) -> Self {
         let mut held = vec![Held {
+            key_id: keys.certs.intermediate.key_id(),
             kid: key_id_hex(&keys.certs.intermediate),
             cert: keys.certs.intermediate.clone(),
             pem: keys.certs.intermediate_pem.clone(),
@@ -60,6 +64,7 @@ impl Issuers {
             crl_until: None,
         }];
         held.extend(keys.retired.into_iter().map(|r| Held {
+            key_id: r.cert.key_id(),
             kid: key_id_hex(&r.cert),
             cert: r.cert,
             pem: r.pem,
@@ -99,7 +104,7 @@ impl Issuers {
     /// its certificate and PEM. The signature is the caller's to check.
     pub(crate) fn signer_of(&self, cert: &Certificate) -> Option<(&Certificate, &str)> {
         let held = match cert.authority_key_id() {
-            Some(aki) => self.held.iter().find(|h| h.cert.key_id() == aki)?,
+            Some(aki) => self.held.iter().find(|h| h.key_id == aki)?,
             None => &self.held[0],
         };
         Some((&held.cert, &held.pem))

@@ -55,8 +55,7 @@ pub(super) fn install_keys(
     let config = CaConfig::for_keys(ca_url, &keys, lifetimes)?;
     let stage = stage_folder(paths)?;
     keys.write(&stage, password, &mut rng)?;
-    let json = serde_json::to_vec_pretty(&config).map_err(|e| CliError::usage(e.to_string()))?;
-    write_atomic(&stage.config(), &json, 0o600)?;
+    config.save(&stage)?;
     move_into_place(paths, &stage)?;
     Ok(config)
 }

@@ -58,6 +58,25 @@ fn files_of(paths: &CaPaths, kid: &str) -> IntermediateFiles {
     }
 }
 
+/// Every intermediate the folder holds: the first one, then those
+/// activated since that the config names (active or retired).
+pub(crate) fn every_intermediate(paths: &CaPaths, config: &CaConfig) -> Result<Vec<Certificate>> {
+    let mut all = vec![issue::parse_cert_pem(&read_text(
+        &paths.intermediate_cert(),
+    )?)?];
+    let named = config
+        .active_intermediate
+        .iter()
+        .chain(config.retired_intermediates.iter().map(|r| &r.key_id));
+    for kid in named {
+        let files = files_of(paths, kid);
+        if files.cert != paths.intermediate_cert() {
+            all.push(issue::parse_cert_pem(&read_text(&files.cert)?)?);
+        }
+    }
+    Ok(all)
+}
+
 /// How fedpki names an intermediate: the hex of its key identifier (its
 /// SKI, the AKI of what it signs), as in `GET /crl/KID` and `pki list`.
 pub(crate) fn key_id_hex(cert: &Certificate) -> String {
@@ -97,16 +116,17 @@ impl IssuerKeys {
         }
     }
 
-    /// Read and unlock a folder's intermediates; each key must be its
-    /// certificate's, each retired certificate must be the one its key id
-    /// names. Retired intermediates whose CRL is no longer due are left.
+    /// Unlock a folder's intermediates (`certs` as [`CaCerts::load`] read
+    /// them); each key must be its certificate's, each retired certificate
+    /// must be the one its key id names. Retired intermediates whose CRL is
+    /// no longer due are left.
     pub(crate) fn unlock(
         paths: &CaPaths,
         config: &CaConfig,
+        certs: CaCerts,
         password: &str,
         now: u64,
     ) -> Result<Self> {
-        let certs = CaCerts::load(paths, config)?;
         let active = active_files(paths, config);
         if let Some(kid) = &config.active_intermediate {
             check_named(&certs.intermediate, kid, &active)?;

@@ -271,8 +271,7 @@ impl CaConfig {
     /// Write `config/ca.json` (atomically: the switch of every change that
     /// ends with it).
     pub(crate) fn save(&self, paths: &CaPaths) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
-        write_atomic(&paths.config(), &json, 0o600)
+        crate::platform::sys::write_json(&paths.config(), self, 0o600)
     }
 
     /// The provisioner's verifying key.
@@ -288,6 +287,13 @@ impl CaConfig {
 /// The `aud` of a revoke token for a CA at `host_port`.
 pub(crate) fn revoke_audience(host_port: &str) -> String {
     format!("https://{host_port}/1.0/revoke")
+}
+
+/// The cRLNumber of the CRL kept in `path` (the last one signed, or the
+/// root's as given), if there is one: new CRLs are numbered above it.
+pub(crate) fn crl_number_in(path: &Path) -> Option<u64> {
+    let der = std::fs::read(path).ok()?;
+    fedpki_core::crl::Crl::parse(&der).ok()?.number()
 }
 
 /// Lifetime of the CA server's own TLS certificate; renewed at two thirds.

@@ -134,10 +134,11 @@ pub(crate) fn open_ca(
     purpose: Purpose,
 ) -> Result<OpenCa> {
     let mut config = CaConfig::load(paths)?;
-    CaCerts::load(paths, &config)?;
+    // Read before the password is asked: a damaged folder says so first.
+    let certs = CaCerts::load(paths, &config)?;
     let lock = FolderLock::acquire(paths)?;
     let pw = password::obtain(password_file, false)?;
-    let keys = IssuerKeys::unlock(paths, &config, &pw, now().0)?;
+    let keys = IssuerKeys::unlock(paths, &config, certs, &pw, now().0)?;
     let (tls_key, password) = match purpose {
         Purpose::Operate => (None, None),
         Purpose::Serve => {
@@ -179,11 +180,12 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         .ok_or_else(|| CliError::Store("internal: the password was not kept".into()))?;
     let folder = crate::api::Folder {
         paths: paths.clone(),
-        reload: Box::new({
+        reload: std::sync::Arc::new({
             let paths = paths.clone();
             move || {
                 let config = CaConfig::load(&paths)?;
-                IssuerKeys::unlock(&paths, &config, &password, now().0)
+                let certs = CaCerts::load(&paths, &config)?;
+                IssuerKeys::unlock(&paths, &config, certs, &password, now().0)
             }
         }),
     };

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use fedpki_core::{Certificate, issue};
 
-use super::root::check_ca_name;
 use crate::ca::offline_root::{self, FIRST_INTERMEDIATE_NAME};
 use crate::ca::{self, CaCerts, CaConfig};
 use crate::cmd::args::{InstallArgs, IntermediateActivateArgs, IntermediateRequestArgs};
@@ -23,7 +22,6 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
         .as_deref()
         .ok_or_else(|| CliError::usage("--offline-root needs -o REQ"))?;
     let name = a.name.as_deref().unwrap_or(FIRST_INTERMEDIATE_NAME);
-    check_ca_name(name)?;
     let lifetimes = ca::Lifetimes {
         leaf_secs: a.cert_lifetime,
         max_token_secs: a.max_token_ttl,
@@ -82,9 +80,6 @@ pub(crate) fn install_root_crl(a: &InstallArgs, file: &std::path::Path) -> Resul
 
 /// `pki intermediate request`
 pub(crate) fn request(a: &IntermediateRequestArgs) -> Result<()> {
-    if let Some(name) = &a.name {
-        check_ca_name(name)?;
-    }
     let paths = a.ca.paths();
     let pw = password::obtain(a.password.password_file.as_deref(), false)?;
     let request = offline_root::request_next(&paths, a.name.as_deref(), &pw, a.force)?;

@@ -120,11 +120,7 @@ fn report_revocation(serial: &str, already: bool, at: u64, code: u8) {
 /// Sign the CRLs offline (one per intermediate in use) and keep them in
 /// the CA folder; the active intermediate's.
 async fn sign_crl(paths: &CaPaths, authority: &crate::authority::Authority) -> Result<Vec<u8>> {
-    let last = std::fs::read(paths.crl())
-        .ok()
-        .and_then(|b| Crl::parse(&b).ok())
-        .and_then(|c| c.number())
-        .unwrap_or(0);
+    let last = ca::crl_number_in(&paths.crl()).unwrap_or(0);
     let crls = authority
         .crls(crate::authority::crl_number(last), now())
         .await?;

@@ -73,14 +73,14 @@ pub(crate) fn renewal_time(cert: &Certificate) -> UnixTime {
 
 /// `pki renew`
 pub(crate) fn renew(a: &RenewArgs) -> Result<()> {
-    let (host, port) = NodeConfig::ca_url(&a.certs_path, a.ca_url.as_deref())?;
+    let (host, port) = NodeConfig::ca_url(&a.node.certs_path, a.ca_url.as_deref())?;
     let rt = runtime()?;
     if !a.watch {
-        let files = NodeFiles::new(&a.certs_path, &a.name);
+        let files = a.node.files();
         let leaf = rt.block_on(renew_once(&files, &files.load()?, &host, port))?;
         eprintln!(
             "Renewed {} (serial {}, valid until {}): {}",
-            a.name,
+            a.node.name,
             issue::serial_hex(&leaf),
             leaf.not_after_text(),
             files.cert().display()
@@ -94,7 +94,7 @@ pub(crate) fn renew(a: &RenewArgs) -> Result<()> {
 /// retry failures with a growing pause, stop on a refusal retrying cannot
 /// change (revoked, unknown).
 async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
-    let files = NodeFiles::new(&a.certs_path, &a.name);
+    let files = a.node.files();
     let mut failures = 0u32;
     loop {
         // Re-read every time: another tool may have replaced the files.
@@ -112,7 +112,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
             let wait = (at.0 - t.0).min(60);
             log::info(
                 "renew_scheduled",
-                &[("name", &a.name), ("at", &time_text(at.0))],
+                &[("name", &a.node.name), ("at", &time_text(at.0))],
             );
             tokio::time::sleep(Duration::from_secs(wait.max(1))).await;
             continue;
@@ -134,7 +134,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
                 log::warn(
                     "renew_failed",
                     &[
-                        ("name", &a.name),
+                        ("name", &a.node.name),
                         ("error", &e.to_string()),
                         ("retry_in_s", &wait.to_string()),
                     ],
@@ -156,7 +156,7 @@ fn renewed(a: &RenewArgs, leaf: &Certificate) {
     log::info(
         "renewed",
         &[
-            ("name", &a.name),
+            ("name", &a.node.name),
             ("serial", &issue::serial_hex(leaf)),
             ("not_after", &not_after),
         ],
@@ -171,7 +171,7 @@ fn renewed(a: &RenewArgs, leaf: &Certificate) {
 
 /// `pki verify`
 pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
-    let files = NodeFiles::new(&a.certs_path, &a.name);
+    let files = a.node.files();
     let node = files.load()?;
     let t = now();
     let mut failed = Vec::new();
@@ -186,9 +186,9 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     check(
         "key",
         if node.key.public_key() == *node.leaf.public_key() {
-            Ok(format!("{}.key matches the certificate", a.name))
+            Ok(format!("{}.key matches the certificate", a.node.name))
         } else {
-            Err(format!("{}.key is not the certificate's key", a.name))
+            Err(format!("{}.key is not the certificate's key", a.node.name))
         },
     );
     let chain_result = match &node.intermediate {
@@ -217,7 +217,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
     let cn = chain::common_name(&node.leaf).unwrap_or_default();
     check(
         "name",
-        if cn == a.name {
+        if cn == a.node.name {
             Ok(format!(
                 "CN {cn}, SANs {}",
                 chain::sans(&node.leaf)
@@ -227,7 +227,10 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
                     .join(",")
             ))
         } else {
-            Err(format!("the certificate is for {cn:?}, not {:?}", a.name))
+            Err(format!(
+                "the certificate is for {cn:?}, not {:?}",
+                a.node.name
+            ))
         },
     );
     if a.skip_revocation {
@@ -246,7 +249,7 @@ pub(crate) fn verify(a: &VerifyArgs) -> Result<()> {
         Err(CliError::Check(format!(
             "{} of 5 checks failed for {} (serial {serial}): {}",
             failed.len(),
-            a.name,
+            a.node.name,
             failed.join(", ")
         )))
     }
@@ -263,7 +266,8 @@ fn revocation_status(
     let host_port = match &a.crl {
         Some(_) => None,
         None => Some(
-            NodeConfig::ca_url(&a.certs_path, a.ca_url.as_deref()).map_err(|e| e.to_string())?,
+            NodeConfig::ca_url(&a.node.certs_path, a.ca_url.as_deref())
+                .map_err(|e| e.to_string())?,
         ),
     };
     let source = match (&a.crl, &host_port) {

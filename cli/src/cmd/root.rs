@@ -15,7 +15,6 @@ use crate::root::{self, RootPaths};
 
 /// `pki root init`
 pub(crate) fn init(a: &RootInitArgs) -> Result<()> {
-    check_ca_name(&a.name)?;
     let paths = RootPaths::new(&a.root.root_path);
     let pw = password::obtain(a.password.password_file.as_deref(), true)?;
     let config = root::init(&paths, a.key_type, &a.name, &pw)?;
@@ -29,16 +28,6 @@ pub(crate) fn init(a: &RootInitArgs) -> Result<()> {
         a.key_type.as_str(),
         config.fingerprint
     );
-    Ok(())
-}
-
-pub(super) fn check_ca_name(name: &str) -> Result<()> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > 64 || name.chars().any(char::is_control) {
-        return Err(CliError::usage(format!(
-            "--name {name:?}: a CA name is 1 to 64 printable characters"
-        )));
-    }
     Ok(())
 }
 

@@ -23,6 +23,12 @@ pub(super) fn key_type(s: &str) -> Result<KeyType, String> {
     s.parse().map_err(|e: fedpki_core::Error| e.to_string())
 }
 
+/// A CA's common name (`--name`), by core's rule.
+pub(super) fn ca_name(s: &str) -> Result<String, String> {
+    fedpki_core::name::check_ca_name(s).map_err(|e| e.to_string())?;
+    Ok(s.to_owned())
+}
+
 /// A CA's key: ECDSA only (P-256 or P-384), as every TLS stack verifies.
 pub(super) fn ca_key_type(s: &str) -> Result<KeyType, String> {
     match key_type(s)? {

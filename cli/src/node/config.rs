@@ -5,7 +5,6 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{CliError, Result};
-use crate::platform::sys::write_atomic;
 
 /// `<certs-path>/ca.json`: where the CA that certified this folder's
 /// nodes is, for `pki renew` and `pki verify`.
@@ -25,8 +24,7 @@ impl NodeConfig {
 
     /// Write it.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
-        write_atomic(&dir.join(Self::FILE), &json, 0o644)
+        crate::platform::sys::write_json(&dir.join(Self::FILE), self, 0o644)
     }
 
     /// The CA address: `explicit` if given, else the recorded one.

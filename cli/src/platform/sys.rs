@@ -61,6 +61,12 @@ pub(crate) fn create_dir(dir: &Path, private: bool) -> Result<()> {
         .map_err(|e| CliError::io("create the folder", dir, e))
 }
 
+/// Write `value` to `path` as pretty JSON, atomically ([`write_atomic`]).
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize, mode: u32) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| CliError::usage(e.to_string()))?;
+    write_atomic(path, &json, mode)
+}
+
 /// Write `data` to `path` atomically: a temporary file in the same folder
 /// with `mode`, fsync, rename over `path`, fsync the folder. A crash leaves
 /// either the old file or the new one, never a part.

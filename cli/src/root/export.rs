@@ -3,7 +3,7 @@
 
 use std::fs;
 
-use fedpki_core::{SigningKey, issue};
+use fedpki_core::SigningKey;
 
 use super::{OpenRoot, RootConfig, RootPaths, check_free, create_layout};
 use crate::ca::{CaCerts, CaConfig, CaPaths, unlock_key};
@@ -43,7 +43,7 @@ pub(crate) async fn export(ca: &CaPaths, root: &RootPaths, password: &str) -> Re
     }
     .save(root)?;
     let opened = super::open(root, password)?;
-    for intermediate in intermediates(ca, &config)? {
+    for intermediate in crate::ca::issuers::every_intermediate(ca, &config)? {
         let by = format!(
             "root export: signed before the root left {}",
             ca.dir.display()
@@ -53,21 +53,6 @@ pub(crate) async fn export(ca: &CaPaths, root: &RootPaths, password: &str) -> Re
             .await?;
     }
     Ok(opened)
-}
-
-/// Every intermediate certificate in a CA folder the root signed.
-fn intermediates(ca: &CaPaths, config: &CaConfig) -> Result<Vec<fedpki_core::Certificate>> {
-    let mut pems = vec![read_text(&ca.intermediate_cert())?];
-    let kids = config
-        .active_intermediate
-        .iter()
-        .chain(config.retired_intermediates.iter().map(|r| &r.key_id));
-    for kid in kids {
-        if let Ok(pem) = read_text(&ca.rotated_cert(kid)) {
-            pems.push(pem);
-        }
-    }
-    pems.iter().map(|p| Ok(issue::parse_cert_pem(p)?)).collect()
 }
 
 /// Remove the root's key from a CA folder (after `export` read it back).

@@ -71,8 +71,7 @@ pub(crate) struct RootConfig {
 
 impl RootConfig {
     fn save(&self, paths: &RootPaths) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| CliError::usage(e.to_string()))?;
-        write_atomic(&paths.config(), &json, 0o600)
+        crate::platform::sys::write_json(&paths.config(), self, 0o600)
     }
 }
 

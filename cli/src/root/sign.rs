@@ -1,7 +1,7 @@
 //! What the offline root does: sign an intermediate request, revoke an
 //! intermediate, sign its CRL. Each is recorded in its ledger and audit log.
 
-use fedpki_core::crl::{self, Crl, Reason};
+use fedpki_core::crl::{self, Reason};
 use fedpki_core::csr::VerifiedCsr;
 use fedpki_core::issue::{self, Issuer, Serial};
 use fedpki_core::package::{IntermediateRequest, SignedIntermediate};
@@ -135,11 +135,7 @@ impl OpenRoot {
                 reason: Reason::from_code(r.reason).unwrap_or(Reason::Unspecified),
             })
             .collect();
-        let last = std::fs::read(self.paths.ca.root_crl())
-            .ok()
-            .and_then(|b| Crl::parse(&b).ok())
-            .and_then(|c| c.number())
-            .unwrap_or(0);
+        let last = crate::ca::crl_number_in(&self.paths.ca.root_crl()).unwrap_or(0);
         let issuer = Issuer {
             cert: &self.cert,
             key: &self.key,

@@ -151,7 +151,8 @@ pub(crate) fn install_root_crl(paths: &CaPaths, file: &Path) -> Result<Crl> {
     let der = std::fs::read(file).map_err(|e| CliError::io("read", file, e))?;
     let refuse =
         |why: String| CliError::usage(format!("{}: {why}; nothing was changed", file.display()));
-    let crl = Crl::parse(&der).map_err(|e| refuse(e.to_string()))?;
+    let crl = Crl::parse(&der)
+        .map_err(|e| refuse(format!("it is not a CRL (DER, or PEM `X509 CRL`): {e}")))?;
     crl.verify(&certs.root, RING_PROVIDER.verifier)
         .map_err(|e| refuse(format!("it is not signed by this CA's root: {e}")))?;
     if crl.next_update().is_some_and(|t| t < now()) {
@@ -161,10 +162,7 @@ pub(crate) fn install_root_crl(paths: &CaPaths, file: &Path) -> Result<Crl> {
                 .into(),
         ));
     }
-    let old = std::fs::read(paths.root_crl())
-        .ok()
-        .and_then(|b| Crl::parse(&b).ok())
-        .and_then(|c| c.number());
+    let old = crate::ca::crl_number_in(&paths.root_crl());
     if let (Some(old), Some(new)) = (old, crl.number())
         && new < old
     {

@@ -7,7 +7,7 @@ use clap::Args;
 use fedpki_core::crl::Reason;
 
 use super::super::values::{
-    fingerprint, host_port, leaf_lifetime, parse_duration, reason, serial, token_ttl_limit,
+    ca_name, fingerprint, host_port, leaf_lifetime, parse_duration, reason, serial, token_ttl_limit,
 };
 use super::{CaDir, PasswordArgs};
 
@@ -114,7 +114,7 @@ pub(crate) struct InstallArgs {
     )]
     pub out: Option<PathBuf>,
     /// With --offline-root: the intermediate's common name.
-    #[arg(long, value_name = "NAME", requires = "offline_root")]
+    #[arg(long, value_name = "NAME", requires = "offline_root", value_parser = ca_name)]
     pub name: Option<String>,
     /// Complete an offline-root install with the signed file `pki root
     /// sign` wrote.

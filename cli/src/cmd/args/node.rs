@@ -8,9 +8,9 @@ use fedpki_core::KeyType;
 
 use super::super::values::{fingerprint, host_port, key_type};
 
-/// `pki renew`
+/// The node a renew or verify works on: `-n NAME -c DIR`.
 #[derive(Debug, Args)]
-pub(crate) struct RenewArgs {
+pub(crate) struct NodeArgs {
     /// The node's name (its <name>.crt and <name>.key).
     #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
     pub name: String,
@@ -22,6 +22,20 @@ pub(crate) struct RenewArgs {
         value_name = "DIR"
     )]
     pub certs_path: PathBuf,
+}
+
+impl NodeArgs {
+    /// Its files.
+    pub(crate) fn files(&self) -> crate::node::NodeFiles {
+        crate::node::NodeFiles::new(&self.certs_path, &self.name)
+    }
+}
+
+/// `pki renew`
+#[derive(Debug, Args)]
+pub(crate) struct RenewArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// HOST:PORT of the CA (default: the one `pki certify` recorded in
     /// <certs-path>/ca.json).
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
@@ -39,17 +53,8 @@ pub(crate) struct RenewArgs {
 /// `pki verify`
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The node's name (its <name>.crt and <name>.key).
-    #[arg(short = 'n', long = "name", value_name = "SUBJECT")]
-    pub name: String,
-    /// Folder of the key and certificate.
-    #[arg(
-        short = 'c',
-        long = "certs-path",
-        default_value = "./cert",
-        value_name = "DIR"
-    )]
-    pub certs_path: PathBuf,
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// A CRL file to check revocation against (default: fetch the CA's, at
     /// --ca-url or the address in <certs-path>/ca.json).
     #[arg(long, value_name = "FILE")]

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use fedpki_core::KeyType;
 use fedpki_core::crl::Reason;
 
-use super::super::values::{ca_key_type, reason, serial};
+use super::super::values::{ca_key_type, ca_name, reason, serial};
 use super::{CaDir, PasswordArgs};
 
 /// `fedpki pki root …`: on the offline root's host.
@@ -42,7 +42,7 @@ pub(crate) struct RootInitArgs {
     #[arg(long, default_value = "p256", value_name = "TYPE", value_parser = ca_key_type)]
     pub key_type: KeyType,
     /// The root's common name.
-    #[arg(long, default_value = "fedpki Root CA", value_name = "NAME")]
+    #[arg(long, default_value = "fedpki Root CA", value_name = "NAME", value_parser = ca_name)]
     pub name: String,
     #[command(flatten)]
     pub password: PasswordArgs,
@@ -128,7 +128,7 @@ pub(crate) struct IntermediateRequestArgs {
     pub out: PathBuf,
     /// The new intermediate's common name (default: "fedpki Intermediate
     /// CA" and the date).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = ca_name)]
     pub name: Option<String>,
     /// Replace a request staged before and not activated.
     #[arg(long)]
