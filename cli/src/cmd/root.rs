@@ -37,30 +37,19 @@ pub(crate) fn sign(a: &RootSignArgs) -> Result<()> {
     let (request, csr, name) = root::review(&text)?;
     let (rt, open) = open_root(&a.root, &a.password)?;
     rt.block_on(async {
-        if let Some(prior) = root::signed_before(&open, &csr).await? {
-            return Err(CliError::usage(format!(
-                "{}: this root signed this request before (serial {}, {}); carry that signed \
-                 file back, or make a new request; nothing was signed",
-                a.request.display(),
-                prior.serial,
-                time_text(prior.issued_at)
-            )));
-        }
-        eprintln!(
-            "Intermediate request from the CA at {}:\n  subject:  CN={name}\n  key:      {}\n  \
-             SHA-256:  {}\nCompare this hash with the one `pki install --offline-root` or \
-             `pki intermediate request` printed on that host.",
-            request.ca_url,
-            csr.public_key(),
-            request.csr_sha256
-        );
-        let question = format!("Sign it as an intermediate of {:?}?", open.config.name);
-        if !a.yes && !password::confirm(&question) {
-            return Err(CliError::usage(
-                "not confirmed; nothing was signed (use --yes once the hash is compared)",
-            ));
-        }
-        let (cert, signed) = open.sign(&request, &csr, &name, now()).await?;
+        let review = || {
+            eprintln!(
+                "Intermediate request from the CA at {}:\n  subject:  CN={name}\n  key:      {}\n  \
+                 SHA-256:  {}\nCompare this hash with the one `pki install --offline-root` or \
+                 `pki intermediate request` printed on that host.",
+                request.ca_url,
+                csr.public_key(),
+                request.csr_sha256
+            );
+            let question = format!("Sign it as an intermediate of {:?}?", open.config.name);
+            a.yes || password::confirm(&question)
+        };
+        let (cert, signed) = open.sign(&request, &csr, &name, now(), review).await?;
         write_atomic(&a.out, signed.to_json()?.as_bytes(), 0o644)?;
         eprintln!(
             "Signed the intermediate {name:?}: serial {}, key id {}, valid until {}.\n\

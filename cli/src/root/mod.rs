@@ -19,7 +19,7 @@ mod export;
 mod sign;
 
 pub(crate) use self::export::{export, remove_root_key};
-pub(crate) use self::sign::{ROOT_CRL_LIFETIME_SECS, review, signed_before};
+pub(crate) use self::sign::{ROOT_CRL_LIFETIME_SECS, review};
 
 use std::path::{Path, PathBuf};
 
@@ -124,6 +124,9 @@ pub(crate) fn init(
         issue::cert_pem(&cert)?.as_bytes(),
         0o644,
     )?;
+    // The empty ledger now, so that later commands that refuse change
+    // nothing in the folder.
+    Store::open(&paths.ca.store(), ())?.shutdown()?;
     let config = RootConfig {
         version: 1,
         name: name.to_owned(),

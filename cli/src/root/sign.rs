@@ -37,10 +37,7 @@ pub(crate) fn review(text: &str) -> Result<(IntermediateRequest, VerifiedCsr, St
 
 /// The intermediate this root signed before for the request's key, if any:
 /// a request is signed once.
-pub(crate) async fn signed_before(
-    root: &OpenRoot,
-    csr: &VerifiedCsr,
-) -> Result<Option<CertRecord>> {
+async fn signed_before(root: &OpenRoot, csr: &VerifiedCsr) -> Result<Option<CertRecord>> {
     Ok(root
         .store
         .certificates()
@@ -51,21 +48,29 @@ pub(crate) async fn signed_before(
 
 impl OpenRoot {
     /// Sign the intermediate a request asks for (pathlen 0, 10 years or
-    /// the root's remaining life), record it, and make the signed file.
+    /// the root's remaining life), once `confirm` says yes, record it, and
+    /// make the signed file. A request whose key this root signed before is
+    /// refused before anyone is asked.
     pub(crate) async fn sign(
         &self,
         request: &IntermediateRequest,
         csr: &VerifiedCsr,
         name: &str,
         now: UnixTime,
+        confirm: impl FnOnce() -> bool,
     ) -> Result<(Certificate, SignedIntermediate)> {
         if let Some(prior) = signed_before(self, csr).await? {
             return Err(CliError::usage(format!(
-                "this root signed this request's key before (serial {}, {}); carry that signed \
-                 file back, or make a new request; nothing was signed",
+                "this root signed this request before (serial {}, {}); carry that signed file \
+                 back, or make a new request; nothing was signed",
                 prior.serial,
                 crate::platform::sys::time_text(prior.issued_at)
             )));
+        }
+        if !confirm() {
+            return Err(CliError::usage(
+                "not confirmed; nothing was signed (use --yes once the hash is compared)",
+            ));
         }
         let issuer = Issuer {
             cert: &self.cert,
