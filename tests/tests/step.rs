@@ -566,11 +566,13 @@ fn fedpki_against_step_ca_0_16_0() {
 /// after it is issued. Two renewals, each certificate valid.
 #[test]
 fn step_renew_daemon_with_short_lifetimes() {
-    let ca = TestCa::install_with(&["--cert-lifetime", "36s"]);
-    let _server = ca.serve();
-    let url = format!("https://{}", ca.ca_url);
-    let root = ca.dir.join("certs/root_ca.crt");
     for version in VERSIONS {
+        // A CA per version: the per-address renewal limit counts per
+        // server, so one daemon's renewals never spend the other's minute.
+        let ca = TestCa::install_with(&["--cert-lifetime", "36s"]);
+        let _server = ca.serve();
+        let url = format!("https://{}", ca.ca_url);
+        let root = ca.dir.join("certs/root_ca.crt");
         let work = ca.workdir(&format!("daemon-{version}"));
         let step = Step::new(version, &work);
         let jwt = jwt_of(&ca.token("short", &[]));
