@@ -729,11 +729,13 @@ fn install_keeps_an_existing_ca_unless_forced() {
     {
         let _server = ca.serve();
         // What a forced install would replace (the server itself writes
-        // db/ and its CRL meanwhile).
+        // db/ and its CRLs meanwhile: certs/intermediate_ca.crl and
+        // certs/crl/KID.crl).
         let keys_and_config = || {
             let mut files = snapshot(&ca.dir);
             files.retain(|(p, _)| {
                 !p.starts_with(ca.dir.join("db"))
+                    && !p.starts_with(ca.dir.join("certs/crl"))
                     && !p.ends_with("fedpki.lock")
                     && !p.ends_with("intermediate_ca.crl")
             });
