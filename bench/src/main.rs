@@ -616,8 +616,11 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                             not_after: now + 365 * 86_400,
                             issued_at: now,
                             der: vec![0x5a; 600],
+                            // Every certificate its own key, as in service.
+                            key: format!("{n:064x}"),
                         }),
                         renews: None,
+                        presented: None,
                         at: now,
                         by: None,
                     })

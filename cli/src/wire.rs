@@ -104,6 +104,9 @@ pub(crate) struct Health {
     pub status: String,
     /// The store's state: `"ok"` or why it cannot take changes.
     pub store: String,
+    /// The CRLs': `"ok"`, or `"stale"` while the last re-signing failed
+    /// (retried until it succeeds).
+    pub crl: String,
 }
 
 /// `GET /roots`.

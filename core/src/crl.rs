@@ -18,7 +18,7 @@ use x509_cert::ext::{Criticality, Extensions};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use crate::encoding::{hex, unhex};
+use crate::encoding::unhex;
 use crate::error::malformed;
 use crate::issue::Issuer;
 use crate::{Error, SignatureVerifier, UnixTime};
@@ -292,7 +292,8 @@ impl Crl {
         };
         list.iter()
             .map(|r| Revoked {
-                serial_hex: hex(r.serial_number.as_bytes()),
+                // As `issue::serial_hex` names it: DER's sign octet dropped.
+                serial_hex: crate::serial::canonical_hex(r.serial_number.as_bytes()),
                 at: UnixTime(r.revocation_date.to_unix_duration().as_secs()),
                 reason: r
                     .crl_entry_extensions
@@ -308,7 +309,8 @@ impl Crl {
             .collect()
     }
 
-    /// The entry for a serial (lowercase hex), if revoked.
+    /// The entry for a serial (lowercase hex, no leading zero octet), if
+    /// revoked.
     pub fn find(&self, serial_hex: &str) -> Option<Revoked> {
         self.entries()
             .into_iter()

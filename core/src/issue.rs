@@ -55,6 +55,18 @@ impl Serial {
         Ok(Self(bytes))
     }
 
+    /// A serial of exactly these bytes (top bit clear, so positive): one
+    /// already issued, named again (a test that forges a certificate under
+    /// it, say).
+    pub fn from_bytes(bytes: [u8; 16]) -> Result<Self, Error> {
+        if bytes[0] & 0x80 != 0 {
+            return Err(Error::Malformed(
+                "a serial with its top bit set is negative".into(),
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
     /// Lowercase hex, as fedpki prints and stores serials.
     pub fn to_hex(&self) -> String {
         hex(&self.0)

@@ -273,7 +273,10 @@ fn each_bad_request_is_refused_with_its_status_and_the_server_keeps_serving() {
     let health = |ca: &TestCa| {
         assert_eq!(
             ca.get("/health"),
-            (200, serde_json::json!({"status": "ok", "store": "ok"}))
+            (
+                200,
+                serde_json::json!({"status": "ok", "store": "ok", "crl": "ok"})
+            )
         )
     };
 

@@ -1,16 +1,19 @@
 //! The CRLs the server publishes (`GET /crl` for the active intermediate,
-//! `GET /crl/KID` for each intermediate in use, `GET /crl/root` for the
-//! root's), and their files in the CA folder.
+//! `GET /crl/KID` for each intermediate in use), and their files in the CA
+//! folder. An answer about a revocation never runs ahead of them: it waits
+//! for CRLs that list it, and a failed re-signing is reported (`/health`)
+//! and retried until it succeeds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::authority::{Authority, crl_number, save_crls};
+use crate::authority::{Authority, SignedCrl, crl_number, save_crls};
 use crate::ca::CaPaths;
 use crate::error::Result;
 use crate::platform::sys::now;
+use crate::store::RevocationRecord;
 
 /// The current CRLs, re-signed after each revocation and at two thirds of
 /// their life. Refreshes run one at a time, and a refresh that started after
@@ -22,6 +25,9 @@ pub(super) struct CrlCache {
     published: RwLock<Arc<Published>>,
     tickets: std::sync::atomic::AtomicU64,
     state: tokio::sync::Mutex<CrlState>,
+    /// Set while the last refresh failed: the CRLs served may lack a
+    /// revocation that was recorded.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -29,6 +35,8 @@ struct Published {
     /// The active intermediate's key id.
     active: String,
     by_kid: HashMap<String, Bytes>,
+    /// Every revocation they list: serial → (date, reason code).
+    listed: HashMap<String, (u64, u8)>,
 }
 
 struct CrlState {
@@ -48,7 +56,28 @@ impl CrlCache {
                 published: 0,
                 last_number,
             }),
+            stale: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether the last refresh failed (and none has succeeded since).
+    pub(super) fn is_stale(&self) -> bool {
+        self.stale.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Return once the CRLs served list `record` as it is: at once if they
+    /// do, else after a refresh (which may fail: then they do not).
+    pub(super) async fn ensure_lists(
+        &self,
+        authority: &Authority,
+        folder: Option<&CaPaths>,
+        record: &RevocationRecord,
+    ) -> Result<()> {
+        let listed = self.published().listed.get(&record.serial).copied();
+        if listed == Some((record.revoked_at, record.reason)) {
+            return Ok(());
+        }
+        self.refresh(authority, folder).await
     }
 
     fn published(&self) -> Arc<Published> {
@@ -85,16 +114,13 @@ impl CrlCache {
         }
         let covers = self.tickets.load(SeqCst);
         let number = crl_number(state.last_number);
-        let mut crls = authority.crls(number, now()).await?;
-        if let Some(paths) = folder.cloned() {
-            // Off the async workers: the writes wait for the disk.
-            crls = tokio::task::spawn_blocking(move || save_crls(&paths, &crls).map(|()| crls))
-                .await
-                .map_err(|e| {
-                    crate::error::CliError::Store(format!("the CRL writer stopped: {e}"))
-                })??;
-        }
-        let mut fresh = Published::default();
+        let signed = self.sign_and_save(authority, folder, number).await;
+        self.stale.store(signed.is_err(), SeqCst);
+        let (crls, listed) = signed?;
+        let mut fresh = Published {
+            listed,
+            ..Published::default()
+        };
         for crl in crls {
             if crl.active {
                 fresh.active.clone_from(&crl.kid);
@@ -107,5 +133,25 @@ impl CrlCache {
         state.last_number = number;
         state.published = covers;
         Ok(())
+    }
+
+    /// Sign every CRL numbered `number` and write them to the CA folder:
+    /// the CRLs and what they list.
+    async fn sign_and_save(
+        &self,
+        authority: &Authority,
+        folder: Option<&CaPaths>,
+        number: u64,
+    ) -> Result<(Vec<SignedCrl>, HashMap<String, (u64, u8)>)> {
+        let (mut crls, listed) = authority.crls(number, now()).await?;
+        if let Some(paths) = folder.cloned() {
+            // Off the async workers: the writes wait for the disk.
+            crls = tokio::task::spawn_blocking(move || save_crls(&paths, &crls).map(|()| crls))
+                .await
+                .map_err(|e| {
+                    crate::error::CliError::Store(format!("the CRL writer stopped: {e}"))
+                })??;
+        }
+        Ok((crls, listed))
     }
 }

@@ -146,8 +146,9 @@ pub(crate) fn decode_revoke(body: &[u8]) -> Result<Revoke, Refusal> {
     })
 }
 
-/// `POST /1.0/revoke`: by token, or by the holder over mutual TLS; a new
-/// CRL is signed before the answer.
+/// `POST /1.0/revoke`: by token, or by the holder over mutual TLS. The
+/// answer, fresh or `alreadyRevoked`, waits for CRLs that list the
+/// revocation as it stands.
 pub(super) async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
     let req = match decode_revoke(body) {
         Ok(r) => r,
@@ -185,13 +186,18 @@ pub(super) async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full
                 ("reason_code", &done.record.reason.to_string()),
             ],
         );
-        if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
-            log::error("crl_refresh_failed", &[("error", &e.to_string())]);
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the revocation is recorded, but the CRL could not be re-signed; it will be at the next refresh",
-            );
-        }
+    }
+    if let Err(e) = app
+        .crl
+        .ensure_lists(&app.authority, app.paths(), &done.record)
+        .await
+    {
+        log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the revocation is recorded, but the CRL could not be re-signed; the CA retries \
+             until it can (GET /health says when), and asking again answers once it has",
+        );
     }
     let Ok(serial) = serial_to_wire(&done.record.serial) else {
         return error(

@@ -55,8 +55,9 @@ struct App {
 pub(crate) struct Folder {
     /// Where every CRL signed is written and the root's CRL is read.
     pub paths: crate::ca::CaPaths,
-    /// Unlock the folder's intermediates again: on SIGHUP, which `pki
-    /// intermediate activate` sends, the server takes up what this returns.
+    /// Unlock the folder's intermediates (and the root's CRL) again: on
+    /// SIGHUP, which `pki intermediate activate` and `pki install
+    /// --root-crl` send, the server takes up what this returns.
     pub reload: Arc<dyn Fn() -> Result<crate::ca::issuers::IssuerKeys> + Send + Sync>,
 }
 
@@ -206,12 +207,17 @@ async fn accept_until(
     }
 }
 
+/// How often a CRL re-signing that failed is tried again.
+const CRL_RETRY: Duration = Duration::from_secs(2);
+
 /// Renew the TLS certificate at two thirds of its life, re-sign the CRL at
-/// two thirds of its, prune burnt token ids that can no longer be replayed.
+/// two thirds of its (and retry a failed one until it succeeds), prune
+/// burnt token ids that can no longer be replayed.
 fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut renew = tokio::time::interval(Duration::from_secs(TLS_CERT_LIFETIME_SECS * 2 / 3));
         let mut prune = tokio::time::interval(Duration::from_secs(3600));
+        let mut retry = tokio::time::interval(CRL_RETRY);
         let mut crl = tokio::time::interval(Duration::from_secs(
             crate::authority::CRL_LIFETIME_SECS * 2 / 3,
         ));
@@ -232,9 +238,13 @@ fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinH
                     Ok(()) => log::info("tls_renewed", &[]),
                     Err(e) => log::error("tls_renew_failed", &[("error", &e.to_string())]),
                 },
-                _ = crl.tick() => {
-                    if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
-                        log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+                _ = crl.tick() => refresh_crls(&app).await,
+                _ = retry.tick() => {
+                    if app.crl.is_stale() {
+                        refresh_crls(&app).await;
+                        if !app.crl.is_stale() {
+                            log::info("crl_refreshed", &[("note", "after a failed re-signing")]);
+                        }
                     }
                 }
                 _ = prune.tick() => {
@@ -247,6 +257,13 @@ fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinH
             }
         }
     })
+}
+
+/// Re-sign the CRLs; a failure is logged (and retried while stale).
+async fn refresh_crls(app: &App) {
+    if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
+        log::error("crl_refresh_failed", &[("error", &e.to_string())]);
+    }
 }
 
 /// Unlock the folder's intermediates again and issue from its active one
@@ -263,9 +280,7 @@ async fn take_up_intermediates(app: &Arc<App>, identity: &TlsIdentity) {
         Ok(keys) => {
             app.authority.replace_issuers(keys);
             let kid = app.authority.issuers().active_kid().to_owned();
-            if let Err(e) = app.crl.refresh(&app.authority, app.paths()).await {
-                log::error("crl_refresh_failed", &[("error", &e.to_string())]);
-            }
+            refresh_crls(app).await;
             if let Err(e) = identity.renew(&app.authority).await {
                 log::error("tls_renew_failed", &[("error", &e.to_string())]);
             }

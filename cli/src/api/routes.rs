@@ -24,25 +24,7 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
         return page_response(content_type, Bytes::from_static(bytes));
     }
     match (&method, path.as_str()) {
-        (&Method::GET, "/health" | "/1.0/health") => {
-            if app.authority.store().disk_full() {
-                json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &Health {
-                        status: "unavailable".into(),
-                        store: "disk full".into(),
-                    },
-                )
-            } else {
-                json(
-                    StatusCode::OK,
-                    &Health {
-                        status: "ok".into(),
-                        store: "ok".into(),
-                    },
-                )
-            }
-        }
+        (&Method::GET, "/health" | "/1.0/health") => health(app),
         (&Method::GET, "/roots" | "/1.0/roots") => json(
             StatusCode::OK,
             &Roots {
@@ -75,8 +57,9 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
         }
         (&Method::GET, "/crl" | "/1.0/crl") => crl_response(app.crl.current()),
         (&Method::GET, "/crl/root" | "/1.0/crl/root") => {
-            match app.paths().and_then(|p| std::fs::read(p.root_crl()).ok()) {
-                Some(der) => crl_response(Bytes::from(der)),
+            // The one the authority acts on, not whatever the file holds now.
+            match issuers.root_crl() {
+                Some(der) => crl_response(Bytes::copy_from_slice(der)),
                 None => error(
                     StatusCode::NOT_FOUND,
                     "this CA was given no root CRL (its operator installs one with \
@@ -110,6 +93,30 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
         ) => error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
         _ => error(StatusCode::NOT_FOUND, "no such route"),
     }
+}
+
+/// `GET /health`: 503 while the disk is full or the CRLs could not be
+/// re-signed (both heal by themselves once the cause is gone).
+fn health(app: &App) -> Response<Full<Bytes>> {
+    let store = if app.authority.store().disk_full() {
+        "disk full"
+    } else {
+        "ok"
+    };
+    let crl = if app.crl.is_stale() { "stale" } else { "ok" };
+    let healthy = store == "ok" && crl == "ok";
+    json(
+        if healthy {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &Health {
+            status: if healthy { "ok" } else { "unavailable" }.into(),
+            store: store.into(),
+            crl: crl.into(),
+        },
+    )
 }
 
 fn crl_response(der: Bytes) -> Response<Full<Bytes>> {

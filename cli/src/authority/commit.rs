@@ -9,47 +9,37 @@ use super::{Authority, Refusal, Why};
 use crate::store::{CertRecord, IssueCommit, Outcome};
 
 impl Authority {
-    /// Record an issuance (and burn its token) durably. `Some(serial)` when
-    /// `renews` was renewed before: nothing was written, and that serial is
-    /// the successor to answer with.
-    pub(super) async fn commit(
+    /// An issuance to commit now: `burn` a token, record `cert`, saying
+    /// `by` who asked when no token does.
+    pub(super) fn issue_commit(
         &self,
         burn: Option<(String, u64)>,
         cert: Option<CertRecord>,
-        renews: Option<String>,
-    ) -> Result<Option<String>, Refusal> {
-        self.commit_as(burn, cert, renews, None).await
+        by: Option<String>,
+    ) -> IssueCommit {
+        let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
+        IssueCommit {
+            jti,
+            burn_until,
+            cert,
+            renews: None,
+            presented: None,
+            at: self.clock.now().0,
+            by,
+        }
     }
 
-    /// [`Self::commit`], saying who asked when no token or renewal does.
-    pub(super) async fn commit_as(
-        &self,
-        burn: Option<(String, u64)>,
-        cert: Option<CertRecord>,
-        renews: Option<String>,
-        by: Option<String>,
-    ) -> Result<Option<String>, Refusal> {
-        outcome_result(self.commit_outcome(burn, cert, renews, by).await?)
+    /// Record an issuance (and burn its token) durably. `Some(serial)` when
+    /// the certificate it renews was renewed before: nothing was written,
+    /// and that serial is the successor to answer with.
+    pub(super) async fn commit(&self, commit: IssueCommit) -> Result<Option<String>, Refusal> {
+        outcome_result(self.commit_outcome(commit).await?)
     }
 
     /// The store's outcome of one issuance commit, unmapped.
-    pub(super) async fn commit_outcome(
-        &self,
-        burn: Option<(String, u64)>,
-        cert: Option<CertRecord>,
-        renews: Option<String>,
-        by: Option<String>,
-    ) -> Result<Outcome, Refusal> {
-        let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
+    pub(super) async fn commit_outcome(&self, commit: IssueCommit) -> Result<Outcome, Refusal> {
         self.store
-            .commit_issue(IssueCommit {
-                jti,
-                burn_until,
-                cert,
-                renews,
-                at: self.clock.now().0,
-                by,
-            })
+            .commit_issue(commit)
             .await
             .map_err(|e| self.store_failed(e))
     }
@@ -75,5 +65,21 @@ pub(super) fn outcome_result(outcome: Outcome) -> Result<Option<String>, Refusal
             Why::NotAuthorized,
             "the certificate is not in this CA's ledger; it cannot be renewed",
         )),
+        Outcome::NotAsIssued => Err(not_as_issued()),
+        Outcome::KeyCompromised => Err(Refusal::new(
+            Why::Forbidden,
+            "a certificate of this key was revoked for key compromise, so this CA never \
+             certifies the key again: make a new key (a new CSR) and get a new token",
+        )),
     }
+}
+
+/// A certificate presented under a serial the ledger knows, but not the
+/// one recorded under it.
+pub(super) fn not_as_issued() -> Refusal {
+    Refusal::new(
+        Why::NotAuthorized,
+        "the certificate presented is not the one this CA issued under its serial (it was \
+         altered or forged); nothing was done",
+    )
 }

@@ -26,29 +26,34 @@ pub(crate) struct SignedCrl {
 impl Authority {
     /// A complete CRL for each intermediate in use: every revocation of a
     /// certificate it signed, numbered `number`, valid
-    /// [`CRL_LIFETIME_SECS`] from `now`. The active intermediate's first.
+    /// [`CRL_LIFETIME_SECS`] from `now`, the active intermediate's first;
+    /// and every revocation they list (serial → date, reason code).
     pub(crate) async fn crls(
         &self,
         number: u64,
         now: UnixTime,
-    ) -> crate::error::Result<Vec<SignedCrl>> {
+    ) -> crate::error::Result<(Vec<SignedCrl>, HashMap<String, (u64, u8)>)> {
         let issuers = self.issuers();
         let active = issuers.active_kid().to_owned();
         let mut by_issuer: HashMap<String, Vec<crl::Revoked>> = HashMap::new();
+        let mut listed = HashMap::new();
+        let signers = issuers.crl_signers(now);
         for (r, record) in self.store.revoked_certificates().await? {
             // A record is the certificate's issuer's: its AKI names it.
             let kid = record
                 .and_then(|c| fedpki_core::Certificate::from_der(&c.der).ok())
                 .and_then(|c| c.authority_key_id())
                 .map_or_else(|| active.clone(), |k| fedpki_core::encoding::hex(&k));
+            if signers.iter().any(|s| s.kid == kid) {
+                listed.insert(r.serial.clone(), (r.revoked_at, r.reason));
+            }
             by_issuer.entry(kid).or_default().push(crl::Revoked {
                 serial_hex: r.serial,
                 at: UnixTime(r.revoked_at),
                 reason: Reason::from_code(r.reason).unwrap_or(Reason::Unspecified),
             });
         }
-        issuers
-            .crl_signers(now)
+        let crls = signers
             .into_iter()
             .map(|s| {
                 let revoked = by_issuer.get(s.kid).map_or(&[][..], Vec::as_slice);
@@ -58,7 +63,8 @@ impl Authority {
                     der: crl::build(&s.issuer, revoked, number, now, now.plus(CRL_LIFETIME_SECS))?,
                 })
             })
-            .collect()
+            .collect::<crate::error::Result<_>>()?;
+        Ok((crls, listed))
     }
 }
 

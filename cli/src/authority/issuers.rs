@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use fedpki_core::crl::Revoked;
 use fedpki_core::issue::Issuer;
 use fedpki_core::{Certificate, PrivateKey, SigningKey, UnixTime};
 
@@ -23,6 +24,21 @@ struct Held {
     key: Box<dyn SigningKey>,
     /// `None` for the active one (its CRL is always due).
     crl_until: Option<u64>,
+    /// The root's revocation of it, if its CRL says so.
+    revoked_by_root: Option<Revoked>,
+}
+
+/// The intermediate that signed a certificate, as the authority holds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Signer<'a> {
+    /// Its certificate.
+    pub cert: &'a Certificate,
+    /// Its PEM.
+    pub pem: &'a str,
+    /// Its key id, hex.
+    pub kid: &'a str,
+    /// The root's revocation of it, if any.
+    pub revoked_by_root: Option<&'a Revoked>,
 }
 
 /// The root and every intermediate in use, unlocked.
@@ -30,6 +46,8 @@ pub struct Issuers {
     certs: CaCerts,
     /// The active intermediate first, then the retired ones.
     held: Vec<Held>,
+    /// The offline root's CRL as kept (DER), served at `GET /crl/root`.
+    root_crl: Option<Vec<u8>>,
 }
 
 /// An intermediate's CRL to sign: its key id and the issuer signing it.
@@ -55,9 +73,12 @@ impl std::fmt::Debug for Issuers {
 
 impl Issuers {
     pub(super) fn new(keys: IssuerKeys, signer: fn(PrivateKey) -> Box<dyn SigningKey>) -> Self {
+        let root_crl = keys.root_crl;
+        let revoked = |cert: &Certificate| root_crl.as_ref().and_then(|c| c.revocation_of(cert));
         let mut held = vec![Held {
             key_id: keys.certs.intermediate.key_id(),
             kid: key_id_hex(&keys.certs.intermediate),
+            revoked_by_root: revoked(&keys.certs.intermediate),
             cert: keys.certs.intermediate.clone(),
             pem: keys.certs.intermediate_pem.clone(),
             key: signer(keys.key),
@@ -66,6 +87,7 @@ impl Issuers {
         held.extend(keys.retired.into_iter().map(|r| Held {
             key_id: r.cert.key_id(),
             kid: key_id_hex(&r.cert),
+            revoked_by_root: revoked(&r.cert),
             cert: r.cert,
             pem: r.pem,
             key: signer(r.key),
@@ -74,7 +96,13 @@ impl Issuers {
         Self {
             certs: keys.certs,
             held,
+            root_crl: root_crl.map(|c| c.der),
         }
+    }
+
+    /// The offline root's CRL as the CA was given it (DER), if it was.
+    pub fn root_crl(&self) -> Option<&[u8]> {
+        self.root_crl.as_deref()
     }
 
     /// The root and the active intermediate.
@@ -100,14 +128,19 @@ impl Issuers {
     }
 
     /// Which of our intermediates names itself the signer of `cert` (by
-    /// its authority key id; the active one for a certificate naming none):
-    /// its certificate and PEM. The signature is the caller's to check.
-    pub(crate) fn signer_of(&self, cert: &Certificate) -> Option<(&Certificate, &str)> {
+    /// its authority key id; the active one for a certificate naming
+    /// none). The signature is the caller's to check.
+    pub(crate) fn signer_of(&self, cert: &Certificate) -> Option<Signer<'_>> {
         let held = match cert.authority_key_id() {
             Some(aki) => self.held.iter().find(|h| h.key_id == aki)?,
             None => &self.held[0],
         };
-        Some((&held.cert, &held.pem))
+        Some(Signer {
+            cert: &held.cert,
+            pem: &held.pem,
+            kid: &held.kid,
+            revoked_by_root: held.revoked_by_root.as_ref(),
+        })
     }
 
     /// The intermediates whose CRL is due at `now`: the active one, and

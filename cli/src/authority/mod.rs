@@ -32,7 +32,7 @@ mod refusal;
 mod renew;
 mod revoke;
 
-pub(crate) use self::crl::{CRL_LIFETIME_SECS, crl_number, save as save_crls};
+pub(crate) use self::crl::{CRL_LIFETIME_SECS, SignedCrl, crl_number, save as save_crls};
 pub use self::csr::csr_names;
 pub(crate) use self::csr::verified_csr;
 pub(crate) use self::issuers::Issuers;
@@ -144,18 +144,39 @@ impl Authority {
 
     /// Check a token alone (signature, `iss`, `aud`, time).
     pub fn verify_token(&self, ott: &str, now: UnixTime) -> Result<VerifiedToken, Refusal> {
+        self.verified(ott, &self.audiences, now)
+    }
+
+    /// A token for one of `audiences`, checked; on an adopted CA, also made
+    /// after the adoption.
+    fn verified(
+        &self,
+        ott: &str,
+        audiences: &[String],
+        now: UnixTime,
+    ) -> Result<VerifiedToken, Refusal> {
         let expect = token::Expectations {
             issuer: &self.config.provisioner.name,
-            audiences: &self.audiences,
+            audiences,
             max_lifetime_secs: self.config.max_token_lifetime_secs,
         };
-        Ok(token::verify_with(
-            ott,
-            &self.provisioner,
-            self.verifier,
-            &expect,
-            now,
-        )?)
+        let token = token::verify_with(ott, &self.provisioner, self.verifier, &expect, now)?;
+        // step-ca's database of spent tokens is not read: one made before
+        // the adoption may have been spent there already.
+        if let Some(adopted) = &self.config.adopted
+            && token.claims().iat < adopted.at
+        {
+            return Err(Refusal::new(
+                Why::NotAuthorized,
+                format!(
+                    "the token was made ({}) before this CA was adopted from its step-ca ({}), \
+                     which may have spent it already; ask for a new token",
+                    UnixTime(token.claims().iat),
+                    UnixTime(adopted.at)
+                ),
+            ));
+        }
+        Ok(token)
     }
 
     /// The whole sign pipeline. `csr_pem` and `ott` as a client sent them.
@@ -169,12 +190,14 @@ impl Authority {
         let burn = (token.jti().to_owned(), token.burn_until().0);
         match checked {
             Ok((issued, record)) => {
-                self.commit(Some(burn), Some(record), None).await?;
+                self.commit(self.issue_commit(Some(burn), Some(record), None))
+                    .await?;
                 Ok(issued)
             }
             Err(refusal) => {
                 // The token was genuine: it is spent even though the CSR was not.
-                self.commit(Some(burn), None, None).await?;
+                self.commit(self.issue_commit(Some(burn), None, None))
+                    .await?;
                 Err(refusal)
             }
         }
@@ -190,7 +213,8 @@ impl Authority {
     ) -> Result<Issued, Refusal> {
         let (subject, sans) = csr_names(csr)?;
         let (issued, record) = self.issue(csr.public_key(), &subject, &sans, now)?;
-        self.commit(None, Some(record), None).await?;
+        self.commit(self.issue_commit(None, Some(record), None))
+            .await?;
         Ok(issued)
     }
 
@@ -233,13 +257,9 @@ impl Authority {
             now,
         )?;
         let der = record.der.clone();
-        self.commit_as(
-            None,
-            Some(record),
-            None,
-            Some("the CA's own HTTPS server".into()),
-        )
-        .await?;
+        let by = Some("the CA's own HTTPS server".into());
+        self.commit(self.issue_commit(None, Some(record), by))
+            .await?;
         Ok(der)
     }
 
@@ -287,6 +307,7 @@ impl Authority {
             not_after: cert.not_after().0,
             issued_at: now.0,
             der: issue::cert_der(&cert).map_err(internal)?,
+            key: public_key.pin(),
         };
         let issued = Issued {
             // From the record's DER: the certificate is encoded once.

@@ -1,36 +1,42 @@
-//! Renewal over mutual TLS, and taking into the ledger a certificate the
-//! intermediate signed before this CA held it (an adopted step-ca's).
+//! What a holder presents over mutual TLS (to renew or to revoke it), and
+//! taking into the ledger a certificate an adopted step-ca issued.
+//!
+//! A presented certificate is trusted only as issued: signed by one of our
+//! intermediates that the root has not revoked, valid now, a leaf, and,
+//! under a serial the ledger knows, byte for byte the certificate recorded
+//! there (the store decides that, with the commit). A serial the ledger
+//! does not know is taken in only on an adopted CA, only from the
+//! intermediate adopted, and only if it was issued before the adoption.
 
 use fedpki_core::name::Subject;
 use fedpki_core::{Certificate, UnixTime, issue};
 
+use super::commit::not_as_issued;
 use super::refusal::internal;
 use super::{Authority, Issued, Refusal, Why, commit::outcome_result};
 use crate::store::{CertRecord, Outcome};
 
 impl Authority {
     /// Renew a certificate its holder presented over mutual TLS: same key,
-    /// subject and SANs, a new serial and validity. Refused when it was not
-    /// issued by this CA, has expired, or was revoked (checked atomically
-    /// with the commit).
+    /// subject and SANs, a new serial and validity. Refused when it is not
+    /// trusted as issued (above), has expired, or was revoked (checked
+    /// atomically with the commit).
     pub async fn renew(&self, presented: &Certificate, now: UnixTime) -> Result<Issued, Refusal> {
         self.check_presented(presented, now)?;
         let cn = fedpki_core::chain::common_name(presented)
             .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
         let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
         let sans = fedpki_core::chain::sans(presented);
-        let old = issue::serial_hex(presented);
         let (issued, record) = self.issue(presented.public_key(), &subject, &sans, now)?;
-        let mut outcome = self
-            .commit_outcome(None, Some(record.clone()), Some(old.clone()), None)
-            .await?;
+        let mut commit = self.issue_commit(None, Some(record), None);
+        commit.renews = Some(issue::serial_hex(presented));
+        commit.presented = Some(presented.to_der().map_err(internal)?);
+        let mut outcome = self.commit_outcome(commit.clone()).await?;
         if outcome == Outcome::UnknownSerial {
-            // Issued by this intermediate before fedpki held it (an adopted
-            // step-ca): recorded now, then renewed.
+            // Issued by an adopted step-ca before fedpki held it: recorded
+            // now, then renewed.
             self.record_unseen(presented, now).await?;
-            outcome = self
-                .commit_outcome(None, Some(record), Some(old), None)
-                .await?;
+            outcome = self.commit_outcome(commit).await?;
         }
         match outcome_result(outcome)? {
             None => Ok(issued),
@@ -40,8 +46,13 @@ impl Authority {
     }
 
     /// A certificate presented over mutual TLS that this CA may act on: a
-    /// leaf one of its intermediates (active or retired) signed, valid now.
-    fn check_presented(&self, presented: &Certificate, now: UnixTime) -> Result<(), Refusal> {
+    /// leaf one of its intermediates (active or retired, not revoked by
+    /// the root) signed, valid now. The key id of that intermediate.
+    pub(super) fn check_presented(
+        &self,
+        presented: &Certificate,
+        now: UnixTime,
+    ) -> Result<String, Refusal> {
         let not_ours = || {
             Refusal::new(
                 Why::NotAuthorized,
@@ -49,9 +60,22 @@ impl Authority {
             )
         };
         let issuers = self.issuers();
-        let (issuer, _) = issuers.signer_of(presented).ok_or_else(not_ours)?;
-        fedpki_core::chain::check_signed_by(presented, issuer, self.verifier)
+        let signer = issuers.signer_of(presented).ok_or_else(not_ours)?;
+        fedpki_core::chain::check_signed_by(presented, signer.cert, self.verifier)
             .map_err(|_| not_ours())?;
+        if let Some(r) = signer.revoked_by_root {
+            return Err(Refusal::new(
+                Why::NotAuthorized,
+                format!(
+                    "the intermediate that signed this certificate ({}) was revoked by the root \
+                     ({}, {}): its certificates are no longer renewed or revoked by their \
+                     holders; get a new certificate with a token",
+                    signer.kid,
+                    r.reason.name(),
+                    r.at
+                ),
+            ));
+        }
         fedpki_core::chain::check_valid_at(presented, now).map_err(|_| {
             Refusal::new(
                 Why::NotAuthorized,
@@ -64,37 +88,57 @@ impl Authority {
                 "a CA certificate cannot be renewed or revoked by its holder",
             ));
         }
-        Ok(())
+        Ok(signer.kid.to_owned())
     }
 
-    /// Record a certificate this CA's intermediate signed that its ledger
-    /// has never seen: one step-ca issued before the CA was adopted. Its
-    /// holder presented it over mutual TLS (so it chains to our root); it
-    /// must be signed by our intermediate, unexpired and a leaf. Already
+    /// Record a certificate the ledger has never seen, if it is one an
+    /// adopted step-ca issued: the CA was adopted, the certificate is the
+    /// adopted intermediate's and was issued before the adoption. Already
     /// recorded (a racing request) is fine.
     pub(crate) async fn record_unseen(
         &self,
         presented: &Certificate,
         now: UnixTime,
     ) -> Result<(), Refusal> {
-        self.check_presented(presented, now)?;
-        let record = CertRecord {
-            serial: issue::serial_hex(presented),
-            subject: fedpki_core::chain::common_name(presented).unwrap_or_default(),
-            sans: fedpki_core::chain::sans(presented)
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-            not_after: presented.not_after().0,
-            issued_at: presented.not_before().0,
-            der: presented.to_der().map_err(internal)?,
+        let kid = self.check_presented(presented, now)?;
+        let unknown = Refusal::new(
+            Why::NotAuthorized,
+            "the certificate is not in this CA's ledger; it cannot be renewed or revoked by its \
+             holder",
+        );
+        let Some(adopted) = &self.config.adopted else {
+            // A native CA records every certificate it issues: one it has
+            // no record of, it did not issue.
+            return Err(unknown);
         };
-        let by = "adopted: issued before this CA was adopted, first seen here".to_owned();
+        if kid != adopted.intermediate || presented.not_before().0 >= adopted.at {
+            return Err(unknown);
+        }
+        let record = CertRecord::of(
+            presented,
+            presented.to_der().map_err(internal)?,
+            presented.not_before().0,
+        );
+        let by = format!(
+            "adopted: issued by the step-ca's intermediate {kid} before this CA was adopted \
+             ({}), first seen here",
+            UnixTime(adopted.at)
+        );
         match self
-            .commit_outcome(None, Some(record), None, Some(by))
+            .commit_outcome(self.issue_commit(None, Some(record.clone()), Some(by)))
             .await?
         {
-            Outcome::Done | Outcome::AlreadyRecorded => Ok(()),
+            Outcome::Done => Ok(()),
+            // Recorded meanwhile: the one recorded must be this one.
+            Outcome::AlreadyRecorded => match self
+                .store
+                .certificate(&record.serial)
+                .await
+                .map_err(|e| self.store_failed(e))?
+            {
+                Some(r) if r.der == record.der => Ok(()),
+                _ => Err(not_as_issued()),
+            },
             other => outcome_result(other).map(|_| ()),
         }
     }
@@ -110,12 +154,12 @@ impl Authority {
             .ok_or_else(|| internal(format!("the successor {serial} is not in the ledger")))?;
         let cert = issue::parse_cert_der(&record.der).map_err(internal)?;
         let issuers = self.issuers();
-        let (_, ca) = issuers
+        let signer = issuers
             .signer_of(&cert)
             .ok_or_else(|| internal(format!("the successor {serial}'s issuer is not held")))?;
         Ok(Issued {
             crt: fedpki_core::encoding::pem("CERTIFICATE", &record.der).map_err(internal)?,
-            ca: ca.to_owned(),
+            ca: signer.pem.to_owned(),
             serial: record.serial,
             subject: record.subject,
         })

@@ -1,12 +1,12 @@
 //! Revocation: by a revoke token, by the certificate's holder over mutual
 //! TLS, or by the operator; a key compromise revokes every certificate of
-//! that key.
+//! that key, in the same commit (the store's rule).
 
 use fedpki_core::Certificate;
 use fedpki_core::UnixTime;
 use fedpki_core::crl::Reason;
 use fedpki_core::issue;
-use fedpki_core::token::{self, TokenError};
+use fedpki_core::token::TokenError;
 
 use crate::store::{Outcome, RevocationRecord, RevokeCommit};
 
@@ -57,12 +57,7 @@ impl Authority {
         reason: Reason,
         now: UnixTime,
     ) -> Result<Revocation, Refusal> {
-        let expect = token::Expectations {
-            issuer: &self.config.provisioner.name,
-            audiences: &self.revoke_audiences,
-            max_lifetime_secs: self.config.max_token_lifetime_secs,
-        };
-        let token = token::verify_with(ott, &self.provisioner, self.verifier, &expect, now)?;
+        let token = self.verified(ott, &self.revoke_audiences, now)?;
         let serial = normalize_serial(serial)?;
         // As step-ca's, a revoke token names its serial in decimal.
         let sub = &token.claims().sub;
@@ -81,7 +76,7 @@ impl Authority {
             reason,
             now,
             Some((token.jti().to_owned(), token.burn_until().0)),
-            by,
+            Err(by),
         )
         .await
     }
@@ -95,6 +90,7 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Revocation, Refusal> {
         let serial = normalize_serial(serial)?;
+        self.check_presented(presented, now)?;
         let own = issue::serial_hex(presented);
         if own != serial {
             // step-ca answers this with 400, so does fedpki.
@@ -104,15 +100,18 @@ impl Authority {
                  TLS: a holder can revoke only its own certificate (or send a revoke token)",
             ));
         }
-        let by = format!("holder of {own}");
+        let holder = Holder {
+            by: format!("holder of {own}"),
+            presented: presented.to_der().map_err(internal)?,
+        };
         match self
-            .revoke(serial.clone(), reason, now, None, by.clone())
+            .revoke(serial.clone(), reason, now, None, Ok(holder.clone()))
             .await
         {
-            // Issued before the CA was adopted: recorded now, then revoked.
+            // Issued by an adopted step-ca: recorded now, then revoked.
             Err(r) if r.why == Why::Unknown => {
                 self.record_unseen(presented, now).await?;
-                self.revoke(serial, reason, now, None, by).await
+                self.revoke(serial, reason, now, None, Ok(holder)).await
             }
             other => other,
         }
@@ -126,19 +125,25 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Revocation, Refusal> {
         let serial = normalize_serial(serial)?;
-        self.revoke(serial, reason, now, None, "operator".into())
+        self.revoke(serial, reason, now, None, Err("operator".into()))
             .await
     }
 
+    /// Revoke `serial`, asked by the holder presenting it (`Ok`), or by
+    /// whom `Err` says.
     async fn revoke(
         &self,
         serial: String,
         reason: Reason,
         now: UnixTime,
         burn: Option<(String, u64)>,
-        by: String,
+        asker: Result<Holder, String>,
     ) -> Result<Revocation, Refusal> {
         let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
+        let (by, presented) = match asker {
+            Ok(h) => (h.by, Some(h.presented)),
+            Err(by) => (by, None),
+        };
         let record = RevocationRecord {
             serial: serial.clone(),
             revoked_at: now.0,
@@ -151,19 +156,15 @@ impl Authority {
                 jti,
                 burn_until,
                 by,
+                presented,
             })
             .await
             .map_err(|e| self.store_failed(e))?;
         match outcome {
-            Outcome::Done => {
-                if reason == Reason::KeyCompromise {
-                    self.revoke_same_key(&record.serial, now).await?;
-                }
-                Ok(Revocation {
-                    record,
-                    already: false,
-                })
-            }
+            Outcome::Done => Ok(Revocation {
+                record,
+                already: false,
+            }),
             Outcome::Revoked(prior) => Ok(Revocation {
                 record: prior,
                 already: true,
@@ -172,69 +173,21 @@ impl Authority {
                 Why::Unknown,
                 format!("this CA issued no certificate with serial {serial}"),
             )),
-            Outcome::AlreadyRenewed(_) | Outcome::AlreadyRecorded => {
+            Outcome::NotAsIssued => Err(super::commit::not_as_issued()),
+            Outcome::AlreadyRenewed(_) | Outcome::AlreadyRecorded | Outcome::KeyCompromised => {
                 Err(internal("a revocation answered as an issuance"))
             }
             Outcome::TokenUsed => Err(TokenError::AlreadyUsed.into()),
             Outcome::TokenTooOld => Err(TokenError::Expired.into()),
         }
     }
+}
 
-    /// A compromised key compromises every certificate over it: revoke the
-    /// other certificates of `serial`'s key (its earlier renewals, say), as
-    /// keyCompromise too. Repeated until none is left, so a renewal that
-    /// committed meanwhile is caught as well.
-    async fn revoke_same_key(&self, serial: &str, now: UnixTime) -> Result<(), Refusal> {
-        loop {
-            let certs = self
-                .store
-                .certificates()
-                .await
-                .map_err(|e| self.store_failed(e))?;
-            let revoked: std::collections::HashSet<String> = self
-                .store
-                .revocations()
-                .await
-                .map_err(|e| self.store_failed(e))?
-                .into_iter()
-                .map(|r| r.serial)
-                .collect();
-            let key_of = |der: &[u8]| {
-                issue::parse_cert_der(der)
-                    .ok()
-                    .map(|c| c.public_key().clone())
-            };
-            let Some(key) = certs
-                .iter()
-                .find(|c| c.serial == serial)
-                .and_then(|c| key_of(&c.der))
-            else {
-                return Ok(());
-            };
-            let siblings: Vec<String> = certs
-                .iter()
-                .filter(|c| !revoked.contains(&c.serial))
-                .filter(|c| key_of(&c.der).as_ref() == Some(&key))
-                .map(|c| c.serial.clone())
-                .collect();
-            if siblings.is_empty() {
-                return Ok(());
-            }
-            for sibling in siblings {
-                self.store
-                    .commit_revoke(RevokeCommit {
-                        record: RevocationRecord {
-                            serial: sibling,
-                            revoked_at: now.0,
-                            reason: Reason::KeyCompromise.code(),
-                        },
-                        jti: None,
-                        burn_until: 0,
-                        by: format!("key compromise of {serial}"),
-                    })
-                    .await
-                    .map_err(|e| self.store_failed(e))?;
-            }
-        }
-    }
+/// The holder of a certificate, asking over mutual TLS.
+#[derive(Debug, Clone)]
+struct Holder {
+    /// Who, for the audit log.
+    by: String,
+    /// What it presented, DER: the ledger's record must be exactly it.
+    presented: Vec<u8>,
 }

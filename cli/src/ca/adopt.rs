@@ -174,6 +174,10 @@ impl StepFolder {
             prov_name,
             prov_kid: Some(prov_kid),
             tls_key: PrivateKey::generate(fedpki_core::KeyType::P256, &mut OsEntropy)?,
+            adopted: Some(super::Adoption {
+                at: crate::platform::sys::now().0,
+                intermediate: super::issuers::key_id_hex(&int),
+            }),
         })
     }
 

@@ -153,13 +153,15 @@ fn stage_folder(paths: &CaPaths) -> Result<CaPaths> {
 impl CaConfig {
     /// The configuration of a new CA made of `keys`.
     fn for_keys(ca_url: &str, keys: &CaKeys, lifetimes: Lifetimes) -> Result<Self> {
-        Self::fresh(
+        let mut config = Self::fresh(
             ca_url,
             (&keys.prov_key, &keys.prov_name, keys.prov_kid.as_deref()),
             &keys.tls_key,
             issue::fingerprint(&keys.root)?,
             lifetimes,
-        )
+        )?;
+        config.adopted.clone_from(&keys.adopted);
+        Ok(config)
     }
 
     /// The configuration of a new CA: its provisioner (key, name, `kid`
@@ -190,6 +192,7 @@ impl CaConfig {
             awaiting_root: false,
             active_intermediate: None,
             retired_intermediates: Vec::new(),
+            adopted: None,
         })
     }
 }
@@ -207,6 +210,8 @@ pub(super) struct CaKeys {
     /// The provisioner's `kid` when adopted (step's own), else computed.
     pub prov_kid: Option<String>,
     pub tls_key: PrivateKey,
+    /// Set when adopted from a step-ca.
+    pub adopted: Option<super::Adoption>,
 }
 
 impl CaKeys {
@@ -237,6 +242,7 @@ impl CaKeys {
             prov_name: DEFAULT_PROVISIONER.into(),
             prov_kid: None,
             tls_key: PrivateKey::generate(KeyType::P256, rng)?,
+            adopted: None,
         })
     }
 

@@ -9,11 +9,12 @@
 
 use std::path::PathBuf;
 
+use fedpki_core::crl::{Crl, Revoked};
 use fedpki_core::{Certificate, PrivateKey, SigningKey, issue};
 
 use super::{CaCerts, CaConfig, CaPaths, unlock_key};
 use crate::error::{CliError, Result};
-use crate::platform::sys::read_text;
+use crate::platform::sys::{MAX_INPUT, read_bounded, read_text};
 
 /// Where one intermediate's certificate and key are.
 #[derive(Debug, Clone)]
@@ -104,6 +105,48 @@ pub(crate) struct IssuerKeys {
     pub key: PrivateKey,
     /// Retired intermediates whose last certificates have not all expired.
     pub retired: Vec<RetiredIssuer>,
+    /// The offline root's CRL, as `pki install --root-crl` kept it.
+    pub root_crl: Option<RootCrl>,
+}
+
+/// The offline root's CRL: which intermediates the root revoked.
+#[derive(Debug, Clone)]
+pub(crate) struct RootCrl {
+    /// As kept and served (DER).
+    pub der: Vec<u8>,
+    /// Its entries.
+    pub crl: Crl,
+}
+
+impl RootCrl {
+    /// Read the root CRL kept in `paths`, if there is one: it must be
+    /// signed by `root` (`--root-crl` checked it; the folder may since have
+    /// been altered). Past its nextUpdate it still says what was revoked.
+    pub(crate) fn load(paths: &CaPaths, root: &Certificate) -> Result<Option<Self>> {
+        let path = paths.root_crl();
+        if !path.exists() {
+            return Ok(None);
+        }
+        let der = read_bounded(&path, MAX_INPUT)?;
+        let crl = Crl::parse(&der)
+            .and_then(|crl| {
+                crl.verify(root, crate::platform::ring_backend::RING_PROVIDER.verifier)
+                    .map(|()| crl)
+            })
+            .map_err(|e| {
+                CliError::CorruptCa(format!(
+                    "{} is not a CRL of this CA's root ({e}); install the root's CRL again with \
+                     `fedpki pki install --root-crl FILE`",
+                    path.display()
+                ))
+            })?;
+        Ok(Some(Self { der, crl }))
+    }
+
+    /// The root's revocation of `intermediate`, if it revoked it.
+    pub(crate) fn revocation_of(&self, intermediate: &Certificate) -> Option<Revoked> {
+        self.crl.find(&issue::serial_hex(intermediate))
+    }
 }
 
 impl IssuerKeys {
@@ -113,13 +156,15 @@ impl IssuerKeys {
             certs,
             key,
             retired: Vec::new(),
+            root_crl: None,
         }
     }
 
     /// Unlock a folder's intermediates (`certs` as [`CaCerts::load`] read
     /// them); each key must be its certificate's, each retired certificate
     /// must be the one its key id names. Retired intermediates whose CRL is
-    /// no longer due are left.
+    /// no longer due are left. The root's CRL comes along; an active
+    /// intermediate it revokes is refused.
     pub(crate) fn unlock(
         paths: &CaPaths,
         config: &CaConfig,
@@ -130,6 +175,20 @@ impl IssuerKeys {
         let active = active_files(paths, config);
         if let Some(kid) = &config.active_intermediate {
             check_named(&certs.intermediate, kid, &active)?;
+        }
+        let root_crl = RootCrl::load(paths, &certs.root)?;
+        if let Some(r) = root_crl
+            .as_ref()
+            .and_then(|c| c.revocation_of(&certs.intermediate))
+        {
+            return Err(CliError::usage(format!(
+                "the root revoked the active intermediate {} ({}, {}): it must not issue. \
+                 Activate a new one (`fedpki pki intermediate request`, `pki root sign`, \
+                 `pki intermediate activate`) and start again",
+                key_id_hex(&certs.intermediate),
+                r.reason.name(),
+                r.at
+            )));
         }
         let key = unlock_key(&active.key, password)?;
         check_pair(&key, &certs.intermediate, &active)?;
@@ -156,6 +215,7 @@ impl IssuerKeys {
             certs,
             key,
             retired,
+            root_crl,
         })
     }
 }

@@ -188,6 +188,23 @@ pub struct CaConfig {
     /// their CRLs, and their certificates still renew and revoke.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired_intermediates: Vec<RetiredIntermediate>,
+    /// Set when the CA was adopted from a step-ca (`pki install
+    /// --from-step-ca`): what step-ca issued before may be taken into the
+    /// ledger when its holder presents it, and what step-ca spent is not
+    /// known here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<Adoption>,
+}
+
+/// When and with which intermediate a CA was adopted from a step-ca.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Adoption {
+    /// When (Unix seconds): step-ca issued only before it, and tokens made
+    /// before it may have been spent there.
+    pub at: u64,
+    /// The key id (hex) of the intermediate step-ca issued with.
+    pub intermediate: String,
 }
 
 /// An intermediate that no longer issues.

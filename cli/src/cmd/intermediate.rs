@@ -65,16 +65,33 @@ pub(crate) fn complete(a: &InstallArgs, signed: &std::path::Path) -> Result<()> 
     Ok(())
 }
 
-/// `pki install --root-crl`
+/// `pki install --root-crl`: keep it, then have a running server take it
+/// up (SIGHUP) and wait until it serves it.
 pub(crate) fn install_root_crl(a: &InstallArgs, file: &std::path::Path) -> Result<()> {
     let paths = a.ca.paths();
     let crl = offline_root::install_root_crl(&paths, file)?;
     eprintln!(
-        "Installed the root's CRL ({} revoked, next update {}); served at GET /crl/root.",
+        "Installed the root's CRL ({} revoked, next update {}); served at GET /crl/root. The \
+         certificates of an intermediate it revokes are no longer renewed or revoked by their \
+         holders.",
         crl.entries().len(),
         crl.next_update()
             .map_or_else(|| "none".into(), |t| time_text(t.0))
     );
+    let Some(pid) = ca::server_pid(&paths)? else {
+        return Ok(());
+    };
+    signal_reload(pid)?;
+    let config = CaConfig::load(&paths)?;
+    let certs = CaCerts::load(&paths, &config)?;
+    let der = crl.to_der()?;
+    runtime()?.block_on(wait_until_served(
+        &config,
+        &certs.root,
+        "/crl/root",
+        |body| body == der.as_slice(),
+    ))?;
+    eprintln!("The running CA (pid {pid}) acts on it now.");
     Ok(())
 }
 
@@ -119,7 +136,10 @@ pub(crate) fn activate(a: &IntermediateActivateArgs) -> Result<()> {
     };
     signal_reload(pid)?;
     let certs = CaCerts::load(&paths, &done.config)?;
-    runtime()?.block_on(wait_for_issuer(&done.config, &certs.root, &done.kid))?;
+    let path = format!("/crl/{}", done.kid);
+    runtime()?.block_on(wait_until_served(&done.config, &certs.root, &path, |_| {
+        true
+    }))?;
     eprintln!("The running CA (pid {pid}) issues from it now.");
     Ok(())
 }
@@ -136,21 +156,26 @@ fn signal_reload(pid: i32) -> Result<()> {
     })
 }
 
-/// Poll the server until it serves the CRL of the intermediate `kid`.
-async fn wait_for_issuer(config: &CaConfig, root: &Certificate, kid: &str) -> Result<()> {
+/// Poll the running server until it answers `path` with 200 and a body
+/// `taken` accepts: it has taken up what it was signalled for.
+async fn wait_until_served(
+    config: &CaConfig,
+    root: &Certificate,
+    path: &str,
+    taken: impl Fn(&[u8]) -> bool,
+) -> Result<()> {
     let (host, port) = ca::parse_ca_url(&config.ca_url)?;
     let root_der = issue::cert_der(root)?;
-    let path = format!("/crl/{kid}");
     for _ in 0..100 {
-        let served = crate::client::https_request(&host, port, &root_der, "GET", &path, None).await;
-        if matches!(served, Ok(r) if r.status == 200) {
+        let served = crate::client::https_request(&host, port, &root_der, "GET", path, None).await;
+        if matches!(&served, Ok(r) if r.status == 200 && taken(&r.body)) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Err(CliError::usage(format!(
-        "the CA server at {} did not take up the intermediate {kid} within 20 s; see its log \
-         (it takes it up at its next start in any case)",
+        "the CA server at {} did not take it up within 20 s (GET {path}); see its log (it \
+         takes it up at its next start in any case)",
         config.ca_url
     )))
 }

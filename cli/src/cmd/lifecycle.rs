@@ -121,7 +121,7 @@ fn report_revocation(serial: &str, already: bool, at: u64, code: u8) {
 /// the CA folder; the active intermediate's.
 async fn sign_crl(paths: &CaPaths, authority: &crate::authority::Authority) -> Result<Vec<u8>> {
     let last = ca::crl_number_in(&paths.crl()).unwrap_or(0);
-    let crls = authority
+    let (crls, _) = authority
         .crls(crate::authority::crl_number(last), now())
         .await?;
     crate::authority::save_crls(paths, &crls)?;

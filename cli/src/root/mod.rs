@@ -156,14 +156,7 @@ impl OpenRoot {
     /// Record an intermediate in the root's ledger and audit log, saying
     /// who asked. Recorded before is fine (an export run again).
     async fn record(&self, cert: &Certificate, issued_at: u64, by: String) -> Result<()> {
-        let record = CertRecord {
-            serial: issue::serial_hex(cert),
-            subject: fedpki_core::chain::common_name(cert).unwrap_or_default(),
-            sans: Vec::new(),
-            not_after: cert.not_after().0,
-            issued_at,
-            der: issue::cert_der(cert)?,
-        };
+        let record = CertRecord::of(cert, issue::cert_der(cert)?, issued_at);
         let outcome = self
             .store
             .commit_issue(IssueCommit {
@@ -171,6 +164,7 @@ impl OpenRoot {
                 burn_until: 0,
                 cert: Some(record),
                 renews: None,
+                presented: None,
                 at: now().0,
                 by: Some(by),
             })

@@ -110,6 +110,7 @@ impl OpenRoot {
                 jti: None,
                 burn_until: 0,
                 by: "the root's operator".into(),
+                presented: None,
             })
             .await?;
         match outcome {

@@ -19,10 +19,17 @@ const TOKEN_IDS: TableDefinition<&str, u64> = TableDefinition::new("burnt_token_
 const TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("burnt_tokens");
 /// Serial renewed → the serial of its successor.
 const RENEWED: TableDefinition<&str, &str> = TableDefinition::new("renewed_by");
+/// `KEY/SERIAL` (KEY: [`CertRecord::key`]): every certificate of a key, by
+/// a range over `KEY/`.
+const BY_KEY: TableDefinition<&str, ()> = TableDefinition::new("certificates_by_key");
+/// Keys revoked for compromise → the serial whose revocation said so.
+const COMPROMISED: TableDefinition<&str, &str> = TableDefinition::new("compromised_keys");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// The layout this code reads and writes. Another one is refused.
-const FORMAT: &[u8] = b"fedpki-store/2";
+const FORMAT: &[u8] = b"fedpki-store/3";
+/// The layout before keys were indexed: taken up (see [`Index::new`]).
+const FORMAT_2: &[u8] = b"fedpki-store/2";
 const FORMAT_KEY: &str = "format";
 const HEAD_KEY: &str = "log_head";
 const PRUNED_KEY: &str = "pruned_before";
@@ -37,16 +44,22 @@ fn token_key(jti: &str, burn_until: u64) -> Vec<u8> {
     k
 }
 
-/// A certificate record as stored: a version byte (1), issued_at and
-/// notAfter (u64 BE), the subject and the SANs (each u16 BE length, then
-/// UTF-8; SANs joined by newlines), then the DER.
+fn key_row(key: &str, serial: &str) -> String {
+    format!("{key}/{serial}")
+}
+
+/// A certificate record as stored: a version byte (2), issued_at and
+/// notAfter (u64 BE), the subject, the SANs and the key (each u16 BE
+/// length, then UTF-8; SANs joined by newlines), then the DER. Version 1
+/// had no key.
 fn encode_record(rec: &CertRecord) -> Vec<u8> {
     let sans = rec.sans.join("\n");
-    let mut v = Vec::with_capacity(21 + rec.subject.len() + sans.len() + rec.der.len());
-    v.push(1);
+    let mut v =
+        Vec::with_capacity(23 + rec.subject.len() + sans.len() + rec.key.len() + rec.der.len());
+    v.push(2);
     v.extend_from_slice(&rec.issued_at.to_be_bytes());
     v.extend_from_slice(&rec.not_after.to_be_bytes());
-    for text in [rec.subject.as_str(), sans.as_str()] {
+    for text in [rec.subject.as_str(), sans.as_str(), rec.key.as_str()] {
         // Subjects are at most 64 characters and SANs bounded by the body
         // limit, far below u16::MAX.
         v.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
@@ -58,8 +71,9 @@ fn encode_record(rec: &CertRecord) -> Vec<u8> {
 
 fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
     let bad = || format!("certificate record {serial} is unreadable");
-    let mut rest = match bytes.split_first() {
-        Some((1, rest)) => rest,
+    let (texts_len, mut rest) = match bytes.split_first() {
+        Some((1, rest)) => (2, rest),
+        Some((2, rest)) => (3, rest),
         _ => return Err(bad()),
     };
     let mut u64_field = || -> Result<u64, String> {
@@ -69,14 +83,18 @@ fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
     };
     let issued_at = u64_field()?;
     let not_after = u64_field()?;
-    let mut texts = Vec::with_capacity(2);
-    for _ in 0..2 {
+    let mut texts = Vec::with_capacity(texts_len);
+    for _ in 0..texts_len {
         let (len, r) = rest.split_at_checked(2).ok_or_else(bad)?;
         let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
         let (text, r) = r.split_at_checked(len).ok_or_else(bad)?;
         texts.push(String::from_utf8(text.to_vec()).map_err(db_err)?);
         rest = r;
     }
+    let key = match texts_len {
+        3 => texts.pop().unwrap_or_default(),
+        _ => CertRecord::key_of_der(rest),
+    };
     let sans = texts.pop().unwrap_or_default();
     Ok(CertRecord {
         serial: serial.to_owned(),
@@ -89,6 +107,7 @@ fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
         not_after,
         issued_at,
         der: rest.to_vec(),
+        key,
     })
 }
 
@@ -98,6 +117,8 @@ pub(crate) struct View {
     revoked: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     tokens: redb::ReadOnlyTable<&'static str, u64>,
     renewed: redb::ReadOnlyTable<&'static str, &'static str>,
+    by_key: redb::ReadOnlyTable<&'static str, ()>,
+    compromised: redb::ReadOnlyTable<&'static str, &'static str>,
     meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     /// A read-only database the tables come from, kept open with them.
     _db: Option<redb::ReadOnlyDatabase>,
@@ -116,6 +137,8 @@ impl View {
             revoked: txn.open_table(REVOKED).map_err(db_err)?,
             tokens: txn.open_table(TOKEN_IDS).map_err(db_err)?,
             renewed: txn.open_table(RENEWED).map_err(db_err)?,
+            by_key: txn.open_table(BY_KEY).map_err(db_err)?,
+            compromised: txn.open_table(COMPROMISED).map_err(db_err)?,
             meta: txn.open_table(META).map_err(db_err)?,
             _db: None,
         })
@@ -184,6 +207,24 @@ impl Lookup for View {
             .map_err(db_err)?
             .map(|v| v.value().to_owned()))
     }
+    fn same_key(&self, key: &str) -> Result<std::collections::BTreeSet<String>, String> {
+        let (from, to) = (format!("{key}/"), format!("{key}0"));
+        let mut out = std::collections::BTreeSet::new();
+        for row in self
+            .by_key
+            .range::<&str>(from.as_str()..to.as_str())
+            .map_err(db_err)?
+        {
+            let (k, _) = row.map_err(db_err)?;
+            if let Some(serial) = k.value().strip_prefix(from.as_str()) {
+                out.insert(serial.to_owned());
+            }
+        }
+        Ok(out)
+    }
+    fn compromised(&self, key: &str) -> Result<bool, String> {
+        Ok(self.compromised.get(key).map_err(db_err)?.is_some())
+    }
     fn pruned_before(&self) -> u64 {
         self.meta
             .get(PRUNED_KEY)
@@ -229,31 +270,41 @@ pub(crate) struct Index {
 }
 
 impl Index {
-    /// Open (creating the tables and the format mark) an index database.
+    /// Open (creating the tables and the format mark) an index database;
+    /// one in the layout before keys were indexed is taken up in one
+    /// transaction (its keys read from its certificates).
     pub(crate) fn new(db: redb::Database) -> Result<Self, super::StoreError> {
         use super::StoreError::{Corrupt, Failed};
-        let txn = db.begin_write().map_err(|e| Failed(db_err(e)))?;
+        let failed = |e: redb::Error| Failed(db_err(e));
+        let txn = db.begin_write().map_err(|e| failed(e.into()))?;
         {
-            let certs = txn.open_table(CERTS).map_err(|e| Failed(db_err(e)))?;
-            txn.open_table(REVOKED).map_err(|e| Failed(db_err(e)))?;
-            let ids = txn.open_table(TOKEN_IDS).map_err(|e| Failed(db_err(e)))?;
-            txn.open_table(TOKENS).map_err(|e| Failed(db_err(e)))?;
-            txn.open_table(RENEWED).map_err(|e| Failed(db_err(e)))?;
-            let mut meta = txn.open_table(META).map_err(|e| Failed(db_err(e)))?;
+            let mut certs = txn.open_table(CERTS).map_err(|e| failed(e.into()))?;
+            let revoked = txn.open_table(REVOKED).map_err(|e| failed(e.into()))?;
+            let ids = txn.open_table(TOKEN_IDS).map_err(|e| failed(e.into()))?;
+            txn.open_table(TOKENS).map_err(|e| failed(e.into()))?;
+            txn.open_table(RENEWED).map_err(|e| failed(e.into()))?;
+            let mut by_key = txn.open_table(BY_KEY).map_err(|e| failed(e.into()))?;
+            let mut compromised = txn.open_table(COMPROMISED).map_err(|e| failed(e.into()))?;
+            let mut meta = txn.open_table(META).map_err(|e| failed(e.into()))?;
             let found = meta
                 .get(FORMAT_KEY)
-                .map_err(|e| Failed(db_err(e)))?
+                .map_err(|e| failed(e.into()))?
                 .map(|v| v.value().to_vec());
-            let has_data = !certs.is_empty().map_err(|e| Failed(db_err(e)))?
-                || !ids.is_empty().map_err(|e| Failed(db_err(e)))?
-                || meta.get(HEAD_KEY).map_err(|e| Failed(db_err(e)))?.is_some();
-            check_format(found.as_deref(), has_data).map_err(Corrupt)?;
-            if found.is_none() {
+            let has_data = !certs.is_empty().map_err(|e| failed(e.into()))?
+                || !ids.is_empty().map_err(|e| failed(e.into()))?
+                || meta.get(HEAD_KEY).map_err(|e| failed(e.into()))?.is_some();
+            if found.as_deref() == Some(FORMAT_2) {
+                index_keys(&mut certs, &revoked, &mut by_key, &mut compromised).map_err(Failed)?;
+                crate::platform::log::info("store_upgraded", &[("to", "fedpki-store/3")]);
+            } else {
+                check_format(found.as_deref(), has_data).map_err(Corrupt)?;
+            }
+            if found.as_deref() != Some(FORMAT) {
                 meta.insert(FORMAT_KEY, FORMAT)
-                    .map_err(|e| Failed(db_err(e)))?;
+                    .map_err(|e| failed(e.into()))?;
             }
         }
-        txn.commit().map_err(|e| Failed(db_err(e)))?;
+        txn.commit().map_err(|e| failed(e.into()))?;
         Ok(Self { db })
     }
 
@@ -276,6 +327,8 @@ impl Index {
             let mut ids = txn.open_table(TOKEN_IDS).map_err(db_err)?;
             let mut tokens = txn.open_table(TOKENS).map_err(db_err)?;
             let mut renewed = txn.open_table(RENEWED).map_err(db_err)?;
+            let mut by_key = txn.open_table(BY_KEY).map_err(db_err)?;
+            let mut compromised = txn.open_table(COMPROMISED).map_err(db_err)?;
             for fx in changes {
                 if let Some((jti, until)) = &fx.token {
                     ids.insert(jti.as_str(), until).map_err(db_err)?;
@@ -287,11 +340,23 @@ impl Index {
                     certs
                         .insert(rec.serial.as_str(), encode_record(rec).as_slice())
                         .map_err(db_err)?;
+                    if !rec.key.is_empty() {
+                        by_key
+                            .insert(key_row(&rec.key, &rec.serial).as_str(), ())
+                            .map_err(db_err)?;
+                    }
                 }
-                if let Some(rec) = &fx.revoked {
+                for rec in &fx.revoked {
                     let json = serde_json::to_vec(rec).map_err(db_err)?;
                     revoked
                         .insert(rec.serial.as_str(), json.as_slice())
+                        .map_err(db_err)?;
+                }
+                if let Some(key) = compromised_key(fx, &certs)?
+                    && let Some(first) = fx.revoked.first()
+                {
+                    compromised
+                        .insert(key.as_str(), first.serial.as_str())
                         .map_err(db_err)?;
                 }
                 if let Some((old, new)) = &fx.renewed {
@@ -341,6 +406,72 @@ impl Index {
     }
 }
 
+/// The key an entry revokes for compromise: as logged, or, for an entry
+/// logged before keys were, its certificate's.
+fn compromised_key(
+    fx: &Effects,
+    certs: &Table<'_, &'static str, &'static [u8]>,
+) -> Result<Option<String>, String> {
+    if fx.compromised.is_some() {
+        return Ok(fx.compromised.clone());
+    }
+    let Some(first) = fx
+        .revoked
+        .first()
+        .filter(|r| r.reason == fedpki_core::crl::Reason::KeyCompromise.code())
+    else {
+        return Ok(None);
+    };
+    Ok(match certs.get(first.serial.as_str()).map_err(db_err)? {
+        Some(v) => Some(decode_record(&first.serial, v.value())?.key).filter(|k| !k.is_empty()),
+        None => None,
+    })
+}
+
+type Table<'t, K, V> = redb::Table<'t, K, V>;
+
+/// Take up a `fedpki-store/2` index: each certificate record rewritten
+/// with its key, the key table filled, and every key revoked for
+/// compromise marked.
+fn index_keys(
+    certs: &mut Table<'_, &'static str, &'static [u8]>,
+    revoked: &Table<'_, &'static str, &'static [u8]>,
+    by_key_table: &mut Table<'_, &'static str, ()>,
+    compromised: &mut Table<'_, &'static str, &'static str>,
+) -> Result<(), String> {
+    let mut records = Vec::new();
+    for row in certs.iter().map_err(db_err)? {
+        let (k, v) = row.map_err(db_err)?;
+        records.push(decode_record(k.value(), v.value())?);
+    }
+    for rec in &records {
+        certs
+            .insert(rec.serial.as_str(), encode_record(rec).as_slice())
+            .map_err(db_err)?;
+        if !rec.key.is_empty() {
+            by_key_table
+                .insert(key_row(&rec.key, &rec.serial).as_str(), ())
+                .map_err(db_err)?;
+        }
+    }
+    let keys: std::collections::HashMap<&str, &str> = records
+        .iter()
+        .map(|r| (r.serial.as_str(), r.key.as_str()))
+        .collect();
+    for row in revoked.iter().map_err(db_err)? {
+        let (_, v) = row.map_err(db_err)?;
+        let rec: RevocationRecord = serde_json::from_slice(v.value()).map_err(db_err)?;
+        if rec.reason == fedpki_core::crl::Reason::KeyCompromise.code()
+            && let Some(key) = keys.get(rec.serial.as_str()).filter(|k| !k.is_empty())
+        {
+            compromised
+                .insert(*key, rec.serial.as_str())
+                .map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +485,7 @@ mod tests {
             not_after: 1_800_000_000,
             issued_at: 1_700_000_000,
             der: vec![0x30, 0x82, 0x01, 0x00, 0xff],
+            key: "ab".repeat(32),
         };
         assert_eq!(decode_record("0a1b", &encode_record(&rec)).unwrap(), rec);
         assert!(decode_record("0a1b", b"{\"serial\":1}").is_err());
@@ -370,5 +502,82 @@ mod tests {
         );
         let newer = check_format(Some(b"fedpki-store/9"), true).unwrap_err();
         assert!(newer.contains("fedpki-store/9"), "{newer}");
+    }
+
+    /// A ledger written before keys were indexed (format 2, records
+    /// without their key) is taken up: each certificate's key is read from
+    /// its DER, and a key revoked for compromise is barred.
+    #[test]
+    fn a_format_2_ledger_is_taken_up_with_its_keys() {
+        use fedpki_core::{KeyType, PrivateKey, SigningKey};
+        let mut rng = crate::platform::sys::OsEntropy;
+        let key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
+        let mut certs = Vec::new();
+        for n in 0..2 {
+            let serial = fedpki_core::issue::Serial::random(&mut rng).unwrap();
+            let cert = fedpki_core::issue::root_ca(
+                &key,
+                &format!("n{n}"),
+                serial,
+                fedpki_core::UnixTime(1_700_000_000),
+            )
+            .unwrap();
+            certs.push(CertRecord::of(
+                &cert,
+                fedpki_core::issue::cert_der(&cert).unwrap(),
+                1_700_000_000,
+            ));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fedpki.redb");
+        let db = crate::store::disk::builder().create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(CERTS).unwrap();
+            for rec in &certs {
+                // Version 1: no key.
+                let mut v1 = encode_record(&CertRecord {
+                    key: String::new(),
+                    ..rec.clone()
+                });
+                let key_len = 2;
+                let at = v1.len() - rec.der.len() - key_len;
+                v1.drain(at..at + key_len);
+                v1[0] = 1;
+                table.insert(rec.serial.as_str(), v1.as_slice()).unwrap();
+            }
+            let revoked = RevocationRecord {
+                serial: certs[0].serial.clone(),
+                revoked_at: 1_700_000_100,
+                reason: 1,
+            };
+            txn.open_table(REVOKED)
+                .unwrap()
+                .insert(
+                    revoked.serial.as_str(),
+                    serde_json::to_vec(&revoked).unwrap().as_slice(),
+                )
+                .unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT_KEY, FORMAT_2)
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        let index = Index::new(db).unwrap();
+        let view = index.view().unwrap();
+        assert_eq!(view.format().unwrap().as_deref(), Some(FORMAT));
+        let key = key.public_key().pin();
+        let serials: Vec<String> = certs.iter().map(|c| c.serial.clone()).collect();
+        assert_eq!(
+            view.same_key(&key).unwrap().into_iter().collect::<Vec<_>>(),
+            {
+                let mut s = serials.clone();
+                s.sort();
+                s
+            }
+        );
+        assert!(view.compromised(&key).unwrap());
+        assert_eq!(view.certificate(&serials[1]).unwrap().unwrap().key, key);
     }
 }

@@ -63,6 +63,16 @@ pub struct Entry {
     /// Issue and renew: the certificate, DER in base64.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub der: Option<String>,
+    /// Issue and renew: the key certified (hex SHA-256 of its
+    /// SubjectPublicKeyInfo). A revocation for key compromise: that key,
+    /// never certified again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// A revocation for key compromise: the other certificates of that key
+    /// it revokes too, in the same entry (so a crash cannot stop it
+    /// halfway), at the same time and for the same reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_key: Vec<String>,
     /// Repair: what was found and done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -75,8 +85,10 @@ pub struct Effects {
     pub token: Option<(String, u64)>,
     /// A certificate recorded.
     pub cert: Option<CertRecord>,
-    /// A revocation recorded.
-    pub revoked: Option<RevocationRecord>,
+    /// Revocations recorded (several for a key compromise).
+    pub revoked: Vec<RevocationRecord>,
+    /// A key revoked for compromise: never certified again.
+    pub compromised: Option<String>,
     /// A renewal: the serial renewed and its successor.
     pub renewed: Option<(String, String)>,
 }
@@ -104,24 +116,37 @@ impl Entry {
                     .der
                     .as_deref()
                     .ok_or_else(|| format!("entry for {}: no certificate", self.serial))?;
+                let der = fedpki_core::encoding::unb64(der).map_err(|e| e.to_string())?;
                 out.cert = Some(CertRecord {
                     serial: self.serial.clone(),
                     subject: self.subject.clone(),
                     sans: self.sans.clone(),
                     not_after: self.not_after.unwrap_or(0),
                     issued_at: self.time,
-                    der: fedpki_core::encoding::unb64(der).map_err(|e| e.to_string())?,
+                    // Entries before keys were logged: from the certificate.
+                    key: self
+                        .key
+                        .clone()
+                        .unwrap_or_else(|| CertRecord::key_of_der(&der)),
+                    der,
                 });
                 out.renewed = self.renews.clone().map(|old| (old, self.serial.clone()));
             }
             "revoke" => {
-                out.revoked = Some(RevocationRecord {
-                    serial: self.serial.clone(),
-                    revoked_at: self.time,
-                    reason: self
-                        .reason_code
-                        .ok_or_else(|| format!("revocation of {}: no reason code", self.serial))?,
-                });
+                let reason = self
+                    .reason_code
+                    .ok_or_else(|| format!("revocation of {}: no reason code", self.serial))?;
+                out.revoked = std::iter::once(&self.serial)
+                    .chain(&self.same_key)
+                    .map(|serial| RevocationRecord {
+                        serial: serial.clone(),
+                        revoked_at: self.time,
+                        reason,
+                    })
+                    .collect();
+                if reason == fedpki_core::crl::Reason::KeyCompromise.code() {
+                    out.compromised.clone_from(&self.key);
+                }
             }
             "burn" | "repair" => {}
             other => return Err(format!("unknown event {other:?}")),

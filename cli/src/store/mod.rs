@@ -207,7 +207,7 @@ fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Op {
-    Change(Change, Reply<Outcome>),
+    Change(Box<Change>, Reply<Outcome>),
     Prune(u64, Reply<usize>),
     List(Reply<Vec<CertRecord>>),
     Revocations(Reply<Vec<RevocationRecord>>),
@@ -353,12 +353,14 @@ impl Store {
 
     /// Burn a token and record a certificate, durably, atomically.
     pub async fn commit_issue(&self, commit: IssueCommit) -> Result<Outcome> {
-        self.ask(|r| Op::Change(Change::Issue(commit), r)).await
+        self.ask(|r| Op::Change(Box::new(Change::Issue(commit)), r))
+            .await
     }
 
     /// Record a revocation (and burn its token), durably, atomically.
     pub async fn commit_revoke(&self, commit: RevokeCommit) -> Result<Outcome> {
-        self.ask(|r| Op::Change(Change::Revoke(commit), r)).await
+        self.ask(|r| Op::Change(Box::new(Change::Revoke(commit)), r))
+            .await
     }
 
     /// Forget burnt ids that expired before `now`.
@@ -440,7 +442,7 @@ fn writer(
         for op in pending.drain(..) {
             match op {
                 Op::Change(c, r) => {
-                    changes.push(c);
+                    changes.push(*c);
                     replies.push(r);
                 }
                 Op::Prune(now, r) => {

@@ -46,17 +46,27 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Turns steps into changes, numbering serials.
+/// Turns steps into changes, numbering serials. Keys repeat (one in
+/// five), so a key-compromise revocation has others to reach.
 #[derive(Default)]
 struct Workload {
     next: u64,
     /// Serials whose issuance was answered.
     issued: Vec<String>,
+    /// The key of each certificate made.
+    keys: std::collections::HashMap<String, String>,
+}
+
+/// The key of the `n`th certificate issued with a token.
+fn key_of(n: u64) -> String {
+    format!("{:064x}", n % 5)
 }
 
 impl Workload {
-    fn cert(&mut self) -> CertRecord {
+    fn cert(&mut self, key: Option<String>) -> CertRecord {
         self.next += 1;
+        let key = key.unwrap_or_else(|| key_of(self.next));
+        self.keys.insert(format!("{:016x}", self.next), key.clone());
         CertRecord {
             serial: format!("{:016x}", self.next),
             subject: format!("node-{}", self.next),
@@ -64,6 +74,7 @@ impl Workload {
             not_after: 2_000_000_000,
             issued_at: 1_700_000_000 + self.next,
             der: vec![0x30, 0x03, 0x02, 0x01, self.next as u8],
+            key,
         }
     }
 
@@ -81,16 +92,19 @@ impl Workload {
                 burn_until: 1_800_000_000,
                 cert,
                 renews,
+                presented: None,
                 at: 1_700_000_000,
                 by: None,
             })
         };
         Some(match step {
-            Step::Issue(t) => issue(Some(format!("t{t}")), Some(self.cert()), None),
+            Step::Issue(t) => issue(Some(format!("t{t}")), Some(self.cert(None)), None),
             Step::Burn(t) => issue(Some(format!("t{t}")), None, None),
             Step::Renew(c) => {
+                // A renewal keeps the key.
                 let old = self.pick(*c);
-                issue(None, Some(self.cert()), Some(old))
+                let cert = self.cert(self.keys.get(&old).cloned());
+                issue(None, Some(cert), Some(old))
             }
             Step::Revoke(c, t) => Change::Revoke(RevokeCommit {
                 record: RevocationRecord {
@@ -101,6 +115,7 @@ impl Workload {
                 jti: t.map(|t| format!("r{t}")),
                 burn_until: 1_800_000_000,
                 by: "test".into(),
+                presented: None,
             }),
             Step::Checkpoint => return None,
         })
@@ -149,6 +164,9 @@ fn losses(store: &mut Durable, disk: &SimDisk, answered: &[(Change, Outcome)]) -
         .into_iter()
         .map(|r| r.serial)
         .collect();
+    // Key → the certificates of it answered so far, and each one's key.
+    let mut of_key: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut key_of_serial: std::collections::HashMap<String, String> = Default::default();
     for (change, outcome) in answered {
         let spent = !matches!(outcome, Outcome::TokenUsed | Outcome::TokenTooOld);
         if let Some((jti, _)) = change.token()
@@ -162,15 +180,30 @@ fn losses(store: &mut Durable, disk: &SimDisk, answered: &[(Change, Outcome)]) -
         }
         match change {
             Change::Issue(c) => {
-                if let Some(rec) = &c.cert
-                    && !certs.contains(&rec.serial)
-                {
-                    lost.push(format!("certificate {} is gone", rec.serial));
+                if let Some(rec) = &c.cert {
+                    if !certs.contains(&rec.serial) {
+                        lost.push(format!("certificate {} is gone", rec.serial));
+                    }
+                    of_key
+                        .entry(rec.key.clone())
+                        .or_default()
+                        .push(rec.serial.clone());
+                    key_of_serial.insert(rec.serial.clone(), rec.key.clone());
                 }
             }
             Change::Revoke(r) => {
                 if !revoked.contains(&r.record.serial) {
                     lost.push(format!("revocation of {} is gone", r.record.serial));
+                }
+                // A key compromise reached every certificate of its key.
+                let key = key_of_serial.get(&r.record.serial);
+                for sibling in key.and_then(|k| of_key.get(k)).into_iter().flatten() {
+                    if r.record.reason == 1 && !revoked.contains(sibling) {
+                        lost.push(format!(
+                            "{sibling} shares {}'s compromised key and is not revoked",
+                            r.record.serial
+                        ));
+                    }
                 }
             }
         }

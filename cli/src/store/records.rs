@@ -18,6 +18,37 @@ pub struct CertRecord {
     /// The certificate, DER (base64 in JSON).
     #[serde(with = "der_b64")]
     pub der: Vec<u8>,
+    /// The key it certifies: hex SHA-256 of its SubjectPublicKeyInfo, how
+    /// the ledger finds every certificate of one key. Empty when unknown
+    /// (a record whose DER does not parse).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+}
+
+impl CertRecord {
+    /// The record of `cert` (whose DER is `der`), issued at `issued_at`:
+    /// its names as the certificate carries them.
+    pub fn of(cert: &fedpki_core::Certificate, der: Vec<u8>, issued_at: u64) -> Self {
+        Self {
+            serial: fedpki_core::issue::serial_hex(cert),
+            subject: fedpki_core::chain::common_name(cert).unwrap_or_default(),
+            sans: fedpki_core::chain::sans(cert)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            not_after: cert.not_after().0,
+            issued_at,
+            der,
+            key: cert.public_key().pin(),
+        }
+    }
+
+    /// The key of a certificate's DER (see [`CertRecord::key`]).
+    pub(crate) fn key_of_der(der: &[u8]) -> String {
+        fedpki_core::Certificate::from_der(der)
+            .map(|c| c.public_key().pin())
+            .unwrap_or_default()
+    }
 }
 
 mod der_b64 {
@@ -59,6 +90,10 @@ pub struct IssueCommit {
     /// certificate has been revoked (decided in the store's one writer, so a
     /// revocation racing a renewal cannot be lost).
     pub renews: Option<String>,
+    /// For a renewal: the certificate presented, DER. The commit is refused
+    /// unless it is, byte for byte, the one recorded under `renews` (a
+    /// certificate forged with a known serial is not that certificate).
+    pub presented: Option<Vec<u8>>,
     /// When it was decided (Unix seconds): the time of a token-only entry.
     pub at: u64,
     /// Who asked, for the audit log, when neither a token nor a renewal
@@ -77,6 +112,9 @@ pub struct RevokeCommit {
     pub burn_until: u64,
     /// Who asked, for the audit log.
     pub by: String,
+    /// For a revocation by the holder: the certificate presented, DER;
+    /// refused unless it is the one recorded under the serial.
+    pub presented: Option<Vec<u8>>,
 }
 
 /// A change to the CA's state.
@@ -124,4 +162,11 @@ pub enum Outcome {
     /// Issue (adopt): a certificate with that serial is already in the
     /// ledger; nothing was written.
     AlreadyRecorded,
+    /// Renew or revoke by the holder: the certificate presented is not the
+    /// one recorded under its serial; nothing was written.
+    NotAsIssued,
+    /// Issue or renew: a certificate of this key was revoked for key
+    /// compromise, so the key is never certified again; nothing but the
+    /// token was written.
+    KeyCompromised,
 }

@@ -2,10 +2,14 @@
 //! seeing those before it. Used by the durable store (over its index and
 //! what it has logged since) and by the in-memory one alike.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::log::{Effects, Entry};
-use super::records::{Change, Outcome, RevocationRecord};
+use super::records::{CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit};
+
+/// RFC 5280's keyCompromise: the reason that reaches every certificate of
+/// a key.
+const KEY_COMPROMISE: u8 = 1;
 
 /// What the rules ask of the CA's state.
 pub(crate) trait Lookup {
@@ -14,11 +18,16 @@ pub(crate) trait Lookup {
     /// Whether a certificate with this serial was issued here.
     fn issued(&self, serial: &str) -> Result<bool, String>;
     /// Its record, if issued here.
-    fn certificate(&self, serial: &str) -> Result<Option<super::records::CertRecord>, String>;
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String>;
     /// Its revocation, if revoked.
     fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, String>;
     /// The serial that renewed it, if renewed.
     fn successor(&self, serial: &str) -> Result<Option<String>, String>;
+    /// The serials of every certificate of the key `key` (see
+    /// [`CertRecord::key`]).
+    fn same_key(&self, key: &str) -> Result<BTreeSet<String>, String>;
+    /// Whether a certificate of the key `key` was revoked for compromise.
+    fn compromised(&self, key: &str) -> Result<bool, String>;
     /// Burnt ids that expired before this time were forgotten.
     fn pruned_before(&self) -> u64;
 }
@@ -30,11 +39,15 @@ pub(crate) struct State {
     /// Burnt token ids → until when they are kept.
     pub tokens: HashMap<String, u64>,
     /// Certificates, by serial.
-    pub certs: BTreeMap<String, super::records::CertRecord>,
+    pub certs: BTreeMap<String, CertRecord>,
     /// Revocations, by serial.
     pub revoked: BTreeMap<String, RevocationRecord>,
     /// Serial renewed → its successor.
     pub renewed: HashMap<String, String>,
+    /// Key → the serials of its certificates.
+    pub by_key: HashMap<String, BTreeSet<String>>,
+    /// Keys revoked for compromise.
+    pub compromised: HashSet<String>,
     /// See [`Lookup::pruned_before`].
     pub pruned_before: u64,
 }
@@ -46,10 +59,19 @@ impl State {
             self.tokens.insert(jti, until);
         }
         if let Some(rec) = fx.cert {
+            if !rec.key.is_empty() {
+                self.by_key
+                    .entry(rec.key.clone())
+                    .or_default()
+                    .insert(rec.serial.clone());
+            }
             self.certs.insert(rec.serial.clone(), rec);
         }
-        if let Some(rec) = fx.revoked {
+        for rec in fx.revoked {
             self.revoked.insert(rec.serial.clone(), rec);
+        }
+        if let Some(key) = fx.compromised {
+            self.compromised.insert(key);
         }
         if let Some((old, new)) = fx.renewed {
             self.renewed.insert(old, new);
@@ -88,7 +110,7 @@ impl Lookup for State {
     fn issued(&self, serial: &str) -> Result<bool, String> {
         Ok(self.certs.contains_key(serial))
     }
-    fn certificate(&self, serial: &str) -> Result<Option<super::records::CertRecord>, String> {
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
         Ok(self.certs.get(serial).cloned())
     }
     fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, String> {
@@ -96,6 +118,12 @@ impl Lookup for State {
     }
     fn successor(&self, serial: &str) -> Result<Option<String>, String> {
         Ok(self.renewed.get(serial).cloned())
+    }
+    fn same_key(&self, key: &str) -> Result<BTreeSet<String>, String> {
+        Ok(self.by_key.get(key).cloned().unwrap_or_default())
+    }
+    fn compromised(&self, key: &str) -> Result<bool, String> {
+        Ok(self.compromised.contains(key))
     }
     fn pruned_before(&self) -> u64 {
         self.pruned_before
@@ -109,7 +137,7 @@ impl<B: Lookup + ?Sized> Lookup for Layered<'_, B> {
     fn issued(&self, serial: &str) -> Result<bool, String> {
         Ok(self.top.certs.contains_key(serial) || self.base.issued(serial)?)
     }
-    fn certificate(&self, serial: &str) -> Result<Option<super::records::CertRecord>, String> {
+    fn certificate(&self, serial: &str) -> Result<Option<CertRecord>, String> {
         match self.top.certs.get(serial) {
             Some(c) => Ok(Some(c.clone())),
             None => self.base.certificate(serial),
@@ -126,6 +154,14 @@ impl<B: Lookup + ?Sized> Lookup for Layered<'_, B> {
             Some(s) => Ok(Some(s.clone())),
             None => self.base.successor(serial),
         }
+    }
+    fn same_key(&self, key: &str) -> Result<BTreeSet<String>, String> {
+        let mut all = self.base.same_key(key)?;
+        all.extend(self.top.same_key(key)?);
+        Ok(all)
+    }
+    fn compromised(&self, key: &str) -> Result<bool, String> {
+        Ok(self.top.compromised.contains(key) || self.base.compromised(key)?)
     }
     fn pruned_before(&self) -> u64 {
         self.top.pruned_before.max(self.base.pruned_before())
@@ -146,46 +182,8 @@ pub(crate) fn decide(batch: &[Change], state: &impl Lookup) -> Result<Decision, 
             top: &staged,
             base: state,
         };
-        if let Some((jti, until)) = change.token() {
-            if now.burnt(jti)? {
-                out.push(Outcome::TokenUsed);
-                continue;
-            }
-            if until < now.pruned_before() {
-                out.push(Outcome::TokenTooOld);
-                continue;
-            }
-        }
-        let outcome = match change {
-            Change::Issue(c) => match &c.renews {
-                // Only adoption can name a serial the ledger has: fedpki's
-                // own serials are random.
-                None => match &c.cert {
-                    Some(rec) if now.issued(&rec.serial)? => Outcome::AlreadyRecorded,
-                    _ => Outcome::Done,
-                },
-                Some(old) => match now.revocation(old)? {
-                    Some(prior) => Outcome::Revoked(prior),
-                    None if !now.issued(old)? => Outcome::UnknownSerial,
-                    None => match now.successor(old)? {
-                        Some(next) if now.revocation(&next)?.is_none() => {
-                            Outcome::AlreadyRenewed(next)
-                        }
-                        _ => Outcome::Done,
-                    },
-                },
-            },
-            Change::Revoke(r) => match now.revocation(&r.record.serial)? {
-                Some(prior) => Outcome::Revoked(prior),
-                None if !now.issued(&r.record.serial)? => Outcome::UnknownSerial,
-                None => Outcome::Done,
-            },
-        };
-        // A token is spent by any attempt that passed its own checks.
-        if let Some(entry) = entry_for(change, outcome == Outcome::Done) {
-            // From the change itself: decoding the entry's DER back would
-            // cost more than the rest of the decision.
-            let fx = effects_for(change, outcome == Outcome::Done);
+        let (outcome, fx) = decide_one(change, &now)?;
+        if let Some(entry) = entry_for(change, &fx) {
             staged.apply(fx.clone());
             entries.push((entry, fx));
         }
@@ -194,11 +192,118 @@ pub(crate) fn decide(batch: &[Change], state: &impl Lookup) -> Result<Decision, 
     Ok((out, entries))
 }
 
-/// The log entry of a change: what it did if `applies`, else only the
-/// token it spent (if any).
-fn entry_for(change: &Change, applies: bool) -> Option<Entry> {
-    let (jti, burn_until) = match change.token() {
-        Some((j, u)) => (Some(j.to_owned()), Some(u)),
+/// One change's outcome and what it changes. A token is spent by any
+/// attempt that passed its own checks, whatever the outcome.
+fn decide_one(change: &Change, now: &impl Lookup) -> Result<(Outcome, Effects), String> {
+    let mut fx = Effects::default();
+    if let Some((jti, until)) = change.token() {
+        if now.burnt(jti)? {
+            return Ok((Outcome::TokenUsed, fx));
+        }
+        if until < now.pruned_before() {
+            return Ok((Outcome::TokenTooOld, fx));
+        }
+        fx.token = Some((jti.to_owned(), until));
+    }
+    let outcome = match change {
+        Change::Issue(c) => decide_issue(c, now, &mut fx)?,
+        Change::Revoke(r) => decide_revoke(r, now, &mut fx)?,
+    };
+    Ok((outcome, fx))
+}
+
+/// The certificate presented for `serial` is the one recorded, if the
+/// change presented one.
+fn as_issued(record: &CertRecord, presented: Option<&Vec<u8>>) -> bool {
+    presented.is_none_or(|der| *der == record.der)
+}
+
+fn decide_issue(c: &IssueCommit, now: &impl Lookup, fx: &mut Effects) -> Result<Outcome, String> {
+    if let Some(old) = &c.renews {
+        let Some(record) = now.certificate(old)? else {
+            return Ok(Outcome::UnknownSerial);
+        };
+        if !as_issued(&record, c.presented.as_ref()) {
+            return Ok(Outcome::NotAsIssued);
+        }
+        if let Some(prior) = now.revocation(old)? {
+            return Ok(Outcome::Revoked(prior));
+        }
+        if let Some(next) = now.successor(old)?
+            && now.revocation(&next)?.is_none()
+        {
+            return Ok(Outcome::AlreadyRenewed(next));
+        }
+    }
+    if let Some(rec) = &c.cert {
+        // Only adoption can name a serial the ledger has: fedpki's own
+        // serials are random.
+        if c.renews.is_none() && now.issued(&rec.serial)? {
+            return Ok(Outcome::AlreadyRecorded);
+        }
+        if !rec.key.is_empty() && now.compromised(&rec.key)? {
+            return Ok(Outcome::KeyCompromised);
+        }
+        fx.cert = Some(rec.clone());
+        if let Some(old) = &c.renews {
+            fx.renewed = Some((old.clone(), rec.serial.clone()));
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// A revocation; for key compromise, also every other certificate of the
+/// key not yet revoked for it, in the same change. Revoked before for
+/// another reason, a certificate may move to key compromise (RFC 5280
+/// §5.3.1 allows it); revoked for it before, its key's other certificates
+/// are still completed (a ledger from before this rule).
+fn decide_revoke(r: &RevokeCommit, now: &impl Lookup, fx: &mut Effects) -> Result<Outcome, String> {
+    let serial = &r.record.serial;
+    let Some(record) = now.certificate(serial)? else {
+        return Ok(Outcome::UnknownSerial);
+    };
+    if !as_issued(&record, r.presented.as_ref()) {
+        return Ok(Outcome::NotAsIssued);
+    }
+    let prior = now.revocation(serial)?;
+    if r.record.reason != KEY_COMPROMISE {
+        if let Some(prior) = prior {
+            return Ok(Outcome::Revoked(prior));
+        }
+        fx.revoked.push(r.record.clone());
+        return Ok(Outcome::Done);
+    }
+    let moves = prior.as_ref().is_none_or(|p| p.reason != KEY_COMPROMISE);
+    if moves {
+        fx.revoked.push(r.record.clone());
+    }
+    if !record.key.is_empty() {
+        for sibling in now.same_key(&record.key)? {
+            let done = now
+                .revocation(&sibling)?
+                .is_some_and(|p| p.reason == KEY_COMPROMISE);
+            if sibling != *serial && !done {
+                fx.revoked.push(RevocationRecord {
+                    serial: sibling,
+                    ..r.record.clone()
+                });
+            }
+        }
+        if !fx.revoked.is_empty() {
+            fx.compromised = Some(record.key);
+        }
+    }
+    Ok(match prior {
+        Some(prior) if !moves => Outcome::Revoked(prior),
+        _ => Outcome::Done,
+    })
+}
+
+/// The log entry of a change: what it did, else only the token it spent
+/// (if any), else none.
+fn entry_for(change: &Change, fx: &Effects) -> Option<Entry> {
+    let (jti, burn_until) = match &fx.token {
+        Some((j, u)) => (Some(j.clone()), Some(*u)),
         None => (None, None),
     };
     let burn = |time| Entry {
@@ -210,8 +315,8 @@ fn entry_for(change: &Change, applies: bool) -> Option<Entry> {
         ..Entry::default()
     };
     match change {
-        Change::Issue(c) => match (&c.cert, applies) {
-            (Some(rec), true) => Some(Entry {
+        Change::Issue(c) => match &fx.cert {
+            Some(rec) => Some(Entry {
                 event: if c.renews.is_some() { "renew" } else { "issue" }.into(),
                 time: rec.issued_at,
                 serial: rec.serial.clone(),
@@ -228,46 +333,214 @@ fn entry_for(change: &Change, applies: bool) -> Option<Entry> {
                 burn_until,
                 renews: c.renews.clone(),
                 der: Some(fedpki_core::encoding::b64(&rec.der)),
+                key: (!rec.key.is_empty()).then(|| rec.key.clone()),
                 ..Entry::default()
             }),
-            _ => jti.is_some().then(|| burn(c.at)),
+            None => jti.is_some().then(|| burn(c.at)),
         },
-        Change::Revoke(r) if applies => Some(Entry {
-            event: "revoke".into(),
-            time: r.record.revoked_at,
-            serial: r.record.serial.clone(),
-            by: r.by.clone(),
-            reason: Some(
-                fedpki_core::crl::Reason::from_code(r.record.reason)
-                    .map_or("unknown", |x| x.name())
-                    .into(),
-            ),
-            reason_code: Some(r.record.reason),
-            jti: jti.clone(),
-            burn_until,
-            ..Entry::default()
-        }),
-        Change::Revoke(r) => jti.is_some().then(|| burn(r.record.revoked_at)),
+        Change::Revoke(r) => match fx.revoked.split_first() {
+            Some((first, rest)) => Some(Entry {
+                event: "revoke".into(),
+                time: first.revoked_at,
+                serial: first.serial.clone(),
+                by: r.by.clone(),
+                reason: Some(
+                    fedpki_core::crl::Reason::from_code(first.reason)
+                        .map_or("unknown", |x| x.name())
+                        .into(),
+                ),
+                reason_code: Some(first.reason),
+                jti: jti.clone(),
+                burn_until,
+                key: fx.compromised.clone(),
+                same_key: rest.iter().map(|x| x.serial.clone()).collect(),
+                note: (first.serial != r.record.serial).then(|| {
+                    format!(
+                        "key compromise of {}: the rest of its key's certificates",
+                        r.record.serial
+                    )
+                }),
+                ..Entry::default()
+            }),
+            None => jti.is_some().then(|| burn(r.record.revoked_at)),
+        },
     }
 }
 
-/// What [`entry_for`]'s entry changes, taken from the change.
-fn effects_for(change: &Change, applies: bool) -> Effects {
-    let token = change.token().map(|(j, u)| (j.to_owned(), u));
-    let mut fx = Effects {
-        token,
-        ..Effects::default()
-    };
-    if applies {
-        match change {
-            Change::Issue(c) => {
-                fx.cert = c.cert.clone();
-                if let (Some(old), Some(rec)) = (&c.renews, &c.cert) {
-                    fx.renewed = Some((old.clone(), rec.serial.clone()));
-                }
-            }
-            Change::Revoke(r) => fx.revoked = Some(r.record.clone()),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(serial: &str, key: &str) -> CertRecord {
+        CertRecord {
+            serial: serial.into(),
+            subject: "node".into(),
+            sans: vec!["node".into()],
+            not_after: 2_000_000_000,
+            issued_at: 1_700_000_000,
+            der: serial.as_bytes().to_vec(),
+            key: key.into(),
         }
     }
-    fx
+
+    fn issue(rec: CertRecord, renews: Option<&str>) -> Change {
+        Change::Issue(IssueCommit {
+            jti: None,
+            burn_until: 0,
+            cert: Some(rec),
+            renews: renews.map(String::from),
+            presented: None,
+            at: 1_700_000_000,
+            by: None,
+        })
+    }
+
+    fn revoke(serial: &str, reason: u8, at: u64) -> Change {
+        Change::Revoke(RevokeCommit {
+            record: RevocationRecord {
+                serial: serial.into(),
+                revoked_at: at,
+                reason,
+            },
+            jti: None,
+            burn_until: 0,
+            by: "test".into(),
+            presented: None,
+        })
+    }
+
+    /// Decide `batch` against `state` and take in what it changes.
+    fn apply(state: &mut State, batch: &[Change]) -> Vec<(Outcome, Option<Entry>)> {
+        let (out, entries) = decide(batch, state).unwrap();
+        let mut logged = entries.iter().map(|(e, _)| e.clone());
+        let shown = out
+            .iter()
+            .map(|o| (o.clone(), logged.next()))
+            .collect::<Vec<_>>();
+        for (entry, fx) in entries {
+            // What is replayed from the log is what was decided.
+            let replayed = entry.effects().unwrap();
+            assert_eq!(replayed.revoked, fx.revoked);
+            assert_eq!(replayed.compromised, fx.compromised);
+            state.apply(fx);
+        }
+        shown
+    }
+
+    #[test]
+    fn a_key_compromise_revokes_the_whole_key_in_one_entry_and_bars_the_key() {
+        let mut state = State::default();
+        apply(
+            &mut state,
+            &[
+                issue(cert("a1", "k"), None),
+                issue(cert("a2", "k"), Some("a1")),
+                issue(cert("b1", "other"), None),
+            ],
+        );
+        // One revocation as superseded: the others stay valid.
+        let out = apply(&mut state, &[revoke("a1", 4, 10)]);
+        assert_eq!(out[0].0, Outcome::Done);
+        assert!(state.revocation("a2").unwrap().is_none());
+        // The same certificate as keyCompromise: its reason and date move,
+        // and a2 is revoked in the same entry.
+        let out = apply(&mut state, &[revoke("a1", 1, 20)]);
+        assert_eq!(out[0].0, Outcome::Done);
+        let entry = out[0].1.as_ref().unwrap();
+        assert_eq!(
+            (entry.serial.as_str(), entry.same_key.as_slice()),
+            ("a1", &["a2".to_owned()][..])
+        );
+        for s in ["a1", "a2"] {
+            let r = state.revocation(s).unwrap().unwrap();
+            assert_eq!((r.reason, r.revoked_at), (1, 20), "{s}");
+        }
+        assert!(state.revocation("b1").unwrap().is_none());
+        // Asked again: already revoked, nothing written.
+        let out = apply(&mut state, &[revoke("a2", 1, 30)]);
+        assert!(matches!(&out[0], (Outcome::Revoked(r), None) if r.revoked_at == 20));
+        // The key is never certified again; another key is.
+        let out = apply(
+            &mut state,
+            &[issue(cert("a3", "k"), None), issue(cert("c1", "new"), None)],
+        );
+        assert_eq!(out[0].0, Outcome::KeyCompromised);
+        assert_eq!(out[1].0, Outcome::Done);
+        assert!(!state.issued("a3").unwrap());
+    }
+
+    #[test]
+    fn a_key_compromise_recorded_before_the_rule_is_completed_by_a_retry() {
+        // A ledger that recorded a1's key compromise without its sibling
+        // (a crash between the two, before revocations were one entry).
+        let mut state = State::default();
+        apply(
+            &mut state,
+            &[issue(cert("a1", "k"), None), issue(cert("a2", "k"), None)],
+        );
+        state.revoked.insert(
+            "a1".into(),
+            RevocationRecord {
+                serial: "a1".into(),
+                revoked_at: 10,
+                reason: 1,
+            },
+        );
+        let out = apply(&mut state, &[revoke("a1", 1, 40)]);
+        let (outcome, entry) = &out[0];
+        assert!(
+            matches!(outcome, Outcome::Revoked(r) if r.revoked_at == 10),
+            "{outcome:?}"
+        );
+        let entry = entry.as_ref().unwrap();
+        assert_eq!(entry.serial, "a2");
+        assert!(
+            entry
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("key compromise of a1")
+        );
+        assert_eq!(state.revocation("a1").unwrap().unwrap().revoked_at, 10);
+        assert_eq!(state.revocation("a2").unwrap().unwrap().reason, 1);
+        assert!(state.compromised("k").unwrap());
+    }
+
+    #[test]
+    fn a_certificate_presented_under_a_known_serial_must_be_the_one_recorded() {
+        let mut state = State::default();
+        apply(&mut state, &[issue(cert("a1", "k"), None)]);
+        let forged = b"a forgery".to_vec();
+        let mut renew = IssueCommit {
+            jti: None,
+            burn_until: 0,
+            cert: Some(cert("a2", "k")),
+            renews: Some("a1".into()),
+            presented: Some(forged.clone()),
+            at: 0,
+            by: None,
+        };
+        let Change::Revoke(mut by_holder) = revoke("a1", 0, 5) else {
+            unreachable!()
+        };
+        by_holder.presented = Some(forged);
+        let out = apply(
+            &mut state,
+            &[
+                Change::Issue(renew.clone()),
+                Change::Revoke(by_holder.clone()),
+            ],
+        );
+        assert_eq!(out[0], (Outcome::NotAsIssued, None));
+        assert_eq!(out[1], (Outcome::NotAsIssued, None));
+        assert!(!state.issued("a2").unwrap() && state.revoked.is_empty());
+        // The certificate recorded is accepted.
+        renew.presented = Some(b"a1".to_vec());
+        by_holder.presented = Some(b"a1".to_vec());
+        let out = apply(
+            &mut state,
+            &[Change::Issue(renew), Change::Revoke(by_holder)],
+        );
+        assert_eq!((&out[0].0, &out[1].0), (&Outcome::Done, &Outcome::Done));
+    }
 }

@@ -12,7 +12,7 @@ use crate::ca::issuers::key_id_hex;
 use crate::ca::{CaCerts, CaConfig, CaPaths, FolderLock, RetiredIntermediate};
 use crate::error::{CliError, Result};
 use crate::platform::ring_backend::RING_PROVIDER;
-use crate::platform::sys::{create_dir, now, write_atomic};
+use crate::platform::sys::{MAX_INPUT, create_dir, now, read_bounded, write_atomic};
 
 /// `pki install --complete`: the root's answer makes a waiting CA whole.
 pub(crate) fn complete(
@@ -143,12 +143,14 @@ fn last_expiry(
     Ok(in_ledger.max(still_issuing).min(intermediate.not_after().0))
 }
 
-/// `pki install --root-crl`: keep the root's CRL to serve it. It must be
-/// signed by this CA's root and not older than the one it replaces.
+/// `pki install --root-crl`: keep the root's CRL, to serve it and to act
+/// on it (the certificates of an intermediate it revokes are no longer
+/// renewed). It must be signed by this CA's root, not older than the one
+/// it replaces, and must not revoke the intermediate that issues.
 pub(crate) fn install_root_crl(paths: &CaPaths, file: &Path) -> Result<Crl> {
     let config = CaConfig::load(paths)?;
     let certs = CaCerts::load(paths, &config)?;
-    let der = std::fs::read(file).map_err(|e| CliError::io("read", file, e))?;
+    let der = read_bounded(file, MAX_INPUT)?;
     let refuse =
         |why: String| CliError::usage(format!("{}: {why}; nothing was changed", file.display()));
     let crl = Crl::parse(&der)
@@ -161,6 +163,15 @@ pub(crate) fn install_root_crl(paths: &CaPaths, file: &Path) -> Result<Crl> {
              crl` on the root's host"
                 .into(),
         ));
+    }
+    if let Some(r) = crl.find(&issue::serial_hex(&certs.intermediate)) {
+        return Err(refuse(format!(
+            "it revokes the intermediate this CA issues from ({}, {}); activate a new one first \
+             (`fedpki pki intermediate request`, `pki root sign`, `pki intermediate activate`), \
+             then install this CRL",
+            key_id_hex(&certs.intermediate),
+            r.reason.name()
+        )));
     }
     let old = crate::ca::crl_number_in(&paths.root_crl());
     if let (Some(old), Some(new)) = (old, crl.number())
