@@ -5,8 +5,11 @@
 // Test support: a failed precondition should stop the test loudly.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod disk;
 pub mod mtls;
+pub mod site;
 pub mod step;
+pub mod tokens;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use fedpki_core::encoding::b64url;
 use fedpki_core::token::{self, Bundle};
 use fedpki_core::{PrivateKey, SigningKey};
+use fedpki_tests::disk::SmallDisk;
 use fedpki_tests::*;
 
 fn mode(p: &Path) -> u32 {
@@ -512,52 +513,10 @@ fn a_ca_folder_others_can_write_is_refused_and_the_lock_cannot_be_borrowed() {
     bystander.wait().unwrap();
 }
 
-/// A tmpfs of `size` at a new folder, unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount a tmpfs (the tests run as root)");
-        Self { dir }
-    }
-
-    /// Fill every byte left; the filler's path.
-    fn fill(&self) -> std::path::PathBuf {
-        let filler = self.dir.path().join("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let block = vec![0u8; 64 * 1024];
-        while f.write_all(&block).is_ok() {}
-        let small = [0u8; 512];
-        while f.write_all(&small).is_ok() {}
-        while f.write_all(&[0u8]).is_ok() {}
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
 #[test]
 fn a_full_disk_refuses_with_503_reports_it_and_recovers_by_itself() {
     let disk = SmallDisk::mount("16m");
-    let tmp = disk.dir.path();
+    let tmp = disk.path();
     let pw = tmp.join("pw");
     std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
     let port = free_port();

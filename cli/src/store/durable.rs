@@ -322,9 +322,22 @@ impl Backend for Durable {
     }
 
     fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError> {
-        let mut all = self.index()?.view()?.revocations()?;
-        all.extend(self.overlay.revoked.values().cloned());
-        Ok(all)
+        // The overlay's over the index's: a revocation may have moved to
+        // key compromise since the last checkpoint.
+        let mut all: std::collections::BTreeMap<String, RevocationRecord> = self
+            .index()?
+            .view()?
+            .revocations()?
+            .into_iter()
+            .map(|r| (r.serial.clone(), r))
+            .collect();
+        all.extend(
+            self.overlay
+                .revoked
+                .iter()
+                .map(|(s, r)| (s.clone(), r.clone())),
+        );
+        Ok(all.into_values().collect())
     }
 
     fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
