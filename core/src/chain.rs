@@ -83,6 +83,36 @@ pub fn is_ca(cert: &Certificate) -> bool {
     )
 }
 
+/// That `cert` is an intermediate as fedpki's profile makes one (SPEC §5):
+/// a CA whose basicConstraints allow no CA below it (pathlen 0), with
+/// keyUsage keyCertSign and cRLSign. What a CA takes from its root.
+pub fn check_intermediate_profile(cert: &Certificate) -> Result<(), Error> {
+    use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+    let tbs = cert.x509().tbs_certificate();
+    let (ca, path_len) = match tbs.get_extension::<BasicConstraints>() {
+        Ok(Some((_, bc))) => (bc.ca, bc.path_len_constraint),
+        _ => (false, None),
+    };
+    let usages = tbs
+        .get_extension::<KeyUsage>()
+        .ok()
+        .flatten()
+        .map(|(_, ku)| ku);
+    let has = |u: KeyUsages| usages.as_ref().is_some_and(|ku| ku.0.contains(u));
+    let (cert_sign, crl_sign) = (has(KeyUsages::KeyCertSign), has(KeyUsages::CRLSign));
+    if ca && path_len == Some(0) && cert_sign && crl_sign {
+        return Ok(());
+    }
+    Err(Error::Policy(alloc::format!(
+        "the intermediate must be a CA certificate with pathlen 0 and keyUsage keyCertSign and \
+         cRLSign, as `fedpki pki root sign` makes one; this one has CA {ca}, pathlen {}, \
+         keyCertSign {}, cRLSign {}",
+        path_len.map_or_else(|| "unlimited".into(), |n| alloc::format!("{n}")),
+        cert_sign,
+        crl_sign,
+    )))
+}
+
 /// The certificate's subject common name.
 pub fn common_name(cert: &Certificate) -> Option<alloc::string::String> {
     match cert.x509().tbs_certificate().subject().common_name() {

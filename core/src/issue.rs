@@ -507,4 +507,43 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.to_hex()[..12], b.to_hex()[..12]);
     }
+
+    #[test]
+    fn only_an_intermediate_of_fedpkis_profile_passes_its_check() {
+        use crate::chain::check_intermediate_profile;
+        use alloc::string::ToString;
+        let ca = ca(60);
+        check_intermediate_profile(&ca.int).unwrap();
+        // A root (pathlen 1) and a leaf are not intermediates.
+        let e = check_intermediate_profile(&ca.root)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pathlen 1"), "{e}");
+        let rng = &mut TestEntropy(61);
+        let key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let name = Subject::new("node").unwrap();
+        let leaf = Issuer {
+            cert: &ca.int,
+            key: &ca.int_key,
+        }
+        .leaf(
+            &key.public_key(),
+            &name,
+            &[San::parse("node").unwrap()],
+            LeafUsage::Node,
+            Serial::random(rng).unwrap(),
+            NOW,
+            NOW.plus(60),
+        )
+        .unwrap();
+        let e = check_intermediate_profile(&leaf).unwrap_err().to_string();
+        assert!(
+            e.contains("CA false") && e.contains("keyCertSign false"),
+            "{e}"
+        );
+        // A serial named again keeps its bytes; a negative one is refused.
+        let s = Serial::random(rng).unwrap();
+        assert_eq!(Serial::from_bytes(s.0).unwrap(), s);
+        assert!(Serial::from_bytes([0x80; 16]).is_err());
+    }
 }

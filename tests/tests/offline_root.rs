@@ -31,11 +31,65 @@ fn keys_under(dir: &Path, root: &Certificate) -> (usize, bool) {
     (decrypted, root_found)
 }
 
+/// A signed-intermediate file for the request `req` made with OpenSSL and
+/// the root key of `root` (what an operator outside fedpki might do): a CA
+/// with pathlen 5 and only digitalSignature. Its file name in the site.
+fn loosely_signed(site: &Site, req: &str, root: &str) -> String {
+    let request: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.path(req)).unwrap()).unwrap();
+    std::fs::write(site.path("loose.csr"), request["csr"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        site.path("loose.ext"),
+        "basicConstraints=critical,CA:true,pathlen:5\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    let (root_crt, root_key) = (
+        site.path(&format!("{root}/certs/root_ca.crt")),
+        site.path(&format!("{root}/secrets/root_ca_key")),
+    );
+    let pass = format!("pass:{PASSWORD}");
+    openssl(
+        site.tmp.path(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "loose.csr",
+            "-CA",
+            root_crt.to_str().unwrap(),
+            "-CAkey",
+            root_key.to_str().unwrap(),
+            "-passin",
+            &pass,
+            "-days",
+            "30",
+            "-set_serial",
+            "7",
+            "-extfile",
+            "loose.ext",
+            "-out",
+            "loose.crt",
+        ],
+    );
+    let signed = fedpki_core::package::SignedIntermediate::new(
+        request["csrSha256"].as_str().unwrap(),
+        std::fs::read_to_string(site.path("loose.crt")).unwrap(),
+        std::fs::read_to_string(root_crt).unwrap(),
+    );
+    std::fs::write(site.path("loose.signed"), signed.to_json().unwrap()).unwrap();
+    "loose.signed".into()
+}
+
 #[test]
 fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
     let site = Site::new();
     let fingerprint = site.root_init("root", "--key-type p384 --name Example-Root");
     let out = ok(site.pki("install -p @ca --ca-url $URL --offline-root -o @int.req"));
+    assert!(
+        stderr(&out).contains("--complete intermediate.signed --root-fingerprint"),
+        "{}",
+        stderr(&out)
+    );
     let hash = stdout(&out)
         .trim()
         .trim_start_matches("The CSR Hash ")
@@ -105,6 +159,29 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
             "install -p @ca --complete @foreign.signed --root-fingerprint {fingerprint}"
         )),
         "not the",
+    );
+    assert_eq!(snapshot(&site.path("ca")), pending);
+
+    // Without the fingerprint and no terminal to compare it on, the root
+    // (the one every node will trust) is not taken.
+    let out = site.pki("install -p @ca --complete @int.signed");
+    refused(
+        &out,
+        &format!("its root (SHA-256 {fingerprint}) was not confirmed"),
+    );
+    assert!(
+        stderr(&out).contains("--root-fingerprint"),
+        "{}",
+        stderr(&out)
+    );
+    // An intermediate the root signed outside `pki root sign`, with
+    // pathlen 5 and no keyCertSign, is not taken either.
+    let loose = loosely_signed(&site, "int.req", "root");
+    refused(
+        &site.pki(&format!(
+            "install -p @ca --complete @{loose} --root-fingerprint {fingerprint}"
+        )),
+        "pathlen 5, keyCertSign false",
     );
     assert_eq!(snapshot(&site.path("ca")), pending);
 

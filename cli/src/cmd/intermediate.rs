@@ -39,7 +39,8 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
          Intermediate request: {} (SHA-256 {})\n\
          Carry it to the root's host and run there:\n  \
          fedpki pki root sign -p ROOT_DIR {} -o intermediate.signed\n\
-         then here:\n  fedpki pki install -p {} --complete intermediate.signed",
+         then here, with the fingerprint `pki root init` printed on the root's host:\n  \
+         fedpki pki install -p {} --complete intermediate.signed --root-fingerprint FINGERPRINT",
         paths.dir.display(),
         out.display(),
         request.csr_sha256,
@@ -50,11 +51,23 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
     Ok(())
 }
 
-/// `pki install --complete`
+/// `pki install --complete`: the root it takes, the one every node will
+/// trust, is pinned by `--root-fingerprint`, or shown and confirmed on
+/// the terminal (never taken unasked).
 pub(crate) fn complete(a: &InstallArgs, signed: &std::path::Path) -> Result<()> {
     let paths = a.ca.paths();
     let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let config = offline_root::complete(&paths, signed, &pw, a.root_fingerprint.as_deref())?;
+    let confirm = |fingerprint: &str| {
+        password::confirm(&format!(
+            "The signed intermediate chains to the root with SHA-256\n  {fingerprint}\nIs it the \
+             fingerprint `pki root init` printed on the root's host?"
+        ))
+    };
+    let expected = match a.root_fingerprint.as_deref() {
+        Some(fp) => offline_root::ExpectedRoot::Fingerprint(fp),
+        None => offline_root::ExpectedRoot::Confirmed(&confirm),
+    };
+    let config = offline_root::complete(&paths, signed, &pw, expected)?;
     eprintln!(
         "The CA in {} is complete: its intermediate chains to the root with SHA-256\n  {}\n\
          Check it is the fingerprint `pki root init` printed. Next: fedpki pki run -p {}",

@@ -95,8 +95,11 @@ fn staged(paths: &CaPaths) -> Result<(IntermediateRequest, Csr)> {
 pub(crate) enum ExpectedRoot<'a> {
     /// This CA's own root (rotation).
     Certificate(&'a Certificate),
-    /// The fingerprint its operator gave, if any (completing an install).
-    Fingerprint(Option<&'a str>),
+    /// The fingerprint its operator gave (completing an install).
+    Fingerprint(&'a str),
+    /// One its operator confirms when shown its fingerprint (completing an
+    /// install without `--root-fingerprint`, on a terminal).
+    Confirmed(&'a dyn Fn(&str) -> bool),
 }
 
 /// A signed intermediate checked against the staged request.
@@ -151,9 +154,15 @@ pub(crate) fn check_answer(
                 issue::fingerprint(ours)?
             )));
         }
-        ExpectedRoot::Fingerprint(Some(fp)) if fp != fingerprint => {
+        ExpectedRoot::Fingerprint(fp) if fp != fingerprint => {
             return Err(refuse(format!(
                 "it chains to the root with SHA-256 {fingerprint}, not the {fp} you gave"
+            )));
+        }
+        ExpectedRoot::Confirmed(confirm) if !confirm(&fingerprint) => {
+            return Err(refuse(format!(
+                "its root (SHA-256 {fingerprint}) was not confirmed; compare it with the \
+                 fingerprint `pki root init` printed, or give that with --root-fingerprint"
             )));
         }
         _ => {}
@@ -175,15 +184,17 @@ pub(crate) fn check_answer(
     })
 }
 
-/// A root that signed itself and `intermediate`, both CAs, valid now.
+/// A root that signed itself and `intermediate`, a CA and an intermediate
+/// of fedpki's profile (pathlen 0, keyCertSign and cRLSign), valid now.
 fn check_chain(intermediate: &Certificate, root: &Certificate) -> std::result::Result<(), String> {
     let verifier = RING_PROVIDER.verifier;
     chain::check_signed_by(root, root, verifier)
         .map_err(|_| "its root is not self-signed".to_owned())?;
     chain::check_signed_by(intermediate, root, verifier).map_err(|e| e.to_string())?;
-    if !chain::is_ca(root) || !chain::is_ca(intermediate) {
-        return Err("its certificates are not both CA certificates".into());
+    if !chain::is_ca(root) {
+        return Err("its root is not a CA certificate".into());
     }
+    chain::check_intermediate_profile(intermediate).map_err(|e| e.to_string())?;
     for cert in [root, intermediate] {
         chain::check_valid_at(cert, now()).map_err(|e| e.to_string())?;
     }

@@ -14,12 +14,13 @@ use crate::error::{CliError, Result};
 use crate::platform::ring_backend::RING_PROVIDER;
 use crate::platform::sys::{MAX_INPUT, create_dir, now, read_bounded, write_atomic};
 
-/// `pki install --complete`: the root's answer makes a waiting CA whole.
+/// `pki install --complete`: the root's answer makes a waiting CA whole,
+/// if its root is the one `expected` pins.
 pub(crate) fn complete(
     paths: &CaPaths,
     signed: &Path,
     password: &str,
-    root_fingerprint: Option<&str>,
+    expected: ExpectedRoot<'_>,
 ) -> Result<CaConfig> {
     let mut config = CaConfig::load_any(paths)?;
     if !config.awaiting_root {
@@ -29,12 +30,7 @@ pub(crate) fn complete(
             paths.dir.display()
         )));
     }
-    let answer = check_answer(
-        paths,
-        signed,
-        password,
-        ExpectedRoot::Fingerprint(root_fingerprint),
-    )?;
+    let answer = check_answer(paths, signed, password, expected)?;
     let _lock = FolderLock::acquire(paths)?;
     write_atomic(&paths.root_cert(), answer.root_pem.as_bytes(), 0o644)?;
     write_atomic(
