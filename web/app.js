@@ -1,11 +1,11 @@
 // The certify page. All key material is made and kept here; only the CSR
 // and the token are ever sent (to this page's own origin).
-import init, { Key, parseToken, verifyAnswer, requestFile, readSignedFile, csrHash } from './fedpki_wasm.js';
+import init, { Key, parseToken, verifyAnswer, requestFile, readSignedFile, acceptSignedFile, csrHash } from './fedpki_wasm.js';
 
 const $ = (id) => document.getElementById(id);
 const status = (text) => { $('status').textContent = text; };
 const busy = (on) => document.querySelectorAll('button').forEach((b) => { b.disabled = on; });
-let pending = null; // offline: { key, name, sans } between request and signed file
+let pending = null; // offline: { key, name, sans, rootPem } between request and signed file
 
 function fail(message) {
   status('');
@@ -103,18 +103,20 @@ function makeRequest(event) {
   const token = $('off-token').value.trim() || undefined;
   let name = $('off-name').value.trim();
   let sans = [];
+  let rootPem; // the token's root: the signed file must chain to it
   try {
     if (token) {
       const info = JSON.parse(parseToken(token));
       name = info.name;
       sans = info.sans;
+      rootPem = info.rootPem;
       $('off-name').value = name;
     }
     if (!name) return fail('Give the name to certify, or paste a token.');
     const key = Key.generate('p256');
     const req = requestFile(key, name, token);
     const hash = csrHash(JSON.parse(req).csr);
-    pending = { key, name, sans };
+    pending = { key, name, sans, rootPem };
     offer([[`${name}.req`, new Blob([req], { type: 'application/json' })], [`${name}.key`, pemBlob(key.pkcs8Pem())]]);
     status(`Request for ${name} made. Carry ${name}.req to the CA; keep this page open or save ${name}.key. CSR hash: ${hash}`);
   } catch (e) {
@@ -128,13 +130,18 @@ async function loadSigned(event) {
   const file = $('signed').files[0];
   if (!file) return fail('Choose the signed file first.');
   try {
-    const signed = JSON.parse(readSignedFile(await file.text()));
-    let key = pending && pending.name === signed.name ? pending.key : null;
-    let sans = key ? pending.sans : [];
+    const text = await file.text();
+    const signed = JSON.parse(readSignedFile(text));
+    const ours = pending && pending.name === signed.name ? pending : null;
+    let key = ours ? ours.key : null;
+    const sans = ours ? ours.sans : [];
     const saved = $('saved-key').files[0];
     if (!key && saved) key = Key.fromPkcs8Pem(await saved.text());
     if (!key) return fail(`The key for ${signed.name} is not in this page; choose the saved ${signed.name}.key.`);
-    verifyAnswer(key, signed.name, sans, signed.crt, signed.ca, signed.root, Date.now());
+    // The file came back by hand: its root is trusted only if it is the
+    // token's (kept since the request) or has the fingerprint typed here.
+    const fingerprint = $('root-fp').value.trim() || undefined;
+    acceptSignedFile(key, text, sans, ours ? ours.rootPem : undefined, fingerprint, Date.now());
     offer(certifiedFiles(signed.name, key.pkcs8Pem(), signed.crt, signed.ca, signed.root));
     status(`Certified ${signed.name}.`);
   } catch (e) {

@@ -31,6 +31,71 @@ const SIGNED_KIND: &str = "signed-certificate";
 const INTERMEDIATE_REQUEST_KIND: &str = "intermediate-request";
 const SIGNED_INTERMEDIATE_KIND: &str = "signed-intermediate";
 
+/// What a node trusts as its CA's root when a signed file comes back over
+/// an untrusted path: the root it already holds (its token's), or the
+/// fingerprint its operator gave.
+#[derive(Debug, Clone, Copy)]
+pub enum TrustedRoot<'a> {
+    /// The root the node holds, from its token.
+    Held(&'a crate::Certificate),
+    /// A SHA-256 fingerprint, as [`normalize_fingerprint`] returns it.
+    Fingerprint(&'a str),
+}
+
+/// That the root a signed file names is one the node trusts: each of
+/// `trusted`, which must not be empty. The one rule for the CLI's `pki
+/// import` and the page.
+pub fn check_returned_root(
+    root: &crate::Certificate,
+    trusted: &[TrustedRoot<'_>],
+) -> Result<(), Error> {
+    let got = crate::issue::fingerprint(root)?;
+    if trusted.is_empty() {
+        return Err(Error::Policy(alloc::format!(
+            "there is no root to check it against: give the CA's root fingerprint (`fedpki pki \
+             install` printed it; the file names {got})"
+        )));
+    }
+    for t in trusted {
+        match t {
+            TrustedRoot::Held(ours) if *ours != root => {
+                return Err(Error::Policy(alloc::format!(
+                    "it chains to another root (SHA-256 {got}) than the one your token vouched \
+                     for (SHA-256 {})",
+                    crate::issue::fingerprint(ours)?
+                )));
+            }
+            TrustedRoot::Fingerprint(fp) if *fp != got => {
+                return Err(Error::Policy(alloc::format!(
+                    "it chains to a root with SHA-256 {got}, not the {fp} you gave"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A SHA-256 fingerprint as people write it (`AB:CD…`, any case, an
+/// optional `sha256:`) → the lowercase hex fedpki prints.
+pub fn normalize_fingerprint(s: &str) -> Result<String, Error> {
+    let hex: String = s
+        .trim()
+        .trim_start_matches("sha256:")
+        .trim_start_matches("SHA256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .flat_map(char::to_lowercase)
+        .collect();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Malformed(alloc::format!(
+            "{:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)",
+            s.trim()
+        )));
+    }
+    Ok(hex)
+}
+
 /// An online CA's request to its offline root: sign this intermediate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

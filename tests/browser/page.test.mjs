@@ -101,6 +101,22 @@ async function downloadAll(page, dir) {
   return names;
 }
 
+const rootFingerprint = () => JSON.parse(fs.readFileSync(path.join(work, 'ca/config/ca.json'), 'utf8')).rootFingerprint;
+
+/** A signed file for `req` (the page's request file) from another CA
+ *  folder made here: what an attacker on the way back could hand over. */
+function signedElsewhere(req, out) {
+  const evil = fs.mkdtempSync(path.join(os.tmpdir(), 'fedpki-evil-'));
+  execFileSync(BIN, ['pki', 'install', '-p', 'ca', '--ca-url', 'localhost:1'], { cwd: evil, env });
+  const request = JSON.parse(fs.readFileSync(req, 'utf8'));
+  request.token = null;
+  fs.writeFileSync(path.join(evil, 'x.req'), JSON.stringify(request));
+  execFileSync(BIN, ['pki', 'sign', '-p', 'ca', 'x.req', '-o', out, '--yes'], { cwd: evil, env, stdio: 'ignore' });
+  const fp = JSON.parse(fs.readFileSync(path.join(evil, 'ca/config/ca.json'), 'utf8')).rootFingerprint;
+  fs.rmSync(evil, { recursive: true });
+  return fp;
+}
+
 const keyBody = (pem) => pem.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
 
 test('online: the browser certifies, the files verify, and the key never left it', async () => {
@@ -197,12 +213,56 @@ test('offline: request file → fedpki pki sign → signed file → downloads', 
   await again.page.getByRole('alert').filter({ hasText: 'choose the saved edge1.key' }).waitFor();
   await again.page.locator('#saved-key').setInputFiles(path.join(dir, 'edge1.key'));
   await again.page.getByRole('button', { name: 'Load signed file' }).click();
+  // The page no longer holds the token's root: the CA's fingerprint is needed.
+  await again.page.getByRole('alert').filter({ hasText: 'there is no root to check it against' }).waitFor();
+  assert.ok(await again.page.locator('#results').isHidden());
+  await again.page.getByLabel('CA root fingerprint (SHA-256)').fill(rootFingerprint());
+  await again.page.getByRole('button', { name: 'Load signed file' }).click();
   await again.page.getByRole('heading', { name: 'Your files' }).waitFor();
   fedpki(['pki', 'csr', '-n', 'edge1', '-c', path.join(work, 'other'), '-o', path.join(work, 'other.req')]);
   await again.page.locator('#saved-key').setInputFiles(path.join(work, 'other', 'edge1.key'));
   await again.page.getByRole('button', { name: 'Load signed file' }).click();
   await again.page.getByRole('alert').filter({ hasText: 'different public key' }).waitFor();
   assert.ok(await again.page.locator('#results').isHidden());
+  await again.context.close();
+});
+
+test('offline: a signed file from another root is refused, as pki import refuses it', async () => {
+  const { page, context } = await openPage();
+  await page.getByLabel('Token (optional)').fill(token('edge2'));
+  await page.getByRole('button', { name: 'Make request file' }).click();
+  await page.getByRole('status').filter({ hasText: 'Request for edge2 made' }).waitFor();
+  const dir = path.join(work, 'browser-foreign');
+  await downloadAll(page, dir);
+  const evilFp = signedElsewhere(path.join(dir, 'edge2.req'), path.join(dir, 'evil.signed'));
+  const load = async (p, fingerprint = '') => {
+    await p.getByLabel('CA root fingerprint (SHA-256)').fill(fingerprint);
+    await p.locator('#signed').setInputFiles(path.join(dir, 'evil.signed'));
+    await p.getByRole('button', { name: 'Load signed file' }).click();
+  };
+  // The page keeps the token's root: another one is refused, even with
+  // its own fingerprint typed in.
+  for (const fp of ['', evilFp]) {
+    await load(page, fp);
+    await page.getByRole('alert').filter({ hasText: 'than the one your token vouched for' }).waitFor();
+    assert.ok(await page.locator('#results').isHidden());
+  }
+  await context.close();
+  // Closed in between: nothing to compare with until a fingerprint is typed,
+  // and the CA's own is not the file's.
+  const again = await openPage();
+  await again.page.locator('#saved-key').setInputFiles(path.join(dir, 'edge2.key'));
+  await load(again.page);
+  await again.page.getByRole('alert').filter({ hasText: 'there is no root to check it against' }).waitFor();
+  await load(again.page, rootFingerprint());
+  await again.page.getByRole('alert').filter({ hasText: `not the ${rootFingerprint()} you gave` }).waitFor();
+  assert.ok(await again.page.locator('#results').isHidden());
+  // The CLI refuses the same file with the same words.
+  fs.mkdirSync(path.join(dir, 'cli'), { recursive: true });
+  fs.copyFileSync(path.join(dir, 'edge2.key'), path.join(dir, 'cli', 'edge2.key'));
+  const cli = spawnSync(BIN, ['pki', 'import', path.join(dir, 'evil.signed'), '-c', path.join(dir, 'cli'), '--root-fingerprint', rootFingerprint()], { env });
+  assert.notEqual(cli.status, 0);
+  assert.match(cli.stderr.toString(), new RegExp(`not the ${rootFingerprint()} you gave`));
   await again.context.close();
 });
 

@@ -690,7 +690,12 @@ fn air_gapped_round_trip_without_a_token_asks_for_the_hash() {
     // itself: without a root_ca.crt beside the key, the operator's
     // fingerprint is needed, and a wrong one is refused.
     let out = pki(&ca, &node, &["import", "edge.signed"]);
-    refused(&out, "holds no root_ca.crt to check it against");
+    refused(&out, "there is no root to check it against");
+    assert!(
+        stderr(&out).contains("with --root-fingerprint"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!node.join("cert/edge.example.crt").exists());
     let fp = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(&ca.root_der()));
     let wrong = "00".repeat(32);

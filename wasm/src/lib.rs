@@ -171,11 +171,47 @@ pub fn request_file(key: &Key, name: &str, token: Option<String>) -> Result<Stri
 }
 
 /// Read a signed file. Returns JSON `{name, crt, ca, root}`; check it with
-/// [`verify_answer`] before use.
+/// [`accept_signed_file`] before use.
 #[wasm_bindgen(js_name = readSignedFile)]
 pub fn read_signed_file(text: &str) -> Result<String, JsError> {
     let f = SignedFile::parse(text).map_err(js)?;
     Ok(serde_json::json!({"name": f.name, "crt": f.crt, "ca": f.ca, "root": f.root}).to_string())
+}
+
+/// Check a signed file that came back by hand before offering anything:
+/// its root must be the one the page holds from the request's token
+/// (`trusted_root_pem`), or have the fingerprint the user typed; with
+/// neither it is refused (`pki import`'s rule and words). Then the answer
+/// checks of [`verify_answer`].
+#[wasm_bindgen(js_name = acceptSignedFile)]
+pub fn accept_signed_file(
+    key: &Key,
+    text: &str,
+    sans: Vec<String>,
+    trusted_root_pem: Option<String>,
+    root_fingerprint: Option<String>,
+    now_ms: f64,
+) -> Result<(), JsError> {
+    use fedpki_core::package::{TrustedRoot, check_returned_root, normalize_fingerprint};
+    let f = SignedFile::parse(text).map_err(js)?;
+    let root = issue::parse_cert_pem(&f.root).map_err(js)?;
+    let held = match trusted_root_pem.as_deref() {
+        Some(pem) => Some(issue::parse_cert_pem(pem).map_err(js)?),
+        None => None,
+    };
+    let fingerprint = match root_fingerprint.as_deref().map(str::trim) {
+        Some(fp) if !fp.is_empty() => Some(normalize_fingerprint(fp).map_err(js)?),
+        _ => None,
+    };
+    let mut trusted = Vec::new();
+    if let Some(fp) = &fingerprint {
+        trusted.push(TrustedRoot::Fingerprint(fp));
+    }
+    if let Some(ours) = &held {
+        trusted.push(TrustedRoot::Held(ours));
+    }
+    check_returned_root(&root, &trusted).map_err(js)?;
+    verify_answer(key, &f.name, sans, &f.crt, &f.ca, &f.root, now_ms)
 }
 
 /// OpenFL's CSR hash (hex SHA-384 of the PEM), for comparing by phone.

@@ -40,7 +40,7 @@ pub(super) fn ca_key_type(s: &str) -> Result<KeyType, String> {
 }
 
 pub(super) fn fingerprint(s: &str) -> Result<String, String> {
-    crate::offline::normalize_fingerprint(s).map_err(|e| e.to_string())
+    fedpki_core::package::normalize_fingerprint(s).map_err(|e| e.to_string())
 }
 
 pub(super) fn leaf_lifetime(s: &str) -> Result<u64, String> {

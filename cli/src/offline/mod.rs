@@ -13,7 +13,7 @@ use std::path::Path;
 use fedpki_core::csr;
 use fedpki_core::issue;
 use fedpki_core::name::{San, Subject};
-use fedpki_core::package::{RequestFile, SignedFile};
+use fedpki_core::package::{RequestFile, SignedFile, TrustedRoot, check_returned_root};
 use fedpki_core::token::Bundle;
 use fedpki_core::{KeyType, PrivateKey, SigningKey};
 
@@ -86,7 +86,8 @@ pub(crate) fn make_request(
 /// signed file came back over an untrusted path, so the root it names is
 /// trusted only if it is the one the node already holds (`root_ca.crt`,
 /// saved from its token) or the one the operator vouched for by its
-/// fingerprint; it never replaces either.
+/// fingerprint ([`check_returned_root`], as the page); it never replaces
+/// either.
 pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Result<()> {
     let file = SignedFile::parse(&read_text(signed)?)?;
     let refuse = |why: String| {
@@ -99,31 +100,23 @@ pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) 
         Answer::parse(&file.crt, &file.ca, &file.root).map_err(|e| refuse(e.to_string()))?;
     let files = NodeFiles::new(dir, &file.name);
     let root_fp = issue::fingerprint(&answer.root)?;
-    if let Some(expected) = root_fingerprint
-        && normalize_fingerprint(expected)? != root_fp
-    {
-        return Err(refuse(format!(
-            "it chains to a root with SHA-256 {root_fp}, not the {} you gave",
-            expected.trim()
-        )));
+    let held = files.read_root()?;
+    let mut trusted = Vec::new();
+    if let Some(fp) = root_fingerprint {
+        trusted.push(TrustedRoot::Fingerprint(fp));
     }
-    match files.read_root()? {
-        Some(ours) if ours != answer.root => {
-            return Err(refuse(format!(
-                "it chains to another root than {}, the one your token vouched for",
-                files.root().display()
-            )));
-        }
-        Some(_) => {}
-        None if root_fingerprint.is_none() => {
-            return Err(refuse(format!(
-                "{} holds no root_ca.crt to check it against; give the CA's root fingerprint \
-                 with --root-fingerprint SHA256 (`pki install` printed it; the file names {root_fp})",
+    if let Some(ours) = &held {
+        trusted.push(TrustedRoot::Held(ours));
+    }
+    check_returned_root(&answer.root, &trusted).map_err(|e| {
+        refuse(match held {
+            None => format!(
+                "{e}, with --root-fingerprint SHA256 ({} holds no root_ca.crt)",
                 dir.display()
-            )));
-        }
-        None => {}
-    }
+            ),
+            Some(_) => e.to_string(),
+        })
+    })?;
     let key = files.read_key()?;
     let expected = Expected {
         key: &key.public_key(),
@@ -141,24 +134,4 @@ pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) 
         files.root().display()
     );
     Ok(())
-}
-
-/// A SHA-256 fingerprint as people write it (`AB:CD…`, any case) → the
-/// lowercase hex fedpki prints.
-pub(crate) fn normalize_fingerprint(s: &str) -> Result<String> {
-    let hex: String = s
-        .trim()
-        .trim_start_matches("sha256:")
-        .trim_start_matches("SHA256:")
-        .chars()
-        .filter(|c| *c != ':')
-        .flat_map(char::to_lowercase)
-        .collect();
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(CliError::usage(format!(
-            "{:?} is not a SHA-256 fingerprint (64 hex digits, colons allowed)",
-            s.trim()
-        )));
-    }
-    Ok(hex)
 }
