@@ -61,7 +61,8 @@ async function startServer() {
 before(async () => {
   port = await freePort();
   origin = `https://localhost:${port}`;
-  fedpki(['pki', 'install', '-p', 'ca', '--ca-url', `localhost:${port}`]);
+  // The aggregator of the mutual-TLS check is `localhost`, the CA's host.
+  fedpki(['pki', 'install', '-p', 'ca', '--ca-url', `localhost:${port}`, '--node-on-ca-host', 'allow']);
   await startServer();
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',

@@ -60,6 +60,12 @@ impl Provisioner {
         self.jwt(name, &audience, self.pin.as_deref())
     }
 
+    /// A sign token for `name` without the CA's key pin, as `step ca
+    /// token` and `fx pki get-token` make them.
+    pub fn step_jwt(&self, name: &str) -> String {
+        self.jwt(name, &token::sign_audience(&self.ca_url), None)
+    }
+
     /// A revoke token for `serial` (hex), as `pki get-token --revoke`.
     pub fn revoke_jwt(&self, serial: &str) -> String {
         let decimal = fedpki_core::serial::hex_to_decimal(serial).expect("hex serial");

@@ -53,9 +53,10 @@ fn wait_for_port(port: u16) {
 
 #[test]
 fn a_node_with_a_certificate_for_the_cas_host_cannot_pose_as_the_ca() {
-    let ca = TestCa::install();
+    // The README's demo: the aggregator is `localhost`, like the CA, which
+    // its operator allowed.
+    let ca = TestCa::install_with(&["--node-on-ca-host", "allow"]);
     let server = ca.serve();
-    // The README's demo: the aggregator is `localhost`, like the CA.
     let agg = ca.certify("localhost");
     let victim_token = token_file(&ca, "victim");
     server.stop();

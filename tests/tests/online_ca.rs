@@ -113,7 +113,7 @@ fn assert_leaf_profile(cert: &Path, name: &str) {
 
 #[test]
 fn whole_flow_aggregator_and_collaborator_then_mutual_tls() {
-    let ca = TestCa::install();
+    let ca = TestCa::install_with(&["--node-on-ca-host", "allow"]);
     // The CA folder: 0700, keys 0600 and encrypted in a form OpenSSL reads.
     assert_eq!(mode(&ca.dir), 0o700);
     for key in ["root_ca_key", "intermediate_ca_key", "provisioner_key"] {

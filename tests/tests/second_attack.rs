@@ -539,3 +539,74 @@ fn concurrent_revocations_of_one_serial_are_each_in_the_crl_when_answered() {
         );
     }
 }
+
+/// Finding 5: a bare step token does not pin the CA server's key, so it
+/// goes to any server with a certificate from its root for the CA's host
+/// name. A fedpki CA gives no node that name (nor the loopback addresses
+/// of `localhost`) unless its operator allows it, so no node holds what
+/// such an impostor needs; before, the demo's aggregator did.
+#[test]
+fn no_node_is_given_the_cas_host_name_unless_its_operator_allows_it() {
+    let ca = TestCa::install();
+    let server = ca.serve();
+    let dir = ca.workdir("agg");
+    let certify = |name: &str, token: &str| {
+        fedpki(
+            &dir,
+            &[
+                "pki",
+                "certify",
+                "-n",
+                name,
+                "-t",
+                token,
+                "-c",
+                dir.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = certify("localhost", &ca.token("localhost", &[]));
+    refused(&out, "localhost is this CA's own host");
+    assert!(
+        stderr(&out).contains("--node-on-ca-host allow"),
+        "{}",
+        stderr(&out)
+    );
+    let out = certify(
+        "agg",
+        &ca.token("agg", &["--san", "agg", "--san", "127.0.0.1"]),
+    );
+    refused(&out, "127.0.0.1 is this CA's own host");
+    // Through a bare step token, the same.
+    let provisioner = Provisioner::of(&ca.dir, &ca.ca_url);
+    refused(
+        &certify("localhost", &provisioner.step_jwt("localhost")),
+        "localhost is this CA's own host",
+    );
+    assert!(!dir.join("localhost.crt").exists());
+    // Another name is certified; with a bare token the client says what it
+    // could not check.
+    let out = ok(certify("agg", &provisioner.step_jwt("agg")));
+    assert!(
+        stderr(&out).contains("did not pin the CA server's key"),
+        "{}",
+        stderr(&out)
+    );
+    // The operator may allow it (the server stopped), and the CA then
+    // certifies its host's name.
+    drop(server);
+    let out = ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "install",
+            "-p",
+            ca.dir_arg(),
+            "--node-on-ca-host",
+            "allow",
+        ],
+    ));
+    assert!(stderr(&out).contains("now gives nodes certificates for its own host name localhost"));
+    let _server = ca.serve();
+    ok(certify("localhost", &ca.token("localhost", &[])));
+}

@@ -38,11 +38,7 @@ impl ResolvesServerCert for TlsIdentity {
 impl TlsIdentity {
     /// A certificate over `key` for the CA's own host names.
     pub(crate) async fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
-        let mut names = vec![San::parse(host)?];
-        if host == "localhost" {
-            names.push(San::parse("127.0.0.1")?);
-            names.push(San::parse("::1")?);
-        }
+        let names = crate::ca::ca_host_names(host)?;
         let subject = Subject::new(host)?;
         let der = key.to_pkcs8_der()?;
         let signing = crypto_provider()

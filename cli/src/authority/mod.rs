@@ -67,6 +67,9 @@ pub struct Authority {
     store: Store,
     clock: Box<dyn Clock>,
     entropy: std::sync::Mutex<Box<dyn Entropy + Send>>,
+    /// The CA's own host names, which no node is given (empty when the
+    /// operator allows it).
+    ca_host: Vec<San>,
 }
 
 impl fmt::Debug for Authority {
@@ -115,7 +118,14 @@ impl Authority {
         store: Store,
         platform: Platform,
     ) -> crate::error::Result<Self> {
+        let ca_host = if config.allow_node_on_ca_host {
+            Vec::new()
+        } else {
+            let (host, _) = crate::ca::parse_ca_url(&config.ca_url)?;
+            crate::ca::ca_host_names(&host)?
+        };
         Ok(Self {
+            ca_host,
             audiences: config.audiences(),
             revoke_audiences: config.revoke_audiences(),
             provisioner: config.provisioner_key()?,
@@ -270,8 +280,37 @@ impl Authority {
         sans: &[San],
         now: UnixTime,
     ) -> Result<(Issued, CertRecord), Refusal> {
+        self.check_not_ca_host(subject, sans)?;
         let not_after = now.plus(self.config.leaf_lifetime_secs);
         self.issue_as(public_key, subject, sans, LeafUsage::Node, not_after, now)
+    }
+
+    /// A node is not given the CA's own host names (unless its operator
+    /// allows it): with one, it could pose as the CA to a client whose
+    /// token does not pin the CA's key, since such a client can check only
+    /// the root and the name.
+    fn check_not_ca_host(&self, subject: &Subject, sans: &[San]) -> Result<(), Refusal> {
+        let names = std::iter::once(subject.as_str().to_owned())
+            .chain(sans.iter().map(ToString::to_string));
+        for name in names {
+            if self
+                .ca_host
+                .iter()
+                .any(|h| h.to_string().eq_ignore_ascii_case(&name))
+            {
+                return Err(Refusal::new(
+                    Why::Forbidden,
+                    format!(
+                        "{name} is this CA's own host (https://{}): a node holding a certificate \
+                         for it could pose as the CA to clients whose tokens do not pin its key \
+                         (step's). Name the node otherwise, or let the CA's operator allow it: \
+                         `fedpki pki install -p CA_DIR --node-on-ca-host allow`",
+                        self.config.ca_url
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn issue_as(

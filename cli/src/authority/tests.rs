@@ -93,6 +93,7 @@ fn new_ca(seed: u64) -> Ca {
         active_intermediate: None,
         retired_intermediates: Vec::new(),
         adopted: None,
+        allow_node_on_ca_host: false,
     };
     let certs = CaCerts {
         root_pem: issue::cert_pem(&root).unwrap(),
@@ -700,4 +701,49 @@ fn a_key_revoked_for_compromise_is_never_certified_again() {
         Why::NotAuthorized,
         "used",
     );
+}
+
+#[test]
+fn a_node_is_not_given_the_cas_own_host_name_unless_allowed() {
+    let mut ca = new_ca(15);
+    for (name, sans) in [("ca.test", vec![]), ("agg", vec!["agg", "CA.test"])] {
+        let ott = token::sign(
+            &TokenRequest {
+                issuer: "provisioner",
+                subject: &Subject::new(name).unwrap(),
+                sans: &sans
+                    .iter()
+                    .map(|s| San::parse(s).unwrap())
+                    .collect::<Vec<_>>(),
+                audience: &token::sign_audience(URL),
+                root_der: &ca.root_der,
+                now: ca.now(),
+                ttl_secs: 600,
+                tls_key_sha256: None,
+            },
+            &ca.provisioner,
+            &mut ca.rng,
+        )
+        .unwrap();
+        let key = PrivateKey::generate(KeyType::P256, &mut ca.rng).unwrap();
+        let all: Vec<San> = if sans.is_empty() {
+            vec![San::parse(name).unwrap()]
+        } else {
+            sans.iter().map(|s| San::parse(s).unwrap()).collect()
+        };
+        let csr = fedpki_core::csr::build(&key, &Subject::new(name).unwrap(), &all)
+            .unwrap()
+            .to_pem()
+            .unwrap();
+        refused(
+            block(ca.authority.sign(&csr, &ott, ca.now())),
+            Why::Forbidden,
+            "is this CA's own host",
+        );
+    }
+    let mut config = ca.authority.config().clone();
+    config.allow_node_on_ca_host = true;
+    let allowing = rebuild(&ca, config);
+    let (ott, csr) = (ca.sign_token("ca.test"), ca.csr("ca.test"));
+    block(allowing.sign(&csr, &ott, ca.now())).unwrap();
 }

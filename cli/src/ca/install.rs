@@ -193,6 +193,7 @@ impl CaConfig {
             active_intermediate: None,
             retired_intermediates: Vec::new(),
             adopted: None,
+            allow_node_on_ca_host: lifetimes.allow_node_on_ca_host,
         })
     }
 }
@@ -289,11 +290,14 @@ fn move_into_place(paths: &CaPaths, stage_paths: &CaPaths) -> Result<()> {
     Ok(())
 }
 
-/// How long what a CA makes lives, as `pki install` was told.
+/// What a CA is made to allow, as `pki install` was told: how long what it
+/// makes lives, and whether a node may take its host's name.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lifetimes {
     /// Leaf certificates.
     pub leaf_secs: u64,
     /// The longest token the CA accepts (`exp - nbf`).
     pub max_token_secs: u64,
+    /// See [`CaConfig::allow_node_on_ca_host`].
+    pub allow_node_on_ca_host: bool,
 }

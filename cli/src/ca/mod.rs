@@ -194,6 +194,12 @@ pub struct CaConfig {
     /// known here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted: Option<Adoption>,
+    /// Whether a node may be certified for the CA's own host names
+    /// ([`ca_host_names`]). Off unless the operator allows it (`pki install
+    /// --node-on-ca-host allow`): a node holding such a certificate could
+    /// pose as the CA to a client whose token does not pin the CA's key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_node_on_ca_host: bool,
 }
 
 /// When and with which intermediate a CA was adopted from a step-ca.
@@ -338,6 +344,19 @@ pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
     fedpki_core::name::San::parse(host)
         .map_err(|e| CliError::usage(format!("--ca-url {url:?}: {e}")))?;
     Ok((host.to_owned(), port))
+}
+
+/// The names the CA's own HTTPS server answers for, as its TLS certificate
+/// carries them: its URL's host, and for `localhost` the loopback
+/// addresses too.
+pub(crate) fn ca_host_names(host: &str) -> Result<Vec<fedpki_core::name::San>> {
+    use fedpki_core::name::San;
+    let mut names = vec![San::parse(host)?];
+    if host.eq_ignore_ascii_case("localhost") {
+        names.push(San::parse("127.0.0.1")?);
+        names.push(San::parse("::1")?);
+    }
+    Ok(names)
 }
 
 /// The pin of a TLS key (see [`fedpki_core::PublicKey::pin`]).

@@ -289,6 +289,9 @@ pub(crate) struct Certified {
     pub serial: String,
     /// notAfter, as text.
     pub not_after: String,
+    /// Whether the token pinned the CA server's key (a fedpki token); a
+    /// step token trusts its root and the name alone.
+    pub pinned: bool,
 }
 
 /// A token checked for this node: who it is for and where its CA is.
@@ -406,6 +409,7 @@ pub(crate) async fn certify(
         files,
         serial: answer.serial(),
         not_after: answer.not_after(),
+        pinned: ticket.claims.tls_key_sha256.is_some(),
     })
 }
 

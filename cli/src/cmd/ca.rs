@@ -33,6 +33,14 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         return crate::cmd::intermediate::install_root_crl(a, file);
     }
     let paths = a.ca.paths();
+    if paths.exists()
+        && let Some(choice) = &a.node_on_ca_host
+        && !a.force
+        && a.from_step_ca.is_none()
+        && !a.offline_root
+    {
+        return set_node_on_ca_host(&paths, choice == "allow");
+    }
     let mut force = a.force;
     if paths.exists() && !force {
         force = password::confirm(&format!(
@@ -51,10 +59,7 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         return crate::cmd::intermediate::install_awaiting_root(a, force, &pw);
     }
     let started = std::time::Instant::now();
-    let lifetimes = ca::Lifetimes {
-        leaf_secs: a.cert_lifetime,
-        max_token_secs: a.max_token_ttl,
-    };
+    let lifetimes = a.lifetimes();
     let config = match &a.from_step_ca {
         None => {
             let ca_url = a.ca_url.as_deref().unwrap_or(ca::DEFAULT_CA_URL);
@@ -90,6 +95,23 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         started.elapsed().as_secs_f64(),
         config.root_fingerprint,
         paths.dir.display()
+    );
+    Ok(())
+}
+
+/// `pki install -p DIR --node-on-ca-host allow|refuse` on an existing CA:
+/// that setting only, under the folder's lock (so never while it serves).
+fn set_node_on_ca_host(paths: &CaPaths, allow: bool) -> Result<()> {
+    let mut config = CaConfig::load_any(paths)?;
+    let _lock = FolderLock::acquire(paths)?;
+    config.allow_node_on_ca_host = allow;
+    config.save(paths)?;
+    let (host, _) = ca::parse_ca_url(&config.ca_url)?;
+    eprintln!(
+        "The CA in {} now {} nodes certificates for its own host name {host}; `fedpki pki run` \
+         takes it up.",
+        paths.dir.display(),
+        if allow { "gives" } else { "refuses" }
     );
     Ok(())
 }
@@ -349,6 +371,14 @@ pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
         done.files.key().display(),
         done.files.root().display()
     );
+    if !done.pinned {
+        eprintln!(
+            "Note: the token did not pin the CA server's key (a step token does not), so it \
+             went to the server at that address that showed a certificate from the token's \
+             root for the name: a fedpki CA gives no node its own host name unless its \
+             operator allowed it (`--node-on-ca-host allow`); step-ca gives no such promise."
+        );
+    }
     Ok(())
 }
 

@@ -22,10 +22,7 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
         .as_deref()
         .ok_or_else(|| CliError::usage("--offline-root needs -o REQ"))?;
     let name = a.name.as_deref().unwrap_or(FIRST_INTERMEDIATE_NAME);
-    let lifetimes = ca::Lifetimes {
-        leaf_secs: a.cert_lifetime,
-        max_token_secs: a.max_token_ttl,
-    };
+    let lifetimes = a.lifetimes();
     let ca_url = a.ca_url.as_deref().unwrap_or(ca::DEFAULT_CA_URL);
     let (_, request) = ca::install_awaiting_root(&paths, ca_url, pw, force, lifetimes, name)?;
     write_atomic(out, request.to_json()?.as_bytes(), 0o644).map_err(|e| {

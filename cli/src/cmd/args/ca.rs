@@ -82,6 +82,17 @@ pub(crate) struct SignArgs {
     pub password: PasswordArgs,
 }
 
+impl InstallArgs {
+    /// What the new CA is made to allow.
+    pub(crate) fn lifetimes(&self) -> crate::ca::Lifetimes {
+        crate::ca::Lifetimes {
+            leaf_secs: self.cert_lifetime,
+            max_token_secs: self.max_token_ttl,
+            allow_node_on_ca_host: self.node_on_ca_host.as_deref() == Some("allow"),
+        }
+    }
+}
+
 /// `pki install`
 #[derive(Debug, Args)]
 pub(crate) struct InstallArgs {
@@ -128,6 +139,14 @@ pub(crate) struct InstallArgs {
     /// serve at GET /crl/root.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["offline_root", "from_step_ca", "ca_url", "force"])]
     pub root_crl: Option<PathBuf>,
+    /// Whether a node may be certified for the CA's own host name (and,
+    /// for localhost, 127.0.0.1 and ::1): `refuse` (the default; a node
+    /// holding one could pose as the CA to a client whose token does not
+    /// pin its key, as step's do) or `allow` (an aggregator on the CA's
+    /// host, as in the demo). Given alone to an existing CA, it changes
+    /// only that, taken up when the CA next starts.
+    #[arg(long, value_name = "allow|refuse", value_parser = ["allow", "refuse"])]
+    pub node_on_ca_host: Option<String>,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,
