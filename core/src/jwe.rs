@@ -15,9 +15,10 @@ use zeroize::Zeroizing;
 use crate::encoding::unb64url;
 use crate::{Error, PrivateKey};
 
-/// More PBKDF2 rounds than this is refused as a denial of service (step
-/// uses 100,000; RFC 7518 §4.8.1.2 suggests 1,000 at least).
-const MAX_ROUNDS: u32 = 10_000_000;
+/// More PBKDF2 rounds than a key file may ask for is refused as a denial
+/// of service (step uses 100,000; RFC 7518 §4.8.1.2 suggests 1,000 at
+/// least).
+const MAX_ROUNDS: u32 = crate::key::MAX_PBKDF2_ROUNDS;
 
 #[derive(Deserialize)]
 struct Header {

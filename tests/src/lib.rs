@@ -67,6 +67,36 @@ pub fn fedpki(cwd: &Path, args: &[&str]) -> Output {
         .expect("run fedpki")
 }
 
+/// Run `fedpki ARGS` in `cwd` with extra environment `env`, which must
+/// finish within `secs` seconds: one that hangs (on a FIFO, a hostile key)
+/// is killed and fails the test with what it printed.
+pub fn fedpki_within(cwd: &Path, args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("FEDPKI_PASSWORD")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fedpki");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "fedpki {args:?} still ran after {secs} s: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// Text of stderr.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -133,6 +133,9 @@ fn an_fx_pki_ca_is_adopted_without_reenrolling_anyone() {
 
     // Two nodes certified by the real step-ca, as fx does it.
     let (n1, n2) = (t.join("n1"), t.join("n2"));
+    // The token step-ca spent on col1: fedpki cannot know, so refuses any
+    // token made before the adoption.
+    let spent: String;
     {
         let pass = fx.join("cert/pass_file");
         let running = StepCa::serve(
@@ -144,12 +147,8 @@ fn an_fx_pki_ca_is_adopted_without_reenrolling_anyone() {
             pass,
             port,
         );
-        fx_certify(
-            &step,
-            &n1,
-            "col1",
-            &fx_token(&step, &fx, "col1", &running.url),
-        );
+        spent = fx_token(&step, &fx, "col1", &running.url);
+        fx_certify(&step, &n1, "col1", &spent);
         fx_certify(
             &step,
             &n2,
@@ -317,7 +316,26 @@ fn an_fx_pki_ca_is_adopted_without_reenrolling_anyone() {
     ));
     assert!(text.contains(&new2.to_uppercase()), "{text}");
 
-    // The old provisioner key's tokens (`fx pki get-token`) work, once.
+    // A token step-ca spent before the adoption is not taken again.
+    let n5 = t.join("n5");
+    let out = fedpki(
+        t,
+        &[
+            "pki",
+            "certify",
+            "-n",
+            "col1",
+            "-t",
+            &spent,
+            "-c",
+            n5.to_str().unwrap(),
+        ],
+    );
+    refused(&out, "before this CA was adopted from its step-ca");
+    assert!(!n5.join("col1.crt").exists());
+
+    // The old provisioner key's tokens (`fx pki get-token`) made since
+    // work, once.
     let n3 = t.join("n3");
     let token = fx_token(&step, &fx, "col3", &url);
     fx_certify(&step, &n3, "col3", &token);

@@ -8,6 +8,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
+use super::limits::LogThrottle;
 use crate::authority::{Refusal, Why};
 use crate::platform::log;
 use crate::wire::ErrorBody;
@@ -48,17 +49,38 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> 
     )
 }
 
-/// The authority's refusal, logged with the peer.
+/// One log throttle per kind of refusal: a client can cause refusals at
+/// will, so each kind is logged at most once a second, with the number of
+/// lines left out since, and a flood cannot fill the disk.
+static REFUSALS_LOGGED: [LogThrottle; 7] = [const { LogThrottle::new() }; 7];
+
+fn throttle_of(why: Why) -> &'static LogThrottle {
+    &REFUSALS_LOGGED[match why {
+        Why::Malformed => 0,
+        Why::NotAuthorized => 1,
+        Why::Forbidden => 2,
+        Why::Unknown => 3,
+        Why::Internal => 4,
+        Why::Unavailable => 5,
+        Why::NotImplemented => 6,
+    }]
+}
+
+/// The authority's refusal, logged with the peer (at most once a second
+/// per kind).
 pub(super) fn refused(refusal: &Refusal, peer: std::net::IpAddr) -> Response<Full<Bytes>> {
     let status = status_of(refusal.why);
-    log::warn(
-        "refused",
-        &[
-            ("peer", &peer.to_string()),
-            ("status", status.as_str()),
-            ("reason", &refusal.message),
-        ],
-    );
+    if let Some(left_out) = throttle_of(refusal.why).admit() {
+        log::warn(
+            "refused",
+            &[
+                ("peer", &peer.to_string()),
+                ("status", status.as_str()),
+                ("reason", &refusal.message),
+                ("not_logged_since", &left_out.to_string()),
+            ],
+        );
+    }
     error(status, &refusal.message)
 }
 

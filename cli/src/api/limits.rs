@@ -110,6 +110,14 @@ pub(crate) struct LogThrottle {
 }
 
 impl LogThrottle {
+    /// A throttle that has logged nothing yet.
+    pub(crate) const fn new() -> Self {
+        Self {
+            last_second: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
     /// `Some(lines left out before this one)` when this one may be logged.
     pub(crate) fn admit(&self) -> Option<u64> {
         let second = crate::platform::sys::now().0;

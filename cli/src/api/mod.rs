@@ -9,6 +9,7 @@ pub(crate) mod fuzz;
 pub(crate) mod handlers;
 pub(crate) mod limits;
 mod routes;
+mod stall;
 mod tls;
 pub(crate) mod web;
 
@@ -67,9 +68,19 @@ impl App {
     }
 }
 
+/// How long one connection may serve requests: its answers after this
+/// close it (`Connection: close`), so a keep-alive client reconnects.
+const CONNECTION_SOFT_AGE: Duration = Duration::from_secs(60);
+/// How long one connection may live at all, its handshake included: a
+/// client that keeps a slow read just ahead of every deadline is cut off
+/// here.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(120);
+
 /// What a connection's TLS handshake established about the client.
 struct Peer {
     addr: SocketAddr,
+    /// When the connection was accepted.
+    since: std::time::Instant,
     /// The certificate the client presented (already verified by rustls
     /// to chain to the root and to be valid now), if any.
     cert: Option<fedpki_core::Certificate>,
@@ -199,10 +210,13 @@ async fn accept_until(
         let handshake_log = gates.handshake_log.clone();
         tokio::spawn(async move {
             let _held = (permit, slot);
-            let Some(conn) = connection(tcp, peer, &acceptor, app, &handshake_log).await else {
-                return;
+            let served = async {
+                let Some(conn) = connection(tcp, peer, &acceptor, app, &handshake_log).await else {
+                    return;
+                };
+                let _ = watcher.watch(conn).await;
             };
-            let _ = watcher.watch(conn).await;
+            let _ = tokio::time::timeout(CONNECTION_DEADLINE, served).await;
         });
     }
 }
@@ -305,6 +319,7 @@ async fn connection(
     app: Arc<App>,
     handshake_log: &LogThrottle,
 ) -> Option<impl hyper_util::server::graceful::GracefulConnection> {
+    let since = std::time::Instant::now();
     let tls = match tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
@@ -319,19 +334,32 @@ async fn connection(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .and_then(|der| fedpki_core::issue::parse_cert_der(der.as_ref()).ok());
-    let who = Arc::new(Peer { addr: peer, cert });
+    let who = Arc::new(Peer {
+        addr: peer,
+        since,
+        cert,
+    });
     let service = hyper::service::service_fn(move |req| {
         let app = app.clone();
         let who = who.clone();
         async move {
-            Ok::<_, std::convert::Infallible>(with_transport_headers(route(&app, req, &who).await))
+            let mut resp = with_transport_headers(route(&app, req, &who).await);
+            if who.since.elapsed() >= CONNECTION_SOFT_AGE {
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(resp)
         }
     });
+    // Reads are bounded by the header and body timeouts; writes here.
+    let stream = stall::WriteDeadline::new(tls);
     Some(
         hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(IO_TIMEOUT)
             .max_buf_size(MAX_BODY + 16 * 1024)
-            .serve_connection(TokioIo::new(tls), service),
+            .serve_connection(TokioIo::new(stream), service),
     )
 }

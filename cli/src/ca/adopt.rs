@@ -103,8 +103,10 @@ impl StepFolder {
     /// `config/defaults.json`, else the first DNS name at ca.json's port.
     fn ca_url(&self) -> Result<String> {
         let defaults = self.home.join("config/defaults.json");
-        if let Some(url) = std::fs::read_to_string(&defaults)
-            .ok()
+        if let Some(url) = defaults
+            .exists()
+            .then(|| read_text(&defaults))
+            .transpose()?
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v.get("ca-url").and_then(Value::as_str).map(str::to_owned))
         {

@@ -69,11 +69,10 @@ fn read_pid(file: &mut File) -> Option<i32> {
 /// The pid of the server holding `paths`' lock, if one does.
 pub fn server_pid(paths: &CaPaths) -> Result<Option<i32>> {
     let path = paths.lock();
-    let mut file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CliError::io("open", &path, e)),
-    };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let mut file = crate::platform::sys::open_regular(&path)?;
     match file.try_lock_shared() {
         Ok(()) => {
             let _ = file.unlock();

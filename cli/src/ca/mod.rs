@@ -315,7 +315,7 @@ pub(crate) fn revoke_audience(host_port: &str) -> String {
 /// The cRLNumber of the CRL kept in `path` (the last one signed, or the
 /// root's as given), if there is one: new CRLs are numbered above it.
 pub(crate) fn crl_number_in(path: &Path) -> Option<u64> {
-    let der = std::fs::read(path).ok()?;
+    let der = crate::platform::sys::read_bounded(path, crate::platform::sys::MAX_CRL).ok()?;
     fedpki_core::crl::Crl::parse(&der).ok()?.number()
 }
 

@@ -37,8 +37,8 @@ pub(crate) async fn status(
     let serial = issue::serial_hex(leaf);
     let (host, port) = match source {
         CrlSource::File(path) => {
-            let der =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let der = crate::platform::sys::read_bounded(path, crate::platform::sys::MAX_CRL)
+                .map_err(|e| e.to_string())?;
             return check(&der, &path.display().to_string(), intermediate, &serial, t);
         }
         CrlSource::Ca { host, port } => (host, port),

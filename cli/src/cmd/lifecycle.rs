@@ -353,10 +353,13 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
     }
     let ledger = read_ledger(&paths)?;
     let log = paths.audit_log();
-    let text = match std::fs::read(&log) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(CliError::io("read", &log, e)),
+    let text = if log.exists() {
+        let mut t = Vec::new();
+        std::io::Read::read_to_end(&mut crate::platform::sys::open_regular(&log)?, &mut t)
+            .map_err(|e| CliError::io("read", &log, e))?;
+        t
+    } else {
+        Vec::new()
     };
     match audit::verify(&text, ledger.indexed.as_ref()) {
         audit::Verdict::Intact { entries, head } => {

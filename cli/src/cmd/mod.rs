@@ -48,6 +48,7 @@ fn workspace() -> manual::Workspace {
 
 /// Parse the command line, run the command, report errors on stderr.
 pub(crate) fn main() -> ExitCode {
+    crate::platform::sys::keep_out_of_core_dumps();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Pki(Pki::Install(a)) => ca::install(a),

@@ -157,7 +157,11 @@ fn add_to_plan(ws: &Workspace, name: &str) -> Result<()> {
         return Ok(());
     }
     let path = plan.join("cols.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = if path.exists() {
+        crate::platform::sys::read_text(&path)?
+    } else {
+        String::new()
+    };
     let listed = text
         .lines()
         .any(|l| l.trim().strip_prefix('-').map(str::trim) == Some(name));

@@ -33,12 +33,13 @@ impl NodeConfig {
             return crate::ca::parse_ca_url(u);
         }
         let path = dir.join(Self::FILE);
-        let text = std::fs::read_to_string(&path).map_err(|_| {
-            CliError::usage(format!(
+        if !path.exists() {
+            return Err(CliError::usage(format!(
                 "{} does not say where the CA is (it is written by `pki certify`); give --ca-url HOST:PORT",
                 path.display()
-            ))
-        })?;
+            )));
+        }
+        let text = crate::platform::sys::read_text(&path)?;
         let me: Self = serde_json::from_str(&text).map_err(|e| {
             CliError::usage(format!(
                 "{} is corrupt ({e}); give --ca-url",

@@ -69,8 +69,20 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize, mode: u32) 
 
 /// Write `data` to `path` atomically: a temporary file in the same folder
 /// with `mode`, fsync, rename over `path`, fsync the folder. A crash leaves
-/// either the old file or the new one, never a part.
+/// either the old file or the new one, never a part. A `path` that exists
+/// and is not a regular file (`-o /dev/null`, a pipe) is written through
+/// instead ([`write_through`]): never renamed over.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Err(CliError::usage(format!(
+                "{} is a folder; give the path of a file to write",
+                path.display()
+            )));
+        }
+        Ok(m) if !m.is_file() => return write_through(path, data),
+        _ => {}
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -105,6 +117,81 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Write `data` into the special file at `path` (a device, a FIFO) by
+/// opening it, as `openssl -out` does. Opened without blocking, so a FIFO
+/// that nothing reads (or a socket) is refused at once instead of waiting
+/// forever; then written blocking, so a pipe's reader gets all of it.
+fn write_through(path: &Path, data: &[u8]) -> Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NXIO => CliError::usage(format!(
+            "{} is a pipe or socket that nothing is reading; give the path of a file, or start \
+             its reader first",
+            path.display()
+        )),
+        e => CliError::io("write", path, std::io::Error::from(e)),
+    })?;
+    rustix::fs::fcntl_setfl(&fd, OFlags::empty())
+        .map_err(|e| CliError::io("write", path, std::io::Error::from(e)))?;
+    File::from(fd)
+        .write_all(data)
+        .map_err(|e| CliError::io("write", path, e))
+}
+
+/// Open the file at `path` for reading if it is a regular file. Opened
+/// without blocking (a FIFO with no writer would block `open` itself) and
+/// checked on the open descriptor: a FIFO, a device or a socket is refused
+/// at once.
+pub(crate) fn open_regular(path: &Path) -> Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let not_regular = || {
+        CliError::usage(format!(
+            "{} is not a regular file (a pipe, a device or a socket: fedpki reads files only, \
+             so that nothing can make it wait forever or read without end); give the path of a \
+             file",
+            path.display()
+        ))
+    };
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        // A socket cannot be opened.
+        rustix::io::Errno::NXIO => not_regular(),
+        e => CliError::io("read", path, std::io::Error::from(e)),
+    })?;
+    let file = File::from(fd);
+    let meta = file.metadata().map_err(|e| CliError::io("read", path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
+/// Keep this process's memory out of core dumps and away from other
+/// processes of its user: not dumpable (`PR_SET_DUMPABLE` 0, which also
+/// refuses them `ptrace` and `/proc/PID/mem`), and a core limit of 0, soft
+/// and hard. A command holds the CA password or an unlocked key; the
+/// server holds both for as long as it runs.
+pub(crate) fn keep_out_of_core_dumps() {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    let _ = set_dumpable_behavior(DumpableBehavior::NotDumpable);
+    let _ = setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
+}
+
 /// Raise this process's open-file limit to its hard limit (a server with
 /// many clients needs more than the usual 1024); the limit now in force.
 pub fn raise_fd_limit() -> usize {
@@ -134,17 +221,11 @@ pub(crate) const MAX_INPUT: u64 = 1024 * 1024;
 
 /// Read at most `limit` bytes of the regular file at `path`, whatever its
 /// metadata says (special files report size 0 and never end): a FIFO, a
-/// device or a file over `limit` is refused with a clear error.
+/// device or a file over `limit` is refused with a clear error
+/// ([`open_regular`]).
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
-    let file = File::open(path).map_err(|e| CliError::io("read", path, e))?;
-    let meta = file.metadata().map_err(|e| CliError::io("read", path, e))?;
-    if !meta.is_file() {
-        return Err(CliError::usage(format!(
-            "{} is not a regular file; give the path of a file",
-            path.display()
-        )));
-    }
+    let file = open_regular(path)?;
     let mut data = Vec::new();
     file.take(limit + 1)
         .read_to_end(&mut data)
@@ -164,6 +245,10 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
         .map_err(|_| CliError::usage(format!("{} is not text (UTF-8)", path.display())))
 }
 
+/// The most a CRL file fedpki reads may hold (a CRL of a million entries
+/// is about 40 MiB).
+pub(crate) const MAX_CRL: u64 = 64 * 1024 * 1024;
+
 /// RFC 3339 UTC text of a Unix time.
 pub(crate) fn time_text(t: u64) -> String {
     fedpki_core::UnixTime(t).to_string()
@@ -172,6 +257,7 @@ pub(crate) fn time_text(t: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
 
     #[test]
     fn atomic_write_sets_mode_and_leaves_no_temp_file() {
@@ -187,6 +273,40 @@ mod tests {
         );
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_is_refused_at_once_as_input_and_as_an_output_nobody_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let e = read_text(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let e = write_atomic(&fifo, b"x", 0o600).unwrap_err();
+        assert!(e.to_string().contains("nothing is reading"), "{e}");
+        // Still a FIFO: never renamed over.
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        // With a reader, the bytes go through the pipe.
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while let Err(e) = write_atomic(&fifo, b"through", 0o600) {
+            assert!(std::time::Instant::now() < deadline, "{e}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(reader.join().unwrap(), b"through");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        let e = write_atomic(dir.path(), b"x", 0o600).unwrap_err();
+        assert!(e.to_string().contains("is a folder"), "{e}");
     }
 
     #[test]

@@ -192,15 +192,13 @@ impl Ledger {
 fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
     use std::io::{Read, Seek};
     let mut bytes = Vec::new();
-    match std::fs::File::open(path) {
-        Ok(mut f) => {
-            f.seek(std::io::SeekFrom::Start(offset))
-                .and_then(|_| f.read_to_end(&mut bytes))
-                .map_err(|e| CliError::io("read", path, e))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(CliError::io("read", path, e)),
+    if !path.exists() {
+        return Ok(bytes);
     }
+    let mut f = crate::platform::sys::open_regular(path)?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .and_then(|_| f.read_to_end(&mut bytes))
+        .map_err(|e| CliError::io("read", path, e))?;
     Ok(bytes)
 }
 

@@ -40,6 +40,7 @@ impl PrivateKey {
             ("ENCRYPTED PRIVATE KEY", Some(pw)) => {
                 let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(plain.as_slice())
                     .map_err(|e| malformed("encrypted PKCS#8", e))?;
+                check_work(&info.encryption_algorithm)?;
                 let doc = info.decrypt(pw).map_err(|_| Error::Decrypt)?;
                 Self::from_pkcs8_der(doc.as_bytes())
             }
@@ -64,6 +65,46 @@ impl PrivateKey {
     pub fn pem_is_encrypted(text: &str) -> bool {
         LegacyBlock::find(text)
             .is_ok_and(|b| b.encryption.is_some() || b.label == "ENCRYPTED PRIVATE KEY")
+    }
+}
+
+/// That an encrypted key asks for no more key-derivation work than the
+/// limits above, before any of it is done: a file from elsewhere could ask
+/// for 2^31 PBKDF2 rounds (hours) or scrypt over 16 GiB.
+fn check_work(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), Error> {
+    use super::{MAX_PBKDF2_ROUNDS, MAX_SCRYPT_BYTES, MAX_SCRYPT_WORK};
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    let redo = "re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 600000`";
+    match scheme {
+        EncryptionScheme::Pbes2(params) => match &params.kdf {
+            Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ROUNDS => {
+                Err(Error::Unsupported(alloc::format!(
+                    "a key encrypted with {} PBKDF2 rounds (fedpki tries at most {MAX_PBKDF2_ROUNDS}); {redo}",
+                    p.iteration_count
+                )))
+            }
+            Kdf::Scrypt(p) => {
+                let (n, r, par) = (
+                    p.cost_parameter,
+                    u64::from(p.block_size),
+                    u64::from(p.parallelization),
+                );
+                let bytes = n.saturating_mul(r).saturating_mul(128);
+                let work = n.saturating_mul(r).saturating_mul(par);
+                if bytes > MAX_SCRYPT_BYTES || work > MAX_SCRYPT_WORK {
+                    return Err(Error::Unsupported(alloc::format!(
+                        "a key encrypted with scrypt N={n}, r={r}, p={par} ({} MiB; fedpki \
+                         allows at most {} MiB and N·r·p {MAX_SCRYPT_WORK}); {redo}",
+                        bytes / (1024 * 1024),
+                        MAX_SCRYPT_BYTES / (1024 * 1024)
+                    )));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        },
+        // PBES1 is refused by the decryption itself, before any work.
+        _ => Ok(()),
     }
 }
 
@@ -184,5 +225,62 @@ impl Dek {
         .map_err(|_| Error::Decrypt)?;
         buf.truncate(n);
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use der::Encode;
+    use pkcs8::pkcs5::pbes2::{self, Kdf, ScryptParams};
+
+    /// An `ENCRYPTED PRIVATE KEY` whose KDF is `kdf` (its ciphertext is
+    /// junk: the work is refused before any decryption).
+    fn asking(kdf: impl FnOnce(&mut pbes2::Parameters)) -> String {
+        let mut params =
+            pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(1000, &[7u8; 16], [9u8; 16])
+                .unwrap();
+        kdf(&mut params);
+        let info = pkcs8::EncryptedPrivateKeyInfo {
+            encryption_algorithm: params.into(),
+            encrypted_data: der::asn1::OctetString::new([0u8; 48]).unwrap(),
+        };
+        crate::encoding::pem("ENCRYPTED PRIVATE KEY", &info.to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_key_asking_for_hours_or_gigabytes_of_kdf_is_refused_at_once() {
+        let rounds = asking(|p| {
+            if let Kdf::Pbkdf2(k) = &mut p.kdf {
+                k.iteration_count = i32::MAX as u32;
+            }
+        });
+        let e = PrivateKey::from_pem(&rounds, Some(b"pw"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("2147483647 PBKDF2 rounds"), "{e}");
+        let memory = asking(|p| {
+            let Kdf::Pbkdf2(k) = &p.kdf else {
+                unreachable!()
+            };
+            p.kdf = Kdf::Scrypt(ScryptParams {
+                salt: k.salt,
+                cost_parameter: 1 << 24,
+                block_size: 8,
+                parallelization: 1,
+                key_length: None,
+            });
+        });
+        let e = PrivateKey::from_pem(&memory, Some(b"pw"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scrypt N=16777216, r=8, p=1 (16384 MiB"), "{e}");
+        // Within the limits the password is tried (and is wrong here).
+        let fine = asking(|_| {});
+        assert!(matches!(
+            PrivateKey::from_pem(&fine, Some(b"pw")),
+            Err(Error::Decrypt)
+        ));
     }
 }

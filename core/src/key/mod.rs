@@ -24,6 +24,20 @@ mod formats;
 /// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
 
+/// The most PBKDF2 rounds a key file (or a step JWE's `p2c`) may ask for
+/// before its password is tried: 16 times what fedpki writes. A file asking
+/// more is refused at once instead of being worked on for hours.
+pub const MAX_PBKDF2_ROUNDS: u32 = 10_000_000;
+
+/// The most memory a key file's scrypt may ask for (128 · r · N bytes):
+/// 16 times OpenSSL's default. More is refused at once instead of being
+/// allocated.
+pub const MAX_SCRYPT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The most scrypt work (N · r · p, in 128-byte blocks) a key file may ask
+/// for: 2^24, 128 times OpenSSL's default.
+pub const MAX_SCRYPT_WORK: u64 = 1 << 24;
+
 /// The key algorithms fedpki generates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
