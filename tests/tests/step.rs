@@ -69,16 +69,19 @@ fn renewals_seen(ca: &TestCa, daemon: &mut std::process::Child, crt: &Path, log:
     let deadline = Instant::now() + Duration::from_secs(secs);
     while seen.len() < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        // step rewrites the file in place: a read mid-write is retried.
-        let Some(now) = std::fs::read_to_string(crt)
-            .ok()
-            .and_then(|pem| fedpki_core::issue::parse_certs_pem(&pem).ok())
-            .and_then(|chain| chain.first().map(fedpki_core::issue::serial_hex))
-        else {
+        // step rewrites the file in place: a read mid-write is retried, and
+        // what was read is what is verified (the file may change again).
+        let Some((pem, now)) = std::fs::read_to_string(crt).ok().and_then(|pem| {
+            let chain = fedpki_core::issue::parse_certs_pem(&pem).ok()?;
+            let serial = fedpki_core::issue::serial_hex(chain.first()?);
+            Some((pem, serial))
+        }) else {
             continue;
         };
         if !seen.contains(&now) {
-            verify_leaf(ca, crt);
+            let copy = crt.with_extension("seen.crt");
+            std::fs::write(&copy, pem).unwrap();
+            verify_leaf(ca, &copy);
             seen.push(now);
         }
     }
