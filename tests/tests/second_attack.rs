@@ -55,12 +55,19 @@ fn presenting(
     fedpki::facade::ClientAuth::new(&[leaf.clone(), int.clone()], key).unwrap()
 }
 
-fn revoke_body(serial: &str, reason: u8) -> Vec<u8> {
+/// A `/1.0/revoke` body for `serial` (hex), with a revoke token from
+/// `provisioner` when given (else for the holder, over mutual TLS).
+fn revoke_body_with(serial: &str, reason: u8, provisioner: Option<&Provisioner>) -> Vec<u8> {
     let decimal = fedpki_core::serial::hex_to_decimal(serial).unwrap();
-    serde_json::to_vec(
-        &serde_json::json!({"serial": decimal, "reasonCode": reason, "passive": true}),
-    )
-    .unwrap()
+    let mut body = serde_json::json!({"serial": decimal, "reasonCode": reason, "passive": true});
+    if let Some(p) = provisioner {
+        body["ott"] = p.revoke_jwt(serial).into();
+    }
+    serde_json::to_vec(&body).unwrap()
+}
+
+fn revoke_body(serial: &str, reason: u8) -> Vec<u8> {
+    revoke_body_with(serial, reason, None)
 }
 
 fn listed<'a>(rows: &'a [serde_json::Value], serial: &str) -> Option<&'a serde_json::Value> {
@@ -392,10 +399,8 @@ fn a_revocation_moves_to_key_compromise_and_takes_the_key_with_it() {
         })
         .collect();
     let revoke = |reason: u8| {
-        let mut body: serde_json::Value =
-            serde_json::from_slice(&revoke_body(&serials[0], reason)).unwrap();
-        body["ott"] = provisioner.revoke_jwt(&serials[0]).into();
-        ca.request("POST", "/1.0/revoke", Some(body.to_string().into_bytes()))
+        let body = revoke_body_with(&serials[0], reason, Some(&provisioner));
+        ca.request("POST", "/1.0/revoke", Some(body))
     };
     let (status, first) = revoke(4);
     assert_eq!(
@@ -456,9 +461,8 @@ fn a_crl_that_cannot_be_written_is_reported_and_healed_without_another_revocatio
     let filler = disk.fill();
     let provisioner = Provisioner::of(&ca.dir, &ca.ca_url);
     let revoke = || {
-        let mut body: serde_json::Value = serde_json::from_slice(&revoke_body(&serial, 0)).unwrap();
-        body["ott"] = provisioner.revoke_jwt(&serial).into();
-        ca.request("POST", "/1.0/revoke", Some(body.to_string().into_bytes()))
+        let body = revoke_body_with(&serial, 0, Some(&provisioner));
+        ca.request("POST", "/1.0/revoke", Some(body))
     };
     for _ in 0..2 {
         let (status, body) = revoke();
@@ -509,12 +513,7 @@ fn concurrent_revocations_of_one_serial_are_each_in_the_crl_when_answered() {
         let serial =
             issue::serial_hex(&issue::parse_cert_pem(body["crt"].as_str().unwrap()).unwrap());
         let bodies: Vec<Vec<u8>> = (0..8)
-            .map(|_| {
-                let mut b: serde_json::Value =
-                    serde_json::from_slice(&revoke_body(&serial, 0)).unwrap();
-                b["ott"] = provisioner.revoke_jwt(&serial).into();
-                b.to_string().into_bytes()
-            })
+            .map(|_| revoke_body_with(&serial, 0, Some(&provisioner)))
             .collect();
         let misses: Vec<String> = std::thread::scope(|s| {
             let handles: Vec<_> = bodies

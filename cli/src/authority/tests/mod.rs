@@ -158,6 +158,42 @@ impl Ca {
     fn now(&self) -> UnixTime {
         self.clock.now()
     }
+
+    /// Activate a second intermediate from the same root; the one before
+    /// is retired (its CRL signed until `crl_until`), and the root's CRL is
+    /// what `root_crl` makes with the root as its issuer. The new one.
+    fn switch(
+        &mut self,
+        crl_until: u64,
+        root_crl: impl FnOnce(&Issuer<'_>) -> Option<crate::ca::issuers::RootCrl>,
+    ) -> fedpki_core::Certificate {
+        use crate::ca::issuers::{IssuerKeys, RetiredIssuer};
+        let old = self.authority.issuers().certs().clone();
+        let key = PrivateKey::generate(KeyType::P256, &mut self.rng).unwrap();
+        let root = Issuer {
+            cert: &self.root.0,
+            key: &self.root.1,
+        };
+        let serial = Serial::random(&mut self.rng).unwrap();
+        let new = root
+            .intermediate_ca(&key.public_key(), "Next", serial, self.now())
+            .unwrap();
+        let mut certs = old.clone();
+        certs.intermediate = new.clone();
+        certs.intermediate_pem = issue::cert_pem(&new).unwrap();
+        self.authority.replace_issuers(IssuerKeys {
+            certs,
+            key,
+            retired: vec![RetiredIssuer {
+                cert: old.intermediate,
+                pem: old.intermediate_pem,
+                key: self.int_key.clone(),
+                crl_until,
+            }],
+            root_crl: root_crl(&root),
+        });
+        new
+    }
 }
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
@@ -365,41 +401,14 @@ fn the_same_seed_and_clock_give_the_same_serials() {
 
 #[test]
 fn after_a_switch_the_new_intermediate_issues_and_the_old_one_keeps_its_crl() {
-    use crate::ca::issuers::{IssuerKeys, RetiredIssuer};
     let mut ca = new_ca(9);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
     let first = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
     let old = ca.authority.issuers().certs().clone();
     // A second intermediate from the same root; the first retired until a
     // day from now.
-    let key = PrivateKey::generate(KeyType::P256, &mut ca.rng).unwrap();
-    let (root, root_key) = &ca.root;
-    let new = Issuer {
-        cert: root,
-        key: root_key,
-    }
-    .intermediate_ca(
-        &key.public_key(),
-        "Next",
-        Serial::random(&mut ca.rng).unwrap(),
-        ca.now(),
-    )
-    .unwrap();
-    let mut certs = old.clone();
-    certs.intermediate = new.clone();
-    certs.intermediate_pem = issue::cert_pem(&new).unwrap();
     let until = T0 + 86_400;
-    ca.authority.replace_issuers(IssuerKeys {
-        certs,
-        key,
-        retired: vec![RetiredIssuer {
-            cert: old.intermediate.clone(),
-            pem: old.intermediate_pem.clone(),
-            key: ca.int_key.clone(),
-            crl_until: until,
-        }],
-        root_crl: None,
-    });
+    let new = ca.switch(until, |_| None);
 
     // The old certificate renews onto the new intermediate, chain and all.
     let presented = issue::parse_cert_pem(&first.crt).unwrap();

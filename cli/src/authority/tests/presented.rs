@@ -145,53 +145,30 @@ fn rebuild(ca: &Ca, config: CaConfig) -> Authority {
 
 #[test]
 fn an_intermediate_the_root_revoked_no_longer_vouches_for_its_leaves() {
-    use crate::ca::issuers::{IssuerKeys, RetiredIssuer, RootCrl};
+    use crate::ca::issuers::RootCrl;
     let mut ca = new_ca(13);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
     let first = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
     let old = ca.authority.issuers().certs().clone();
-    let key = PrivateKey::generate(KeyType::P256, &mut ca.rng).unwrap();
-    let (root, root_key) = &ca.root;
-    let root_issuer = Issuer {
-        cert: root,
-        key: root_key,
-    };
-    let new = root_issuer
-        .intermediate_ca(
-            &key.public_key(),
-            "Next",
-            Serial::random(&mut ca.rng).unwrap(),
-            ca.now(),
+    let mut der = Vec::new();
+    let now = ca.now();
+    ca.switch(T0 + 86_400, |root| {
+        der = fedpki_core::crl::build(
+            root,
+            &[fedpki_core::crl::Revoked {
+                serial_hex: issue::serial_hex(&old.intermediate),
+                at: now,
+                reason: Reason::KeyCompromise,
+            }],
+            1,
+            now,
+            now.plus(86_400),
         )
         .unwrap();
-    let der = fedpki_core::crl::build(
-        &root_issuer,
-        &[fedpki_core::crl::Revoked {
-            serial_hex: issue::serial_hex(&old.intermediate),
-            at: ca.now(),
-            reason: Reason::KeyCompromise,
-        }],
-        1,
-        ca.now(),
-        ca.now().plus(86_400),
-    )
-    .unwrap();
-    let mut certs = old.clone();
-    certs.intermediate = new;
-    certs.intermediate_pem = issue::cert_pem(&certs.intermediate).unwrap();
-    ca.authority.replace_issuers(IssuerKeys {
-        certs,
-        key,
-        retired: vec![RetiredIssuer {
-            cert: old.intermediate.clone(),
-            pem: old.intermediate_pem.clone(),
-            key: ca.int_key.clone(),
-            crl_until: T0 + 86_400,
-        }],
-        root_crl: Some(RootCrl {
+        Some(RootCrl {
             crl: fedpki_core::crl::Crl::parse(&der).unwrap(),
             der: der.clone(),
-        }),
+        })
     });
     assert_eq!(ca.authority.issuers().root_crl(), Some(der.as_slice()));
     // Its genuine leaf, and one forged with its key, are both refused.
