@@ -14,5 +14,30 @@ pub use crate::platform::sys::{OsEntropy, now, now_ms, raise_fd_limit};
 pub use crate::store::disk::OsDisk;
 pub use crate::store::durable::{Durable, StorePaths};
 pub use crate::store::log as audit_log;
-pub use crate::store::records::{CertRecord, Change, IssueCommit};
-pub use crate::store::{Backend, Ledger, MemoryBackend, Store};
+pub use crate::store::records::{
+    CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit,
+};
+pub use crate::store::{Backend, Ledger, MemoryBackend, Store, StoreError};
+
+/// A ledger in the PostgreSQL database at `url` for the CA whose root has
+/// `root_fingerprint`, made there when `empty` (the database must hold
+/// none), else opened: the tests compare its decisions with the in-memory
+/// store's.
+pub fn postgres_backend(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+    root_fingerprint: &str,
+    empty: bool,
+) -> crate::error::Result<Box<dyn Backend>> {
+    let location = crate::store::postgres::PgLocation::parse(url, password_file)?;
+    let expect = if empty {
+        crate::store::postgres::Expect::Empty
+    } else {
+        crate::store::postgres::Expect::Existing
+    };
+    Ok(Box::new(crate::store::postgres::PgBackend::open(
+        location,
+        root_fingerprint,
+        expect,
+    )?))
+}

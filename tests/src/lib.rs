@@ -7,6 +7,7 @@
 
 pub mod disk;
 pub mod mtls;
+pub mod postgres;
 pub mod site;
 pub mod step;
 pub mod tokens;

@@ -81,7 +81,13 @@ pub(super) fn refused(refusal: &Refusal, peer: std::net::IpAddr) -> Response<Ful
             ],
         );
     }
-    error(status, &refusal.message)
+    let mut resp = error(status, &refusal.message);
+    if refusal.why == Why::Unavailable {
+        // Transient (a full disk, the database away): when to ask again.
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp
 }
 
 /// 429 with `Retry-After: wait`.

@@ -113,7 +113,15 @@ impl CrlCache {
             return Ok(());
         }
         let covers = self.tickets.load(SeqCst);
-        let number = crl_number(state.last_number);
+        // A shared ledger numbers every replica's CRLs; else this server.
+        let local = crl_number(state.last_number);
+        let number = match authority.store().next_crl_number(local).await {
+            Ok(n) => n.unwrap_or(local),
+            Err(e) => {
+                self.stale.store(true, SeqCst);
+                return Err(e);
+            }
+        };
         let signed = self.sign_and_save(authority, folder, number).await;
         self.stale.store(signed.is_err(), SeqCst);
         let (crls, listed) = signed?;

@@ -25,10 +25,11 @@ fn fixture() -> &'static Fixture {
             "localhost:9123",
             pw,
             true,
-            ca::Lifetimes {
+            ca::InstallOptions {
                 leaf_secs: 3600,
                 max_token_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS,
                 allow_node_on_ca_host: false,
+                store: None,
             },
         )
         .expect("fuzz CA");

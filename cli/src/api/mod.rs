@@ -8,6 +8,7 @@ mod crl;
 pub(crate) mod fuzz;
 pub(crate) mod handlers;
 pub(crate) mod limits;
+mod replicas;
 mod routes;
 mod stall;
 mod tls;
@@ -60,6 +61,8 @@ pub(crate) struct Folder {
     /// SIGHUP, which `pki intermediate activate` and `pki install
     /// --root-crl` send, the server takes up what this returns.
     pub reload: Arc<dyn Fn() -> Result<crate::ca::issuers::IssuerKeys> + Send + Sync>,
+    /// The shared ledger this replica hears the others on, if any.
+    pub replicas: Option<crate::store::postgres::PgLocation>,
 }
 
 impl App {
@@ -129,9 +132,17 @@ pub(crate) async fn serve(
     });
     app.crl.refresh(&app.authority, app.paths()).await?;
     let housekeeping = housekeeping(app.clone(), identity.clone());
+    let listening = app
+        .folder
+        .as_ref()
+        .and_then(|f| f.replicas.clone())
+        .map(|location| tokio::spawn(replicas::listen(app.clone(), identity.clone(), location)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let failure = accept_until(&listener, &acceptor, &app, &graceful, shutdown).await;
     housekeeping.abort();
+    if let Some(l) = listening {
+        l.abort();
+    }
     log::info("shutting_down", &[]);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await

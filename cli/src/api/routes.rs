@@ -100,6 +100,8 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
 fn health(app: &App) -> Response<Full<Bytes>> {
     let store = if app.authority.store().disk_full() {
         "disk full"
+    } else if app.authority.store().unavailable() {
+        "database unavailable"
     } else {
         "ok"
     };

@@ -233,6 +233,13 @@ impl Authority {
     /// the CA resumes by itself once there is space.
     fn store_failed(&self, e: crate::error::CliError) -> Refusal {
         crate::platform::log::error("store", &[("error", &e.to_string())]);
+        if self.store.unavailable() {
+            return Refusal::new(
+                Why::Unavailable,
+                "the CA's database is unavailable: nothing was recorded or issued; try again \
+                 shortly (the CA reconnects by itself)",
+            );
+        }
         if self.store.disk_full() {
             return Refusal::new(
                 Why::Unavailable,

@@ -9,7 +9,7 @@ use fedpki_core::{PrivateKey, SigningKey, chain, issue};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::install::{CaKeys, Lifetimes, check_replaceable, install_keys};
+use super::install::{CaKeys, InstallOptions, check_replaceable, install_keys};
 use super::{CaConfig, CaPaths};
 use crate::error::{CliError, Result};
 use crate::platform::password;
@@ -34,7 +34,7 @@ pub(crate) fn adopt(
     ca_url: Option<&str>,
     password: &str,
     force: bool,
-    lifetimes: Lifetimes,
+    lifetimes: InstallOptions,
 ) -> Result<CaConfig> {
     lifetimes.check()?;
     check_replaceable(paths, force)?;

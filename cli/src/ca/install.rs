@@ -24,7 +24,7 @@ pub(crate) fn install(
     ca_url: &str,
     password: &str,
     force: bool,
-    lifetimes: Lifetimes,
+    lifetimes: InstallOptions,
 ) -> Result<CaConfig> {
     parse_ca_url(ca_url)?;
     lifetimes.check()?;
@@ -43,19 +43,37 @@ pub(super) fn install_keys(
     paths: &CaPaths,
     ca_url: &str,
     password: &str,
-    lifetimes: Lifetimes,
+    lifetimes: InstallOptions,
     keys: CaKeys,
 ) -> Result<CaConfig> {
+    let created = !paths.dir.exists();
     create_dir(&paths.dir, true)?;
     crate::ca::guard::tighten(&paths.dir)?;
     // Held to the end: no server can start on the folder while it is
     // replaced (the pid check above only gives the friendlier message).
     let _lock = FolderLock::acquire(paths)?;
     let mut rng = OsEntropy;
-    let config = CaConfig::for_keys(ca_url, &keys, lifetimes)?;
+    let config = CaConfig::for_keys(ca_url, &keys, &lifetimes)?;
     let stage = stage_folder(paths)?;
     keys.write(&stage, password, &mut rng)?;
     config.save(&stage)?;
+    if let Some(db) = &lifetimes.store {
+        // The database takes this CA's (empty) ledger, or nothing is moved
+        // into place.
+        let made = crate::store::postgres::PgBackend::open(
+            db.clone(),
+            &config.root_fingerprint,
+            crate::store::postgres::Expect::Empty,
+        );
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&stage.dir);
+            if created {
+                drop(_lock);
+                let _ = fs::remove_dir_all(&paths.dir);
+            }
+            return Err(CliError::from(e));
+        }
+    }
     move_into_place(paths, &stage)?;
     Ok(config)
 }
@@ -68,7 +86,7 @@ pub(crate) fn install_awaiting_root(
     ca_url: &str,
     password: &str,
     force: bool,
-    lifetimes: Lifetimes,
+    lifetimes: InstallOptions,
     intermediate_name: &str,
 ) -> Result<(CaConfig, IntermediateRequest)> {
     parse_ca_url(ca_url)?;
@@ -85,7 +103,7 @@ pub(crate) fn install_awaiting_root(
         (&prov_key, DEFAULT_PROVISIONER, None),
         &tls_key,
         String::new(),
-        lifetimes,
+        &lifetimes,
     )?;
     config.awaiting_root = true;
     let stage = stage_folder(paths)?;
@@ -102,7 +120,7 @@ pub(crate) fn install_awaiting_root(
     Ok((config, request))
 }
 
-impl Lifetimes {
+impl InstallOptions {
     pub(super) fn check(&self) -> Result<()> {
         Self::check_leaf(self.leaf_secs).map_err(CliError::usage)
     }
@@ -152,7 +170,7 @@ fn stage_folder(paths: &CaPaths) -> Result<CaPaths> {
 
 impl CaConfig {
     /// The configuration of a new CA made of `keys`.
-    fn for_keys(ca_url: &str, keys: &CaKeys, lifetimes: Lifetimes) -> Result<Self> {
+    fn for_keys(ca_url: &str, keys: &CaKeys, lifetimes: &InstallOptions) -> Result<Self> {
         let mut config = Self::fresh(
             ca_url,
             (&keys.prov_key, &keys.prov_name, keys.prov_kid.as_deref()),
@@ -171,7 +189,7 @@ impl CaConfig {
         (prov_key, prov_name, prov_kid): (&PrivateKey, &str, Option<&str>),
         tls_key: &PrivateKey,
         root_fingerprint: String,
-        lifetimes: Lifetimes,
+        lifetimes: &InstallOptions,
     ) -> Result<Self> {
         let (x, y) = prov_key
             .p256_coordinates()
@@ -194,6 +212,7 @@ impl CaConfig {
             retired_intermediates: Vec::new(),
             adopted: None,
             allow_node_on_ca_host: lifetimes.allow_node_on_ca_host,
+            store: lifetimes.store.as_ref().map(|s| s.url.clone()),
         })
     }
 }
@@ -290,14 +309,17 @@ fn move_into_place(paths: &CaPaths, stage_paths: &CaPaths) -> Result<()> {
     Ok(())
 }
 
-/// What a CA is made to allow, as `pki install` was told: how long what it
-/// makes lives, and whether a node may take its host's name.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lifetimes {
+/// What a new CA is made with, as `pki install` was told: how long what it
+/// makes lives, whether a node may take its host's name, where its ledger
+/// lives.
+#[derive(Debug, Clone)]
+pub(crate) struct InstallOptions {
     /// Leaf certificates.
     pub leaf_secs: u64,
     /// The longest token the CA accepts (`exp - nbf`).
     pub max_token_secs: u64,
     /// See [`CaConfig::allow_node_on_ca_host`].
     pub allow_node_on_ca_host: bool,
+    /// A shared database for the ledger (`--store`), else the folder's.
+    pub store: Option<crate::store::postgres::PgLocation>,
 }

@@ -29,9 +29,10 @@ mod install;
 pub(crate) mod issuers;
 mod lock;
 pub(crate) mod offline_root;
+pub(crate) mod replica;
 
 pub(crate) use self::adopt::adopt;
-pub(crate) use self::install::{Lifetimes, install, install_awaiting_root};
+pub(crate) use self::install::{InstallOptions, install, install_awaiting_root};
 pub(crate) use self::lock::FolderLock;
 pub use self::lock::server_pid;
 
@@ -200,6 +201,10 @@ pub struct CaConfig {
     /// pose as the CA to a client whose token does not pin the CA's key.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_node_on_ca_host: bool,
+    /// Where the ledger lives when not in this folder: a `postgresql://`
+    /// URL (no password) shared by the CA's replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 /// When and with which intermediate a CA was adopted from a step-ca.
@@ -295,6 +300,23 @@ impl CaConfig {
     /// ends with it).
     pub(crate) fn save(&self, paths: &CaPaths) -> Result<()> {
         crate::platform::sys::write_json(&paths.config(), self, 0o600)
+    }
+
+    /// Where this CA's ledger lives: its folder's `db/`, or the shared
+    /// database its config names (reached with the password from
+    /// `store_password`, else libpq's conventions).
+    pub(crate) fn ledger(
+        &self,
+        paths: &CaPaths,
+        store_password: Option<&Path>,
+    ) -> Result<crate::store::StoreLocation> {
+        Ok(match &self.store {
+            None => crate::store::StoreLocation::Embedded(paths.store()),
+            Some(url) => crate::store::StoreLocation::Postgres {
+                location: Box::new(crate::store::postgres::PgLocation::parse(url, store_password)?),
+                root_fingerprint: self.root_fingerprint.clone(),
+            },
+        })
     }
 
     /// The provisioner's verifying key.

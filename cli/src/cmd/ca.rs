@@ -59,7 +59,7 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         return crate::cmd::intermediate::install_awaiting_root(a, force, &pw);
     }
     let started = std::time::Instant::now();
-    let lifetimes = a.lifetimes();
+    let lifetimes = a.options()?;
     let config = match &a.from_step_ca {
         None => {
             let ca_url = a.ca_url.as_deref().unwrap_or(ca::DEFAULT_CA_URL);
@@ -129,6 +129,8 @@ pub(crate) struct OpenCa {
     /// intermediate activated while it runs. It already holds the
     /// intermediate's key unlocked, which is what the password protects.
     pub password: Option<zeroize::Zeroizing<String>>,
+    /// Where its ledger lives.
+    pub ledger: crate::store::StoreLocation,
 }
 
 impl std::fmt::Debug for OpenCa {
@@ -151,15 +153,25 @@ pub(crate) enum Purpose {
 /// Lock the CA folder, ask for the password, unlock the intermediate key and
 /// open the store (inside a Tokio runtime: the store answers asynchronously).
 pub(crate) fn open_ca(
-    paths: &CaPaths,
+    ca: &args::CaDir,
     password_file: Option<&std::path::Path>,
     purpose: Purpose,
 ) -> Result<OpenCa> {
+    let paths = &ca.paths();
     let mut config = CaConfig::load(paths)?;
+    let ledger = ca.ledger(&config)?;
     // Read before the password is asked: a damaged folder says so first.
-    let certs = CaCerts::load(paths, &config)?;
+    let mut certs = CaCerts::load(paths, &config)?;
     let lock = FolderLock::acquire(paths)?;
     let pw = password::obtain(password_file, false)?;
+    if let crate::store::StoreLocation::Postgres { location, .. } = &ledger
+        && purpose == Purpose::Serve
+        && ca::replica::sync(paths, &pw, location)?
+    {
+        // Another replica activated an intermediate meanwhile.
+        config = CaConfig::load(paths)?;
+        certs = CaCerts::load(paths, &config)?;
+    }
     let keys = IssuerKeys::unlock(paths, &config, certs, &pw, now().0)?;
     let (tls_key, password) = match purpose {
         Purpose::Operate => (None, None),
@@ -170,12 +182,13 @@ pub(crate) fn open_ca(
         }
     };
     // The store's writer keeps the folder locked until its last checkpoint.
-    let store = Store::open(&paths.store(), lock)?;
+    let store = Store::open_at(&ledger, lock)?;
     Ok(OpenCa {
         authority: Authority::with_issuers(config.clone(), keys, store)?,
         config,
         tls_key,
         password,
+        ledger,
     })
 }
 
@@ -191,7 +204,7 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         None if host == "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
         None => SocketAddr::from(([0, 0, 0, 0], port)),
     };
-    let mut open = open_ca(&paths, a.password.password_file.as_deref(), Purpose::Serve)?;
+    let mut open = open_ca(&a.ca, a.password.password_file.as_deref(), Purpose::Serve)?;
     let tls_key = open
         .tls_key
         .take()
@@ -204,12 +217,23 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         paths: paths.clone(),
         reload: std::sync::Arc::new({
             let paths = paths.clone();
+            let shared = match &open.ledger {
+                crate::store::StoreLocation::Postgres { location, .. } => Some((**location).clone()),
+                crate::store::StoreLocation::Embedded(_) => None,
+            };
             move || {
+                if let Some(db) = &shared {
+                    ca::replica::sync(&paths, &password, db)?;
+                }
                 let config = CaConfig::load(&paths)?;
                 let certs = CaCerts::load(&paths, &config)?;
                 IssuerKeys::unlock(&paths, &config, certs, &password, now().0)
             }
         }),
+        replicas: match &open.ledger {
+            crate::store::StoreLocation::Postgres { location, .. } => Some((**location).clone()),
+            crate::store::StoreLocation::Embedded(_) => None,
+        },
     };
     let rt = runtime()?;
     let store = open.authority.store().clone();

@@ -22,7 +22,7 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
         .as_deref()
         .ok_or_else(|| CliError::usage("--offline-root needs -o REQ"))?;
     let name = a.name.as_deref().unwrap_or(FIRST_INTERMEDIATE_NAME);
-    let lifetimes = a.lifetimes();
+    let lifetimes = a.options()?;
     let ca_url = a.ca_url.as_deref().unwrap_or(ca::DEFAULT_CA_URL);
     let (_, request) = ca::install_awaiting_root(&paths, ca_url, pw, force, lifetimes, name)?;
     write_atomic(out, request.to_json()?.as_bytes(), 0o644).map_err(|e| {
@@ -80,6 +80,11 @@ pub(crate) fn complete(a: &InstallArgs, signed: &std::path::Path) -> Result<()> 
 pub(crate) fn install_root_crl(a: &InstallArgs, file: &std::path::Path) -> Result<()> {
     let paths = a.ca.paths();
     let crl = offline_root::install_root_crl(&paths, file)?;
+    let config = CaConfig::load(&paths)?;
+    if let crate::store::StoreLocation::Postgres { location, .. } = a.ca.ledger(&config)? {
+        ca::replica::publish(&paths, &config, &location)?;
+        eprintln!("Published to the CA's replicas: each takes it up now.");
+    }
     eprintln!(
         "Installed the root's CRL ({} revoked, next update {}); served at GET /crl/root. The \
          certificates of an intermediate it revokes are no longer renewed or revoked by their \
@@ -131,7 +136,12 @@ pub(crate) fn request(a: &IntermediateRequestArgs) -> Result<()> {
 pub(crate) fn activate(a: &IntermediateActivateArgs) -> Result<()> {
     let paths = a.ca.paths();
     let pw = password::obtain(a.password.password_file.as_deref(), false)?;
-    let done = offline_root::activate(&paths, &a.signed, &pw)?;
+    let ledger = a.ca.ledger(&CaConfig::load(&paths)?)?;
+    let done = offline_root::activate(&paths, &a.signed, &pw, &ledger)?;
+    if let crate::store::StoreLocation::Postgres { location, .. } = &ledger {
+        ca::replica::publish(&paths, &done.config, location)?;
+        eprintln!("Published to the CA's replicas: each takes it up now.");
+    }
     eprintln!(
         "Activated the intermediate {}: new and renewed certificates come from it. The one \
          before ({}) still renews its certificates and signs its CRL (GET /crl/{}) until {}.",

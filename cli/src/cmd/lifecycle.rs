@@ -16,11 +16,12 @@ use serde::Serialize;
 
 use crate::ca::{self, CaCerts, CaConfig, CaPaths};
 use crate::client;
+use crate::cmd::args::CaDir;
 use crate::cmd::args::{AuditArgs, CrlArgs, ListArgs, RevokeArgs};
 use crate::cmd::ca::{open_ca, runtime};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{now, time_text, write_atomic};
-use crate::store::{Ledger, durable, log as audit};
+use crate::store::{Ledger, StoreLocation, durable, log as audit};
 use crate::wire::{RevokeRequest, RevokeResponse, serial_to_wire};
 
 /// `pki revoke`: through the running server's API, or on the folder
@@ -34,7 +35,7 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
         return rt.block_on(revoke_through_server(a, &paths, &config, serial, reason));
     }
     let open = open_ca(
-        &paths,
+        &a.ca,
         a.password.password_file.as_deref(),
         crate::cmd::ca::Purpose::Operate,
     )?;
@@ -160,7 +161,7 @@ pub(crate) fn crl(a: &CrlArgs) -> Result<()> {
         resp.body.to_vec()
     } else {
         let open = open_ca(
-            &paths,
+            &a.ca,
             a.password.password_file.as_deref(),
             crate::cmd::ca::Purpose::Operate,
         )?;
@@ -225,9 +226,24 @@ fn load_ledger_folder(paths: &CaPaths) -> Result<()> {
     CaConfig::load(paths).map(|_| ())
 }
 
+/// Where the ledger of a CA folder or an offline root's folder lives.
+fn ledger_of(ca: &CaDir) -> Result<StoreLocation> {
+    let paths = ca.paths();
+    if crate::root::RootPaths::new(&paths.dir).config().exists() {
+        return Ok(StoreLocation::Embedded(paths.store()));
+    }
+    ca.ledger(&CaConfig::load(&paths)?)
+}
+
 /// Read the ledger; after a crash (the index needs recovery, which a
-/// read-only open cannot do) open the store once when no server runs.
-fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
+/// read-only open cannot do) open the store once when no server runs. A
+/// shared ledger is read from its database.
+fn read_ledger(ca: &CaDir) -> Result<Ledger> {
+    let location = ledger_of(ca)?;
+    if location.is_shared() {
+        return Ledger::read_at(&location);
+    }
+    let paths = &ca.paths();
     match Ledger::read(&paths.store()) {
         Ok(l) => Ok(l),
         Err(first) => {
@@ -246,7 +262,7 @@ fn read_ledger(paths: &CaPaths) -> Result<Ledger> {
 pub(crate) fn list(a: &ListArgs) -> Result<()> {
     let paths = a.ca.paths();
     load_ledger_folder(&paths)?;
-    let ledger = read_ledger(&paths)?;
+    let ledger = read_ledger(&a.ca)?;
     let t = now().0;
     let revoked: std::collections::HashMap<&str, _> = ledger
         .revocations
@@ -328,6 +344,23 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
 pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
     let paths = a.ca.paths();
     load_ledger_folder(&paths)?;
+    if let StoreLocation::Postgres {
+        location,
+        root_fingerprint,
+    } = ledger_of(&a.ca)?
+    {
+        if a.repair {
+            return Err(CliError::usage(
+                "--repair mends an audit log file; this CA's log is in its database, whose own \
+                 replication and backups keep it",
+            ));
+        }
+        let (text, head) = crate::store::postgres::read_audit(&location, &root_fingerprint)?;
+        let hint = "Its lines are in the database's table fedpki_audit: compare with a backup \
+                    of the database to see what was changed"
+            .to_owned();
+        return report_audit(&text, Some(&head), &location.url, hint);
+    }
     if ca::server_pid(&paths)?.is_none() && paths.database().exists() {
         // Finish what a crash interrupted, as the server does when it
         // starts (or, asked to, repair a log that lost entries).
@@ -351,7 +384,7 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
             "stop the CA server first: the log is repaired with the folder locked",
         ));
     }
-    let ledger = read_ledger(&paths)?;
+    let ledger = read_ledger(&a.ca)?;
     let log = paths.audit_log();
     let text = if log.exists() {
         let mut t = Vec::new();
@@ -361,9 +394,26 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
     } else {
         Vec::new()
     };
-    match audit::verify(&text, ledger.indexed.as_ref()) {
+    let hint = durable::repair_hint(&log);
+    report_audit(
+        &text,
+        ledger.indexed.as_ref(),
+        &log.display().to_string(),
+        hint,
+    )
+}
+
+/// Check an audit log's text against the head its ledger indexed, and say
+/// what was found (`where_` names the log, `hint` what to do if broken).
+fn report_audit(
+    text: &[u8],
+    indexed: Option<&audit::Head>,
+    where_: &str,
+    hint: String,
+) -> Result<()> {
+    match audit::verify(text, indexed) {
         audit::Verdict::Intact { entries, head } => {
-            for (i, e) in audit::scan(&text, &audit::Head::default())
+            for (i, e) in audit::scan(text, &audit::Head::default())
                 .0
                 .iter()
                 .enumerate()
@@ -383,9 +433,7 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
             Ok(())
         }
         audit::Verdict::Tampered { entry, reason } => Err(CliError::Check(format!(
-            "the audit log {} was tampered with: entry {entry}: {reason}. {}",
-            log.display(),
-            durable::repair_hint(&log)
+            "the audit log {where_} was tampered with: entry {entry}: {reason}. {hint}"
         ))),
     }
 }

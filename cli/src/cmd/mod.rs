@@ -58,7 +58,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::Uninstall(a)) => ca::uninstall(a),
         Command::Pki(Pki::Csr(a)) => ca::csr(a),
         Command::Pki(Pki::Sign(a)) => sign::sign_request(
-            &a.ca.ca_path,
+            &a.ca,
             &a.request,
             &a.out,
             a.yes,

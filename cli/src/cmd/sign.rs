@@ -11,14 +11,13 @@ use fedpki_core::package::{RequestFile, SignedFile};
 use fedpki_core::token::Bundle;
 
 use crate::authority::verified_csr;
-use crate::ca::CaPaths;
 use crate::cmd::ca::{open_ca, runtime};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{now, read_text, write_atomic};
 
 /// `fedpki pki sign -p DIR REQ -o SIGNED [--yes]`
 pub(crate) fn sign_request(
-    ca_dir: &Path,
+    ca: &crate::cmd::args::CaDir,
     request: &Path,
     out: &Path,
     yes: bool,
@@ -33,14 +32,14 @@ pub(crate) fn sign_request(
             file.name
         )));
     }
-    let paths = CaPaths::new(ca_dir);
+    let paths = ca.paths();
     if let Some(pid) = crate::ca::server_pid(&paths)? {
         return Err(CliError::usage(format!(
             "the CA in {} is being served (pid {pid}); certify online, or stop the server to sign offline",
             paths.dir.display()
         )));
     }
-    let open = open_ca(&paths, password_file, crate::cmd::ca::Purpose::Operate)?;
+    let open = open_ca(ca, password_file, crate::cmd::ca::Purpose::Operate)?;
     let rt = runtime()?;
     let issued = match &file.token {
         Some(token) => {

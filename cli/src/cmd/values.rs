@@ -45,7 +45,7 @@ pub(super) fn fingerprint(s: &str) -> Result<String, String> {
 
 pub(super) fn leaf_lifetime(s: &str) -> Result<u64, String> {
     let secs = parse_duration(s)?;
-    crate::ca::Lifetimes::check_leaf(secs)?;
+    crate::ca::InstallOptions::check_leaf(secs)?;
     Ok(secs)
 }
 

@@ -16,6 +16,7 @@ pub(crate) mod disk;
 pub(crate) mod durable;
 pub(crate) mod index;
 pub mod log;
+pub(crate) mod postgres;
 #[cfg(test)]
 mod power_cut_tests;
 pub(crate) mod records;
@@ -48,6 +49,9 @@ pub enum StoreError {
     /// The store's files disagree (the log lacks what the index took) or
     /// are in a format this fedpki does not read: nothing was changed.
     Corrupt(String),
+    /// The shared database cannot be reached now: nothing was written; the
+    /// store reconnects by itself.
+    Unavailable(String),
     /// Another failure (the index unreadable, …).
     Failed(String),
 }
@@ -55,7 +59,9 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::DiskFull(m) | Self::Failed(m) | Self::Corrupt(m) => f.write_str(m),
+            Self::DiskFull(m) | Self::Failed(m) | Self::Corrupt(m) | Self::Unavailable(m) => {
+                f.write_str(m)
+            }
             Self::Fatal(m) => write!(
                 f,
                 "{m}; the store refuses every change until the CA is restarted"
@@ -93,6 +99,25 @@ pub trait Backend: Send + 'static {
     fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError>;
     /// Whether a token id is burnt.
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError>;
+    /// Every revocation with the record of the certificate it revokes.
+    fn revoked_certificates(
+        &mut self,
+    ) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>, StoreError> {
+        let revoked = self.revocations()?;
+        revoked
+            .into_iter()
+            .map(|r| {
+                let cert = self.certificate(&r.serial)?;
+                Ok((r, cert))
+            })
+            .collect()
+    }
+    /// The next cRLNumber, at least `at_least`, when the ledger keeps them
+    /// (shared by replicas); `None` when the CA keeps its own.
+    fn next_crl_number(&mut self, at_least: u64) -> Result<Option<u64>, StoreError> {
+        let _ = at_least;
+        Ok(None)
+    }
     /// The last batch's callers have their answers (the batch is durable
     /// in the log): a moment for work they need not wait for, such as a
     /// due checkpoint of the index.
@@ -105,6 +130,33 @@ pub trait Backend: Send + 'static {
     /// space); cleared by the next write that succeeds.
     fn disk_full_flag(&self) -> Option<Arc<AtomicBool>> {
         None
+    }
+    /// Set while a shared database cannot be reached; cleared by the next
+    /// operation that reaches it.
+    fn unavailable_flag(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
+}
+
+/// Where a CA's ledger lives.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreLocation {
+    /// In the CA folder (the default): the index and the audit log.
+    Embedded(StorePaths),
+    /// In a PostgreSQL database its replicas share, bound to the CA whose
+    /// root has this fingerprint.
+    Postgres {
+        /// The database.
+        location: Box<postgres::PgLocation>,
+        /// The CA's root fingerprint, which the database records.
+        root_fingerprint: String,
+    },
+}
+
+impl StoreLocation {
+    /// Whether the ledger is shared by replicas (in a database).
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
     }
 }
 
@@ -151,6 +203,17 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Read the ledger wherever it lives, without taking the writer's place.
+    pub(crate) fn read_at(location: &StoreLocation) -> Result<Self> {
+        match location {
+            StoreLocation::Embedded(paths) => Self::read(paths),
+            StoreLocation::Postgres {
+                location,
+                root_fingerprint,
+            } => postgres::read_ledger(location, root_fingerprint).map_err(CliError::from),
+        }
+    }
+
     /// Read the index, then the log's entries beyond it, without taking
     /// the writer's place.
     pub fn read(paths: &StorePaths) -> Result<Self> {
@@ -212,6 +275,7 @@ enum Op {
     Certificate(String, Reply<Option<CertRecord>>),
     Revoked(Reply<Vec<(RevocationRecord, Option<CertRecord>)>>),
     IsBurnt(String, Reply<bool>),
+    CrlNumber(u64, Reply<Option<u64>>),
 }
 
 /// Most changes one batch carries.
@@ -225,6 +289,7 @@ const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 #[derive(Debug)]
 struct Shared {
     disk_full: Option<Arc<AtomicBool>>,
+    unavailable: Option<Arc<AtomicBool>>,
     /// Set once the store can no longer serve: why.
     failure: Arc<watch::Sender<Option<String>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -260,6 +325,7 @@ impl Store {
         let (failure, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             disk_full: backend.disk_full_flag(),
+            unavailable: backend.unavailable_flag(),
             failure: Arc::new(failure),
             thread: Mutex::new(None),
         });
@@ -285,10 +351,36 @@ impl Store {
         Self::start_holding(backend, guard)
     }
 
+    /// Open the CA's ledger wherever it lives and start the writer.
+    pub(crate) fn open_at(location: &StoreLocation, guard: impl Send + 'static) -> Result<Self> {
+        match location {
+            StoreLocation::Embedded(paths) => Self::open(paths, guard),
+            StoreLocation::Postgres {
+                location,
+                root_fingerprint,
+            } => {
+                let backend = postgres::PgBackend::open(
+                    (**location).clone(),
+                    root_fingerprint,
+                    postgres::Expect::Existing,
+                )?;
+                Self::start_holding(backend, guard)
+            }
+        }
+    }
+
     /// Whether the last write failed because the disk is full.
     pub fn disk_full(&self) -> bool {
         self.shared
             .disk_full
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Whether the shared database could not be reached last time.
+    pub fn unavailable(&self) -> bool {
+        self.shared
+            .unavailable
             .as_ref()
             .is_some_and(|f| f.load(Ordering::SeqCst))
     }
@@ -395,19 +487,13 @@ impl Store {
         let jti = jti.to_owned();
         self.ask(|r| Op::IsBurnt(jti, r)).await
     }
-}
 
-fn revoked_with_records(
-    backend: &mut impl Backend,
-) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>, StoreError> {
-    let revoked = backend.revocations()?;
-    revoked
-        .into_iter()
-        .map(|r| {
-            let cert = backend.certificate(&r.serial)?;
-            Ok((r, cert))
-        })
-        .collect()
+    /// The next cRLNumber, at least `at_least`, when the ledger keeps them
+    /// (a shared one, so every replica's CRLs number on); `None` when the
+    /// caller numbers its own.
+    pub async fn next_crl_number(&self, at_least: u64) -> Result<Option<u64>> {
+        self.ask(|r| Op::CrlNumber(at_least, r)).await
+    }
 }
 
 fn writer(
@@ -456,7 +542,10 @@ fn writer(
                     let _ = r.send(backend.certificate(&serial));
                 }
                 Op::Revoked(r) => {
-                    let _ = r.send(revoked_with_records(&mut backend));
+                    let _ = r.send(backend.revoked_certificates());
+                }
+                Op::CrlNumber(at_least, r) => {
+                    let _ = r.send(backend.next_crl_number(at_least));
                 }
                 Op::IsBurnt(jti, r) => {
                     let _ = r.send(backend.is_burnt(&jti));

@@ -60,7 +60,12 @@ pub(crate) struct Activated {
 /// `pki intermediate activate`: from now on the staged intermediate the
 /// root signed issues; the one before is retired (its CRL still signed
 /// until the last certificate it can have issued has expired).
-pub(crate) fn activate(paths: &CaPaths, signed: &Path, password: &str) -> Result<Activated> {
+pub(crate) fn activate(
+    paths: &CaPaths,
+    signed: &Path,
+    password: &str,
+    ledger: &crate::store::StoreLocation,
+) -> Result<Activated> {
     let mut config = CaConfig::load(paths)?;
     let certs = CaCerts::load(paths, &config)?;
     let answer = check_answer(
@@ -95,7 +100,7 @@ pub(crate) fn activate(paths: &CaPaths, signed: &Path, password: &str) -> Result
     let retired = RetiredIntermediate {
         key_id: old.clone(),
         retired_at: t,
-        crl_until: last_expiry(paths, &config, &certs.intermediate, &old, t)?,
+        crl_until: last_expiry(ledger, &config, &certs.intermediate, &old, t)?,
     };
     config.retired_intermediates.push(retired.clone());
     config.active_intermediate = Some(kid.clone());
@@ -113,13 +118,13 @@ pub(crate) fn activate(paths: &CaPaths, signed: &Path, password: &str) -> Result
 /// up the new intermediate (now + the longest lifetime it issues), never
 /// past the intermediate's own end.
 fn last_expiry(
-    paths: &CaPaths,
+    ledger: &crate::store::StoreLocation,
     config: &CaConfig,
     intermediate: &Certificate,
     kid: &str,
     now: u64,
 ) -> Result<u64> {
-    let ledger = crate::store::Ledger::read(&paths.store())?;
+    let ledger = crate::store::Ledger::read_at(ledger)?;
     let in_ledger = ledger
         .certificates
         .iter()

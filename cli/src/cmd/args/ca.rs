@@ -83,13 +83,21 @@ pub(crate) struct SignArgs {
 }
 
 impl InstallArgs {
-    /// What the new CA is made to allow.
-    pub(crate) fn lifetimes(&self) -> crate::ca::Lifetimes {
-        crate::ca::Lifetimes {
+    /// What the new CA is made with.
+    pub(crate) fn options(&self) -> crate::error::Result<crate::ca::InstallOptions> {
+        let store = match &self.store {
+            Some(url) => Some(crate::store::postgres::PgLocation::parse(
+                url,
+                self.ca.store_password_file.as_deref(),
+            )?),
+            None => None,
+        };
+        Ok(crate::ca::InstallOptions {
             leaf_secs: self.cert_lifetime,
             max_token_secs: self.max_token_ttl,
             allow_node_on_ca_host: self.node_on_ca_host.as_deref() == Some("allow"),
-        }
+            store,
+        })
     }
 }
 
@@ -147,6 +155,13 @@ pub(crate) struct InstallArgs {
     /// only that, taken up when the CA next starts.
     #[arg(long, value_name = "allow|refuse", value_parser = ["allow", "refuse"])]
     pub node_on_ca_host: Option<String>,
+    /// Keep the ledger in this PostgreSQL database, shared by the CA's
+    /// replicas, instead of the folder: postgresql://USER@HOST[:PORT]/DB
+    /// (`sslmode=verify-full&sslrootcert=FILE` for TLS; several hosts with
+    /// `target_session_attrs=read-write` to follow a failover). It must
+    /// hold no fedpki ledger yet. No password in the URL.
+    #[arg(long, value_name = "URL", conflicts_with = "offline_root")]
+    pub store: Option<String>,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,

@@ -28,6 +28,8 @@ pub(crate) struct Cli {
 }
 
 /// Top-level commands.
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// The online CA: install, run, tokens, certify (as `fx pki`).
@@ -174,12 +176,24 @@ pub(crate) struct CaDir {
     /// Folder of the CA.
     #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
     pub ca_path: PathBuf,
+    /// When the CA's ledger is in PostgreSQL: the database password, first
+    /// line of this file (else PGPASSWORD, else the pgpass file, as libpq).
+    #[arg(long, value_name = "FILE")]
+    pub store_password_file: Option<PathBuf>,
 }
 
 impl CaDir {
     /// Its layout.
     pub(crate) fn paths(&self) -> crate::ca::CaPaths {
         crate::ca::CaPaths::new(&self.ca_path)
+    }
+
+    /// Where the ledger of the CA configured by `config` lives.
+    pub(crate) fn ledger(
+        &self,
+        config: &crate::ca::CaConfig,
+    ) -> crate::error::Result<crate::store::StoreLocation> {
+        config.ledger(&self.paths(), self.store_password_file.as_deref())
     }
 }
 

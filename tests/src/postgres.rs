@@ -1,0 +1,242 @@
+//! A real PostgreSQL for a test: a cluster of its own in a temporary
+//! folder, on a free port, run as the package's `postgres` user (`initdb`
+//! refuses root), with a password (scram-sha-256) for its superuser
+//! `fedpki`, stopped when dropped. Debian's `postgresql` package; `scripts/
+//! setup` installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The superuser's password in every test cluster.
+pub const PG_PASSWORD: &str = "pg-test-password";
+
+/// One PostgreSQL server.
+#[derive(Debug)]
+pub struct Postgres {
+    /// Holds the cluster's folder.
+    _tmp: tempfile::TempDir,
+    /// The data folder.
+    pub data: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    bin: PathBuf,
+}
+
+/// The folder of Debian's PostgreSQL server programs (the newest there).
+fn pg_bin() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (scripts/setup)")
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").is_file())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("PostgreSQL's initdb (scripts/setup installs it)")
+}
+
+fn as_postgres(program: &Path, args: &[&str]) -> Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ])
+        .arg(program)
+        .args(args)
+        .current_dir("/")
+        .output()
+        .expect("run as postgres")
+}
+
+fn checked(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl Postgres {
+    /// A new cluster, started.
+    pub fn start() -> Self {
+        let pg = Self::init();
+        pg.up();
+        pg
+    }
+
+    /// A new cluster, not started (a standby is made from a base backup
+    /// instead).
+    pub fn init() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().join("data");
+        let pw = tmp.path().join("pw");
+        std::fs::write(&pw, PG_PASSWORD).unwrap();
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let bin = pg_bin();
+        let (data_s, pw_s) = (data.to_str().unwrap(), pw.to_str().unwrap());
+        checked(
+            "initdb",
+            as_postgres(
+                &bin.join("initdb"),
+                &[
+                    "-D",
+                    data_s,
+                    "-U",
+                    "fedpki",
+                    "--auth=scram-sha-256",
+                    "--pwfile",
+                    pw_s,
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ],
+            ),
+        );
+        let port = crate::free_port();
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut conf,
+            format!(
+                "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+                 fsync = on\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n",
+                tmp.path().display()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("pg_hba.conf"))
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    b"host replication fedpki 127.0.0.1/32 scram-sha-256\n",
+                )
+            })
+            .unwrap();
+        Self {
+            _tmp: tmp,
+            data,
+            port,
+            bin,
+        }
+    }
+
+    /// Start the server and wait until it takes connections.
+    pub fn up(&self) {
+        let log = self.data.parent().unwrap().join("server.log");
+        checked(
+            "pg_ctl start",
+            as_postgres(
+                &self.bin.join("pg_ctl"),
+                &[
+                    "-D",
+                    self.data.to_str().unwrap(),
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            ),
+        );
+    }
+
+    /// Stop the server (`immediate`: as a crash, with no checkpoint).
+    pub fn down(&self) {
+        let _ = as_postgres(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
+    /// A `postgresql://` URL for database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://fedpki@127.0.0.1:{}/{db}?sslmode=disable",
+            self.port
+        )
+    }
+
+    /// Run SQL with psql on database `db`; its output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = checked(
+            "psql",
+            Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "fedpki",
+                ])
+                .args(["-d", db, "-XAtqc", sql])
+                .env("PGPASSWORD", PG_PASSWORD)
+                .output()
+                .expect("run psql"),
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A new, empty database.
+    pub fn create_db(&self, db: &str) {
+        self.psql("postgres", &format!("CREATE DATABASE {db}"));
+    }
+
+    /// Wait until the server takes connections (after `up`, a promotion).
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "fedpki",
+            ])
+            .args(["-d", "postgres", "-XAtqc", "SELECT 1"])
+            .env("PGPASSWORD", PG_PASSWORD)
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "PostgreSQL did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The server programs' folder.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
