@@ -233,6 +233,132 @@ impl Postgres {
     pub fn bin(&self) -> &Path {
         &self.bin
     }
+
+    /// A streaming standby of this server (a base backup, started), with
+    /// synchronous replication to it: a commit the primary answered is on
+    /// the standby too.
+    pub fn standby(&self) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = tmp.path().join("data");
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(self.bin.join("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "fedpki",
+            ])
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ])
+            .env("PGPASSWORD", PG_PASSWORD)
+            .current_dir("/")
+            .output()
+            .expect("pg_basebackup");
+        checked("pg_basebackup", out);
+        let port = crate::free_port();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    format!(
+                        "port = {port}\nunix_socket_directories = '{}'\n",
+                        tmp.path().display()
+                    )
+                    .as_bytes(),
+                )
+            })
+            .unwrap();
+        // The password the standby replicates with.
+        std::fs::write(
+            tmp.path().join("pgpass"),
+            format!("127.0.0.1:{}:*:fedpki:{PG_PASSWORD}\n", self.port),
+        )
+        .unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.auto.conf"))
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    format!(
+                        "primary_conninfo = 'host=127.0.0.1 port={} user=fedpki passfile={}'\n",
+                        self.port,
+                        tmp.path().join("pgpass").display()
+                    )
+                    .as_bytes(),
+                )
+            })
+            .unwrap();
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(tmp.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = Command::new("chmod")
+            .arg("600")
+            .arg(tmp.path().join("pgpass"))
+            .status();
+        let standby = Self {
+            _tmp: tmp,
+            data,
+            port,
+            bin: self.bin.clone(),
+        };
+        standby.up();
+        // Synchronous from now on: the primary waits for the standby.
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+        ) != "1"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the standby did not become synchronous"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        standby
+    }
+
+    /// Promote this standby to primary.
+    pub fn promote(&self) {
+        checked(
+            "pg_ctl promote",
+            as_postgres(
+                &self.bin.join("pg_ctl"),
+                &["-D", self.data.to_str().unwrap(), "-w", "promote"],
+            ),
+        );
+    }
 }
 
 impl Drop for Postgres {

@@ -4,15 +4,13 @@
 //! replica, the audit chain is one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
-use std::path::PathBuf;
-
 use fedpki::facade::{
     Backend, CertRecord, Change, IssueCommit, MemoryBackend, RevocationRecord, RevokeCommit,
 };
 use fedpki_tests::postgres::{PG_PASSWORD, Postgres};
 
 /// A password file for the database, in `dir`.
-fn pg_password_file(dir: &std::path::Path) -> PathBuf {
+fn pg_password_file(dir: &std::path::Path) -> std::path::PathBuf {
     let f = dir.join("pg-pw");
     std::fs::write(&f, format!("{PG_PASSWORD}\n")).unwrap();
     f
@@ -161,56 +159,6 @@ fn the_postgresql_ledger_decides_as_the_embedded_store_does() {
     }
 }
 
-/// One request to the replica on `port`: status and JSON body.
-fn request(
-    port: u16,
-    root: &[u8],
-    method: &str,
-    path: &str,
-    body: Option<Vec<u8>>,
-) -> (u16, serde_json::Value) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let resp = rt
-        .block_on(fedpki::facade::https_request(
-            "localhost",
-            port,
-            root,
-            method,
-            path,
-            body,
-        ))
-        .unwrap();
-    (
-        resp.status,
-        serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
-    )
-}
-
-/// The serials (canonical hex) of a DER CRL.
-fn crl_serials(der: &[u8]) -> Vec<String> {
-    fedpki_core::crl::Crl::parse(der)
-        .unwrap()
-        .entries()
-        .into_iter()
-        .map(|e| e.serial_hex)
-        .collect()
-}
-
-fn crl_of(port: u16, root: &[u8], path: &str) -> (u16, Vec<u8>) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let resp = rt
-        .block_on(fedpki::facade::https_request(
-            "localhost",
-            port,
-            root,
-            "GET",
-            path,
-            None,
-        ))
-        .unwrap();
-    (resp.status, resp.body.to_vec())
-}
-
 /// Two replicas, each `pki run` on its own copy of the CA folder and its
 /// own port, on one database: a token works once whichever receives it, a
 /// revocation answered by one is in the other's CRL within a second, `pki
@@ -218,50 +166,20 @@ fn crl_of(port: u16, root: &[u8], path: &str) -> (u16, Vec<u8>) {
 /// activated on one is issued from by the other.
 #[test]
 fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
-    use fedpki_tests::site::{Site, kid};
+    use fedpki_tests::replicas::{Replicas, crl_serials};
+    use fedpki_tests::site::{cert_at, kid};
     use fedpki_tests::tokens::{Provisioner, new_key};
     use fedpki_tests::*;
     let pg = Postgres::start();
     pg.create_db("ca");
-    let site = Site::new();
-    let pgpw = pg_password_file(site.tmp.path());
-    let db = format!("--store-password-file {}", pgpw.display());
-    ok(site.pki(&format!(
-        "install -p @a --ca-url $URL --store {} {db}",
-        pg.url("ca")
-    )));
-    // Export the root first: no replica holds it.
+    let r = Replicas::install(&pg.url("ca"), "");
+    let (site, db) = (&r.site, &r.db_flag);
+    // Moving the root out of one copy: no replica then holds it.
     ok(site.pki(&format!("root export -p @a -o @root --yes {db}")));
-    let status = std::process::Command::new("cp")
-        .args(["-a"])
-        .arg(site.path("a"))
-        .arg(site.path("b"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let run = |dir: &str, extra: &[&str]| {
-        let d = site.path(dir);
-        let mut args = vec![
-            "pki",
-            "run",
-            "-p",
-            d.to_str().unwrap(),
-            "--password-file",
-            site.pw.to_str().unwrap(),
-            "--store-password-file",
-            pgpw.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        Server::start(site.tmp.path(), &args)
-    };
-    let port_b = free_port();
-    let bind_b = format!("127.0.0.1:{port_b}");
-    let _a = run("a", &[]);
-    let _b = run("b", &["--bind", &bind_b]);
-    let (port_a, root) = (site.port, {
-        let pem = std::fs::read_to_string(site.path("a/certs/root_ca.crt")).unwrap();
-        fedpki_core::encoding::pem_one(&pem, "CERTIFICATE").unwrap()
-    });
+    std::fs::remove_file(site.path("b/secrets/root_ca_key")).unwrap();
+    let (port_a, port_b) = (r.port("a"), r.port("b"));
+    let _a = r.serve("a", &[]);
+    let _b = r.serve("b", &[]);
 
     // One token, sent 32 times across both replicas at once: one certificate.
     let provisioner = Provisioner::of(&site.path("a"), &format!("localhost:{port_a}"));
@@ -269,9 +187,9 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..32)
             .map(|i| {
-                let (body, root) = (body.clone(), &root);
+                let (body, r) = (body.clone(), &r);
                 let port = if i % 2 == 0 { port_a } else { port_b };
-                s.spawn(move || request(port, root, "POST", "/1.0/sign", Some(body)).0)
+                s.spawn(move || r.request(port, "POST", "/1.0/sign", Some(body)).unwrap().0)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -287,35 +205,36 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     );
 
     // A certificate issued through B, revoked through A: in B's CRL within 1 s.
-    let (status, issued) = request(
-        port_b,
-        &root,
-        "POST",
-        "/1.0/sign",
-        Some(provisioner.sign_body("node2", &new_key())),
-    );
-    assert_eq!(status, 201, "{issued}");
+    let sign = |port: u16, name: &str| {
+        let (status, issued) = r
+            .request(
+                port,
+                "POST",
+                "/1.0/sign",
+                Some(provisioner.sign_body(name, &new_key())),
+            )
+            .unwrap();
+        assert_eq!(status, 201, "{issued}");
+        issued
+    };
+    let issued = sign(port_b, "node2");
     let leaf = fedpki_core::issue::parse_cert_pem(issued["crt"].as_str().unwrap()).unwrap();
     let serial = fedpki_core::issue::serial_hex(&leaf);
-    let decimal = fedpki_core::serial::hex_to_decimal(&serial).unwrap();
     let revoke = serde_json::json!({
-        "serial": decimal, "reasonCode": 1, "passive": true,
-        "ott": provisioner.revoke_jwt(&serial),
+        "serial": fedpki_core::serial::hex_to_decimal(&serial).unwrap(),
+        "reasonCode": 1, "passive": true, "ott": provisioner.revoke_jwt(&serial),
     });
-    let (status, answer) = request(
-        port_a,
-        &root,
-        "POST",
-        "/1.0/revoke",
-        Some(revoke.to_string().into_bytes()),
-    );
+    let (status, answer) = r
+        .request(
+            port_a,
+            "POST",
+            "/1.0/revoke",
+            Some(revoke.to_string().into_bytes()),
+        )
+        .unwrap();
     assert_eq!(status, 200, "{answer}");
     let answered = std::time::Instant::now();
-    loop {
-        let (_, der) = crl_of(port_b, &root, "/crl");
-        if crl_serials(&der).contains(&serial) {
-            break;
-        }
+    while !crl_serials(&r.fetch(port_b, "/crl").1).contains(&serial) {
         assert!(
             answered.elapsed() < std::time::Duration::from_secs(1),
             "B's CRL lacks the revocation A answered a second ago"
@@ -323,20 +242,17 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // OpenSSL honours B's CRL for it.
-    let (_, der) = crl_of(port_b, &root, "/crl");
-    std::fs::write(site.path("b.crl"), &der).unwrap();
+    std::fs::write(site.path("b.crl"), r.fetch(port_b, "/crl").1).unwrap();
     let chain = format!(
         "{}{}",
         issued["crt"].as_str().unwrap(),
         issued["ca"].as_str().unwrap()
     );
     std::fs::write(site.path("node2.crt"), chain).unwrap();
-    let out = std::process::Command::new("openssl")
-        .args(["crl", "-inform", "DER", "-in", "b.crl", "-out", "b-crl.pem"])
-        .current_dir(site.tmp.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    openssl(
+        site.tmp.path(),
+        &["crl", "-inform", "DER", "-in", "b.crl", "-out", "b-crl.pem"],
+    );
     let out = std::process::Command::new("openssl")
         .args([
             "verify",
@@ -354,22 +270,11 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     assert!(!out.status.success() && said.contains("revoked"), "{said}");
 
     // The ledger and the audit chain, the same from either folder.
-    let bare = |line: String| {
-        let args: Vec<String> = line
-            .split_whitespace()
-            .map(|w| match w.strip_prefix('@') {
-                Some(name) => site.path(name).to_str().unwrap().to_owned(),
-                None => w.to_owned(),
-            })
-            .collect();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(fedpki(site.tmp.path(), &args))
-    };
-    let list = |dir: &str| stdout(&bare(format!("pki list -p @{dir} --json {db}")));
+    let list = |dir: &str| stdout(&ok(r.bare(&format!("pki list -p @{dir} --json {db}"))));
     assert_eq!(list("a"), list("b"));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&list("a")).unwrap();
-    assert!(rows.iter().any(|r| r["subject"] == "node1"));
-    let audit = |dir: &str| stdout(&bare(format!("pki audit -p @{dir} {db}")));
+    assert!(rows.iter().any(|row| row["subject"] == "node1"));
+    let audit = |dir: &str| stdout(&ok(r.bare(&format!("pki audit -p @{dir} {db}"))));
     assert_eq!(audit("a"), audit("b"));
     assert!(audit("a").contains("audit log intact"), "{}", audit("a"));
 
@@ -383,28 +288,20 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
         "{}",
         stderr(&out)
     );
-    let new = fedpki_tests::site::cert_at(&site.signed_intermediate("next.signed"), 0);
+    let new = cert_at(&site.signed_intermediate("next.signed"), 0);
     let started = std::time::Instant::now();
-    while crl_of(port_b, &root, &format!("/crl/{}", kid(&new))).0 != 200 {
+    while r.fetch(port_b, &format!("/crl/{}", kid(&new))).0 != 200 {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),
             "B did not take up the intermediate activated on A"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let (status, issued) = request(
-        port_b,
-        &root,
-        "POST",
-        "/1.0/sign",
-        Some(provisioner.sign_body("node3", &new_key())),
-    );
-    assert_eq!(status, 201, "{issued}");
+    let issued = sign(port_b, "node3");
     let ca = fedpki_core::issue::parse_cert_pem(issued["ca"].as_str().unwrap()).unwrap();
     assert_eq!(ca, new, "B issues from the intermediate activated on A");
     assert!(
-        site.path("b/certs/intermediates")
-            .join(format!("{}.crt", kid(&new)))
+        site.path(&format!("b/certs/intermediates/{}.crt", kid(&new)))
             .exists()
     );
 }

@@ -265,6 +265,9 @@ fn housekeeping(app: Arc<App>, identity: Arc<TlsIdentity>) -> tokio::task::JoinH
                 },
                 _ = crl.tick() => refresh_crls(&app).await,
                 _ = retry.tick() => {
+                    // A shared database's health is known without waiting
+                    // for a request to find it away.
+                    let _ = app.authority.store().ping().await;
                     if app.crl.is_stale() {
                         refresh_crls(&app).await;
                         if !app.crl.is_stale() {

@@ -313,7 +313,10 @@ impl CaConfig {
         Ok(match &self.store {
             None => crate::store::StoreLocation::Embedded(paths.store()),
             Some(url) => crate::store::StoreLocation::Postgres {
-                location: Box::new(crate::store::postgres::PgLocation::parse(url, store_password)?),
+                location: Box::new(crate::store::postgres::PgLocation::parse(
+                    url,
+                    store_password,
+                )?),
                 root_fingerprint: self.root_fingerprint.clone(),
             },
         })

@@ -218,7 +218,9 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         reload: std::sync::Arc::new({
             let paths = paths.clone();
             let shared = match &open.ledger {
-                crate::store::StoreLocation::Postgres { location, .. } => Some((**location).clone()),
+                crate::store::StoreLocation::Postgres { location, .. } => {
+                    Some((**location).clone())
+                }
                 crate::store::StoreLocation::Embedded(_) => None,
             };
             move || {

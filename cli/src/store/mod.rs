@@ -118,6 +118,11 @@ pub trait Backend: Send + 'static {
         let _ = at_least;
         Ok(None)
     }
+    /// Whether the storage can be reached now (a shared database): the
+    /// health check's probe.
+    fn ping(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// The last batch's callers have their answers (the batch is durable
     /// in the log): a moment for work they need not wait for, such as a
     /// due checkpoint of the index.
@@ -276,6 +281,7 @@ enum Op {
     Revoked(Reply<Vec<(RevocationRecord, Option<CertRecord>)>>),
     IsBurnt(String, Reply<bool>),
     CrlNumber(u64, Reply<Option<u64>>),
+    Ping(Reply<()>),
 }
 
 /// Most changes one batch carries.
@@ -488,6 +494,12 @@ impl Store {
         self.ask(|r| Op::IsBurnt(jti, r)).await
     }
 
+    /// Reach the storage once (a shared database): sets or clears
+    /// [`Store::unavailable`].
+    pub async fn ping(&self) -> Result<()> {
+        self.ask(Op::Ping).await
+    }
+
     /// The next cRLNumber, at least `at_least`, when the ledger keeps them
     /// (a shared one, so every replica's CRLs number on); `None` when the
     /// caller numbers its own.
@@ -546,6 +558,9 @@ fn writer(
                 }
                 Op::CrlNumber(at_least, r) => {
                     let _ = r.send(backend.next_crl_number(at_least));
+                }
+                Op::Ping(r) => {
+                    let _ = r.send(backend.ping());
                 }
                 Op::IsBurnt(jti, r) => {
                     let _ = r.send(backend.is_burnt(&jti));

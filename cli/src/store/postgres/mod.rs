@@ -225,9 +225,11 @@ impl Backend for PgBackend {
     fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
         let serial = serial.to_owned();
         self.run(async |client| {
-            Ok(read::certificates(client, Some(std::slice::from_ref(&serial)))
-                .await?
-                .pop())
+            Ok(
+                read::certificates(client, Some(std::slice::from_ref(&serial)))
+                    .await?
+                    .pop(),
+            )
         })
     }
 
@@ -263,6 +265,13 @@ impl Backend for PgBackend {
 
     fn unavailable_flag(&self) -> Option<Arc<AtomicBool>> {
         Some(self.unavailable.clone())
+    }
+
+    fn ping(&mut self) -> Result<(), StoreError> {
+        self.run(async |client| {
+            client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
     }
 }
 

@@ -1,0 +1,160 @@
+//! A CA with replicas on a shared PostgreSQL: folder `a` installed with
+//! `--store`, folder `b` its copy (as the README says to make one), each
+//! served on its own port.
+
+use std::path::PathBuf;
+
+use crate::postgres::PG_PASSWORD;
+use crate::site::Site;
+use crate::{Server, fedpki, free_port, ok};
+
+/// The site of a CA whose ledger is in a database, and its replicas.
+#[derive(Debug)]
+pub struct Replicas {
+    /// The folders and the CA password.
+    pub site: Site,
+    /// The database password's file.
+    pub pgpw: PathBuf,
+    /// `--store-password-file FILE`, for command lines.
+    pub db_flag: String,
+    /// The port replica `b` serves on (`a` serves on the site's).
+    pub port_b: u16,
+    /// The root's DER.
+    pub root: Vec<u8>,
+}
+
+impl Replicas {
+    /// Install the CA in `a` with its ledger at `url` (extra install flags
+    /// in `extra`), and copy it to `b`.
+    pub fn install(url: &str, extra: &str) -> Self {
+        let site = Site::new();
+        let pgpw = site.path("pg-pw");
+        std::fs::write(&pgpw, format!("{PG_PASSWORD}\n")).unwrap();
+        let db_flag = format!("--store-password-file {}", pgpw.display());
+        ok(site.pki(&format!(
+            "install -p @a --ca-url $URL --store {url} {db_flag} {extra}"
+        )));
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(site.path("a"))
+            .arg(site.path("b"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let pem = std::fs::read_to_string(site.path("a/certs/root_ca.crt")).unwrap();
+        let root = fedpki_core::encoding::pem_one(&pem, "CERTIFICATE").unwrap();
+        Self {
+            site,
+            pgpw,
+            db_flag,
+            port_b: free_port(),
+            root,
+        }
+    }
+
+    /// The port replica `dir` serves on.
+    pub fn port(&self, dir: &str) -> u16 {
+        if dir == "a" {
+            self.site.port
+        } else {
+            self.port_b
+        }
+    }
+
+    /// `pki run` of replica `dir` (`a` or `b`), with `extra` flags.
+    pub fn serve(&self, dir: &str, extra: &[&str]) -> Server {
+        let d = self.site.path(dir);
+        let bind = format!("127.0.0.1:{}", self.port(dir));
+        let mut args = vec![
+            "pki",
+            "run",
+            "-p",
+            d.to_str().unwrap(),
+            "--password-file",
+            self.site.pw.to_str().unwrap(),
+            "--store-password-file",
+            self.pgpw.to_str().unwrap(),
+            "--bind",
+            &bind,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(self.site.tmp.path(), &args)
+    }
+
+    /// `fedpki LINE` (no CA password added), `@NAME` a path of the site.
+    pub fn bare(&self, line: &str) -> std::process::Output {
+        let args: Vec<String> = line
+            .split_whitespace()
+            .map(|w| match w.strip_prefix('@') {
+                Some(name) => self.site.path(name).to_str().unwrap().to_owned(),
+                None => w.to_owned(),
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fedpki(self.site.tmp.path(), &args)
+    }
+
+    /// One request to the replica on `port`: status and JSON body.
+    pub fn request(
+        &self,
+        port: u16,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, serde_json::Value), String> {
+        self.request_as(port, None, method, path, body)
+    }
+
+    /// [`Replicas::request`] presenting `auth` over mutual TLS.
+    pub fn request_as(
+        &self,
+        port: u16,
+        auth: Option<&fedpki::facade::ClientAuth>,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let resp = rt
+            .block_on(fedpki::facade::https_request_as(
+                "localhost",
+                port,
+                &self.root,
+                auth,
+                method,
+                path,
+                body,
+            ))
+            .map_err(|e| e.to_string())?;
+        Ok((
+            resp.status,
+            serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// `GET path` (a CRL) from the replica on `port`: status and bytes.
+    pub fn fetch(&self, port: u16, path: &str) -> (u16, Vec<u8>) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let resp = rt
+            .block_on(fedpki::facade::https_request(
+                "localhost",
+                port,
+                &self.root,
+                "GET",
+                path,
+                None,
+            ))
+            .unwrap();
+        (resp.status, resp.body.to_vec())
+    }
+}
+
+/// The serials (canonical hex) of a DER CRL.
+pub fn crl_serials(der: &[u8]) -> Vec<String> {
+    fedpki_core::crl::Crl::parse(der)
+        .unwrap()
+        .entries()
+        .into_iter()
+        .map(|e| e.serial_hex)
+        .collect()
+}
