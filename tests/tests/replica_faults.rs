@@ -61,7 +61,7 @@ fn load(r: &Replicas, ports: &[u16], clients: usize, stop: &AtomicBool, seen: &S
                         .unwrap()
                         .push(fedpki_core::issue::serial_hex(&chain[0]));
                     seen.answered.lock().unwrap().push(body);
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         let auth = fedpki::facade::ClientAuth::new(&chain, &key).unwrap();
                         let port = ports[(c + n + 1) % ports.len()];
                         if let Ok((201, renewed)) =
