@@ -305,3 +305,128 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
             .exists()
     );
 }
+
+/// An embedded CA with certificates, a renewal, revocations and burnt
+/// tokens moves to PostgreSQL and back: the same `pki list`, the same audit
+/// head, its spent tokens still refused; bad moves are refused and change
+/// nothing.
+#[test]
+fn a_ca_moves_its_ledger_to_postgresql_and_back() {
+    use fedpki_tests::tokens::{Provisioner, new_key};
+    use fedpki_tests::*;
+    let pg = Postgres::start();
+    pg.create_db("ca");
+    pg.create_db("taken");
+    let ca = TestCa::install();
+    let pgpw = pg_password_file(ca.tmp.path());
+    let provisioner = Provisioner::of(&ca.dir, &ca.ca_url);
+    let server = ca.serve();
+    let spent: Vec<Vec<u8>> = (0..4)
+        .map(|i| provisioner.sign_body(&format!("node{i}"), &new_key()))
+        .collect();
+    for body in &spent {
+        assert_eq!(ca.post_sign(body.clone()).0, 201);
+    }
+    let renewed = ca.certify("renewed");
+    ok(fedpki(
+        &renewed,
+        &[
+            "pki",
+            "renew",
+            "-n",
+            "renewed",
+            "-c",
+            renewed.to_str().unwrap(),
+        ],
+    ));
+    let serial = node_serial(&renewed, "renewed");
+    ok(fedpki(
+        ca.tmp.path(),
+        &[
+            "pki",
+            "revoke",
+            "-p",
+            ca.dir_arg(),
+            "--serial",
+            &serial,
+            "--reason",
+            "key-compromise",
+            "--password-file",
+            ca.pw_arg(),
+        ],
+    ));
+    drop(server);
+    let pw = pgpw.to_str().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--store-password-file", pw]);
+        fedpki(ca.tmp.path(), &all)
+    };
+    let list = || stdout(&ok(cmd(&["pki", "list", "-p", ca.dir_arg(), "--json"])));
+    let audit = || stdout(&ok(cmd(&["pki", "audit", "-p", ca.dir_arg()])));
+    let (listed, head) = (list(), audit());
+
+    // Refused, nothing changed: a database holding a ledger, one not there.
+    let other = TestCa::install();
+    let taken = pg.url("taken");
+    ok(fedpki(
+        other.tmp.path(),
+        &[
+            "pki",
+            "store",
+            "migrate",
+            "-p",
+            other.dir_arg(),
+            "--to",
+            &taken,
+            "--store-password-file",
+            pw,
+        ],
+    ));
+    let before = snapshot(&ca.dir);
+    let migrate = |to: &str| cmd(&["pki", "store", "migrate", "-p", ca.dir_arg(), "--to", to]);
+    refused(&migrate(&taken), "already holds a fedpki ledger");
+    let nowhere = format!(
+        "postgresql://fedpki@127.0.0.1:{}/ca?sslmode=disable",
+        free_port()
+    );
+    refused(&migrate(&nowhere), "cannot reach");
+    assert!(
+        snapshot(&ca.dir) == before,
+        "a refused move changed the CA folder"
+    );
+
+    let out = ok(migrate(&pg.url("ca")));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    assert!(
+        stdout(&out).contains(&format!("{} certificates, 2 revocations", rows.len())),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(list(), listed);
+    assert_eq!(audit(), head);
+    let server = ca.serve_with(&["--store-password-file", pw]);
+    for body in &spent {
+        assert_eq!(
+            ca.post_sign(body.clone()).0,
+            401,
+            "a spent token works again"
+        );
+    }
+    let renewed_key_again = provisioner.sign_body("fresh", &new_key());
+    assert_eq!(ca.post_sign(renewed_key_again).0, 201);
+    refused(&migrate("embedded"), "is being served");
+    drop(server);
+    let (listed, head) = (list(), audit());
+    ok(migrate("embedded"));
+    assert_eq!(list(), listed);
+    assert_eq!(audit(), head);
+    let _server = ca.serve();
+    for body in &spent {
+        assert_eq!(
+            ca.post_sign(body.clone()).0,
+            401,
+            "a spent token works again"
+        );
+    }
+}

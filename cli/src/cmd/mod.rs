@@ -8,6 +8,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod node;
 mod root;
 pub(crate) mod sign;
+mod store;
 mod token;
 mod values;
 
@@ -16,7 +17,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cmd::args::{
-    AggregatorCmd, Cli, CollaboratorCmd, Command, IntermediateCmd, Pki, RootCmd, WorkspaceCmd,
+    AggregatorCmd, Cli, CollaboratorCmd, Command, IntermediateCmd, Pki, RootCmd, StoreCmd,
+    WorkspaceCmd,
 };
 use crate::platform::sys;
 use crate::{error, manual, offline};
@@ -84,6 +86,9 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::Intermediate(i)) => match i {
             IntermediateCmd::Request(a) => intermediate::request(a),
             IntermediateCmd::Activate(a) => intermediate::activate(a),
+        },
+        Command::Pki(Pki::Store(s)) => match s {
+            StoreCmd::Migrate(a) => store::migrate(a),
         },
         Command::Workspace(WorkspaceCmd::Certify(p)) => {
             manual::workspace_certify(&workspace(), p.password_file.as_deref())

@@ -16,6 +16,7 @@ pub(crate) mod disk;
 pub(crate) mod durable;
 pub(crate) mod index;
 pub mod log;
+pub(crate) mod migrate;
 pub(crate) mod postgres;
 #[cfg(test)]
 mod power_cut_tests;

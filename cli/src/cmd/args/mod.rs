@@ -168,6 +168,30 @@ pub(crate) enum Pki {
     /// Rotate the online CA's intermediate: request a new one, activate it.
     #[command(subcommand)]
     Intermediate(IntermediateCmd),
+    /// Where the CA's ledger lives: move it to a shared database and back.
+    #[command(subcommand)]
+    Store(StoreCmd),
+}
+
+/// `fedpki pki store …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCmd {
+    /// Move the ledger (certificates, revocations, lineage, burnt tokens,
+    /// the audit chain) into an empty PostgreSQL database, check it there,
+    /// and switch the CA to it; or back into its folder (`--to embedded`).
+    /// The CA's server must be stopped.
+    Migrate(StoreMigrateArgs),
+}
+
+/// `pki store migrate`
+#[derive(Debug, Args)]
+pub(crate) struct StoreMigrateArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// postgresql://USER@HOST[:PORT]/DB (as `pki install --store`), or
+    /// `embedded` for the CA folder.
+    #[arg(long, value_name = "URL|embedded")]
+    pub to: String,
 }
 
 /// The CA folder a command works on: `-p DIR`, the same for every command.

@@ -84,11 +84,11 @@ impl From<String> for PgError {
 impl PgError {
     fn into_store(self, url: &str) -> StoreError {
         match self {
-            Self::Unavailable(m) | Self::Retry(m) => {
-                StoreError::Unavailable(format!("the CA's database at {url} is unavailable ({m})"))
-            }
-            Self::Refused(m) => StoreError::Failed(format!("{url}: {m}")),
-            Self::Failed(m) => StoreError::Failed(format!("the CA's database at {url}: {m}")),
+            Self::Unavailable(m) | Self::Retry(m) => StoreError::Unavailable(format!(
+                "cannot reach {url} ({m}): check that PostgreSQL runs there and that its \
+                 password is given (--store-password-file, PGPASSWORD or a pgpass file)"
+            )),
+            Self::Refused(m) | Self::Failed(m) => StoreError::Failed(format!("{url}: {m}")),
         }
     }
 }
@@ -132,13 +132,7 @@ impl PgBackend {
             schema::prepare(&mut client, fingerprint, expect).await?;
             Ok::<_, PgError>(client)
         });
-        let client = client.map_err(|e| match e {
-            PgError::Unavailable(m) => StoreError::Failed(format!(
-                "cannot reach the CA's database at {url} ({m}); check that it runs and that the \
-                 password is given (--store-password-file, PGPASSWORD or a pgpass file)"
-            )),
-            other => other.into_store(&url),
-        })?;
+        let client = client.map_err(|e| e.into_store(&url))?;
         Ok(Self {
             rt,
             location,
@@ -427,6 +421,125 @@ pub(crate) fn fetch_issuers(
             .query_opt("SELECT state FROM fedpki_issuers WHERE id = 1", &[])
             .await?
             .map(|r| r.get::<_, String>(0)))
+    })
+    .map_err(|e: PgError| e.into_store(&url))
+}
+
+/// A whole ledger taken into an empty database for the CA whose root has
+/// `fingerprint` (`pki store migrate`): the audit log's lines as they are
+/// (the same chain and head), and what each changes; in one transaction.
+pub(crate) fn import(
+    location: &PgLocation,
+    fingerprint: &str,
+    lines: &[String],
+    effects: &[Effects],
+    head: &Head,
+    (pruned_before, crl_number): (u64, u64),
+) -> Result<(), StoreError> {
+    let url = location.url.clone();
+    let i = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut client = location.connect().await.map_err(PgError::from)?;
+        schema::prepare(&mut client, fingerprint, Expect::Empty).await?;
+        let tx = client.transaction().await?;
+        let insert = tx
+            .prepare("INSERT INTO fedpki_audit (seq, line) VALUES ($1, $2)")
+            .await?;
+        for (n, line) in lines.iter().enumerate() {
+            tx.execute(&insert, &[&i(n as u64 + 1), line]).await?;
+        }
+        tx.execute(
+            "UPDATE fedpki_audit_head SET seq = $1, hash = $2, len = $3 WHERE id = 1",
+            &[&i(head.seq), &head.hash, &i(head.len)],
+        )
+        .await?;
+        for fx in effects {
+            // A token burnt twice in the log (a repair's overlap) is one.
+            if let Some((jti, until)) = &fx.token {
+                tx.execute(
+                    "INSERT INTO fedpki_tokens (jti, burn_until) VALUES ($1, $2)
+                     ON CONFLICT (jti) DO UPDATE SET burn_until =
+                         GREATEST(fedpki_tokens.burn_until, EXCLUDED.burn_until)",
+                    &[jti, &i(*until)],
+                )
+                .await?;
+            }
+            let rest = Effects {
+                token: None,
+                ..fx.clone()
+            };
+            apply(&tx, &rest).await?;
+        }
+        // Keys revoked for compromise by entries written before keys were.
+        tx.execute(
+            "INSERT INTO fedpki_compromised_keys (key, serial)
+             SELECT c.key, r.serial FROM fedpki_revocations r
+             JOIN fedpki_certificates c USING (serial)
+             WHERE r.reason = 1 AND c.key <> '' ON CONFLICT (key) DO NOTHING",
+            &[],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE fedpki_meta SET value = $1 WHERE key = 'pruned_before'",
+            &[&i(pruned_before)],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE fedpki_meta SET value = $1 WHERE key = 'crl_number'",
+            &[&i(crl_number)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    })
+    .map_err(|e: PgError| e.into_store(&url))
+}
+
+/// That the database can be reached and holds no fedpki ledger, changing
+/// nothing (before a ledger is moved there).
+pub(crate) fn check_empty(location: &PgLocation) -> Result<(), StoreError> {
+    let url = location.url.clone();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let client = location.connect().await.map_err(PgError::from)?;
+        let row = client
+            .query_one("SELECT to_regclass('fedpki_schema') IS NOT NULL", &[])
+            .await?;
+        let held = row.get::<_, bool>(0)
+            && client
+                .query_opt("SELECT 1 FROM fedpki_schema", &[])
+                .await?
+                .is_some();
+        if held {
+            return Err(PgError::Refused(
+                "the database already holds a fedpki ledger: give an empty database; nothing \
+                 was changed"
+                    .into(),
+            ));
+        }
+        Ok(())
+    })
+    .map_err(|e: PgError| e.into_store(&url))
+}
+
+/// Before when burnt token ids were forgotten (see `Lookup::pruned_before`).
+pub(crate) fn read_pruned_before(
+    location: &PgLocation,
+    fingerprint: &str,
+) -> Result<u64, StoreError> {
+    let url = location.url.clone();
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut client = location.connect().await.map_err(PgError::from)?;
+        schema::prepare(&mut client, fingerprint, Expect::Existing).await?;
+        let row = client
+            .query_one(
+                "SELECT value FROM fedpki_meta WHERE key = 'pruned_before'",
+                &[],
+            )
+            .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     })
     .map_err(|e: PgError| e.into_store(&url))
 }
