@@ -136,6 +136,118 @@ impl Postgres {
         }
     }
 
+    /// Serve TLS with a certificate for `localhost` (DNS only) from a root
+    /// made here; restarted. The root's PEM file.
+    pub fn with_tls(&self) -> PathBuf {
+        let dir = self.data.parent().unwrap();
+        let run = |args: &[&str]| {
+            checked(
+                "openssl",
+                Command::new("openssl")
+                    .args(args)
+                    .current_dir(dir)
+                    .output()
+                    .unwrap(),
+            )
+        };
+        run(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "root.key",
+        ]);
+        run(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "root.key",
+            "-subj",
+            "/CN=pg test root",
+            "-days",
+            "2",
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-out",
+            "root.pem",
+        ]);
+        run(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "server.key",
+        ]);
+        run(&[
+            "req",
+            "-new",
+            "-key",
+            "server.key",
+            "-subj",
+            "/CN=localhost",
+            "-out",
+            "server.csr",
+        ]);
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ]);
+        let status = Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(dir.join("server.key"))
+            .arg(dir.join("server.pem"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = Command::new("chmod")
+            .arg("600")
+            .arg(dir.join("server.key"))
+            .status();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data.join("postgresql.conf"))
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    format!(
+                        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                        dir.join("server.pem").display(),
+                        dir.join("server.key").display()
+                    )
+                    .as_bytes(),
+                )
+            })
+            .unwrap();
+        self.down();
+        self.up();
+        dir.join("root.pem")
+    }
+
     /// Start the server and wait until it takes connections.
     pub fn up(&self) {
         let log = self.data.parent().unwrap().join("server.log");

@@ -430,3 +430,95 @@ fn a_ca_moves_its_ledger_to_postgresql_and_back() {
         );
     }
 }
+
+/// The database reached over TLS (rustls), its server checked against the
+/// root given (`sslrootcert`) and, for verify-full, its name: another root
+/// or another name is refused before anything is sent.
+#[test]
+fn the_database_is_reached_over_tls_checked_against_its_root() {
+    use fedpki_tests::*;
+    let pg = Postgres::start();
+    let root = pg.with_tls();
+    for db in ["tls1", "tls2", "tls3"] {
+        pg.create_db(db);
+    }
+    let other = tempfile::tempdir().unwrap();
+    let pgpw = pg_password_file(other.path());
+    let url = |host: &str, db: &str, mode: &str, root: &std::path::Path| {
+        format!(
+            "postgresql://fedpki@{host}:{}/{db}?sslmode={mode}&sslrootcert={}",
+            pg.port,
+            root.display()
+        )
+    };
+    let install = |url: &str| {
+        TestCa::install_with(&[
+            "--store",
+            url,
+            "--store-password-file",
+            pgpw.to_str().unwrap(),
+        ])
+    };
+    // The right root, the right name.
+    let ca = install(&url("localhost", "tls1", "verify-full", &root));
+    let _server = ca.serve_with(&["--store-password-file", pgpw.to_str().unwrap()]);
+    let node = ca.certify("node1");
+    assert!(node.join("node1.crt").exists());
+    // verify-ca checks the chain, not the name.
+    let _ca = install(&url("127.0.0.1", "tls2", "verify-ca", &root));
+    // Another root, or another name under verify-full: refused.
+    let foreign = other.path().join("foreign.pem");
+    openssl(
+        other.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "foreign.key",
+            "-subj",
+            "/CN=another root",
+            "-days",
+            "2",
+            "-out",
+            "foreign.pem",
+        ],
+    );
+    let run = |url: &str| {
+        let t = tempfile::tempdir().unwrap();
+        let pw = t.path().join("pw");
+        std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+        let out = fedpki(
+            t.path(),
+            &[
+                "pki",
+                "install",
+                "-p",
+                "ca",
+                "--password-file",
+                pw.to_str().unwrap(),
+                "--store",
+                url,
+                "--store-password-file",
+                pgpw.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            !t.path().join("ca").exists(),
+            "a refused install made nothing"
+        );
+        out
+    };
+    refused(
+        &run(&url("localhost", "tls3", "verify-full", &foreign)),
+        "cannot reach",
+    );
+    refused(
+        &run(&url("127.0.0.1", "tls3", "verify-full", &root)),
+        "cannot reach",
+    );
+}
