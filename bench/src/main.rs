@@ -587,7 +587,7 @@ fn thread_cpu() -> Duration {
 /// whatever it carries (fsync, page writes, redb's bookkeeping) from what
 /// each certificate adds.
 fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
-    use fedpki::facade::{Backend, CertRecord, Change, Durable, IssueCommit, StorePaths};
+    use fedpki::facade::{Backend, Burn, CertRecord, Change, Durable, StorePaths};
     let now = fedpki::facade::now_ms() / 1000;
     let mut rows = Vec::new();
     let mut n: u64 = 0;
@@ -606,10 +606,12 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
             let changes: Vec<Change> = (0..batch)
                 .map(|_| {
                     n += 1;
-                    Change::Issue(IssueCommit {
-                        jti: Some(format!("{n:043}")),
-                        burn_until: now + 3600,
-                        cert: Some(CertRecord {
+                    Change::Issue {
+                        token: Some(Burn {
+                            jti: format!("{n:043}"),
+                            until: now + 3600,
+                        }),
+                        cert: CertRecord {
                             serial: format!("{:012x}{n:020x}", fedpki::facade::now_ms()),
                             subject: format!("bench-{n}"),
                             sans: vec![format!("bench-{n}")],
@@ -618,12 +620,9 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                             der: vec![0x5a; 600],
                             // Every certificate its own key, as in service.
                             key: format!("{n:064x}"),
-                        }),
-                        renews: None,
-                        presented: None,
-                        at: now,
+                        },
                         by: None,
-                    })
+                    }
                 })
                 .collect();
             backend.commit(&changes).unwrap();

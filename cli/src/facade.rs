@@ -14,9 +14,7 @@ pub use crate::platform::sys::{OsEntropy, now, now_ms, raise_fd_limit};
 pub use crate::store::disk::OsDisk;
 pub use crate::store::durable::{Durable, StorePaths};
 pub use crate::store::log as audit_log;
-pub use crate::store::records::{
-    CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit,
-};
+pub use crate::store::records::{Burn, CertRecord, Change, Outcome, RevocationRecord};
 pub use crate::store::{Backend, Ledger, MemoryBackend, Store, StoreError};
 
 /// A ledger in the PostgreSQL database at `url` for the CA whose root has

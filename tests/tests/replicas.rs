@@ -4,9 +4,7 @@
 //! replica, the audit chain is one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
-use fedpki::facade::{
-    Backend, CertRecord, Change, IssueCommit, MemoryBackend, RevocationRecord, RevokeCommit,
-};
+use fedpki::facade::{Backend, Burn, CertRecord, Change, MemoryBackend, RevocationRecord};
 use fedpki_tests::postgres::{PG_PASSWORD, Postgres};
 
 /// A password file for the database, in `dir`.
@@ -55,6 +53,13 @@ fn cert(d: &mut Dice, world: &mut World, key: Option<String>) -> CertRecord {
     }
 }
 
+fn token(jti: String) -> Burn {
+    Burn {
+        jti,
+        until: 1_800_000_000,
+    }
+}
+
 /// The certificates made so far, and their count.
 #[derive(Default)]
 struct World {
@@ -68,47 +73,52 @@ struct World {
 fn batch(d: &mut Dice, world: &mut World) -> Vec<Change> {
     let size = 1 + d.roll(6);
     (0..size)
-        .map(|_| match d.roll(5) {
-            0 | 1 => Change::Issue(IssueCommit {
-                jti: Some(format!("t{}", d.roll(20))),
-                burn_until: 1_800_000_000,
-                cert: Some(cert(d, world, None)),
-                renews: None,
-                presented: None,
-                at: 1_700_000_000,
+        .map(|_| match d.roll(7) {
+            0 | 1 => Change::Issue {
+                token: Some(token(format!("t{}", d.roll(20)))),
+                cert: cert(d, world, None),
                 by: None,
-            }),
+            },
             2 => {
                 let (old, key) = pick(d, &world.issued);
-                let presented = match d.roll(3) {
-                    0 => Some(b"forged".to_vec()),
-                    1 => Some(old.clone().into_bytes()),
-                    _ => None,
+                let presented = match d.roll(2) {
+                    0 => b"forged".to_vec(),
+                    _ => old.clone().into_bytes(),
                 };
-                Change::Issue(IssueCommit {
-                    jti: None,
-                    burn_until: 0,
-                    cert: Some(cert(d, world, Some(key))),
-                    renews: Some(old),
+                Change::Renew {
+                    old,
                     presented,
-                    at: 1_700_000_000,
-                    by: None,
-                })
+                    cert: cert(d, world, Some(key)),
+                }
+            }
+            3 => Change::Burn {
+                token: token(format!("t{}", d.roll(20))),
+                at: 1_700_000_000,
+            },
+            4 => {
+                // First sight of a certificate, or one recorded already.
+                let mut rec = cert(d, world, None);
+                if d.roll(2) == 0 && !world.issued.is_empty() {
+                    rec.serial = pick(d, &world.issued).0;
+                }
+                Change::Record {
+                    cert: rec,
+                    by: "adopted".into(),
+                }
             }
             _ => {
                 let (serial, _) = pick(d, &world.issued);
                 let reason = [0u8, 1, 4][d.roll(3) as usize];
-                Change::Revoke(RevokeCommit {
+                Change::Revoke {
                     record: RevocationRecord {
                         serial,
                         revoked_at: 1_700_000_100 + d.roll(100),
                         reason,
                     },
-                    jti: (d.roll(2) == 0).then(|| format!("r{}", d.roll(20))),
-                    burn_until: 1_800_000_000,
+                    token: (d.roll(2) == 0).then(|| token(format!("r{}", d.roll(20)))),
                     by: "test".into(),
                     presented: None,
-                })
+                }
             }
         })
         .collect()

@@ -6,40 +6,20 @@ use fedpki_core::token::TokenError;
 
 use super::refusal::internal;
 use super::{Authority, Refusal, Why};
-use crate::store::{CertRecord, IssueCommit, Outcome};
+use crate::store::{Change, Outcome};
 
 impl Authority {
-    /// An issuance to commit now: `burn` a token, record `cert`, saying
-    /// `by` who asked when no token does.
-    pub(super) fn issue_commit(
-        &self,
-        burn: Option<(String, u64)>,
-        cert: Option<CertRecord>,
-        by: Option<String>,
-    ) -> IssueCommit {
-        let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
-        IssueCommit {
-            jti,
-            burn_until,
-            cert,
-            renews: None,
-            presented: None,
-            at: self.clock.now().0,
-            by,
-        }
+    /// Commit an issuance (and the token it spends) durably. `Some(serial)`
+    /// when the certificate it renews was renewed before: nothing was
+    /// written, and that serial is the successor to answer with.
+    pub(super) async fn commit(&self, change: Change) -> Result<Option<String>, Refusal> {
+        outcome_result(self.commit_outcome(change).await?)
     }
 
-    /// Record an issuance (and burn its token) durably. `Some(serial)` when
-    /// the certificate it renews was renewed before: nothing was written,
-    /// and that serial is the successor to answer with.
-    pub(super) async fn commit(&self, commit: IssueCommit) -> Result<Option<String>, Refusal> {
-        outcome_result(self.commit_outcome(commit).await?)
-    }
-
-    /// The store's outcome of one issuance commit, unmapped.
-    pub(super) async fn commit_outcome(&self, commit: IssueCommit) -> Result<Outcome, Refusal> {
+    /// The store's outcome of one change, unmapped.
+    pub(super) async fn commit_outcome(&self, change: Change) -> Result<Outcome, Refusal> {
         self.store
-            .commit_issue(commit)
+            .commit(change)
             .await
             .map_err(|e| self.store_failed(e))
     }

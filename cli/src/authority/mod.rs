@@ -20,7 +20,7 @@ use crate::ca::issuers::IssuerKeys;
 use crate::ca::{CaCerts, CaConfig};
 
 use crate::platform::sys::Clock;
-use crate::store::{CertRecord, Store};
+use crate::store::{Burn, CertRecord, Change, Store};
 use fedpki_core::Entropy;
 
 mod commit;
@@ -197,17 +197,23 @@ impl Authority {
                 .map_err(|e| Refusal::new(Why::Forbidden, e.to_string()))?;
             self.issue(csr.public_key(), token.subject(), token.sans(), now)
         });
-        let burn = (token.jti().to_owned(), token.burn_until().0);
+        let token = Burn {
+            jti: token.jti().to_owned(),
+            until: token.burn_until().0,
+        };
         match checked {
-            Ok((issued, record)) => {
-                self.commit(self.issue_commit(Some(burn), Some(record), None))
-                    .await?;
+            Ok((issued, cert)) => {
+                self.commit(Change::Issue {
+                    token: Some(token),
+                    cert,
+                    by: None,
+                })
+                .await?;
                 Ok(issued)
             }
             Err(refusal) => {
                 // The token was genuine: it is spent even though the CSR was not.
-                self.commit(self.issue_commit(Some(burn), None, None))
-                    .await?;
+                self.commit(Change::Burn { token, at: now.0 }).await?;
                 Err(refusal)
             }
         }
@@ -222,9 +228,13 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Issued, Refusal> {
         let (subject, sans) = csr_names(csr)?;
-        let (issued, record) = self.issue(csr.public_key(), &subject, &sans, now)?;
-        self.commit(self.issue_commit(None, Some(record), None))
-            .await?;
+        let (issued, cert) = self.issue(csr.public_key(), &subject, &sans, now)?;
+        self.commit(Change::Issue {
+            token: None,
+            cert,
+            by: None,
+        })
+        .await?;
         Ok(issued)
     }
 
@@ -274,9 +284,12 @@ impl Authority {
             now,
         )?;
         let der = record.der.clone();
-        let by = Some("the CA's own HTTPS server".into());
-        self.commit(self.issue_commit(None, Some(record), by))
-            .await?;
+        self.commit(Change::Issue {
+            token: None,
+            cert: record,
+            by: Some("the CA's own HTTPS server".into()),
+        })
+        .await?;
         Ok(der)
     }
 

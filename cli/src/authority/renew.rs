@@ -14,7 +14,7 @@ use fedpki_core::{Certificate, UnixTime, issue};
 use super::commit::not_as_issued;
 use super::refusal::internal;
 use super::{Authority, Issued, Refusal, Why, commit::outcome_result};
-use crate::store::{CertRecord, Outcome};
+use crate::store::{CertRecord, Change, Outcome};
 
 impl Authority {
     /// Renew a certificate its holder presented over mutual TLS: same key,
@@ -27,16 +27,18 @@ impl Authority {
             .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
         let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
         let sans = fedpki_core::chain::sans(presented);
-        let (issued, record) = self.issue(presented.public_key(), &subject, &sans, now)?;
-        let mut commit = self.issue_commit(None, Some(record), None);
-        commit.renews = Some(issue::serial_hex(presented));
-        commit.presented = Some(presented.to_der().map_err(internal)?);
-        let mut outcome = self.commit_outcome(commit.clone()).await?;
+        let (issued, cert) = self.issue(presented.public_key(), &subject, &sans, now)?;
+        let renew = Change::Renew {
+            old: issue::serial_hex(presented),
+            presented: presented.to_der().map_err(internal)?,
+            cert,
+        };
+        let mut outcome = self.commit_outcome(renew.clone()).await?;
         if outcome == Outcome::UnknownSerial {
             // Issued by an adopted step-ca before fedpki held it: recorded
             // now, then renewed.
             self.record_unseen(presented, now).await?;
-            outcome = self.commit_outcome(commit).await?;
+            outcome = self.commit_outcome(renew).await?;
         }
         match outcome_result(outcome)? {
             None => Ok(issued),
@@ -125,7 +127,10 @@ impl Authority {
             UnixTime(adopted.at)
         );
         match self
-            .commit_outcome(self.issue_commit(None, Some(record.clone()), Some(by)))
+            .commit_outcome(Change::Record {
+                cert: record.clone(),
+                by,
+            })
             .await?
         {
             Outcome::Done => Ok(()),

@@ -8,7 +8,7 @@ use fedpki_core::crl::Reason;
 use fedpki_core::issue;
 use fedpki_core::token::TokenError;
 
-use crate::store::{Outcome, RevocationRecord, RevokeCommit};
+use crate::store::{Burn, Change, Outcome, RevocationRecord};
 
 use super::refusal::internal;
 use super::{Authority, Refusal, Why};
@@ -75,7 +75,10 @@ impl Authority {
             serial,
             reason,
             now,
-            Some((token.jti().to_owned(), token.burn_until().0)),
+            Some(Burn {
+                jti: token.jti().to_owned(),
+                until: token.burn_until().0,
+            }),
             Err(by),
         )
         .await
@@ -136,10 +139,9 @@ impl Authority {
         serial: String,
         reason: Reason,
         now: UnixTime,
-        burn: Option<(String, u64)>,
+        token: Option<Burn>,
         asker: Result<Holder, String>,
     ) -> Result<Revocation, Refusal> {
-        let (jti, burn_until) = burn.map_or((None, 0), |(j, u)| (Some(j), u));
         let (by, presented) = match asker {
             Ok(h) => (h.by, Some(h.presented)),
             Err(by) => (by, None),
@@ -151,10 +153,9 @@ impl Authority {
         };
         let outcome = self
             .store
-            .commit_revoke(RevokeCommit {
+            .commit(Change::Revoke {
                 record: record.clone(),
-                jti,
-                burn_until,
+                token,
                 by,
                 presented,
             })

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::ca::{CaPaths, FolderLock, unlock_key};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{OsEntropy, create_dir, now, read_text, write_atomic};
-use crate::store::{CertRecord, IssueCommit, Outcome, Store};
+use crate::store::{CertRecord, Change, Outcome, Store};
 
 /// Paths inside a root folder (a CA folder's layout, with its own config).
 #[derive(Debug, Clone)]
@@ -159,15 +159,7 @@ impl OpenRoot {
         let record = CertRecord::of(cert, issue::cert_der(cert)?, issued_at);
         let outcome = self
             .store
-            .commit_issue(IssueCommit {
-                jti: None,
-                burn_until: 0,
-                cert: Some(record),
-                renews: None,
-                presented: None,
-                at: now().0,
-                by: Some(by),
-            })
+            .commit(Change::Record { cert: record, by })
             .await?;
         match outcome {
             Outcome::Done | Outcome::AlreadyRecorded => Ok(()),

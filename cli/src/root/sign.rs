@@ -13,7 +13,7 @@ use crate::ca::offline_root::FIRST_INTERMEDIATE_NAME;
 use crate::error::{CliError, Result};
 use crate::platform::ring_backend::RING_PROVIDER;
 use crate::platform::sys::{OsEntropy, write_atomic};
-use crate::store::{CertRecord, Outcome, RevocationRecord, RevokeCommit};
+use crate::store::{CertRecord, Change, Outcome, RevocationRecord};
 
 /// How long a root CRL is valid: a root is rarely brought out, so its CRL
 /// must outlast the gaps between ceremonies.
@@ -101,14 +101,13 @@ impl OpenRoot {
     ) -> Result<Option<RevocationRecord>> {
         let outcome = self
             .store
-            .commit_revoke(RevokeCommit {
+            .commit(Change::Revoke {
                 record: RevocationRecord {
                     serial: serial.to_owned(),
                     revoked_at: now.0,
                     reason: reason.code(),
                 },
-                jti: None,
-                burn_until: 0,
+                token: None,
                 by: "the root's operator".into(),
                 presented: None,
             })

@@ -34,9 +34,7 @@ use tokio::sync::{oneshot, watch};
 use crate::error::{CliError, Result};
 
 pub(crate) use durable::{Durable, StorePaths};
-pub(crate) use records::{
-    CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit,
-};
+pub(crate) use records::{Burn, CertRecord, Change, Outcome, RevocationRecord};
 
 /// How a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -448,16 +446,10 @@ impl Store {
         answer.await.map_err(|_| stopped())?.map_err(CliError::from)
     }
 
-    /// Burn a token and record a certificate, durably, atomically.
-    pub async fn commit_issue(&self, commit: IssueCommit) -> Result<Outcome> {
-        self.ask(|r| Op::Change(Box::new(Change::Issue(commit)), r))
-            .await
-    }
-
-    /// Record a revocation (and burn its token), durably, atomically.
-    pub async fn commit_revoke(&self, commit: RevokeCommit) -> Result<Outcome> {
-        self.ask(|r| Op::Change(Box::new(Change::Revoke(commit)), r))
-            .await
+    /// Decide a change in the store's one writer and make it durable with
+    /// its audit line (and the token it spends), atomically.
+    pub async fn commit(&self, change: Change) -> Result<Outcome> {
+        self.ask(|r| Op::Change(Box::new(change), r)).await
     }
 
     /// Forget burnt ids that expired before `now`.

@@ -55,6 +55,8 @@ struct Workload {
     issued: Vec<String>,
     /// The key of each certificate made.
     keys: std::collections::HashMap<String, String>,
+    /// The DER of each certificate made, which its renewal presents.
+    ders: std::collections::HashMap<String, Vec<u8>>,
 }
 
 /// The key of the `n`th certificate issued with a token.
@@ -66,14 +68,17 @@ impl Workload {
     fn cert(&mut self, key: Option<String>) -> CertRecord {
         self.next += 1;
         let key = key.unwrap_or_else(|| key_of(self.next));
-        self.keys.insert(format!("{:016x}", self.next), key.clone());
+        let serial = format!("{:016x}", self.next);
+        let der = vec![0x30, 0x03, 0x02, 0x01, self.next as u8];
+        self.keys.insert(serial.clone(), key.clone());
+        self.ders.insert(serial.clone(), der.clone());
         CertRecord {
-            serial: format!("{:016x}", self.next),
+            serial,
             subject: format!("node-{}", self.next),
             sans: vec![format!("node-{}", self.next)],
             not_after: 2_000_000_000,
             issued_at: 1_700_000_000 + self.next,
-            der: vec![0x30, 0x03, 0x02, 0x01, self.next as u8],
+            der,
             key,
         }
     }
@@ -86,37 +91,41 @@ impl Workload {
     }
 
     fn change(&mut self, step: &Step) -> Option<Change> {
-        let issue = |jti: Option<String>, cert, renews| {
-            Change::Issue(IssueCommit {
-                jti,
-                burn_until: 1_800_000_000,
-                cert,
-                renews,
-                presented: None,
-                at: 1_700_000_000,
-                by: None,
-            })
+        let token = |jti: String| Burn {
+            jti,
+            until: 1_800_000_000,
         };
         Some(match step {
-            Step::Issue(t) => issue(Some(format!("t{t}")), Some(self.cert(None)), None),
-            Step::Burn(t) => issue(Some(format!("t{t}")), None, None),
+            Step::Issue(t) => Change::Issue {
+                token: Some(token(format!("t{t}"))),
+                cert: self.cert(None),
+                by: None,
+            },
+            Step::Burn(t) => Change::Burn {
+                token: token(format!("t{t}")),
+                at: 1_700_000_000,
+            },
             Step::Renew(c) => {
-                // A renewal keeps the key.
+                // A renewal keeps the key and presents the old certificate.
                 let old = self.pick(*c);
+                let presented = self.ders.get(&old).cloned().unwrap_or_default();
                 let cert = self.cert(self.keys.get(&old).cloned());
-                issue(None, Some(cert), Some(old))
+                Change::Renew {
+                    old,
+                    presented,
+                    cert,
+                }
             }
-            Step::Revoke(c, t) => Change::Revoke(RevokeCommit {
+            Step::Revoke(c, t) => Change::Revoke {
                 record: RevocationRecord {
                     serial: self.pick(*c),
                     revoked_at: 1_700_000_500,
                     reason: 1,
                 },
-                jti: t.map(|t| format!("r{t}")),
-                burn_until: 1_800_000_000,
+                token: t.map(|t| token(format!("r{t}"))),
                 by: "test".into(),
                 presented: None,
-            }),
+            },
             Step::Checkpoint => return None,
         })
     }
@@ -138,10 +147,10 @@ fn run(store: &mut Durable, batches: &[Vec<Step>]) -> Vec<(Change, Outcome)> {
             break;
         };
         for (c, o) in changes.into_iter().zip(outcomes) {
-            if let (Change::Issue(i), Outcome::Done) = (&c, &o)
-                && let Some(rec) = &i.cert
+            if let (Change::Issue { cert, .. } | Change::Renew { cert, .. }, Outcome::Done) =
+                (&c, &o)
             {
-                w.issued.push(rec.serial.clone());
+                w.issued.push(cert.serial.clone());
             }
             answered.push((c, o));
         }
@@ -179,33 +188,34 @@ fn losses(store: &mut Durable, disk: &SimDisk, answered: &[(Change, Outcome)]) -
             continue;
         }
         match change {
-            Change::Issue(c) => {
-                if let Some(rec) = &c.cert {
-                    if !certs.contains(&rec.serial) {
-                        lost.push(format!("certificate {} is gone", rec.serial));
-                    }
-                    of_key
-                        .entry(rec.key.clone())
-                        .or_default()
-                        .push(rec.serial.clone());
-                    key_of_serial.insert(rec.serial.clone(), rec.key.clone());
+            Change::Issue { cert: rec, .. }
+            | Change::Renew { cert: rec, .. }
+            | Change::Record { cert: rec, .. } => {
+                if !certs.contains(&rec.serial) {
+                    lost.push(format!("certificate {} is gone", rec.serial));
                 }
+                of_key
+                    .entry(rec.key.clone())
+                    .or_default()
+                    .push(rec.serial.clone());
+                key_of_serial.insert(rec.serial.clone(), rec.key.clone());
             }
-            Change::Revoke(r) => {
-                if !revoked.contains(&r.record.serial) {
-                    lost.push(format!("revocation of {} is gone", r.record.serial));
+            Change::Revoke { record, .. } => {
+                if !revoked.contains(&record.serial) {
+                    lost.push(format!("revocation of {} is gone", record.serial));
                 }
                 // A key compromise reached every certificate of its key.
-                let key = key_of_serial.get(&r.record.serial);
+                let key = key_of_serial.get(&record.serial);
                 for sibling in key.and_then(|k| of_key.get(k)).into_iter().flatten() {
-                    if r.record.reason == 1 && !revoked.contains(sibling) {
+                    if record.reason == 1 && !revoked.contains(sibling) {
                         lost.push(format!(
                             "{sibling} shares {}'s compromised key and is not revoked",
-                            r.record.serial
+                            record.serial
                         ));
                     }
                 }
             }
+            Change::Burn { .. } => {}
         }
     }
     let text = disk.read(&paths().log).unwrap_or_default();

@@ -75,65 +75,84 @@ pub struct RevocationRecord {
     pub reason: u8,
 }
 
-/// What one issuance asks the store to make durable, atomically.
-#[derive(Debug, Clone)]
-pub struct IssueCommit {
-    /// The token id to burn; `None` for a request the operator confirmed
-    /// by hand (air-gapped signing without a token) or a renewal.
-    pub jti: Option<String>,
-    /// Until when the burnt id must be remembered (then it may be pruned).
-    pub burn_until: u64,
-    /// The certificate to record; `None` burns the token only (a request
-    /// refused after its token was accepted).
-    pub cert: Option<CertRecord>,
-    /// For a renewal: the serial renewed. The commit is refused if that
-    /// certificate has been revoked (decided in the store's one writer, so a
-    /// revocation racing a renewal cannot be lost).
-    pub renews: Option<String>,
-    /// For a renewal: the certificate presented, DER. The commit is refused
-    /// unless it is, byte for byte, the one recorded under `renews` (a
-    /// certificate forged with a known serial is not that certificate).
-    pub presented: Option<Vec<u8>>,
-    /// When it was decided (Unix seconds): the time of a token-only entry.
-    pub at: u64,
-    /// Who asked, for the audit log, when neither a token nor a renewal
-    /// says (the operator, the CA's own server).
-    pub by: Option<String>,
+/// A one-time token spent by a change: its id, and until when it must be
+/// remembered (then it may be forgotten: it has expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Burn {
+    /// The token id (`jti`).
+    pub jti: String,
+    /// Until when it stays burnt (Unix seconds).
+    pub until: u64,
 }
 
-/// What one revocation asks the store to make durable, atomically.
-#[derive(Debug, Clone)]
-pub struct RevokeCommit {
-    /// The revocation.
-    pub record: RevocationRecord,
-    /// A revoke token's id to burn, if one authorized it.
-    pub jti: Option<String>,
-    /// Until when the burnt id must be remembered.
-    pub burn_until: u64,
-    /// Who asked, for the audit log.
-    pub by: String,
-    /// For a revocation by the holder: the certificate presented, DER;
-    /// refused unless it is the one recorded under the serial.
-    pub presented: Option<Vec<u8>>,
-}
-
-/// A change to the CA's state.
+/// One of the CA's atomic intents, made durable with its audit line in one
+/// commit (or, refused, with nothing but the token it spent).
 #[derive(Debug, Clone)]
 pub enum Change {
-    /// Issue or renew (and burn a token).
-    Issue(IssueCommit),
-    /// Revoke (and burn a token).
-    Revoke(RevokeCommit),
+    /// Record a certificate the CA issued: for `token` (spent whatever the
+    /// outcome), or asked by whom `by` says (the operator who compared a
+    /// request's hash, the CA's own server). A key barred for compromise
+    /// is refused.
+    Issue {
+        /// The token it spends.
+        token: Option<Burn>,
+        /// The certificate.
+        cert: CertRecord,
+        /// Who asked, when no token says.
+        by: Option<String>,
+    },
+    /// Only spend a token: its request passed the token's checks and was
+    /// refused after them (its CSR).
+    Burn {
+        /// The token.
+        token: Burn,
+        /// When (Unix seconds), for its audit line.
+        at: u64,
+    },
+    /// Renew `old`, presented over mutual TLS as `presented`: refused
+    /// unless `presented` is byte for byte the certificate recorded under
+    /// `old`, `old` is not revoked, and it has no live successor (then
+    /// that successor is the answer). Decided in the store's one writer,
+    /// so a revocation racing a renewal cannot be lost.
+    Renew {
+        /// The serial renewed.
+        old: String,
+        /// The certificate its holder presented, DER.
+        presented: Vec<u8>,
+        /// The successor.
+        cert: CertRecord,
+    },
+    /// Take into the ledger a certificate first seen (issued by an adopted
+    /// step-ca); one already recorded is left as it is.
+    Record {
+        /// The certificate.
+        cert: CertRecord,
+        /// Why it is taken in, for the audit log.
+        by: String,
+    },
+    /// Revoke; for key compromise, every certificate of that key too.
+    Revoke {
+        /// The revocation.
+        record: RevocationRecord,
+        /// A revoke token it spends, if one authorized it.
+        token: Option<Burn>,
+        /// Who asked, for the audit log.
+        by: String,
+        /// For a revocation by the holder: the certificate presented, DER;
+        /// refused unless it is the one recorded under the serial.
+        presented: Option<Vec<u8>>,
+    },
 }
 
 impl Change {
     /// The token this change spends, and until when it must stay burnt.
     pub(crate) fn token(&self) -> Option<(&str, u64)> {
-        let (jti, until) = match self {
-            Self::Issue(c) => (&c.jti, c.burn_until),
-            Self::Revoke(r) => (&r.jti, r.burn_until),
+        let burn = match self {
+            Self::Issue { token, .. } | Self::Revoke { token, .. } => token.as_ref(),
+            Self::Burn { token, .. } => Some(token),
+            Self::Renew { .. } | Self::Record { .. } => None,
         };
-        jti.as_deref().map(|j| (j, until))
+        burn.map(|b| (b.jti.as_str(), b.until))
     }
 }
 
@@ -159,8 +178,8 @@ pub enum Outcome {
     /// line of certificates, and a client whose answer was lost gets the
     /// same successor again.
     AlreadyRenewed(String),
-    /// Issue (adopt): a certificate with that serial is already in the
-    /// ledger; nothing was written.
+    /// Record: a certificate with that serial is already in the ledger;
+    /// nothing was written.
     AlreadyRecorded,
     /// Renew or revoke by the holder: the certificate presented is not the
     /// one recorded under its serial; nothing was written.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::log::{Effects, Entry};
-use super::records::{CertRecord, Change, IssueCommit, Outcome, RevocationRecord, RevokeCommit};
+use super::records::{CertRecord, Change, Outcome, RevocationRecord};
 
 /// RFC 5280's keyCompromise: the reason that reaches every certificate of
 /// a key.
@@ -206,8 +206,17 @@ fn decide_one(change: &Change, now: &impl Lookup) -> Result<(Outcome, Effects), 
         fx.token = Some((jti.to_owned(), until));
     }
     let outcome = match change {
-        Change::Issue(c) => decide_issue(c, now, &mut fx)?,
-        Change::Revoke(r) => decide_revoke(r, now, &mut fx)?,
+        Change::Issue { cert, .. } => issue(cert, now, &mut fx)?,
+        Change::Burn { .. } => Outcome::Done,
+        Change::Renew {
+            old,
+            presented,
+            cert,
+        } => renew(old, presented, cert, now, &mut fx)?,
+        Change::Record { cert, .. } => issue(cert, now, &mut fx)?,
+        Change::Revoke {
+            record, presented, ..
+        } => revoke(record, presented.as_ref(), now, &mut fx)?,
     };
     Ok((outcome, fx))
 }
@@ -218,38 +227,46 @@ fn as_issued(record: &CertRecord, presented: Option<&Vec<u8>>) -> bool {
     presented.is_none_or(|der| *der == record.der)
 }
 
-fn decide_issue(c: &IssueCommit, now: &impl Lookup, fx: &mut Effects) -> Result<Outcome, String> {
-    if let Some(old) = &c.renews {
-        let Some(record) = now.certificate(old)? else {
-            return Ok(Outcome::UnknownSerial);
-        };
-        if !as_issued(&record, c.presented.as_ref()) {
-            return Ok(Outcome::NotAsIssued);
-        }
-        if let Some(prior) = now.revocation(old)? {
-            return Ok(Outcome::Revoked(prior));
-        }
-        if let Some(next) = now.successor(old)?
-            && now.revocation(&next)?.is_none()
-        {
-            return Ok(Outcome::AlreadyRenewed(next));
-        }
+/// Record a new certificate: refused when its serial is known (only a
+/// first sight can name one; fedpki's own serials are random) or its key
+/// is barred.
+fn issue(cert: &CertRecord, now: &impl Lookup, fx: &mut Effects) -> Result<Outcome, String> {
+    if now.issued(&cert.serial)? {
+        return Ok(Outcome::AlreadyRecorded);
     }
-    if let Some(rec) = &c.cert {
-        // Only adoption can name a serial the ledger has: fedpki's own
-        // serials are random.
-        if c.renews.is_none() && now.issued(&rec.serial)? {
-            return Ok(Outcome::AlreadyRecorded);
-        }
-        if !rec.key.is_empty() && now.compromised(&rec.key)? {
-            return Ok(Outcome::KeyCompromised);
-        }
-        fx.cert = Some(rec.clone());
-        if let Some(old) = &c.renews {
-            fx.renewed = Some((old.clone(), rec.serial.clone()));
-        }
+    if !cert.key.is_empty() && now.compromised(&cert.key)? {
+        return Ok(Outcome::KeyCompromised);
     }
+    fx.cert = Some(cert.clone());
     Ok(Outcome::Done)
+}
+
+fn renew(
+    old: &str,
+    presented: &[u8],
+    cert: &CertRecord,
+    now: &impl Lookup,
+    fx: &mut Effects,
+) -> Result<Outcome, String> {
+    let Some(record) = now.certificate(old)? else {
+        return Ok(Outcome::UnknownSerial);
+    };
+    if record.der != presented {
+        return Ok(Outcome::NotAsIssued);
+    }
+    if let Some(prior) = now.revocation(old)? {
+        return Ok(Outcome::Revoked(prior));
+    }
+    if let Some(next) = now.successor(old)?
+        && now.revocation(&next)?.is_none()
+    {
+        return Ok(Outcome::AlreadyRenewed(next));
+    }
+    let outcome = issue(cert, now, fx)?;
+    if outcome == Outcome::Done {
+        fx.renewed = Some((old.to_owned(), cert.serial.clone()));
+    }
+    Ok(outcome)
 }
 
 /// A revocation; for key compromise, also every other certificate of the
@@ -257,25 +274,30 @@ fn decide_issue(c: &IssueCommit, now: &impl Lookup, fx: &mut Effects) -> Result<
 /// another reason, a certificate may move to key compromise (RFC 5280
 /// §5.3.1 allows it); revoked for it before, its key's other certificates
 /// are still completed (a ledger from before this rule).
-fn decide_revoke(r: &RevokeCommit, now: &impl Lookup, fx: &mut Effects) -> Result<Outcome, String> {
-    let serial = &r.record.serial;
+fn revoke(
+    asked: &RevocationRecord,
+    presented: Option<&Vec<u8>>,
+    now: &impl Lookup,
+    fx: &mut Effects,
+) -> Result<Outcome, String> {
+    let serial = &asked.serial;
     let Some(record) = now.certificate(serial)? else {
         return Ok(Outcome::UnknownSerial);
     };
-    if !as_issued(&record, r.presented.as_ref()) {
+    if !as_issued(&record, presented) {
         return Ok(Outcome::NotAsIssued);
     }
     let prior = now.revocation(serial)?;
-    if r.record.reason != KEY_COMPROMISE {
+    if asked.reason != KEY_COMPROMISE {
         if let Some(prior) = prior {
             return Ok(Outcome::Revoked(prior));
         }
-        fx.revoked.push(r.record.clone());
+        fx.revoked.push(asked.clone());
         return Ok(Outcome::Done);
     }
     let moves = prior.as_ref().is_none_or(|p| p.reason != KEY_COMPROMISE);
     if moves {
-        fx.revoked.push(r.record.clone());
+        fx.revoked.push(asked.clone());
     }
     if !record.key.is_empty() {
         for sibling in now.same_key(&record.key)? {
@@ -285,7 +307,7 @@ fn decide_revoke(r: &RevokeCommit, now: &impl Lookup, fx: &mut Effects) -> Resul
             if sibling != *serial && !done {
                 fx.revoked.push(RevocationRecord {
                     serial: sibling,
-                    ..r.record.clone()
+                    ..asked.clone()
                 });
             }
         }
@@ -314,36 +336,43 @@ fn entry_for(change: &Change, fx: &Effects) -> Option<Entry> {
         burn_until,
         ..Entry::default()
     };
-    match change {
-        Change::Issue(c) => match &fx.cert {
-            Some(rec) => Some(Entry {
-                event: if c.renews.is_some() { "renew" } else { "issue" }.into(),
-                time: rec.issued_at,
-                serial: rec.serial.clone(),
-                subject: rec.subject.clone(),
-                sans: rec.sans.clone(),
-                not_after: Some(rec.not_after),
-                by: match (&c.jti, &c.renews, &c.by) {
-                    (Some(jti), _, _) => format!("token {jti}"),
-                    (None, Some(old), _) => format!("holder of {old}"),
-                    (None, None, Some(by)) => by.clone(),
-                    (None, None, None) => "operator, confirmed by CSR hash".into(),
-                },
-                jti: jti.clone(),
-                burn_until,
-                renews: c.renews.clone(),
-                der: Some(fedpki_core::encoding::b64(&rec.der)),
-                key: (!rec.key.is_empty()).then(|| rec.key.clone()),
-                ..Entry::default()
-            }),
-            None => jti.is_some().then(|| burn(c.at)),
-        },
-        Change::Revoke(r) => match fx.revoked.split_first() {
+    let recorded = |event: &str, rec: &CertRecord, by: String, renews: Option<String>| Entry {
+        event: event.into(),
+        time: rec.issued_at,
+        serial: rec.serial.clone(),
+        subject: rec.subject.clone(),
+        sans: rec.sans.clone(),
+        not_after: Some(rec.not_after),
+        by,
+        jti: jti.clone(),
+        burn_until,
+        renews,
+        der: Some(fedpki_core::encoding::b64(&rec.der)),
+        key: (!rec.key.is_empty()).then(|| rec.key.clone()),
+        ..Entry::default()
+    };
+    match (change, &fx.cert) {
+        (Change::Issue { token, by, .. }, Some(rec)) => {
+            let by = match (token, by) {
+                (Some(t), _) => format!("token {}", t.jti),
+                (None, Some(by)) => by.clone(),
+                (None, None) => "operator, confirmed by CSR hash".into(),
+            };
+            Some(recorded("issue", rec, by, None))
+        }
+        (Change::Renew { old, .. }, Some(rec)) => Some(recorded(
+            "renew",
+            rec,
+            format!("holder of {old}"),
+            Some(old.clone()),
+        )),
+        (Change::Record { by, .. }, Some(rec)) => Some(recorded("issue", rec, by.clone(), None)),
+        (Change::Revoke { record, by, .. }, _) => match fx.revoked.split_first() {
             Some((first, rest)) => Some(Entry {
                 event: "revoke".into(),
                 time: first.revoked_at,
                 serial: first.serial.clone(),
-                by: r.by.clone(),
+                by: by.clone(),
                 reason: Some(
                     fedpki_core::crl::Reason::from_code(first.reason)
                         .map_or("unknown", |x| x.name())
@@ -354,16 +383,21 @@ fn entry_for(change: &Change, fx: &Effects) -> Option<Entry> {
                 burn_until,
                 key: fx.compromised.clone(),
                 same_key: rest.iter().map(|x| x.serial.clone()).collect(),
-                note: (first.serial != r.record.serial).then(|| {
+                note: (first.serial != record.serial).then(|| {
                     format!(
                         "key compromise of {}: the rest of its key's certificates",
-                        r.record.serial
+                        record.serial
                     )
                 }),
                 ..Entry::default()
             }),
-            None => jti.is_some().then(|| burn(r.record.revoked_at)),
+            None => jti.is_some().then(|| burn(record.revoked_at)),
         },
+        (Change::Burn { at, .. }, _) => jti.is_some().then(|| burn(*at)),
+        (Change::Issue { cert, .. } | Change::Renew { cert, .. }, None) => {
+            jti.is_some().then(|| burn(cert.issued_at))
+        }
+        (Change::Record { .. }, None) => None,
     }
 }
 

@@ -15,30 +15,34 @@ fn cert(serial: &str, key: &str) -> CertRecord {
     }
 }
 
+/// Issue `rec`, or renew `renews` with it (presenting the certificate
+/// recorded: `cert` makes its DER of its serial).
 fn issue(rec: CertRecord, renews: Option<&str>) -> Change {
-    Change::Issue(IssueCommit {
-        jti: None,
-        burn_until: 0,
-        cert: Some(rec),
-        renews: renews.map(String::from),
-        presented: None,
-        at: 1_700_000_000,
-        by: None,
-    })
+    match renews {
+        Some(old) => Change::Renew {
+            old: old.into(),
+            presented: old.as_bytes().to_vec(),
+            cert: rec,
+        },
+        None => Change::Issue {
+            token: None,
+            cert: rec,
+            by: None,
+        },
+    }
 }
 
-fn revoke(serial: &str, reason: u8, at: u64) -> Change {
-    Change::Revoke(RevokeCommit {
+fn revoke(serial: &str, reason: u8, at: u64, presented: Option<&[u8]>) -> Change {
+    Change::Revoke {
         record: RevocationRecord {
             serial: serial.into(),
             revoked_at: at,
             reason,
         },
-        jti: None,
-        burn_until: 0,
+        token: None,
         by: "test".into(),
-        presented: None,
-    })
+        presented: presented.map(<[u8]>::to_vec),
+    }
 }
 
 /// Decide `batch` against `state` and take in what it changes.
@@ -71,12 +75,12 @@ fn a_key_compromise_revokes_the_whole_key_in_one_entry_and_bars_the_key() {
         ],
     );
     // One revocation as superseded: the others stay valid.
-    let out = apply(&mut state, &[revoke("a1", 4, 10)]);
+    let out = apply(&mut state, &[revoke("a1", 4, 10, None)]);
     assert_eq!(out[0].0, Outcome::Done);
     assert!(state.revocation("a2").unwrap().is_none());
     // The same certificate as keyCompromise: its reason and date move,
     // and a2 is revoked in the same entry.
-    let out = apply(&mut state, &[revoke("a1", 1, 20)]);
+    let out = apply(&mut state, &[revoke("a1", 1, 20, None)]);
     assert_eq!(out[0].0, Outcome::Done);
     let entry = out[0].1.as_ref().unwrap();
     assert_eq!(
@@ -89,7 +93,7 @@ fn a_key_compromise_revokes_the_whole_key_in_one_entry_and_bars_the_key() {
     }
     assert!(state.revocation("b1").unwrap().is_none());
     // Asked again: already revoked, nothing written.
-    let out = apply(&mut state, &[revoke("a2", 1, 30)]);
+    let out = apply(&mut state, &[revoke("a2", 1, 30, None)]);
     assert!(matches!(&out[0], (Outcome::Revoked(r), None) if r.revoked_at == 20));
     // The key is never certified again; another key is.
     let out = apply(
@@ -118,7 +122,7 @@ fn a_key_compromise_recorded_before_the_rule_is_completed_by_a_retry() {
             reason: 1,
         },
     );
-    let out = apply(&mut state, &[revoke("a1", 1, 40)]);
+    let out = apply(&mut state, &[revoke("a1", 1, 40, None)]);
     let (outcome, entry) = &out[0];
     assert!(
         matches!(outcome, Outcome::Revoked(r) if r.revoked_at == 10),
@@ -142,36 +146,20 @@ fn a_key_compromise_recorded_before_the_rule_is_completed_by_a_retry() {
 fn a_certificate_presented_under_a_known_serial_must_be_the_one_recorded() {
     let mut state = State::default();
     apply(&mut state, &[issue(cert("a1", "k"), None)]);
-    let forged = b"a forgery".to_vec();
-    let mut renew = IssueCommit {
-        jti: None,
-        burn_until: 0,
-        cert: Some(cert("a2", "k")),
-        renews: Some("a1".into()),
-        presented: Some(forged.clone()),
-        at: 0,
-        by: None,
+    let renew = |presented: &[u8]| Change::Renew {
+        old: "a1".into(),
+        presented: presented.to_vec(),
+        cert: cert("a2", "k"),
     };
-    let Change::Revoke(mut by_holder) = revoke("a1", 0, 5) else {
-        unreachable!()
-    };
-    by_holder.presented = Some(forged);
+    let forged = b"a forgery";
     let out = apply(
         &mut state,
-        &[
-            Change::Issue(renew.clone()),
-            Change::Revoke(by_holder.clone()),
-        ],
+        &[renew(forged), revoke("a1", 0, 5, Some(forged))],
     );
     assert_eq!(out[0], (Outcome::NotAsIssued, None));
     assert_eq!(out[1], (Outcome::NotAsIssued, None));
     assert!(!state.issued("a2").unwrap() && state.revoked.is_empty());
     // The certificate recorded is accepted.
-    renew.presented = Some(b"a1".to_vec());
-    by_holder.presented = Some(b"a1".to_vec());
-    let out = apply(
-        &mut state,
-        &[Change::Issue(renew), Change::Revoke(by_holder)],
-    );
+    let out = apply(&mut state, &[renew(b"a1"), revoke("a1", 0, 5, Some(b"a1"))]);
     assert_eq!((&out[0].0, &out[1].0), (&Outcome::Done, &Outcome::Done));
 }

@@ -44,19 +44,20 @@ pub(super) async fn of(tx: &Transaction<'_>, batch: &[Change]) -> Result<State, 
     let mut keys = BTreeSet::new();
     for change in batch {
         match change {
-            Change::Issue(c) => {
-                if let Some(old) = &c.renews {
-                    named.insert(old.clone());
-                    renewed.push(old.clone());
-                }
-                if let Some(rec) = &c.cert {
-                    named.insert(rec.serial.clone());
-                    keys.insert(rec.key.clone());
-                }
+            Change::Issue { cert, .. } | Change::Record { cert, .. } => {
+                named.insert(cert.serial.clone());
+                keys.insert(cert.key.clone());
             }
-            Change::Revoke(r) => {
-                named.insert(r.record.serial.clone());
+            Change::Renew { old, cert, .. } => {
+                named.insert(old.clone());
+                renewed.push(old.clone());
+                named.insert(cert.serial.clone());
+                keys.insert(cert.key.clone());
             }
+            Change::Revoke { record, .. } => {
+                named.insert(record.serial.clone());
+            }
+            Change::Burn { .. } => {}
         }
     }
     let named: Vec<String> = named.into_iter().collect();
