@@ -314,6 +314,27 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
         site.path(&format!("b/certs/intermediates/{}.crt", kid(&new)))
             .exists()
     );
+
+    // The ledger numbers every replica's CRLs, also one signed without a
+    // server: with A's clock an hour ahead of B's (its CRLs numbered so),
+    // `pki crl` on B's folder still numbers above them.
+    drop((_a, _b));
+    let ahead = pg.psql(
+        "ca",
+        "UPDATE fedpki_meta SET value = value + 3600000 WHERE key = 'crl_number' \
+         RETURNING value",
+    );
+    let ahead: u64 = ahead.trim().parse().expect(&ahead);
+    ok(site.pki(&format!("crl -p @b -o @offline.crl {db}")));
+    let der = std::fs::read(site.path("offline.crl")).unwrap();
+    let number = fedpki_core::crl::Crl::parse(&der)
+        .unwrap()
+        .number()
+        .unwrap();
+    assert!(
+        number > ahead,
+        "offline CRL {number}, the replicas' last {ahead}"
+    );
 }
 
 /// An embedded CA with certificates, a renewal, revocations and burnt

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
-use crate::authority::{Authority, SignedCrl, crl_number, save_crls};
+use crate::authority::Authority;
 use crate::ca::CaPaths;
 use crate::error::Result;
 use crate::platform::sys::now;
@@ -113,23 +113,16 @@ impl CrlCache {
             return Ok(());
         }
         let covers = self.tickets.load(SeqCst);
-        // A shared ledger numbers every replica's CRLs; else this server.
-        let local = crl_number(state.last_number);
-        let number = match authority.store().next_crl_number(local).await {
-            Ok(n) => n.unwrap_or(local),
-            Err(e) => {
-                self.stale.store(true, SeqCst);
-                return Err(e);
-            }
-        };
-        let signed = self.sign_and_save(authority, folder, number).await;
+        let signed = authority
+            .publish_crls(state.last_number, folder, now())
+            .await;
         self.stale.store(signed.is_err(), SeqCst);
-        let (crls, listed) = signed?;
+        let signed = signed?;
         let mut fresh = Published {
-            listed,
+            listed: signed.listed,
             ..Published::default()
         };
-        for crl in crls {
+        for crl in signed.crls {
             if crl.active {
                 fresh.active.clone_from(&crl.kid);
             }
@@ -138,28 +131,8 @@ impl CrlCache {
         if let Ok(mut cur) = self.published.write() {
             *cur = Arc::new(fresh);
         }
-        state.last_number = number;
+        state.last_number = signed.number;
         state.published = covers;
         Ok(())
-    }
-
-    /// Sign every CRL numbered `number` and write them to the CA folder:
-    /// the CRLs and what they list.
-    async fn sign_and_save(
-        &self,
-        authority: &Authority,
-        folder: Option<&CaPaths>,
-        number: u64,
-    ) -> Result<(Vec<SignedCrl>, HashMap<String, (u64, u8)>)> {
-        let (mut crls, listed) = authority.crls(number, now()).await?;
-        if let Some(paths) = folder.cloned() {
-            // Off the async workers: the writes wait for the disk.
-            crls = tokio::task::spawn_blocking(move || save_crls(&paths, &crls).map(|()| crls))
-                .await
-                .map_err(|e| {
-                    crate::error::CliError::Store(format!("the CRL writer stopped: {e}"))
-                })??;
-        }
-        Ok((crls, listed))
     }
 }

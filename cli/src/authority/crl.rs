@@ -1,5 +1,7 @@
-//! The CRLs the authority signs, one per intermediate in use, and how their
-//! numbers grow.
+//! The CRLs the authority signs, one per intermediate in use, how their
+//! numbers grow, and where they are kept: the one home of CRL publishing,
+//! for the server (`api/crl.rs` serves what this made), `pki crl` and
+//! `pki revoke` without a server, and the root's CRL (`root/sign.rs`).
 
 use std::collections::HashMap;
 
@@ -23,12 +25,59 @@ pub(crate) struct SignedCrl {
     pub der: Vec<u8>,
 }
 
+/// CRLs signed under one number.
+pub(crate) struct CrlSet {
+    /// Their cRLNumber.
+    pub number: u64,
+    /// Each intermediate's CRL, the active one's first.
+    pub crls: Vec<SignedCrl>,
+    /// Every revocation they list: serial → (date, reason code).
+    pub listed: HashMap<String, (u64, u8)>,
+}
+
+impl CrlSet {
+    /// The active intermediate's CRL, DER.
+    pub(crate) fn active(&self) -> &[u8] {
+        self.crls
+            .iter()
+            .find(|c| c.active)
+            .map_or(&[][..], |c| c.der.as_slice())
+    }
+}
+
 impl Authority {
+    /// Sign every intermediate's CRL under the next number above `last`
+    /// (see [`next_number`]) and keep them in `folder`, if given: the CRLs
+    /// to serve.
+    pub(crate) async fn publish_crls(
+        &self,
+        last: u64,
+        folder: Option<&crate::ca::CaPaths>,
+        now: UnixTime,
+    ) -> crate::error::Result<CrlSet> {
+        let number = next_number(&self.store, last).await?;
+        let (crls, listed) = self.crls(number, now).await?;
+        let crls = match folder.cloned() {
+            // Off the async workers: the writes wait for the disk.
+            Some(paths) => tokio::task::spawn_blocking(move || save(&paths, &crls).map(|()| crls))
+                .await
+                .map_err(|e| {
+                    crate::error::CliError::Store(format!("the CRL writer stopped: {e}"))
+                })??,
+            None => crls,
+        };
+        Ok(CrlSet {
+            number,
+            crls,
+            listed,
+        })
+    }
+
     /// A complete CRL for each intermediate in use: every revocation of a
     /// certificate it signed, numbered `number`, valid
     /// [`CRL_LIFETIME_SECS`] from `now`, the active intermediate's first;
     /// and every revocation they list (serial → date, reason code).
-    pub(crate) async fn crls(
+    pub(super) async fn crls(
         &self,
         number: u64,
         now: UnixTime,
@@ -70,7 +119,7 @@ impl Authority {
 
 /// Keep signed CRLs in the CA folder: each intermediate's as
 /// `certs/crl/KID.crl`, the active one's also as `certs/intermediate_ca.crl`.
-pub(crate) fn save(paths: &crate::ca::CaPaths, crls: &[SignedCrl]) -> crate::error::Result<()> {
+fn save(paths: &crate::ca::CaPaths, crls: &[SignedCrl]) -> crate::error::Result<()> {
     for crl in crls {
         let file = paths.crl_of(&crl.kid);
         if let Some(dir) = file.parent() {
@@ -84,9 +133,16 @@ pub(crate) fn save(paths: &crate::ca::CaPaths, crls: &[SignedCrl]) -> crate::err
     Ok(())
 }
 
-/// The next cRLNumber: milliseconds since the epoch, or one more than the
-/// last if the clock has not moved on (numbers only grow, also across
-/// restarts while the clock does).
-pub(crate) fn crl_number(last: u64) -> u64 {
-    crate::platform::sys::now_ms().max(last.saturating_add(1))
+/// The next cRLNumber above `last` (the last one this process or folder
+/// signed): milliseconds since the epoch, or one more than `last` if the
+/// clock has not moved on, so numbers only grow, also across restarts
+/// while the clock does. A ledger shared by replicas numbers them all, so
+/// each replica's CRLs, and one signed by `pki crl` beside them, number
+/// above every other's.
+pub(crate) async fn next_number(
+    store: &crate::store::Store,
+    last: u64,
+) -> crate::error::Result<u64> {
+    let local = crate::platform::sys::now_ms().max(last.saturating_add(1));
+    Ok(store.next_crl_number(local).await?.unwrap_or(local))
 }

@@ -32,7 +32,7 @@ mod refusal;
 mod renew;
 mod revoke;
 
-pub(crate) use self::crl::{CRL_LIFETIME_SECS, SignedCrl, crl_number, save as save_crls};
+pub(crate) use self::crl::{CRL_LIFETIME_SECS, next_number as next_crl_number};
 pub use self::csr::csr_names;
 pub(crate) use self::csr::verified_csr;
 pub(crate) use self::issuers::Issuers;

@@ -122,15 +122,8 @@ fn report_revocation(serial: &str, already: bool, at: u64, code: u8) {
 /// the CA folder; the active intermediate's.
 async fn sign_crl(paths: &CaPaths, authority: &crate::authority::Authority) -> Result<Vec<u8>> {
     let last = ca::crl_number_in(&paths.crl()).unwrap_or(0);
-    let (crls, _) = authority
-        .crls(crate::authority::crl_number(last), now())
-        .await?;
-    crate::authority::save_crls(paths, &crls)?;
-    Ok(crls
-        .into_iter()
-        .find(|c| c.active)
-        .map(|c| c.der)
-        .unwrap_or_default())
+    let signed = authority.publish_crls(last, Some(paths), now()).await?;
+    Ok(signed.active().to_vec())
 }
 
 /// `pki crl`

@@ -8,7 +8,7 @@ use fedpki_core::package::{IntermediateRequest, SignedIntermediate};
 use fedpki_core::{Certificate, UnixTime};
 
 use super::OpenRoot;
-use crate::authority::crl_number;
+use crate::authority::next_crl_number;
 use crate::ca::offline_root::FIRST_INTERMEDIATE_NAME;
 use crate::error::{CliError, Result};
 use crate::platform::ring_backend::RING_PROVIDER;
@@ -148,7 +148,7 @@ impl OpenRoot {
         let der = crl::build(
             &issuer,
             &revoked,
-            crl_number(last),
+            next_crl_number(&self.store, last).await?,
             now,
             now.plus(ROOT_CRL_LIFETIME_SECS),
         )?;
