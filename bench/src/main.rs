@@ -620,6 +620,7 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                             der: vec![0x5a; 600],
                             // Every certificate its own key, as in service.
                             key: format!("{n:064x}"),
+                            issuer: "ab".repeat(20),
                         },
                         by: None,
                     }

@@ -50,6 +50,7 @@ fn cert(d: &mut Dice, world: &mut World, key: Option<String>) -> CertRecord {
         issued_at: 1_700_000_000,
         der: serial.into_bytes(),
         key,
+        issuer: format!("{:040x}", n % 2),
     }
 }
 

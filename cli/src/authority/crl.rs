@@ -88,11 +88,11 @@ impl Authority {
         let mut listed = HashMap::new();
         let signers = issuers.crl_signers(now);
         for (r, record) in self.store.revoked_certificates().await? {
-            // A record is the certificate's issuer's: its AKI names it.
+            // A revocation is on its certificate's issuer's CRL.
             let kid = record
-                .and_then(|c| fedpki_core::Certificate::from_der(&c.der).ok())
-                .and_then(|c| c.authority_key_id())
-                .map_or_else(|| active.clone(), |k| fedpki_core::encoding::hex(&k));
+                .map(|c| c.issuer)
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| active.clone());
             if signers.iter().any(|s| s.kid == kid) {
                 listed.insert(r.serial.clone(), (r.revoked_at, r.reason));
             }

@@ -367,6 +367,7 @@ impl Authority {
             issued_at: now.0,
             der: issue::cert_der(&cert).map_err(internal)?,
             key: public_key.pin(),
+            issuer: issuers.active_kid().to_owned(),
         };
         let issued = Issued {
             // From the record's DER: the certificate is encoded once.

@@ -286,11 +286,7 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
                         .into()
                 }),
                 revoked_at: r.map(|r| time_text(r.revoked_at)),
-                issuer: fedpki_core::Certificate::from_der(&c.der)
-                    .ok()
-                    .and_then(|c| c.authority_key_id())
-                    .map(|k| fedpki_core::encoding::hex(&k))
-                    .unwrap_or_default(),
+                issuer: c.issuer.clone(),
             }
         })
         .collect();

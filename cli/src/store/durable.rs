@@ -340,6 +340,25 @@ impl Backend for Durable {
         Ok(all.into_values().collect())
     }
 
+    fn revoked_certificates(
+        &mut self,
+    ) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>, StoreError> {
+        // One read transaction for them all: a CRL refresh reads every
+        // revocation while issuance waits.
+        let revoked = self.revocations()?;
+        let view = self.index()?.view()?;
+        let now = Layered {
+            top: &self.overlay,
+            base: &view,
+        };
+        let mut all = Vec::with_capacity(revoked.len());
+        for r in revoked {
+            let cert = now.certificate(&r.serial)?;
+            all.push((r, cert));
+        }
+        Ok(all)
+    }
+
     fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
         let view = self.index()?.view()?;
         Ok(Layered {

@@ -117,17 +117,17 @@ impl Entry {
                     .as_deref()
                     .ok_or_else(|| format!("entry for {}: no certificate", self.serial))?;
                 let der = fedpki_core::encoding::unb64(der).map_err(|e| e.to_string())?;
+                // The issuer is not logged, and keys were not at first:
+                // from the certificate.
+                let (key, issuer) = CertRecord::key_and_issuer_of_der(&der);
                 out.cert = Some(CertRecord {
                     serial: self.serial.clone(),
                     subject: self.subject.clone(),
                     sans: self.sans.clone(),
                     not_after: self.not_after.unwrap_or(0),
                     issued_at: self.time,
-                    // Entries before keys were logged: from the certificate.
-                    key: self
-                        .key
-                        .clone()
-                        .unwrap_or_else(|| CertRecord::key_of_der(&der)),
+                    key: self.key.clone().unwrap_or(key),
+                    issuer,
                     der,
                 });
                 out.renewed = self.renews.clone().map(|old| (old, self.serial.clone()));

@@ -80,6 +80,8 @@ impl Workload {
             issued_at: 1_700_000_000 + self.next,
             der,
             key,
+            // As the log's replay reads it from this DER (not a certificate).
+            issuer: String::new(),
         }
     }
 

@@ -23,6 +23,10 @@ pub struct CertRecord {
     /// (a record whose DER does not parse).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub key: String,
+    /// The key id (hex) of the CA key that signed it, from its
+    /// authorityKeyIdentifier: whose CRL lists it. Empty when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub issuer: String,
 }
 
 impl CertRecord {
@@ -40,15 +44,24 @@ impl CertRecord {
             issued_at,
             der,
             key: cert.public_key().pin(),
+            issuer: issuer_of(cert),
         }
     }
 
-    /// The key of a certificate's DER (see [`CertRecord::key`]).
-    pub(crate) fn key_of_der(der: &[u8]) -> String {
+    /// The key and the issuer of a certificate's DER (see
+    /// [`CertRecord::key`], [`CertRecord::issuer`]): for a record kept
+    /// before they were.
+    pub(crate) fn key_and_issuer_of_der(der: &[u8]) -> (String, String) {
         fedpki_core::Certificate::from_der(der)
-            .map(|c| c.public_key().pin())
+            .map(|c| (c.public_key().pin(), issuer_of(&c)))
             .unwrap_or_default()
     }
+}
+
+fn issuer_of(cert: &fedpki_core::Certificate) -> String {
+    cert.authority_key_id()
+        .map(|k| fedpki_core::encoding::hex(&k))
+        .unwrap_or_default()
 }
 
 mod der_b64 {

@@ -12,6 +12,7 @@ fn cert(serial: &str, key: &str) -> CertRecord {
         issued_at: 1_700_000_000,
         der: serial.as_bytes().to_vec(),
         key: key.into(),
+        issuer: String::new(),
     }
 }
 

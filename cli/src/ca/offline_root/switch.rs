@@ -128,12 +128,7 @@ fn last_expiry(
     let in_ledger = ledger
         .certificates
         .iter()
-        .filter(|c| {
-            Certificate::from_der(&c.der)
-                .ok()
-                .and_then(|c| c.authority_key_id())
-                .is_some_and(|aki| fedpki_core::encoding::hex(&aki) == kid)
-        })
+        .filter(|c| c.issuer == kid)
         .map(|c| c.not_after)
         .max()
         .unwrap_or(0);

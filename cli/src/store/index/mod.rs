@@ -50,18 +50,25 @@ fn key_row(key: &str, serial: &str) -> String {
     format!("{key}/{serial}")
 }
 
-/// A certificate record as stored: a version byte (2), issued_at and
-/// notAfter (u64 BE), the subject, the SANs and the key (each u16 BE
-/// length, then UTF-8; SANs joined by newlines), then the DER. Version 1
-/// had no key.
+/// A certificate record as stored: a version byte (3), issued_at and
+/// notAfter (u64 BE), the subject, the SANs, the key and the issuer (each
+/// u16 BE length, then UTF-8; SANs joined by newlines), then the DER.
+/// Version 1 had neither key nor issuer, version 2 no issuer: read from
+/// the DER.
 fn encode_record(rec: &CertRecord) -> Vec<u8> {
     let sans = rec.sans.join("\n");
+    let texts = [
+        rec.subject.as_str(),
+        sans.as_str(),
+        rec.key.as_str(),
+        rec.issuer.as_str(),
+    ];
     let mut v =
-        Vec::with_capacity(23 + rec.subject.len() + sans.len() + rec.key.len() + rec.der.len());
-    v.push(2);
+        Vec::with_capacity(17 + texts.iter().map(|t| 2 + t.len()).sum::<usize>() + rec.der.len());
+    v.push(3);
     v.extend_from_slice(&rec.issued_at.to_be_bytes());
     v.extend_from_slice(&rec.not_after.to_be_bytes());
-    for text in [rec.subject.as_str(), sans.as_str(), rec.key.as_str()] {
+    for text in texts {
         // Subjects are at most 64 characters and SANs bounded by the body
         // limit, far below u16::MAX.
         v.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
@@ -76,6 +83,7 @@ fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
     let (texts_len, mut rest) = match bytes.split_first() {
         Some((1, rest)) => (2, rest),
         Some((2, rest)) => (3, rest),
+        Some((3, rest)) => (4, rest),
         _ => return Err(bad()),
     };
     let mut u64_field = || -> Result<u64, String> {
@@ -93,15 +101,20 @@ fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
         texts.push(String::from_utf8(text.to_vec()).map_err(db_err)?);
         rest = r;
     }
-    let key = match texts_len {
-        3 => texts.pop().unwrap_or_default(),
-        _ => CertRecord::key_of_der(rest),
+    let mut texts = texts.into_iter();
+    let (subject, sans) = (texts.next(), texts.next());
+    let (key, issuer) = match (texts.next(), texts.next()) {
+        (Some(key), Some(issuer)) => (key, issuer),
+        (key, _) => {
+            let (of_der, issuer) = CertRecord::key_and_issuer_of_der(rest);
+            (key.unwrap_or(of_der), issuer)
+        }
     };
-    let sans = texts.pop().unwrap_or_default();
     Ok(CertRecord {
         serial: serial.to_owned(),
-        subject: texts.pop().unwrap_or_default(),
+        subject: subject.unwrap_or_default(),
         sans: sans
+            .unwrap_or_default()
             .split('\n')
             .filter(|s| !s.is_empty())
             .map(String::from)
@@ -110,6 +123,7 @@ fn decode_record(serial: &str, bytes: &[u8]) -> Result<CertRecord, String> {
         issued_at,
         der: rest.to_vec(),
         key,
+        issuer,
     })
 }
 
@@ -447,6 +461,7 @@ mod tests {
             issued_at: 1_700_000_000,
             der: vec![0x30, 0x82, 0x01, 0x00, 0xff],
             key: "ab".repeat(32),
+            issuer: "cd".repeat(20),
         };
         assert_eq!(decode_record("0a1b", &encode_record(&rec)).unwrap(), rec);
         assert!(decode_record("0a1b", b"{\"serial\":1}").is_err());

@@ -63,16 +63,22 @@ mod tests {
         use fedpki_core::{KeyType, PrivateKey, SigningKey};
         let mut rng = crate::platform::sys::OsEntropy;
         let key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
-        let mut certs = Vec::new();
+        let at = fedpki_core::UnixTime(1_700_000_000);
+        let (ca_key, mut certs) = (
+            PrivateKey::generate(KeyType::P256, &mut rng).unwrap(),
+            vec![],
+        );
+        let serial = fedpki_core::issue::Serial::random(&mut rng).unwrap();
+        let ca = fedpki_core::issue::root_ca(&ca_key, "ca", serial, at).unwrap();
+        let issuer = fedpki_core::issue::Issuer {
+            cert: &ca,
+            key: &ca_key,
+        };
         for n in 0..2 {
             let serial = fedpki_core::issue::Serial::random(&mut rng).unwrap();
-            let cert = fedpki_core::issue::root_ca(
-                &key,
-                &format!("n{n}"),
-                serial,
-                fedpki_core::UnixTime(1_700_000_000),
-            )
-            .unwrap();
+            let cert = issuer
+                .intermediate_ca(&key.public_key(), &format!("n{n}"), serial, at)
+                .unwrap();
             certs.push(CertRecord::of(
                 &cert,
                 fedpki_core::issue::cert_der(&cert).unwrap(),
@@ -86,14 +92,16 @@ mod tests {
         {
             let mut table = txn.open_table(CERTS).unwrap();
             for rec in &certs {
-                // Version 1: no key.
+                // Version 1: neither key nor issuer (two empty texts,
+                // each a two-byte length, dropped).
                 let mut v1 = encode_record(&CertRecord {
                     key: String::new(),
+                    issuer: String::new(),
                     ..rec.clone()
                 });
-                let key_len = 2;
-                let at = v1.len() - rec.der.len() - key_len;
-                v1.drain(at..at + key_len);
+                let lengths = 4;
+                let at = v1.len() - rec.der.len() - lengths;
+                v1.drain(at..at + lengths);
                 v1[0] = 1;
                 table.insert(rec.serial.as_str(), v1.as_slice()).unwrap();
             }
@@ -129,6 +137,8 @@ mod tests {
             }
         );
         assert!(view.compromised(&key).unwrap());
-        assert_eq!(view.certificate(&serials[1]).unwrap().unwrap().key, key);
+        let read = view.certificate(&serials[1]).unwrap().unwrap();
+        assert_eq!((&read.key, &read.issuer), (&key, &certs[1].issuer));
+        assert_eq!(read.issuer, fedpki_core::encoding::hex(&issuer.key_id()));
     }
 }

@@ -335,8 +335,9 @@ async fn apply(tx: &tokio_postgres::Transaction<'_>, fx: &Effects) -> Result<(),
     }
     if let Some(c) = &fx.cert {
         tx.execute(
-            "INSERT INTO fedpki_certificates (serial, subject, sans, not_after, issued_at, der, key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO fedpki_certificates
+                 (serial, subject, sans, not_after, issued_at, der, key, issuer)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &c.serial,
                 &c.subject,
@@ -345,6 +346,7 @@ async fn apply(tx: &tokio_postgres::Transaction<'_>, fx: &Effects) -> Result<(),
                 &i(c.issued_at),
                 &c.der,
                 &c.key,
+                &c.issuer,
             ],
         )
         .await?;
@@ -591,7 +593,7 @@ pub(crate) mod read {
     use crate::store::log::Head;
     use crate::store::records::{CertRecord, RevocationRecord};
 
-    const CERT_COLUMNS: &str = "serial, subject, sans, not_after, issued_at, der, key";
+    const CERT_COLUMNS: &str = "serial, subject, sans, not_after, issued_at, der, key, issuer";
 
     fn u(n: i64) -> u64 {
         u64::try_from(n).unwrap_or(0)
@@ -611,6 +613,7 @@ pub(crate) mod read {
             issued_at: u(row.get(at + 4)),
             der: row.get(at + 5),
             key: row.get(at + 6),
+            issuer: row.get(at + 7),
         }
     }
 
@@ -668,7 +671,7 @@ pub(crate) mod read {
         let rows = c
             .query(
                 "SELECT r.serial, r.revoked_at, r.reason, c.serial, c.subject, c.sans,
-                        c.not_after, c.issued_at, c.der, c.key
+                        c.not_after, c.issued_at, c.der, c.key, c.issuer
                  FROM fedpki_revocations r LEFT JOIN fedpki_certificates c USING (serial)
                  ORDER BY r.serial",
                 &[],

@@ -20,7 +20,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE fedpki_certificates (
          serial TEXT PRIMARY KEY, subject TEXT NOT NULL, sans TEXT NOT NULL,
          not_after BIGINT NOT NULL, issued_at BIGINT NOT NULL, der BYTEA NOT NULL,
-         key TEXT NOT NULL);
+         key TEXT NOT NULL, issuer TEXT NOT NULL);
      CREATE INDEX fedpki_certificates_key ON fedpki_certificates (key);
      CREATE TABLE fedpki_revocations (
          serial TEXT PRIMARY KEY, revoked_at BIGINT NOT NULL, reason SMALLINT NOT NULL);
