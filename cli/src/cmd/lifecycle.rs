@@ -21,7 +21,7 @@ use crate::cmd::args::{AuditArgs, CrlArgs, ListArgs, RevokeArgs};
 use crate::cmd::ca::{open_ca, runtime};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{now, time_text, write_atomic};
-use crate::store::{Ledger, StoreLocation, durable, log as audit};
+use crate::store::{self, Ledger, StoreLocation, log as audit};
 use crate::wire::{RevokeRequest, RevokeResponse, serial_to_wire};
 
 /// `pki revoke`: through the running server's API, or on the folder
@@ -237,16 +237,16 @@ fn read_ledger(ca: &CaDir) -> Result<Ledger> {
         return Ledger::read_at(&location);
     }
     let paths = &ca.paths();
-    match Ledger::read(&paths.store()) {
+    match Ledger::read_at(&location) {
         Ok(l) => Ok(l),
         Err(first) => {
             if ca::server_pid(paths)?.is_some() {
                 return Err(first);
             }
             let lock = ca::FolderLock::acquire(paths)?;
-            durable::recover(&paths.store())?;
+            store::recover(&location)?;
             drop(lock);
-            Ledger::read(&paths.store())
+            Ledger::read_at(&location)
         }
     }
 }
@@ -333,37 +333,24 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
 pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
     let paths = a.ca.paths();
     load_ledger_folder(&paths)?;
-    if let StoreLocation::Postgres {
-        location,
-        root_fingerprint,
-    } = ledger_of(&a.ca)?
-    {
-        if a.repair {
-            return Err(CliError::usage(
-                "--repair mends an audit log file; this CA's log is in its database, whose own \
-                 replication and backups keep it",
-            ));
-        }
-        let (text, head) = crate::store::postgres::read_audit(&location, &root_fingerprint)?;
-        let hint = "Its lines are in the database's table fedpki_audit: compare with a backup \
-                    of the database to see what was changed"
-            .to_owned();
-        return report_audit(&text, Some(&head), &location.url, hint);
+    let location = ledger_of(&a.ca)?;
+    if a.repair && location.is_shared() {
+        // Refused, saying why: the database keeps its own log.
+        store::repair(&location, now().0)?;
     }
-    if ca::server_pid(&paths)?.is_none() && paths.database().exists() {
+    if !location.is_shared() && ca::server_pid(&paths)?.is_none() && paths.database().exists() {
         // Finish what a crash interrupted, as the server does when it
         // starts (or, asked to, repair a log that lost entries).
         let lock = ca::FolderLock::acquire(&paths)?;
         if a.repair {
-            let disk = std::sync::Arc::new(crate::store::disk::OsDisk);
-            match durable::repair(disk, &paths.store(), now().0)? {
+            match store::repair(&location, now().0)? {
                 Some(note) => eprintln!("repaired: {note}"),
                 None => eprintln!("nothing to repair: the log matches the ledger"),
             }
         } else {
-            match durable::recover(&paths.store()) {
+            match store::recover(&location) {
                 // A log behind the ledger: the check below says where.
-                Err(crate::store::StoreError::Corrupt(_)) => {}
+                Err(store::StoreError::Corrupt(_)) => {}
                 other => other?,
             }
         }
@@ -373,23 +360,8 @@ pub(crate) fn audit(a: &AuditArgs) -> Result<()> {
             "stop the CA server first: the log is repaired with the folder locked",
         ));
     }
-    let ledger = read_ledger(&a.ca)?;
-    let log = paths.audit_log();
-    let text = if log.exists() {
-        let mut t = Vec::new();
-        std::io::Read::read_to_end(&mut crate::platform::sys::open_regular(&log)?, &mut t)
-            .map_err(|e| CliError::io("read", &log, e))?;
-        t
-    } else {
-        Vec::new()
-    };
-    let hint = durable::repair_hint(&log);
-    report_audit(
-        &text,
-        ledger.indexed.as_ref(),
-        &log.display().to_string(),
-        hint,
-    )
+    let trail = store::AuditTrail::read_at(&location)?;
+    report_audit(&trail.text, trail.head.as_ref(), &trail.source, trail.hint)
 }
 
 /// Check an audit log's text against the head its ledger indexed, and say

@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use super::disk::{Disk, LogFile};
 use super::index::Index;
 use super::log::{self, Effects, Entry, Head, Tail};
+use super::published::{Published, Visible};
 use super::records::{CertRecord, Change, Outcome, RevocationRecord};
-use super::rules::{self, Layered, Lookup, State};
-use super::{Backend, StoreError};
+use super::rules::{self, Layered};
+use super::{Backend, Reader, StoreError};
 
 /// A checkpoint is due after this many entries…
 const CHECKPOINT_ENTRIES: usize = 256;
@@ -45,15 +46,13 @@ pub struct StorePaths {
 pub struct Durable {
     disk: Arc<dyn Disk>,
     paths: StorePaths,
-    /// `None` between a failed index write (after which redb refuses
-    /// everything) and its reopening.
-    index: Option<Index>,
+    /// The index and what the log holds beyond it, shared with readers.
+    published: Published,
     log: Box<dyn LogFile>,
     /// The end of the log: every entry synced.
     head: Head,
-    /// What the entries after the index's head change.
+    /// The log's entries after the index's head, for the next checkpoint.
     pending: Vec<Effects>,
-    overlay: State,
     oldest: Option<Instant>,
     disk_full: Arc<AtomicBool>,
     /// Why the store refuses every change, once it does.
@@ -163,16 +162,22 @@ impl Durable {
         Ok(Self {
             disk,
             paths: paths.clone(),
-            index: Some(index),
+            published: Published::default().with_index(index),
             log: file,
             head,
             pending: Vec::new(),
-            overlay: State::default(),
             oldest: None,
             disk_full: Arc::new(AtomicBool::new(false)),
             poisoned: None,
             checkpoint_after: (CHECKPOINT_ENTRIES, CHECKPOINT_AGE),
         })
+    }
+
+    /// Checkpoint after every `entries` entries (tests that race them).
+    #[cfg(test)]
+    pub fn checkpoint_every(mut self, entries: usize) -> Self {
+        self.checkpoint_after = (entries, Duration::MAX);
+        self
     }
 
     /// Checkpoint only when told to (tests that choose when).
@@ -182,16 +187,16 @@ impl Durable {
         self
     }
 
-    fn index(&mut self) -> Result<&Index, String> {
-        if self.index.is_none() {
+    /// The shared view, its index reopened first if a failed write closed
+    /// it.
+    fn visible(&mut self) -> Result<std::sync::RwLockReadGuard<'_, Visible>, String> {
+        if self.published.read().index.is_none() {
             let index =
                 open_index(self.disk.as_ref(), &self.paths.index).map_err(|e| e.to_string())?;
-            self.index = Some(index);
+            self.published.write().index = Some(index);
             crate::platform::log::info("database_reopened", &[]);
         }
-        self.index
-            .as_ref()
-            .ok_or_else(|| "the index is closed".to_owned())
+        Ok(self.published.read())
     }
 
     fn poison(&mut self, why: String) -> StoreError {
@@ -232,20 +237,26 @@ impl Durable {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let result = self.index().map(|_| ()).and_then(|()| match &self.index {
+        drop(self.visible()?);
+        // Readers wait for the checkpoint rather than see a record twice
+        // (in the new index and the old overlay) or not at all.
+        let mut visible = self.published.write();
+        let result = match &visible.index {
             Some(index) => index.checkpoint(&self.pending, &self.head),
             None => Err("the index is closed".to_owned()),
-        });
+        };
         match result {
             Ok(()) => {
+                visible.overlay = Default::default();
+                drop(visible);
                 self.pending.clear();
-                self.overlay = State::default();
                 self.oldest = None;
                 Ok(())
             }
             Err(e) => {
                 // redb may now refuse every call: reopen it next time.
-                self.index = None;
+                visible.index = None;
+                drop(visible);
                 if e.contains("No space left") || e.contains("Disk quota") {
                     self.disk_full.store(true, Ordering::SeqCst);
                 }
@@ -286,25 +297,29 @@ impl Backend for Durable {
         if let Some(why) = &self.poisoned {
             return Err(StoreError::Fatal(why.clone()));
         }
-        let view = self.index().map_err(StoreError::Failed)?.view()?;
-        let (out, entries) = rules::decide(
-            batch,
-            &Layered {
-                top: &self.overlay,
-                base: &view,
-            },
-        )?;
-        drop(view);
+        let (out, entries) = {
+            let visible = self.visible().map_err(StoreError::Failed)?;
+            let view = visible.index()?.view()?;
+            rules::decide(
+                batch,
+                &Layered {
+                    top: &visible.overlay,
+                    base: &view,
+                },
+            )?
+        };
         if entries.is_empty() {
             return Ok(out);
         }
         let lines: Vec<&Entry> = entries.iter().map(|(e, _)| e).collect();
         let (bytes, head) = log::chain_refs(&self.head, &lines);
         self.append(&bytes)?;
+        let mut visible = self.published.write();
         for (_, fx) in entries {
-            self.overlay.apply(fx.clone());
+            visible.overlay.apply(fx.clone());
             self.pending.push(fx);
         }
+        drop(visible);
         self.head = head;
         self.oldest.get_or_insert_with(Instant::now);
         Ok(out)
@@ -312,69 +327,34 @@ impl Backend for Durable {
 
     fn prune(&mut self, now: u64) -> Result<usize, StoreError> {
         self.checkpoint()?;
-        Ok(self.index()?.prune(now)?)
+        let visible = self.visible()?;
+        Ok(visible.index()?.prune(now)?)
     }
 
     fn certificates(&mut self) -> Result<Vec<CertRecord>, StoreError> {
-        let mut all = self.index()?.view()?.certificates()?;
-        all.extend(self.overlay.certs.values().cloned());
-        Ok(all)
+        self.visible()?.certificates()
     }
 
     fn revocations(&mut self) -> Result<Vec<RevocationRecord>, StoreError> {
-        // The overlay's over the index's: a revocation may have moved to
-        // key compromise since the last checkpoint.
-        let mut all: std::collections::BTreeMap<String, RevocationRecord> = self
-            .index()?
-            .view()?
-            .revocations()?
-            .into_iter()
-            .map(|r| (r.serial.clone(), r))
-            .collect();
-        all.extend(
-            self.overlay
-                .revoked
-                .iter()
-                .map(|(s, r)| (s.clone(), r.clone())),
-        );
-        Ok(all.into_values().collect())
+        self.visible()?.revocations()
     }
 
     fn revoked_certificates(
         &mut self,
     ) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>, StoreError> {
-        // One read transaction for them all: a CRL refresh reads every
-        // revocation while issuance waits.
-        let revoked = self.revocations()?;
-        let view = self.index()?.view()?;
-        let now = Layered {
-            top: &self.overlay,
-            base: &view,
-        };
-        let mut all = Vec::with_capacity(revoked.len());
-        for r in revoked {
-            let cert = now.certificate(&r.serial)?;
-            all.push((r, cert));
-        }
-        Ok(all)
+        self.visible()?.revoked_certificates()
     }
 
     fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError> {
-        let view = self.index()?.view()?;
-        Ok(Layered {
-            top: &self.overlay,
-            base: &view,
-        }
-        .certificate(serial)?)
+        self.visible()?.certificate(serial)
     }
 
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError> {
-        let view = self.index()?.view()?;
-        Ok(Layered {
-            top: &self.overlay,
-            base: &view,
-        }
-        .burnt(jti)?)
+        self.visible()?.is_burnt(jti)
+    }
+
+    fn reader(&self) -> Option<Reader> {
+        Some(Reader::embedded(self.published.clone()))
     }
 
     fn answered(&mut self) {

@@ -15,17 +15,21 @@
 pub(crate) mod disk;
 pub(crate) mod durable;
 pub(crate) mod index;
+mod ledger;
 pub mod log;
 pub(crate) mod migrate;
 pub(crate) mod postgres;
 #[cfg(test)]
 mod power_cut_tests;
+pub(crate) mod published;
+mod reader;
+#[cfg(test)]
+mod reader_tests;
 pub(crate) mod records;
 pub(crate) mod rules;
 #[cfg(test)]
 mod sim;
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -34,6 +38,9 @@ use tokio::sync::{oneshot, watch};
 use crate::error::{CliError, Result};
 
 pub(crate) use durable::{Durable, StorePaths};
+pub use ledger::Ledger;
+pub(crate) use ledger::{AuditTrail, recover, repair};
+pub(crate) use reader::Reader;
 pub(crate) use records::{Burn, CertRecord, Change, Outcome, RevocationRecord};
 
 /// How a store operation failed.
@@ -140,6 +147,11 @@ pub trait Backend: Send + 'static {
     fn unavailable_flag(&self) -> Option<Arc<AtomicBool>> {
         None
     }
+    /// How other threads read what this backend made durable without
+    /// waiting for the writer's batches; `None`: through the writer.
+    fn reader(&self) -> Option<Reader> {
+        None
+    }
 }
 
 /// Where a CA's ledger lives.
@@ -195,80 +207,6 @@ impl Backend for MemoryBackend {
     }
 }
 
-/// A read-only view of a CA's ledger, usable while the server runs.
-#[derive(Debug)]
-pub struct Ledger {
-    /// Issued certificates.
-    pub certificates: Vec<CertRecord>,
-    /// Revocations.
-    pub revocations: Vec<RevocationRecord>,
-    /// The head the index holds everything up to (`None`: no entry yet).
-    pub indexed: Option<log::Head>,
-}
-
-impl Ledger {
-    /// Read the ledger wherever it lives, without taking the writer's place.
-    pub(crate) fn read_at(location: &StoreLocation) -> Result<Self> {
-        match location {
-            StoreLocation::Embedded(paths) => Self::read(paths),
-            StoreLocation::Postgres {
-                location,
-                root_fingerprint,
-            } => postgres::read_ledger(location, root_fingerprint).map_err(CliError::from),
-        }
-    }
-
-    /// Read the index, then the log's entries beyond it, without taking
-    /// the writer's place.
-    pub fn read(paths: &StorePaths) -> Result<Self> {
-        if !paths.index.exists() {
-            return Ok(Self {
-                certificates: Vec::new(),
-                revocations: Vec::new(),
-                indexed: None,
-            });
-        }
-        let view = index::read_only(&paths.index).map_err(|e| {
-            CliError::Store(format!(
-                "cannot read {}: {e}. If the CA crashed, start it once (`fedpki pki run`) so the database is recovered",
-                paths.index.display()
-            ))
-        })?;
-        let indexed = view.head().map_err(CliError::Store)?;
-        let mut state = rules::State::default();
-        for c in view.certificates().map_err(CliError::Store)? {
-            state.certs.insert(c.serial.clone(), c);
-        }
-        for r in view.revocations().map_err(CliError::Store)? {
-            state.revoked.insert(r.serial.clone(), r);
-        }
-        // The log after the index's head: what the server answered and has
-        // not indexed yet.
-        let tail = read_from(&paths.log, indexed.len)?;
-        for entry in log::scan(&tail, &indexed).0 {
-            state.apply(entry.effects().map_err(CliError::Store)?);
-        }
-        Ok(Self {
-            certificates: state.certs.into_values().collect(),
-            revocations: state.revoked.into_values().collect(),
-            indexed: (indexed.seq > 0).then_some(indexed),
-        })
-    }
-}
-
-fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
-    use std::io::{Read, Seek};
-    let mut bytes = Vec::new();
-    if !path.exists() {
-        return Ok(bytes);
-    }
-    let mut f = crate::platform::sys::open_regular(path)?;
-    f.seek(std::io::SeekFrom::Start(offset))
-        .and_then(|_| f.read_to_end(&mut bytes))
-        .map_err(|e| CliError::io("read", path, e))?;
-    Ok(bytes)
-}
-
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum Op {
@@ -295,6 +233,7 @@ const IDLE: std::time::Duration = std::time::Duration::from_millis(100);
 struct Shared {
     disk_full: Option<Arc<AtomicBool>>,
     unavailable: Option<Arc<AtomicBool>>,
+    reader: Option<Reader>,
     /// Set once the store can no longer serve: why.
     failure: Arc<watch::Sender<Option<String>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -331,6 +270,7 @@ impl Store {
         let shared = Arc::new(Shared {
             disk_full: backend.disk_full_flag(),
             unavailable: backend.unavailable_flag(),
+            reader: backend.reader(),
             failure: Arc::new(failure),
             thread: Mutex::new(None),
         });
@@ -457,20 +397,45 @@ impl Store {
         self.ask(|r| Op::Prune(now, r)).await
     }
 
+    /// Read without waiting for the writer where the backend allows; the
+    /// writer answers otherwise, and when the embedded index is closed
+    /// (the writer reopens it).
+    async fn read<T>(
+        &self,
+        direct: impl AsyncFnOnce(&Reader) -> Result<T, StoreError>,
+        queued: impl FnOnce(Reply<T>) -> Op,
+    ) -> Result<T> {
+        if self.failure().is_none()
+            && let Some(reader) = &self.shared.reader
+        {
+            match direct(reader).await {
+                Ok(v) => return Ok(v),
+                Err(_) if reader.writer_may_answer() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.ask(queued).await
+    }
+
     /// Every issued certificate.
     pub async fn certificates(&self) -> Result<Vec<CertRecord>> {
-        self.ask(Op::List).await
+        self.read(async |r| r.certificates().await, Op::List).await
     }
 
     /// Every revocation.
     pub async fn revocations(&self) -> Result<Vec<RevocationRecord>> {
-        self.ask(Op::Revocations).await
+        self.read(async |r| r.revocations().await, Op::Revocations)
+            .await
     }
 
     /// One certificate's record, if it was issued here.
     pub async fn certificate(&self, serial: &str) -> Result<Option<CertRecord>> {
-        let serial = serial.to_owned();
-        self.ask(|r| Op::Certificate(serial, r)).await
+        let owned = serial.to_owned();
+        self.read(
+            async |r| r.certificate(serial).await,
+            |r| Op::Certificate(owned, r),
+        )
+        .await
     }
 
     /// Every revocation with the record of the certificate it revokes
@@ -478,13 +443,15 @@ impl Store {
     pub async fn revoked_certificates(
         &self,
     ) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>> {
-        self.ask(Op::Revoked).await
+        self.read(async |r| r.revoked_certificates().await, Op::Revoked)
+            .await
     }
 
     /// Whether a token id is burnt.
     pub async fn is_burnt(&self, jti: &str) -> Result<bool> {
-        let jti = jti.to_owned();
-        self.ask(|r| Op::IsBurnt(jti, r)).await
+        let owned = jti.to_owned();
+        self.read(async |r| r.is_burnt(jti).await, |r| Op::IsBurnt(owned, r))
+            .await
     }
 
     /// Reach the storage once (a shared database): sets or clears

@@ -132,6 +132,30 @@ impl PgLocation {
         }
     }
 
+    /// A pool of at most `size` connections, made when first needed and
+    /// again when lost (a failover: the multi-host URL finds the primary).
+    pub(crate) fn pool(&self, size: usize) -> std::result::Result<deadpool_postgres::Pool, String> {
+        use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+        let config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &self.tls {
+            Tls::Off => Manager::from_config(self.config.clone(), tokio_postgres::NoTls, config),
+            Tls::On(cfg) => Manager::from_config(
+                self.config.clone(),
+                tokio_postgres_rustls::MakeRustlsConnect::new((**cfg).clone()),
+                config,
+            ),
+        };
+        Pool::builder(manager)
+            .max_size(size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| format!("cannot make the database's connection pool: {e}"))
+    }
+
     /// One connection whose messages (notifications among them) are sent
     /// to `on_message`; for `LISTEN`.
     pub(crate) async fn connect_listening(

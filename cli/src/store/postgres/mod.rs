@@ -16,6 +16,7 @@
 //! did happen, is then spent: the client has no answer, never two).
 
 mod connect;
+pub(crate) mod read;
 mod schema;
 mod snapshot;
 
@@ -30,7 +31,7 @@ use tokio_postgres::Client;
 
 use super::log::{Effects, Entry, Head};
 use super::records::{CertRecord, Change, Outcome, RevocationRecord};
-use super::{Backend, StoreError, rules};
+use super::{Backend, Reader, StoreError, rules};
 
 /// The channel replicas hear each other on.
 pub(crate) const CHANNEL: &str = "fedpki";
@@ -98,6 +99,8 @@ pub(crate) struct PgBackend {
     rt: tokio::runtime::Runtime,
     location: PgLocation,
     client: Option<Client>,
+    /// Connections of their own for reads that need not wait for a batch.
+    reader: read::PgReader,
     unavailable: Arc<AtomicBool>,
 }
 
@@ -135,6 +138,7 @@ impl PgBackend {
         let client = client.map_err(|e| e.into_store(&url))?;
         Ok(Self {
             rt,
+            reader: read::PgReader::new(&location)?,
             location,
             client: Some(client),
             unavailable: Arc::new(AtomicBool::new(false)),
@@ -234,13 +238,7 @@ impl Backend for PgBackend {
     }
 
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError> {
-        let jti = jti.to_owned();
-        self.run(async |client| {
-            Ok(client
-                .query_opt("SELECT 1 FROM fedpki_tokens WHERE jti = $1", &[&jti])
-                .await?
-                .is_some())
-        })
+        self.run(async |client| read::is_burnt(client, jti).await)
     }
 
     fn next_crl_number(&mut self, at_least: u64) -> Result<Option<u64>, StoreError> {
@@ -259,6 +257,10 @@ impl Backend for PgBackend {
 
     fn unavailable_flag(&self) -> Option<Arc<AtomicBool>> {
         Some(self.unavailable.clone())
+    }
+
+    fn reader(&self) -> Option<Reader> {
+        Some(Reader::postgres(self.reader.clone()))
     }
 
     fn ping(&mut self) -> Result<(), StoreError> {
@@ -582,134 +584,4 @@ pub(crate) fn read_audit(
         read::audit(&client).await
     })
     .map_err(|e: PgError| e.into_store(&url))
-}
-
-pub(crate) mod read {
-    //! What the CA reads from the shared ledger.
-
-    use tokio_postgres::{GenericClient, Row};
-
-    use super::PgError;
-    use crate::store::log::Head;
-    use crate::store::records::{CertRecord, RevocationRecord};
-
-    const CERT_COLUMNS: &str = "serial, subject, sans, not_after, issued_at, der, key, issuer";
-
-    fn u(n: i64) -> u64 {
-        u64::try_from(n).unwrap_or(0)
-    }
-
-    pub(crate) fn cert(row: &Row, at: usize) -> CertRecord {
-        let sans: String = row.get(at + 2);
-        CertRecord {
-            serial: row.get(at),
-            subject: row.get(at + 1),
-            sans: sans
-                .split('\n')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
-            not_after: u(row.get(at + 3)),
-            issued_at: u(row.get(at + 4)),
-            der: row.get(at + 5),
-            key: row.get(at + 6),
-            issuer: row.get(at + 7),
-        }
-    }
-
-    fn revocation(row: &Row, at: usize) -> RevocationRecord {
-        RevocationRecord {
-            serial: row.get(at),
-            revoked_at: u(row.get(at + 1)),
-            reason: u8::try_from(row.get::<_, i16>(at + 2)).unwrap_or(0),
-        }
-    }
-
-    /// Certificates (those of `serials`, or all), by serial.
-    pub(crate) async fn certificates(
-        c: &impl GenericClient,
-        serials: Option<&[String]>,
-    ) -> Result<Vec<CertRecord>, PgError> {
-        let rows = match serials {
-            Some(s) => {
-                c.query(
-                    &format!(
-                        "SELECT {CERT_COLUMNS} FROM fedpki_certificates WHERE serial = ANY($1)"
-                    ),
-                    &[&s],
-                )
-                .await?
-            }
-            None => {
-                c.query(
-                    &format!("SELECT {CERT_COLUMNS} FROM fedpki_certificates ORDER BY serial"),
-                    &[],
-                )
-                .await?
-            }
-        };
-        Ok(rows.iter().map(|r| cert(r, 0)).collect())
-    }
-
-    /// Every revocation.
-    pub(crate) async fn revocations(
-        c: &impl GenericClient,
-    ) -> Result<Vec<RevocationRecord>, PgError> {
-        let rows = c
-            .query(
-                "SELECT serial, revoked_at, reason FROM fedpki_revocations ORDER BY serial",
-                &[],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| revocation(r, 0)).collect())
-    }
-
-    /// Every revocation with its certificate, in one query.
-    pub(crate) async fn revoked_certificates(
-        c: &impl GenericClient,
-    ) -> Result<Vec<(RevocationRecord, Option<CertRecord>)>, PgError> {
-        let rows = c
-            .query(
-                "SELECT r.serial, r.revoked_at, r.reason, c.serial, c.subject, c.sans,
-                        c.not_after, c.issued_at, c.der, c.key, c.issuer
-                 FROM fedpki_revocations r LEFT JOIN fedpki_certificates c USING (serial)
-                 ORDER BY r.serial",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let found = r.get::<_, Option<String>>(3).is_some();
-                (revocation(r, 0), found.then(|| cert(r, 3)))
-            })
-            .collect())
-    }
-
-    /// The audit log: its lines, in order, each with its newline, and the
-    /// head the database records.
-    pub(crate) async fn audit(c: &impl GenericClient) -> Result<(Vec<u8>, Head), PgError> {
-        let mut text = Vec::new();
-        for row in c
-            .query("SELECT line FROM fedpki_audit ORDER BY seq", &[])
-            .await?
-        {
-            text.extend_from_slice(row.get::<_, &str>(0).as_bytes());
-            text.push(b'\n');
-        }
-        let row = c
-            .query_one(
-                "SELECT seq, hash, len FROM fedpki_audit_head WHERE id = 1",
-                &[],
-            )
-            .await?;
-        Ok((
-            text,
-            Head {
-                seq: u(row.get(0)),
-                hash: row.get(1),
-                len: u(row.get(2)),
-            },
-        ))
-    }
 }

@@ -1,0 +1,152 @@
+//! The CA's ledger as commands read and mend it without a server: the
+//! records, the audit trail and the head it must end at, wherever the
+//! ledger lives; crash recovery and `pki audit --repair` of the embedded
+//! store.
+
+use std::path::Path;
+
+use super::records::{CertRecord, RevocationRecord};
+use super::{StoreError, StoreLocation, StorePaths, durable, index, log, postgres, rules};
+use crate::error::{CliError, Result};
+
+/// A read-only view of a CA's ledger, usable while the server runs.
+#[derive(Debug)]
+pub struct Ledger {
+    /// Issued certificates.
+    pub certificates: Vec<CertRecord>,
+    /// Revocations.
+    pub revocations: Vec<RevocationRecord>,
+    /// The head the index holds everything up to (`None`: no entry yet).
+    pub indexed: Option<log::Head>,
+}
+
+impl Ledger {
+    /// Read the ledger wherever it lives, without taking the writer's place.
+    pub(crate) fn read_at(location: &StoreLocation) -> Result<Self> {
+        match location {
+            StoreLocation::Embedded(paths) => Self::read(paths),
+            StoreLocation::Postgres {
+                location,
+                root_fingerprint,
+            } => postgres::read_ledger(location, root_fingerprint).map_err(CliError::from),
+        }
+    }
+
+    /// Read the index, then the log's entries beyond it, without taking
+    /// the writer's place.
+    pub fn read(paths: &StorePaths) -> Result<Self> {
+        if !paths.index.exists() {
+            return Ok(Self {
+                certificates: Vec::new(),
+                revocations: Vec::new(),
+                indexed: None,
+            });
+        }
+        let view = index::read_only(&paths.index).map_err(|e| {
+            CliError::Store(format!(
+                "cannot read {}: {e}. If the CA crashed, start it once (`fedpki pki run`) so the database is recovered",
+                paths.index.display()
+            ))
+        })?;
+        let indexed = view.head().map_err(CliError::Store)?;
+        let mut state = rules::State::default();
+        for c in view.certificates().map_err(CliError::Store)? {
+            state.certs.insert(c.serial.clone(), c);
+        }
+        for r in view.revocations().map_err(CliError::Store)? {
+            state.revoked.insert(r.serial.clone(), r);
+        }
+        // The log after the index's head: what the server answered and has
+        // not indexed yet.
+        let tail = read_from(&paths.log, indexed.len)?;
+        for entry in log::scan(&tail, &indexed).0 {
+            state.apply(entry.effects().map_err(CliError::Store)?);
+        }
+        Ok(Self {
+            certificates: state.certs.into_values().collect(),
+            revocations: state.revoked.into_values().collect(),
+            indexed: (indexed.seq > 0).then_some(indexed),
+        })
+    }
+}
+
+fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    if !path.exists() {
+        return Ok(bytes);
+    }
+    let mut f = crate::platform::sys::open_regular(path)?;
+    f.seek(std::io::SeekFrom::Start(offset))
+        .and_then(|_| f.read_to_end(&mut bytes))
+        .map_err(|e| CliError::io("read", path, e))?;
+    Ok(bytes)
+}
+
+/// The audit log's lines and the head the ledger says it ends at.
+#[derive(Debug)]
+pub(crate) struct AuditTrail {
+    /// The lines, each with its newline.
+    pub text: Vec<u8>,
+    /// The head the ledger holds (`None`: no entry yet).
+    pub head: Option<log::Head>,
+    /// Where the lines are (a file, a database), for messages.
+    pub source: String,
+    /// What to do when the lines do not check.
+    pub hint: String,
+}
+
+impl AuditTrail {
+    /// Read the trail wherever the ledger lives (the embedded one after
+    /// [`recover`]).
+    pub(crate) fn read_at(location: &StoreLocation) -> Result<Self> {
+        match location {
+            StoreLocation::Embedded(paths) => Ok(Self {
+                text: read_from(&paths.log, 0)?,
+                head: Ledger::read(paths)?.indexed,
+                source: paths.log.display().to_string(),
+                hint: durable::repair_hint(&paths.log),
+            }),
+            StoreLocation::Postgres {
+                location,
+                root_fingerprint,
+            } => {
+                let (text, head) = postgres::read_audit(location, root_fingerprint)?;
+                Ok(Self {
+                    text,
+                    head: Some(head),
+                    source: location.url.clone(),
+                    hint: "Its lines are in the database's table fedpki_audit: compare with a \
+                           backup of the database to see what was changed"
+                        .into(),
+                })
+            }
+        }
+    }
+}
+
+/// Finish what a crash interrupted, as the server does when it starts:
+/// index what the log holds beyond the index, cut a torn tail. The caller
+/// holds the CA folder's lock. Nothing to do for a shared ledger.
+pub(crate) fn recover(location: &StoreLocation) -> Result<(), StoreError> {
+    match location {
+        StoreLocation::Embedded(paths) => durable::recover(paths),
+        StoreLocation::Postgres { .. } => Ok(()),
+    }
+}
+
+/// `pki audit --repair` (the caller holds the CA folder's lock): what was
+/// repaired, `None` when the log matched the ledger.
+pub(crate) fn repair(location: &StoreLocation, now: u64) -> Result<Option<String>> {
+    match location {
+        StoreLocation::Embedded(paths) => Ok(durable::repair(
+            std::sync::Arc::new(super::disk::OsDisk),
+            paths,
+            now,
+        )?),
+        StoreLocation::Postgres { .. } => Err(CliError::usage(
+            "--repair mends an audit log file; this CA's log is in its database, whose own \
+             replication and backups keep it",
+        )),
+    }
+}
