@@ -7,7 +7,7 @@ pub use crate::api::handlers::answer_sign;
 pub use crate::authority::{Authority, csr_names};
 pub use crate::ca::{CaCerts, CaConfig, CaPaths, parse_ca_url, server_pid, unlock_key};
 pub use crate::client::inspect::{describe, describe_bytes};
-pub use crate::client::{ClientAuth, https_request, https_request_as};
+pub use crate::client::{ClientAuth, https_request, https_request_as, https_request_at};
 pub use crate::manual::package_zip::read_bytes;
 pub use crate::platform::ring_backend::RingP256;
 pub use crate::platform::sys::{OsEntropy, now, now_ms, raise_fd_limit};

@@ -381,6 +381,9 @@ impl Postgres {
                 "-X",
                 "stream",
                 "--no-sync",
+                // At once: the default spread checkpoint may take minutes
+                // on an idle cluster (seen: a test waiting 4 min for it).
+                "--checkpoint=fast",
             ])
             .env("PGPASSWORD", PG_PASSWORD)
             .current_dir("/")

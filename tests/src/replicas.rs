@@ -1,12 +1,14 @@
 //! A CA with replicas on a shared PostgreSQL: folder `a` installed with
 //! `--store`, folder `b` its copy (as the README says to make one), each
-//! served on its own port.
+//! served on its own loopback address (127.0.0.1 and 127.0.0.2) on the
+//! same port, as two machines behind one name would be.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::postgres::PG_PASSWORD;
 use crate::site::Site;
-use crate::{Server, fedpki, free_port, ok};
+use crate::{Server, fedpki, ok};
 
 /// The site of a CA whose ledger is in a database, and its replicas.
 #[derive(Debug)]
@@ -17,8 +19,6 @@ pub struct Replicas {
     pub pgpw: PathBuf,
     /// `--store-password-file FILE`, for command lines.
     pub db_flag: String,
-    /// The port replica `b` serves on (`a` serves on the site's).
-    pub port_b: u16,
     /// The root's DER.
     pub root: Vec<u8>,
 }
@@ -47,24 +47,21 @@ impl Replicas {
             site,
             pgpw,
             db_flag,
-            port_b: free_port(),
             root,
         }
     }
 
-    /// The port replica `dir` serves on.
-    pub fn port(&self, dir: &str) -> u16 {
-        if dir == "a" {
-            self.site.port
-        } else {
-            self.port_b
-        }
+    /// Where replica `dir` serves: `a` on 127.0.0.1, `b` on 127.0.0.2, both
+    /// on the site's port.
+    pub fn addr(&self, dir: &str) -> SocketAddr {
+        let last = if dir == "a" { 1 } else { 2 };
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), self.site.port)
     }
 
     /// `pki run` of replica `dir` (`a` or `b`), with `extra` flags.
     pub fn serve(&self, dir: &str, extra: &[&str]) -> Server {
         let d = self.site.path(dir);
-        let bind = format!("127.0.0.1:{}", self.port(dir));
+        let bind = self.addr(dir).to_string();
         let mut args = vec![
             "pki",
             "run",
@@ -94,21 +91,21 @@ impl Replicas {
         fedpki(self.site.tmp.path(), &args)
     }
 
-    /// One request to the replica on `port`: status and JSON body.
+    /// One request to the replica at `addr`: status and JSON body.
     pub fn request(
         &self,
-        port: u16,
+        addr: SocketAddr,
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, serde_json::Value), String> {
-        self.request_as(port, None, method, path, body)
+        self.request_as(addr, None, method, path, body)
     }
 
     /// [`Replicas::request`] presenting `auth` over mutual TLS.
     pub fn request_as(
         &self,
-        port: u16,
+        addr: SocketAddr,
         auth: Option<&fedpki::facade::ClientAuth>,
         method: &str,
         path: &str,
@@ -116,9 +113,9 @@ impl Replicas {
     ) -> Result<(u16, serde_json::Value), String> {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let resp = rt
-            .block_on(fedpki::facade::https_request_as(
+            .block_on(fedpki::facade::https_request_at(
+                addr,
                 "localhost",
-                port,
                 &self.root,
                 auth,
                 method,
@@ -132,14 +129,15 @@ impl Replicas {
         ))
     }
 
-    /// `GET path` (a CRL) from the replica on `port`: status and bytes.
-    pub fn fetch(&self, port: u16, path: &str) -> (u16, Vec<u8>) {
+    /// `GET path` (a CRL) from the replica at `addr`: status and bytes.
+    pub fn fetch(&self, addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let resp = rt
-            .block_on(fedpki::facade::https_request(
+            .block_on(fedpki::facade::https_request_at(
+                addr,
                 "localhost",
-                port,
                 &self.root,
+                None,
                 "GET",
                 path,
                 None,

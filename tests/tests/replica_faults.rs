@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,9 +28,9 @@ struct Seen {
 }
 
 /// `clients` threads certifying (and renewing what they got, over mutual
-/// TLS) through the replicas on `ports` in turn, until `stop`.
-fn load(r: &Replicas, ports: &[u16], clients: usize, stop: &AtomicBool, seen: &Seen) {
-    let provisioner = Provisioner::of(&r.site.path("a"), &format!("localhost:{}", r.port("a")));
+/// TLS) through the replicas at `addrs` in turn, until `stop`.
+fn load(r: &Replicas, addrs: &[SocketAddr], clients: usize, stop: &AtomicBool, seen: &Seen) {
+    let provisioner = Provisioner::of(&r.site.path("a"), &format!("localhost:{}", r.site.port));
     std::thread::scope(|s| {
         for c in 0..clients {
             let provisioner = &provisioner;
@@ -37,10 +38,10 @@ fn load(r: &Replicas, ports: &[u16], clients: usize, stop: &AtomicBool, seen: &S
                 let mut n = 0usize;
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
-                    let port = ports[(c + n) % ports.len()];
+                    let at = addrs[(c + n) % addrs.len()];
                     let key = new_key();
                     let body = provisioner.sign_body(&format!("c{c}-{n}"), &key);
-                    let answer = r.request(port, "POST", "/1.0/sign", Some(body.clone()));
+                    let answer = r.request(at, "POST", "/1.0/sign", Some(body.clone()));
                     let Ok((status, issued)) = answer else {
                         std::thread::sleep(Duration::from_millis(50));
                         continue;
@@ -63,9 +64,9 @@ fn load(r: &Replicas, ports: &[u16], clients: usize, stop: &AtomicBool, seen: &S
                     seen.answered.lock().unwrap().push(body);
                     if n.is_multiple_of(3) {
                         let auth = fedpki::facade::ClientAuth::new(&chain, &key).unwrap();
-                        let port = ports[(c + n + 1) % ports.len()];
+                        let at = addrs[(c + n + 1) % addrs.len()];
                         if let Ok((201, renewed)) =
-                            r.request_as(port, Some(&auth), "POST", "/1.0/renew", Some(Vec::new()))
+                            r.request_as(at, Some(&auth), "POST", "/1.0/renew", Some(Vec::new()))
                         {
                             let leaf = fedpki_core::issue::parse_cert_pem(
                                 renewed["crt"].as_str().unwrap(),
@@ -85,7 +86,7 @@ fn load(r: &Replicas, ports: &[u16], clients: usize, stop: &AtomicBool, seen: &S
 
 /// Everything a client holds is in the ledger, every answered token is
 /// spent, no token issued twice, and the audit chain verifies.
-fn nothing_lost(r: &Replicas, pg: &Postgres, port: u16, seen: &Seen) {
+fn nothing_lost(r: &Replicas, pg: &Postgres, at: SocketAddr, seen: &Seen) {
     let db = &r.db_flag;
     let listed = stdout(&ok(r.bare(&format!("pki list -p @b --json {db}"))));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
@@ -99,7 +100,7 @@ fn nothing_lost(r: &Replicas, pg: &Postgres, port: u16, seen: &Seen) {
     }
     for body in seen.answered.lock().unwrap().iter().take(40) {
         let (status, _) = r
-            .request(port, "POST", "/1.0/sign", Some(body.clone()))
+            .request(at, "POST", "/1.0/sign", Some(body.clone()))
             .unwrap();
         assert_eq!(status, 401, "an answered token worked again");
     }
@@ -137,15 +138,15 @@ fn kill_9_of_one_replica_under_load_loses_nothing_a_client_holds() {
     let a = r.serve("a", &many);
     let _b = r.serve("b", &many);
     let (stop, seen) = (AtomicBool::new(false), Seen::default());
-    let ports = [r.port("a"), r.port("b")];
+    let addrs = [r.addr("a"), r.addr("b")];
     std::thread::scope(|s| {
-        s.spawn(|| load(&r, &ports, 16, &stop, &seen));
+        s.spawn(|| load(&r, &addrs, 16, &stop, &seen));
         std::thread::sleep(Duration::from_millis(2500));
         a.kill();
         std::thread::sleep(Duration::from_millis(2500));
         stop.store(true, Ordering::SeqCst);
     });
-    nothing_lost(&r, &pg, r.port("b"), &seen);
+    nothing_lost(&r, &pg, r.addr("b"), &seen);
 }
 
 #[test]
@@ -155,10 +156,10 @@ fn the_database_stopped_and_started_again_under_load() {
     let r = Replicas::install(&pg.url("ca"), "");
     let _a = r.serve("a", &["--max-auth-failures", "1000000"]);
     let (stop, seen) = (AtomicBool::new(false), Seen::default());
-    let port = r.port("a");
-    let health = || r.request(port, "GET", "/health", None).unwrap();
+    let at = r.addr("a");
+    let health = || r.request(at, "GET", "/health", None).unwrap();
     std::thread::scope(|s| {
-        s.spawn(|| load(&r, &[port], 4, &stop, &seen));
+        s.spawn(|| load(&r, &[at], 4, &stop, &seen));
         std::thread::sleep(Duration::from_millis(1500));
         pg.down();
         // The CA says so: 503 with Retry-After, and /health.
@@ -171,11 +172,11 @@ fn the_database_stopped_and_started_again_under_load() {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(health().1["store"], "database unavailable");
-        let provisioner = Provisioner::of(&r.site.path("a"), &format!("localhost:{port}"));
+        let provisioner = Provisioner::of(&r.site.path("a"), &format!("localhost:{}", r.site.port));
         let body = provisioner.sign_body("during", &new_key());
         let (status, head, answer) = request_from(
             "127.0.0.9".parse().unwrap(),
-            port,
+            at.port(),
             &r.root,
             "POST",
             "/1.0/sign",
@@ -221,7 +222,7 @@ fn the_database_stopped_and_started_again_under_load() {
             .unwrap_or(0)
             > 0
     );
-    nothing_lost(&r, &pg, port, &seen);
+    nothing_lost(&r, &pg, at, &seen);
 }
 
 #[test]
@@ -238,9 +239,9 @@ fn replicas_follow_a_failover_to_the_synchronous_standby() {
     let _a = r.serve("a", &many);
     let _b = r.serve("b", &many);
     let (stop, seen) = (AtomicBool::new(false), Seen::default());
-    let ports = [r.port("a"), r.port("b")];
+    let addrs = [r.addr("a"), r.addr("b")];
     std::thread::scope(|s| {
-        s.spawn(|| load(&r, &ports, 8, &stop, &seen));
+        s.spawn(|| load(&r, &addrs, 8, &stop, &seen));
         std::thread::sleep(Duration::from_millis(2000));
         primary.down();
         standby.promote();
@@ -256,7 +257,7 @@ fn replicas_follow_a_failover_to_the_synchronous_standby() {
         stop.store(true, Ordering::SeqCst);
     });
     // The promoted standby holds everything the old primary answered.
-    nothing_lost(&r, &standby, r.port("b"), &seen);
+    nothing_lost(&r, &standby, r.addr("b"), &seen);
 }
 
 #[test]

@@ -171,7 +171,7 @@ fn the_postgresql_ledger_decides_as_the_embedded_store_does() {
 }
 
 /// Two replicas, each `pki run` on its own copy of the CA folder and its
-/// own port, on one database: a token works once whichever receives it, a
+/// own loopback address, on one database: a token works once whichever receives it, a
 /// revocation answered by one is in the other's CRL within a second, `pki
 /// list` and `pki audit` agree from either folder, and an intermediate
 /// activated on one is issued from by the other.
@@ -188,19 +188,19 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     // Moving the root out of one copy: no replica then holds it.
     ok(site.pki(&format!("root export -p @a -o @root --yes {db}")));
     std::fs::remove_file(site.path("b/secrets/root_ca_key")).unwrap();
-    let (port_a, port_b) = (r.port("a"), r.port("b"));
+    let (at_a, at_b) = (r.addr("a"), r.addr("b"));
     let _a = r.serve("a", &[]);
     let _b = r.serve("b", &[]);
 
     // One token, sent 32 times across both replicas at once: one certificate.
-    let provisioner = Provisioner::of(&site.path("a"), &format!("localhost:{port_a}"));
+    let provisioner = Provisioner::of(&site.path("a"), &format!("localhost:{}", r.site.port));
     let body = provisioner.sign_body("node1", &new_key());
     let statuses: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..32)
             .map(|i| {
                 let (body, r) = (body.clone(), &r);
-                let port = if i % 2 == 0 { port_a } else { port_b };
-                s.spawn(move || r.request(port, "POST", "/1.0/sign", Some(body)).unwrap().0)
+                let at = if i % 2 == 0 { at_a } else { at_b };
+                s.spawn(move || r.request(at, "POST", "/1.0/sign", Some(body)).unwrap().0)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -216,10 +216,10 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     );
 
     // A certificate issued through B, revoked through A: in B's CRL within 1 s.
-    let sign = |port: u16, name: &str| {
+    let sign = |at: std::net::SocketAddr, name: &str| {
         let (status, issued) = r
             .request(
-                port,
+                at,
                 "POST",
                 "/1.0/sign",
                 Some(provisioner.sign_body(name, &new_key())),
@@ -228,7 +228,7 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
         assert_eq!(status, 201, "{issued}");
         issued
     };
-    let issued = sign(port_b, "node2");
+    let issued = sign(at_b, "node2");
     let leaf = fedpki_core::issue::parse_cert_pem(issued["crt"].as_str().unwrap()).unwrap();
     let serial = fedpki_core::issue::serial_hex(&leaf);
     let revoke = serde_json::json!({
@@ -237,7 +237,7 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     });
     let (status, answer) = r
         .request(
-            port_a,
+            at_a,
             "POST",
             "/1.0/revoke",
             Some(revoke.to_string().into_bytes()),
@@ -245,7 +245,7 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
         .unwrap();
     assert_eq!(status, 200, "{answer}");
     let answered = std::time::Instant::now();
-    while !crl_serials(&r.fetch(port_b, "/crl").1).contains(&serial) {
+    while !crl_serials(&r.fetch(at_b, "/crl").1).contains(&serial) {
         assert!(
             answered.elapsed() < std::time::Duration::from_secs(1),
             "B's CRL lacks the revocation A answered a second ago"
@@ -253,7 +253,7 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // OpenSSL honours B's CRL for it.
-    std::fs::write(site.path("b.crl"), r.fetch(port_b, "/crl").1).unwrap();
+    std::fs::write(site.path("b.crl"), r.fetch(at_b, "/crl").1).unwrap();
     let chain = format!(
         "{}{}",
         issued["crt"].as_str().unwrap(),
@@ -301,14 +301,14 @@ fn two_replicas_share_tokens_revocations_the_audit_chain_and_issuers() {
     );
     let new = cert_at(&site.signed_intermediate("next.signed"), 0);
     let started = std::time::Instant::now();
-    while r.fetch(port_b, &format!("/crl/{}", kid(&new))).0 != 200 {
+    while r.fetch(at_b, &format!("/crl/{}", kid(&new))).0 != 200 {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),
             "B did not take up the intermediate activated on A"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let issued = sign(port_b, "node3");
+    let issued = sign(at_b, "node3");
     let ca = fedpki_core::issue::parse_cert_pem(issued["ca"].as_str().unwrap()).unwrap();
     assert_eq!(ca, new, "B issues from the intermediate activated on A");
     assert!(

@@ -33,9 +33,20 @@ pub(crate) async fn root_for_token(host: &str, port: u16, sha: &str) -> Result<S
         .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
         .with_no_client_auth();
     let path = format!("/root/{sha}");
-    let answer: Root = exchange(config, host, port, None, "GET", &path, None)
-        .await?
-        .answer(200)?;
+    let answer: Root = exchange(
+        config,
+        &super::Endpoint {
+            host,
+            port,
+            addr: None,
+        },
+        None,
+        "GET",
+        &path,
+        None,
+    )
+    .await?
+    .answer(200)?;
     let der = fedpki_core::encoding::pem_one(&answer.ca, "CERTIFICATE")
         .map_err(|e| CliError::Network(format!("https://{host}:{port}{path}: {e}")))?;
     if fedpki_core::issue::fingerprint_der(&der) != sha {

@@ -121,6 +121,41 @@ pub async fn https_request_as(
     https_request_to(host, port, &trust, client, method, path, body).await
 }
 
+/// [`https_request_as`] to the server at `addr`, which must prove it is
+/// `host` (one replica of several that share a name, as a load balancer
+/// would reach it).
+#[allow(clippy::too_many_arguments)]
+pub async fn https_request_at(
+    addr: std::net::SocketAddr,
+    host: &str,
+    root_der: &[u8],
+    client: Option<&ClientAuth>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse> {
+    let trust = ServerTrust {
+        root_der,
+        tls_key_sha256: None,
+    };
+    let config = tls_config(&trust, client)?;
+    let to = Endpoint {
+        host,
+        port: addr.port(),
+        addr: Some(addr),
+    };
+    exchange(config, &to, None, method, path, body).await
+}
+
+/// Whom a request goes to: the name the server must prove, and where it
+/// is reached (`addr`, or `host` looked up).
+#[derive(Debug, Clone, Copy)]
+struct Endpoint<'a> {
+    host: &'a str,
+    port: u16,
+    addr: Option<std::net::SocketAddr>,
+}
+
 /// Whom a request may go to: a server with a certificate chaining to
 /// `root_der` for the host, and, when `tls_key_sha256` is given (a fedpki
 /// token's `tlsKeySha256`), whose key hashes to it.
@@ -144,7 +179,12 @@ pub(crate) async fn https_request_to(
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
     let config = tls_config(trust, client)?;
-    exchange(config, host, port, trust.tls_key_sha256, method, path, body).await
+    let to = Endpoint {
+        host,
+        port,
+        addr: None,
+    };
+    exchange(config, &to, trust.tls_key_sha256, method, path, body).await
 }
 
 /// rustls's configuration for a server `trust` accepts.
@@ -174,18 +214,24 @@ fn tls_config(
 /// server's key must hash to it.
 async fn exchange(
     config: rustls::ClientConfig,
-    host: &str,
-    port: u16,
+    to: &Endpoint<'_>,
     pin: Option<&str>,
     method: &str,
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
+    let Endpoint { host, port, addr } = *to;
     let connector = TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| CliError::usage(format!("{host:?} is not a valid server name: {e}")))?;
     let timeout = crate::platform::tls::IO_TIMEOUT;
-    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+    let connecting = async {
+        match addr {
+            Some(a) => TcpStream::connect(a).await,
+            None => TcpStream::connect((host, port)).await,
+        }
+    };
+    let tcp = tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| CliError::Network(format!("the CA at {host}:{port} did not answer in time")))?
         .map_err(|e| CliError::Network(format!("cannot reach the CA at {host}:{port}: {e}")))?;
