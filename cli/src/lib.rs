@@ -18,6 +18,7 @@
 //! The end-to-end tests, the benchmarks and the fuzzers reach in through
 //! [`facade`] only.
 
+pub(crate) mod address;
 pub(crate) mod api;
 pub(crate) mod authority;
 pub(crate) mod ca;

@@ -29,6 +29,7 @@ fn fixture() -> &'static Fixture {
                 leaf_secs: 3600,
                 max_token_secs: fedpki_core::token::DEFAULT_MAX_LIFETIME_SECS,
                 allow_node_on_ca_host: false,
+                dns: Vec::new(),
                 store: None,
             },
         )

@@ -8,6 +8,7 @@ mod crl;
 pub(crate) mod fuzz;
 pub(crate) mod handlers;
 pub(crate) mod limits;
+pub(crate) mod listen;
 mod replicas;
 mod routes;
 mod stall;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use fedpki_core::PrivateKey;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use self::answer::with_transport_headers;
@@ -92,7 +93,7 @@ struct Peer {
 /// Serve until `shutdown` resolves, then finish in-flight requests (up to
 /// 10 s) and return. `folder`, when given, receives every CRL signed.
 pub(crate) async fn serve(
-    listener: TcpListener,
+    listeners: listen::Listeners,
     authority: Authority,
     tls_key: PrivateKey,
     host: &str,
@@ -138,7 +139,7 @@ pub(crate) async fn serve(
         .and_then(|f| f.replicas.clone())
         .map(|location| tokio::spawn(replicas::listen(app.clone(), identity.clone(), location)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let failure = accept_until(&listener, &acceptor, &app, &graceful, shutdown).await;
+    let failure = accept_until(&listeners, &acceptor, &app, &graceful, shutdown).await;
     housekeeping.abort();
     if let Some(l) = listening {
         l.abort();
@@ -172,7 +173,7 @@ struct Gates {
 /// Accept connections until `shutdown` resolves (`None`) or the store
 /// fails (`Some(why)`), each served on its own task.
 async fn accept_until(
-    listener: &TcpListener,
+    listeners: &listen::Listeners,
     acceptor: &TlsAcceptor,
     app: &Arc<App>,
     graceful: &hyper_util::server::graceful::GracefulShutdown,
@@ -191,7 +192,7 @@ async fn accept_until(
                 log::error("store_failed", &[("reason", &why)]);
                 return Some(why);
             }
-            accepted = listener.accept() => match accepted {
+            accepted = listeners.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     log::warn("accept_failed", &[("error", &e.to_string())]);

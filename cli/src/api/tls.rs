@@ -38,7 +38,7 @@ impl ResolvesServerCert for TlsIdentity {
 impl TlsIdentity {
     /// A certificate over `key` for the CA's own host names.
     pub(crate) async fn new(authority: &Authority, host: &str, key: PrivateKey) -> Result<Self> {
-        let names = crate::ca::ca_host_names(host)?;
+        let names = authority.config().host_names()?;
         let subject = Subject::new(host)?;
         let der = key.to_pkcs8_der()?;
         let signing = crypto_provider()

@@ -121,8 +121,7 @@ impl Authority {
         let ca_host = if config.allow_node_on_ca_host {
             Vec::new()
         } else {
-            let (host, _) = crate::ca::parse_ca_url(&config.ca_url)?;
-            crate::ca::ca_host_names(&host)?
+            config.host_names()?
         };
         Ok(Self {
             ca_host,

@@ -110,10 +110,7 @@ impl StepFolder {
             .and_then(|t| serde_json::from_str::<Value>(&t).ok())
             .and_then(|v| v.get("ca-url").and_then(Value::as_str).map(str::to_owned))
         {
-            return Ok(url
-                .trim_start_matches("https://")
-                .trim_end_matches('/')
-                .to_owned());
+            return Ok(crate::address::CaAddress::parse(&url)?.to_string());
         }
         let port = self
             .field("/address")
@@ -121,7 +118,14 @@ impl StepFolder {
             .map(|(_, p)| p.to_owned());
         let host = self.field("/dnsNames/0");
         match (host, port) {
-            (Some(h), Some(p)) => Ok(format!("{h}:{p}")),
+            (Some(h), Some(p)) => {
+                let h = if h.contains(':') {
+                    format!("[{h}]")
+                } else {
+                    h.to_owned()
+                };
+                Ok(crate::address::CaAddress::parse(&format!("{h}:{p}"))?.to_string())
+            }
             _ => Err(CliError::usage(
                 "step's config gives no address for the CA: pass --ca-url HOST:PORT",
             )),

@@ -212,6 +212,7 @@ impl CaConfig {
             retired_intermediates: Vec::new(),
             adopted: None,
             allow_node_on_ca_host: lifetimes.allow_node_on_ca_host,
+            dns: lifetimes.dns.clone(),
             store: lifetimes.store.as_ref().map(|s| s.url.clone()),
         })
     }
@@ -322,4 +323,6 @@ pub(crate) struct InstallOptions {
     pub allow_node_on_ca_host: bool,
     /// A shared database for the ledger (`--store`), else the folder's.
     pub store: Option<crate::store::postgres::PgLocation>,
+    /// See [`CaConfig::dns`].
+    pub dns: Vec<String>,
 }

@@ -201,6 +201,11 @@ pub struct CaConfig {
     /// pose as the CA to a client whose token does not pin the CA's key.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_node_on_ca_host: bool,
+    /// Other names (or IP addresses) the CA is reached under, on the same
+    /// port (`pki install --dns`): its TLS certificate carries them and
+    /// tokens made for them are accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
     /// Where the ledger lives when not in this folder: a `postgresql://`
     /// URL (no password) shared by the CA's replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,25 +280,84 @@ impl CaConfig {
         }
         crate::ca::guard::check(&paths.dir)?;
         let text = read_text(&paths.config())?;
-        serde_json::from_str(&text).map_err(|e| {
+        let mut config: Self = serde_json::from_str(&text).map_err(|e| {
             CliError::usage(format!(
                 "{} is corrupt ({e}); restore the CA folder from a backup",
                 paths.config().display()
             ))
-        })
+        })?;
+        // A CA installed before addresses had one form may hold another
+        // (`https://…/`): taken in the one form from now on.
+        if let Ok(at) = crate::address::CaAddress::parse(&config.ca_url) {
+            config.ca_url = at.to_string();
+        }
+        Ok(config)
     }
 
-    /// The audiences this CA accepts in tokens.
+    /// The names the CA's own HTTPS server answers for, as its TLS
+    /// certificate carries them: [`ca_host_names`] of its URL's host and
+    /// of each `--dns` name.
+    pub(crate) fn host_names(&self) -> Result<Vec<fedpki_core::name::San>> {
+        let (host, _) = parse_ca_url(&self.ca_url)?;
+        let mut names = Vec::new();
+        for one in std::iter::once(&host).chain(&self.dns) {
+            for name in ca_host_names(one)? {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Every address the CA is reached at, each in the one form: its URL
+    /// first, then each of its other host names on the same port.
+    pub(crate) fn addresses(&self) -> Vec<String> {
+        let mut all = vec![self.ca_url.clone()];
+        let (Ok(at), Ok(names)) = (
+            crate::address::CaAddress::parse(&self.ca_url),
+            self.host_names(),
+        ) else {
+            return all;
+        };
+        for name in names {
+            let other = crate::address::CaAddress {
+                host: name.to_string(),
+                port: at.port,
+            }
+            .to_string();
+            if !all.contains(&other) {
+                all.push(other);
+            }
+        }
+        all
+    }
+
+    /// Whether `address` (a CA address in the one form) is one of this
+    /// CA's.
+    pub(crate) fn serves_at(&self, address: &str) -> bool {
+        self.addresses().iter().any(|a| a == address)
+    }
+
+    /// The audiences this CA accepts in tokens: for each of its addresses.
     pub fn audiences(&self) -> Vec<String> {
-        vec![
-            fedpki_core::token::sign_audience(&self.ca_url),
-            format!("https://{}/sign", self.ca_url),
-        ]
+        self.addresses()
+            .iter()
+            .flat_map(|a| {
+                [
+                    fedpki_core::token::sign_audience(a),
+                    format!("https://{a}/sign"),
+                ]
+            })
+            .collect()
     }
 
     /// The audiences this CA accepts in revoke tokens.
     pub fn revoke_audiences(&self) -> Vec<String> {
-        vec![revoke_audience(&self.ca_url)]
+        self.addresses()
+            .iter()
+            .map(|a| revoke_audience(a))
+            .collect()
     }
 
     /// Write `config/ca.json` (atomically: the switch of every change that
@@ -350,25 +414,10 @@ pub(crate) const TLS_CERT_LIFETIME_SECS: u64 = 24 * 3600;
 /// The shortest certificate lifetime a CA may be installed with.
 pub(crate) const MIN_LEAF_LIFETIME_SECS: u64 = 10;
 
-/// Check `HOST:PORT`.
+/// A CA address's host and port (see [`crate::address::CaAddress`]).
 pub fn parse_ca_url(url: &str) -> Result<(String, u16)> {
-    let url = url
-        .trim()
-        .trim_start_matches("https://")
-        .trim_end_matches('/');
-    let (host, port) = url.rsplit_once(':').ok_or_else(|| {
-        CliError::usage(format!(
-            "--ca-url {url:?} must be HOST:PORT, like localhost:9123"
-        ))
-    })?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 =
-        port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
-            CliError::usage(format!("--ca-url {url:?}: the port must be 1 to 65535"))
-        })?;
-    fedpki_core::name::San::parse(host)
-        .map_err(|e| CliError::usage(format!("--ca-url {url:?}: {e}")))?;
-    Ok((host.to_owned(), port))
+    let a = crate::address::CaAddress::parse(url)?;
+    Ok((a.host, a.port))
 }
 
 /// The names the CA's own HTTPS server answers for, as its TLS certificate

@@ -48,11 +48,10 @@ impl HttpsUrl {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (host, port) = crate::ca::parse_ca_url(authority)
-            .or_else(|_| crate::ca::parse_ca_url(&format!("{authority}:443")))?;
+        let at = crate::address::CaAddress::parse(&format!("https://{authority}"))?;
         Ok(Self {
-            host,
-            port,
+            host: at.host,
+            port: at.port,
             path: path.to_owned(),
         })
     }

@@ -1,7 +1,6 @@
 //! The commands: glue between parsed arguments and the modules that act.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use fedpki_core::name::{San, Subject};
@@ -33,13 +32,9 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         return crate::cmd::intermediate::install_root_crl(a, file);
     }
     let paths = a.ca.paths();
-    if paths.exists()
-        && let Some(choice) = &a.node_on_ca_host
-        && !a.force
-        && a.from_step_ca.is_none()
-        && !a.offline_root
-    {
-        return set_node_on_ca_host(&paths, choice == "allow");
+    let settings_only = paths.exists() && !a.force && a.from_step_ca.is_none() && !a.offline_root;
+    if settings_only && (a.node_on_ca_host.is_some() || !a.dns.is_empty()) {
+        return set_host_settings(&paths, a);
     }
     let mut force = a.force;
     if paths.exists() && !force {
@@ -99,20 +94,40 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
     Ok(())
 }
 
-/// `pki install -p DIR --node-on-ca-host allow|refuse` on an existing CA:
-/// that setting only, under the folder's lock (so never while it serves).
-fn set_node_on_ca_host(paths: &CaPaths, allow: bool) -> Result<()> {
+/// `pki install -p DIR --node-on-ca-host allow|refuse` and `--dns NAME…`
+/// on an existing CA: those settings only, under the folder's lock (so
+/// never while it serves).
+fn set_host_settings(paths: &CaPaths, a: &InstallArgs) -> Result<()> {
     let mut config = CaConfig::load_any(paths)?;
     let _lock = FolderLock::acquire(paths)?;
-    config.allow_node_on_ca_host = allow;
+    if let Some(choice) = &a.node_on_ca_host {
+        config.allow_node_on_ca_host = choice == "allow";
+    }
+    if !a.dns.is_empty() {
+        config.dns = a.dns.clone();
+    }
     config.save(paths)?;
     let (host, _) = ca::parse_ca_url(&config.ca_url)?;
-    eprintln!(
-        "The CA in {} now {} nodes certificates for its own host name {host}; `fedpki pki run` \
-         takes it up.",
-        paths.dir.display(),
-        if allow { "gives" } else { "refuses" }
-    );
+    if a.node_on_ca_host.is_some() {
+        eprintln!(
+            "The CA in {} now {} nodes certificates for its own host names ({host} and its \
+             --dns names).",
+            paths.dir.display(),
+            if config.allow_node_on_ca_host {
+                "gives"
+            } else {
+                "refuses"
+            }
+        );
+    }
+    if !a.dns.is_empty() {
+        eprintln!(
+            "The CA in {} is now reached at {}.",
+            paths.dir.display(),
+            config.addresses().join(", ")
+        );
+    }
+    eprintln!("`fedpki pki run` takes it up when it next starts.");
     Ok(())
 }
 
@@ -196,13 +211,15 @@ pub(crate) fn open_ca(
 pub(crate) fn run(a: &RunArgs) -> Result<()> {
     let paths = a.ca.paths();
     let config = CaConfig::load(&paths)?;
-    let (host, port) = ca::parse_ca_url(&config.ca_url)?;
-    let bind: SocketAddr = match &a.bind {
-        Some(b) => b
-            .parse()
-            .map_err(|e| CliError::usage(format!("--bind {b:?} is not ADDR:PORT: {e}")))?,
-        None if host == "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
-        None => SocketAddr::from(([0, 0, 0, 0], port)),
+    let at = crate::address::CaAddress::parse(&config.ca_url)?;
+    let host = at.host.clone();
+    let listen = match &a.bind {
+        Some(b) => crate::address::Listen::Only(b.parse().map_err(|e| {
+            CliError::usage(format!(
+                "--bind {b:?} is not ADDRESS:PORT (127.0.0.1:9123, [::]:9123): {e}"
+            ))
+        })?),
+        None => at.listen(),
     };
     let mut open = open_ca(&a.ca, a.password.password_file.as_deref(), Purpose::Serve)?;
     let tls_key = open
@@ -241,13 +258,16 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
     let store = open.authority.store().clone();
     let served = rt.block_on(async {
         let pruned = open.authority.store().prune(now().0).await?;
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .map_err(|e| CliError::io("listen on", bind.to_string(), e))?;
+        let listeners = crate::api::listen::Listeners::bind(listen)?;
+        let addresses: Vec<String> = listeners
+            .addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         crate::platform::log::info(
             "listening",
             &[
-                ("address", &bind.to_string()),
+                ("address", &addresses.join(",")),
                 ("url", &format!("https://{}", open.config.ca_url)),
                 ("pid", &std::process::id().to_string()),
                 ("pruned_tokens", &pruned.to_string()),
@@ -262,7 +282,7 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
                 .max(64),
         };
         crate::api::serve(
-            listener,
+            listeners,
             open.authority,
             tls_key,
             &host,
@@ -311,7 +331,16 @@ pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
         )));
     }
     let ca_url = a.ca_url.clone().unwrap_or_else(|| config.ca_url.clone());
-    ca::parse_ca_url(&ca_url)?;
+    if !config.serves_at(&ca_url) {
+        return Err(CliError::usage(format!(
+            "--ca-url {ca_url} is not an address of the CA in {dir}: it serves at {served}, and \
+             its TLS certificate names only those, so a token for {ca_url} would be refused at \
+             certify. Give one of those, or name it first: `fedpki pki install -p {dir} --dns \
+             NAME` (then restart the CA)",
+            dir = paths.dir.display(),
+            served = config.addresses().join(", "),
+        )));
+    }
     let pw_file = a.password.password_file.as_deref();
     if let Some(serial) = &a.revoke {
         let purpose = TokenFor::Revoke { serial_hex: serial };

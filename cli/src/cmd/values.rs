@@ -13,9 +13,22 @@ pub(super) fn reason(s: &str) -> Result<Reason, String> {
     Reason::parse(s).map_err(|e| e.to_string())
 }
 
+/// A name or IP address the CA is also reached under (`--dns`).
+pub(super) fn dns_name(s: &str) -> Result<String, String> {
+    let name = s.trim().to_ascii_lowercase();
+    fedpki_core::name::San::parse(&name).map_err(|e| format!("{s:?}: {e}"))?;
+    if name.contains('/') || name.starts_with('[') {
+        return Err(format!(
+            "{s:?}: a name or an address, without port or brackets"
+        ));
+    }
+    Ok(name)
+}
+
+/// A CA address, written back in its one form (`host:port`).
 pub(super) fn host_port(s: &str) -> Result<String, String> {
-    crate::ca::parse_ca_url(s)
-        .map(|_| s.trim().to_owned())
+    crate::address::CaAddress::parse(s)
+        .map(|a| a.to_string())
         .map_err(|e| e.to_string())
 }
 

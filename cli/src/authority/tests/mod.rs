@@ -94,6 +94,7 @@ fn new_ca(seed: u64) -> Ca {
         retired_intermediates: Vec::new(),
         adopted: None,
         allow_node_on_ca_host: false,
+        dns: Vec::new(),
         store: None,
     };
     let certs = CaCerts {

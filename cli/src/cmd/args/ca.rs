@@ -7,7 +7,8 @@ use clap::Args;
 use fedpki_core::crl::Reason;
 
 use super::super::values::{
-    ca_name, fingerprint, host_port, leaf_lifetime, parse_duration, reason, serial, token_ttl_limit,
+    ca_name, dns_name, fingerprint, host_port, leaf_lifetime, parse_duration, reason, serial,
+    token_ttl_limit,
 };
 use super::{CaDir, PasswordArgs};
 
@@ -97,6 +98,7 @@ impl InstallArgs {
             max_token_secs: self.max_token_ttl,
             allow_node_on_ca_host: self.node_on_ca_host.as_deref() == Some("allow"),
             store,
+            dns: self.dns.clone(),
         })
     }
 }
@@ -162,6 +164,11 @@ pub(crate) struct InstallArgs {
     /// hold no fedpki ledger yet. No password in the URL.
     #[arg(long, value_name = "URL", conflicts_with = "offline_root")]
     pub store: Option<String>,
+    /// Another name (or IP address) the CA is reached under, on the CA
+    /// URL's port (repeatable, like step-ca's --dns): its TLS certificate
+    /// carries it and tokens made for it are accepted.
+    #[arg(long = "dns", value_name = "NAME", value_parser = dns_name)]
+    pub dns: Vec<String>,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,
@@ -181,8 +188,9 @@ pub(crate) struct InstallArgs {
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub ca: CaDir,
-    /// Address to listen on (default: 127.0.0.1 for a localhost CA URL,
-    /// else 0.0.0.0, on the CA URL's port).
+    /// Address to listen on, instead of the CA address's: its IP when it
+    /// is one, 127.0.0.1 and ::1 for localhost, every interface (IPv4 and
+    /// IPv6) for another name; on the CA address's port.
     #[arg(long, value_name = "ADDR:PORT")]
     pub bind: Option<String>,
     /// Failed token checks one client address may cause per minute; beyond,
