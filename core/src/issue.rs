@@ -1,6 +1,7 @@
 //! Issuance: turn a profile, a public key, a serial and a validity into a
 //! certificate signed through a [`SigningKey`].
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -17,7 +18,9 @@ use x509_cert::time::{Time, Validity};
 use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
-use crate::profile::{IntermediateProfile, LeafProfile, LeafUsage, RootProfile, cn_name};
+use crate::profile::{
+    IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile, cn_name,
+};
 use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
 /// Seconds in a (non-leap) year: the leaf lifetime OpenFL uses (8760 h).
@@ -204,7 +207,21 @@ impl Issuer<'_> {
         self.cert.key_id()
     }
 
-    /// An intermediate CA certificate for `subject_key`, valid 10 years.
+    /// `[not_before, not_after]`, `not_after` clipped to this CA's own: no
+    /// certificate outlives its issuer.
+    fn validity(&self, not_before: UnixTime, not_after: UnixTime) -> Result<Validity, Error> {
+        let ca_end = self.cert.not_after();
+        if ca_end <= not_before {
+            return Err(Error::Policy(format!(
+                "the issuing CA's certificate expires ({}) before the new one would start",
+                ca_end.0
+            )));
+        }
+        validity(not_before, not_after.min(ca_end))
+    }
+
+    /// An intermediate CA certificate for `subject_key`, valid 10 years
+    /// (at most until its issuer's notAfter).
     pub fn intermediate_ca(
         &self,
         subject_key: &PublicKey,
@@ -220,7 +237,7 @@ impl Issuer<'_> {
         build_cert(
             profile,
             serial,
-            validity(now.minus(BACKDATE_SECS), now.plus(CA_LIFETIME_SECS))?,
+            self.validity(now.minus(BACKDATE_SECS), now.plus(CA_LIFETIME_SECS))?,
             subject_key,
             self.key,
         )
@@ -239,32 +256,25 @@ impl Issuer<'_> {
         serial: Serial,
         not_before: UnixTime,
         not_after: UnixTime,
+        published: &Published,
     ) -> Result<Certificate, Error> {
         if sans.is_empty() {
             return Err(Error::Policy(
                 "a leaf certificate needs at least one SAN".into(),
             ));
         }
-        let ca_end = UnixTime(
-            self.cert
-                .x509()
-                .tbs_certificate()
-                .validity()
-                .not_after
-                .to_unix_duration()
-                .as_secs(),
-        );
         let profile = LeafProfile {
             subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
             issuer: self.cert.x509().tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),
             sans: sans.to_vec(),
             usage,
+            published: published.clone(),
         };
         build_cert(
             profile,
             serial,
-            validity(not_before, not_after.min(ca_end))?,
+            self.validity(not_before, not_after)?,
             subject_key,
             self.key,
         )
@@ -384,6 +394,7 @@ mod tests {
                 Serial::random(rng).unwrap(),
                 NOW.minus(BACKDATE_SECS),
                 NOW.plus(YEAR_SECS),
+                &Default::default(),
             )
             .unwrap();
             verify_chain(&leaf, &ca.int, &ca.root, NOW, &RUST_CRYPTO).unwrap();
@@ -426,6 +437,7 @@ mod tests {
             Serial::random(rng).unwrap(),
             NOW,
             NOW.plus(100),
+            &Default::default(),
         )
         .unwrap();
         // Same names on both CAs: only the signatures tell them apart.
@@ -534,6 +546,7 @@ mod tests {
             Serial::random(rng).unwrap(),
             NOW,
             NOW.plus(60),
+            &Default::default(),
         )
         .unwrap();
         let e = check_intermediate_profile(&leaf).unwrap_err().to_string();
@@ -545,5 +558,110 @@ mod tests {
         let s = Serial::random(rng).unwrap();
         assert_eq!(Serial::from_bytes(s.0).unwrap(), s);
         assert!(Serial::from_bytes([0x80; 16]).is_err());
+    }
+
+    #[test]
+    fn no_certificate_outlives_its_issuer() {
+        use alloc::string::ToString;
+        let rng = &mut TestEntropy(40);
+        let root_key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let root = root_ca(&root_key, "Root", Serial::random(rng).unwrap(), NOW).unwrap();
+        let issuer = Issuer {
+            cert: &root,
+            key: &root_key,
+        };
+        let key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        // Signed a year into the root's life: ten years would pass its end.
+        let later = NOW.plus(YEAR_SECS);
+        let int = issuer
+            .intermediate_ca(&key.public_key(), "I", Serial::random(rng).unwrap(), later)
+            .unwrap();
+        assert_eq!(int.not_after(), root.not_after());
+        // Once the root has ended there is nothing left to sign for.
+        let err = issuer
+            .intermediate_ca(
+                &key.public_key(),
+                "I",
+                Serial::random(rng).unwrap(),
+                root.not_after().plus(BACKDATE_SECS + 1),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("expires"), "{err}");
+    }
+
+    #[test]
+    fn a_leaf_says_where_its_issuers_crl_and_certificate_are() {
+        use alloc::string::ToString;
+        use der::Decode;
+        use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+        use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, crl::CrlDistributionPoints};
+        let ca = ca(41);
+        let rng = &mut TestEntropy(42);
+        let key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let subject = crate::name::Subject::new("node").unwrap();
+        let sans = [crate::name::San::parse("node").unwrap()];
+        let make = |published: &Published, rng: &mut TestEntropy| {
+            Issuer {
+                cert: &ca.int,
+                key: &ca.int_key,
+            }
+            .leaf(
+                &key.public_key(),
+                &subject,
+                &sans,
+                LeafUsage::Node,
+                Serial::random(rng).unwrap(),
+                NOW,
+                NOW.plus(YEAR_SECS),
+                published,
+            )
+            .unwrap()
+        };
+        let ext = |cert: &Certificate, oid| {
+            cert.x509()
+                .tbs_certificate()
+                .extensions()
+                .into_iter()
+                .flatten()
+                .find(|e| e.extn_id == oid)
+                .map(|e| e.extn_value.as_bytes().to_vec())
+        };
+        let published = Published {
+            crl: Some("https://ca.example:9123/crl/ab12".into()),
+            ca_issuers: Some("https://ca.example:9123/crt/ab12".into()),
+        };
+        let leaf = make(&published, rng);
+        let uri = |g: &GeneralName| match g {
+            GeneralName::UniformResourceIdentifier(u) => u.to_string(),
+            other => panic!("{other:?}"),
+        };
+        let cdp = CrlDistributionPoints::from_der(
+            &ext(&leaf, const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS).unwrap(),
+        )
+        .unwrap();
+        match &cdp.0[0].distribution_point {
+            Some(DistributionPointName::FullName(names)) => {
+                assert_eq!(uri(&names[0]), "https://ca.example:9123/crl/ab12");
+            }
+            other => panic!("{other:?}"),
+        }
+        let aia = AuthorityInfoAccessSyntax::from_der(
+            &ext(&leaf, const_oid::db::rfc5280::ID_PE_AUTHORITY_INFO_ACCESS).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            aia.0[0].access_method,
+            const_oid::db::rfc5280::ID_AD_CA_ISSUERS
+        );
+        assert_eq!(
+            uri(&aia.0[0].access_location),
+            "https://ca.example:9123/crt/ab12"
+        );
+        verify_chain(&leaf, &ca.int, &ca.root, NOW, &RUST_CRYPTO).unwrap();
+
+        // A CA that publishes nothing (the manual flow) says nothing.
+        let bare = make(&Published::default(), rng);
+        assert!(ext(&bare, const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS).is_none());
+        assert!(ext(&bare, const_oid::db::rfc5280::ID_PE_AUTHORITY_INFO_ACCESS).is_none());
     }
 }

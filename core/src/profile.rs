@@ -13,7 +13,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use const_oid::AssociatedOid;
-use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
+use const_oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
 use const_oid::db::rfc5912::RSA_ENCRYPTION;
 use der::asn1::{Ia5String, OctetString};
 use der::{Encode, Tag};
@@ -21,10 +21,13 @@ use spki::SubjectPublicKeyInfoRef;
 use x509_cert::TbsCertificate;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::CrlDistributionPoints;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::DistributionPointName;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
-    SubjectAltName, SubjectKeyIdentifier,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 
@@ -173,6 +176,46 @@ pub(crate) struct LeafProfile {
     pub sans: Vec<San>,
     /// What the leaf is for.
     pub usage: LeafUsage,
+    /// Where its issuer's CRL and certificate are published.
+    pub published: Published,
+}
+
+/// Where a relying party finds what a leaf's issuer publishes: its CRL
+/// (cRLDistributionPoints) and its certificate (authorityInfoAccess
+/// caIssuers), as URLs. Empty for a CA that publishes nothing online (the
+/// manual flow).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Published {
+    /// The issuer's CRL (DER).
+    pub crl: Option<alloc::string::String>,
+    /// The issuer's certificate (DER).
+    pub ca_issuers: Option<alloc::string::String>,
+}
+
+impl Published {
+    /// The extensions that say it (none for what is not published).
+    fn extensions(&self) -> der::Result<Vec<Extension>> {
+        let uri = |u: &str| {
+            Ok::<_, der::Error>(GeneralName::UniformResourceIdentifier(Ia5String::new(u)?))
+        };
+        let mut out = Vec::new();
+        if let Some(crl) = &self.crl {
+            let point = DistributionPoint {
+                distribution_point: Some(DistributionPointName::FullName(vec![uri(crl)?])),
+                reasons: None,
+                crl_issuer: None,
+            };
+            out.push(extension(&CrlDistributionPoints(vec![point]), false)?);
+        }
+        if let Some(ca) = &self.ca_issuers {
+            let access = AccessDescription {
+                access_method: ID_AD_CA_ISSUERS,
+                access_location: uri(ca)?,
+            };
+            out.push(extension(&AuthorityInfoAccessSyntax(vec![access]), false)?);
+        }
+        Ok(out)
+    }
 }
 
 impl BuilderProfile for LeafProfile {
@@ -199,7 +242,7 @@ impl BuilderProfile for LeafProfile {
             .iter()
             .map(general_name)
             .collect::<der::Result<Vec<_>>>()?;
-        Ok(vec![
+        let mut all = vec![
             extension(
                 &BasicConstraints {
                     ca: false,
@@ -212,7 +255,9 @@ impl BuilderProfile for LeafProfile {
             extension(&SubjectAltName(names), false)?,
             ski(spk)?,
             aki(self.issuer_key_id.clone())?,
-        ])
+        ];
+        all.extend(self.published.extensions()?);
+        Ok(all)
     }
 }
 

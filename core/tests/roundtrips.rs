@@ -225,7 +225,7 @@ proptest! {
         let sans = San::parse_set(&sans).unwrap();
         let now = UnixTime(1_750_000_000);
         let leaf = Issuer { cert: &root, key: &root_key }
-            .leaf(&leaf_key.public_key(), &subject, &sans, fedpki_core::profile::LeafUsage::Node, Serial::random(&mut e).unwrap(), now, now.plus(3600))
+            .leaf(&leaf_key.public_key(), &subject, &sans, fedpki_core::profile::LeafUsage::Node, Serial::random(&mut e).unwrap(), now, now.plus(3600), &Default::default())
             .unwrap();
         let back = issue::parse_cert_pem(&issue::cert_pem(&leaf).unwrap()).unwrap();
         prop_assert_eq!(&back, &leaf);

@@ -41,6 +41,7 @@ fn forge(
             serial,
             now.minus(60),
             now.plus(10 * 365 * 86_400),
+            &Default::default(),
         )
         .unwrap();
     (leaf, holder)

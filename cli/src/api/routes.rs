@@ -78,6 +78,29 @@ pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Res
                 ),
             }
         }
+        (&Method::GET, p) if p.starts_with("/crt/") || p.starts_with("/1.0/crt/") => {
+            let kid = p.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+            let der = match kid.as_str() {
+                "root" => fedpki_core::issue::cert_der(&certs.root).ok(),
+                kid => issuers
+                    .certificate_of(kid)
+                    .and_then(|c| fedpki_core::issue::cert_der(c).ok()),
+            };
+            match der {
+                Some(der) => {
+                    let mut resp = Response::new(Full::new(Bytes::from(der)));
+                    resp.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/pkix-cert"),
+                    );
+                    resp
+                }
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "no intermediate in use here has that key id",
+                ),
+            }
+        }
         (&Method::POST, "/1.0/sign" | "/sign" | "/1.0/renew" | "/renew" | "/1.0/revoke" | "/revoke") => {
             changing(app, req, peer, &path).await
         }

@@ -127,6 +127,12 @@ impl Issuers {
         }
     }
 
+    /// The certificate of the intermediate held under `kid` (hex), active
+    /// or retired: what a leaf's authorityInfoAccess points at.
+    pub(crate) fn certificate_of(&self, kid: &str) -> Option<&Certificate> {
+        self.held.iter().find(|h| h.kid == kid).map(|h| &h.cert)
+    }
+
     /// Which of our intermediates names itself the signer of `cert` (by
     /// its authority key id; the active one for a certificate naming
     /// none). The signature is the caller's to check.

@@ -356,6 +356,7 @@ impl Authority {
                 serial,
                 now.minus(issue::BACKDATE_SECS),
                 not_after,
+                &self.config.published(issuers.active_kid()),
             )
             .map_err(internal)?;
         let record = CertRecord {

@@ -339,6 +339,16 @@ impl CaConfig {
         self.addresses().iter().any(|a| a == address)
     }
 
+    /// Where the leaves of the intermediate `kid` (hex key id) say its CRL
+    /// and its certificate are: the routes `GET /crl/KID` and `GET
+    /// /crt/KID` at the CA's URL.
+    pub(crate) fn published(&self, kid: &str) -> fedpki_core::profile::Published {
+        fedpki_core::profile::Published {
+            crl: Some(format!("https://{}/crl/{kid}", self.ca_url)),
+            ca_issuers: Some(format!("https://{}/crt/{kid}", self.ca_url)),
+        }
+    }
+
     /// The audiences this CA accepts in tokens: for each of its addresses.
     pub fn audiences(&self) -> Vec<String> {
         self.addresses()

@@ -109,9 +109,13 @@ fn set_host_settings(paths: &CaPaths, a: &InstallArgs) -> Result<()> {
     config.save(paths)?;
     let (host, _) = ca::parse_ca_url(&config.ca_url)?;
     if a.node_on_ca_host.is_some() {
+        let others = if config.dns.is_empty() {
+            String::new()
+        } else {
+            format!(" and its other names ({})", config.dns.join(", "))
+        };
         eprintln!(
-            "The CA in {} now {} nodes certificates for its own host names ({host} and its \
-             --dns names).",
+            "The CA in {} now {} nodes certificates for its own host name {host}{others}.",
             paths.dir.display(),
             if config.allow_node_on_ca_host {
                 "gives"

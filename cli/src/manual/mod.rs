@@ -375,6 +375,7 @@ fn sign_for(ca: &SigningCa, csr: &VerifiedCsr, role: Role, name: &str) -> Result
         Serial::random(&mut OsEntropy)?,
         t.minus(issue::BACKDATE_SECS),
         t.plus(issue::YEAR_SECS),
+        &Default::default(),
     )?;
     Ok(issue::cert_pem(&leaf)?)
 }

@@ -42,6 +42,7 @@ fn forge(
             serial,
             UnixTime(T0 - 60),
             UnixTime(T0 + 10 * 365 * 86_400),
+            &Default::default(),
         )
         .unwrap()
 }
