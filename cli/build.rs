@@ -16,7 +16,10 @@ const FILES: &[(&str, &str)] = &[
 ];
 
 fn main() {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    // Read when the script runs, not when it was compiled: a build script
+    // compiled for one checkout may be reused for another of the same tree.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dist = Path::new(&manifest).join("../web/dist");
     println!("cargo:rerun-if-changed={}", dist.display());
     let mut out = String::from(
         "/// The page's files: path, content type, bytes.\npub(crate) static ASSETS: &[(&str, &str, &[u8])] = &[\n",

@@ -12,7 +12,6 @@ use std::io::Write;
 
 use fedpki_core::crl::{Crl, Reason};
 use fedpki_core::issue;
-use serde::Serialize;
 
 use crate::ca::{self, CaCerts, CaConfig, CaPaths};
 use crate::client;
@@ -184,33 +183,6 @@ pub(crate) fn crl(a: &CrlArgs) -> Result<()> {
     Ok(())
 }
 
-/// One row of `pki list`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ListRow {
-    /// Serial, hex.
-    pub serial: String,
-    /// Subject CN.
-    pub subject: String,
-    /// SANs.
-    pub sans: Vec<String>,
-    /// When issued (RFC 3339).
-    pub issued: String,
-    /// notAfter (RFC 3339).
-    pub not_after: String,
-    /// `valid`, `expired` or `revoked`.
-    pub status: String,
-    /// Revocation reason, when revoked.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// When revoked (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-    /// The key id (hex) of the CA that signed it: which intermediate (its
-    /// CRL is GET /crl/ISSUER), or the root in a root folder's ledger.
-    pub issuer: String,
-}
-
 /// A ledger folder's kind: a CA's, or an offline root's (the same layout).
 fn load_ledger_folder(paths: &CaPaths) -> Result<()> {
     if crate::root::RootPaths::new(&paths.dir).config().exists() {
@@ -256,77 +228,13 @@ pub(crate) fn list(a: &ListArgs) -> Result<()> {
     let paths = a.ca.paths();
     load_ledger_folder(&paths)?;
     let ledger = read_ledger(&a.ca)?;
+    let folder = if crate::root::RootPaths::new(&paths.dir).config().exists() {
+        super::list::Folder::Root
+    } else {
+        super::list::Folder::Ca(Box::new(CaConfig::load(&paths)?))
+    };
     let t = now().0;
-    let revoked: std::collections::HashMap<&str, _> = ledger
-        .revocations
-        .iter()
-        .map(|r| (r.serial.as_str(), r))
-        .collect();
-    let mut certs = ledger.certificates.clone();
-    certs.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.serial.cmp(&b.serial)));
-    let rows: Vec<ListRow> = certs
-        .iter()
-        .map(|c| {
-            let r = revoked.get(c.serial.as_str());
-            ListRow {
-                serial: c.serial.clone(),
-                subject: c.subject.clone(),
-                sans: c.sans.clone(),
-                issued: time_text(c.issued_at),
-                not_after: time_text(c.not_after),
-                status: match r {
-                    Some(_) => "revoked",
-                    None if c.not_after < t => "expired",
-                    None => "valid",
-                }
-                .into(),
-                reason: r.map(|r| {
-                    Reason::from_code(r.reason)
-                        .map_or("unknown", Reason::name)
-                        .into()
-                }),
-                revoked_at: r.map(|r| time_text(r.revoked_at)),
-                issuer: c.issuer.clone(),
-            }
-        })
-        .collect();
-    let mut out = std::io::stdout().lock();
-    let w = |e| CliError::io("write", "standard output", e);
-    if a.json {
-        let json =
-            serde_json::to_string_pretty(&rows).map_err(|e| CliError::usage(e.to_string()))?;
-        writeln!(out, "{json}").map_err(w)?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{:<32}  {:<24}  {:<20}  {:<10}  {:<12}  SANS",
-        "SERIAL", "SUBJECT", "NOT AFTER", "STATUS", "ISSUER"
-    )
-    .map_err(w)?;
-    for r in &rows {
-        let status = match &r.reason {
-            Some(reason) => format!("revoked ({reason})"),
-            None => r.status.clone(),
-        };
-        writeln!(
-            out,
-            "{:<32}  {:<24}  {:<20}  {:<10}  {:<12}  {}",
-            r.serial,
-            r.subject,
-            r.not_after,
-            status,
-            r.issuer.get(..12).unwrap_or(&r.issuer),
-            r.sans.join(",")
-        )
-        .map_err(w)?;
-    }
-    eprintln!(
-        "{} certificates, {} revoked.",
-        rows.len(),
-        ledger.revocations.len()
-    );
-    Ok(())
+    super::list::print(a, &super::list::rows(&ledger, &folder, t), t)
 }
 
 /// `pki audit`

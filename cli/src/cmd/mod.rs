@@ -5,6 +5,7 @@ pub(crate) mod args;
 pub(crate) mod ca;
 mod intermediate;
 pub(crate) mod lifecycle;
+mod list;
 pub(crate) mod node;
 mod root;
 pub(crate) mod sign;

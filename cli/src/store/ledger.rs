@@ -16,6 +16,8 @@ pub struct Ledger {
     pub certificates: Vec<CertRecord>,
     /// Revocations.
     pub revocations: Vec<RevocationRecord>,
+    /// Renewals: each renewed serial and its successor's.
+    pub renewed: Vec<(String, String)>,
     /// The head the index holds everything up to (`None`: no entry yet).
     pub indexed: Option<log::Head>,
 }
@@ -39,6 +41,7 @@ impl Ledger {
             return Ok(Self {
                 certificates: Vec::new(),
                 revocations: Vec::new(),
+                renewed: Vec::new(),
                 indexed: None,
             });
         }
@@ -56,6 +59,11 @@ impl Ledger {
         for r in view.revocations().map_err(CliError::Store)? {
             state.revoked.insert(r.serial.clone(), r);
         }
+        state.renewed = view
+            .renewals()
+            .map_err(CliError::Store)?
+            .into_iter()
+            .collect();
         // The log after the index's head: what the server answered and has
         // not indexed yet.
         let tail = read_from(&paths.log, indexed.len)?;
@@ -65,6 +73,11 @@ impl Ledger {
         Ok(Self {
             certificates: state.certs.into_values().collect(),
             revocations: state.revoked.into_values().collect(),
+            renewed: {
+                let mut all: Vec<_> = state.renewed.into_iter().collect();
+                all.sort();
+                all
+            },
             indexed: (indexed.seq > 0).then_some(indexed),
         })
     }

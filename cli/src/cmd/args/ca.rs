@@ -48,7 +48,24 @@ pub(crate) struct CrlArgs {
 pub(crate) struct ListArgs {
     #[command(flatten)]
     pub ca: CaDir,
-    /// One JSON array instead of a table.
+    /// Only certificates in this state: valid, expired, revoked or
+    /// superseded (renewed; its successor is in use). Repeatable.
+    #[arg(long, value_name = "STATUS", value_parser = ["valid", "expired", "revoked", "superseded"])]
+    pub status: Vec<String>,
+    /// Only valid certificates that expire within DURATION (30d, 12h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub expiring: Option<u64>,
+    /// Only certificates whose subject or a SAN contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// Only certificates of this intermediate: its key id, or the start
+    /// of it (as the ISSUER column shows).
+    #[arg(long, value_name = "KID")]
+    pub issuer: Option<String>,
+    /// table (default), json (one array) or csv (RFC 4180, a header line).
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "json", "csv"])]
+    pub format: String,
+    /// The same as --format json.
     #[arg(long)]
     pub json: bool,
 }

@@ -186,6 +186,16 @@ impl View {
         Ok(out)
     }
 
+    /// Every renewal: the serial renewed and its successor's.
+    pub(crate) fn renewals(&self) -> Result<std::collections::BTreeMap<String, String>, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for row in self.renewed.iter().map_err(db_err)? {
+            let (old, new) = row.map_err(db_err)?;
+            out.insert(old.value().to_owned(), new.value().to_owned());
+        }
+        Ok(out)
+    }
+
     /// Every revocation, by serial.
     pub(crate) fn revocations(&self) -> Result<Vec<RevocationRecord>, String> {
         let mut out = Vec::new();

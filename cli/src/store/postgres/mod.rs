@@ -560,10 +560,12 @@ pub(crate) fn read_ledger(
         schema::prepare(&mut client, fingerprint, Expect::Existing).await?;
         let certificates = read::certificates(&client, None).await?;
         let revocations = read::revocations(&client).await?;
+        let renewed = read::renewals(&client).await?;
         let (_, head) = read::audit(&client).await?;
         Ok(super::Ledger {
             certificates,
             revocations,
+            renewed,
             indexed: (head.seq > 0).then_some(head),
         })
     })

@@ -164,6 +164,14 @@ pub(crate) async fn revocations(c: &impl GenericClient) -> Result<Vec<Revocation
     Ok(rows.iter().map(|r| revocation(r, 0)).collect())
 }
 
+/// Every renewal: the serial renewed and its successor's.
+pub(crate) async fn renewals(c: &impl GenericClient) -> Result<Vec<(String, String)>, PgError> {
+    let rows = c
+        .query("SELECT old, new FROM fedpki_renewals ORDER BY old", &[])
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
 /// Every revocation with its certificate, in one query.
 pub(crate) async fn revoked_certificates(
     c: &impl GenericClient,
