@@ -171,9 +171,10 @@ impl Authority {
         };
         let token = token::verify_with(ott, &self.provisioner, self.verifier, &expect, now)?;
         // step-ca's database of spent tokens is not read: one made before
-        // the adoption may have been spent there already.
+        // the adoption may have been spent there already; so may one made
+        // in the adoption's own second (iat counts whole seconds).
         if let Some(adopted) = &self.config.adopted
-            && token.claims().iat < adopted.at
+            && token.claims().iat <= adopted.at
         {
             return Err(Refusal::new(
                 Why::NotAuthorized,

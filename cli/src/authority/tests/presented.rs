@@ -294,3 +294,27 @@ fn a_node_is_not_given_the_cas_own_host_name_unless_allowed() {
     let (ott, csr) = (ca.sign_token("ca.test"), ca.csr("ca.test"));
     block(allowing.sign(&csr, &ott, ca.now())).unwrap();
 }
+
+/// A token made in the very second a CA was adopted may have been spent
+/// by its step-ca just before it stopped: refused like an older one; one
+/// made a second later is taken.
+#[test]
+fn a_token_made_in_the_second_of_the_adoption_is_refused() {
+    let mut ca = new_ca(13);
+    let mut config = ca.authority.config().clone();
+    config.adopted = Some(crate::ca::Adoption {
+        at: T0,
+        intermediate: crate::ca::issuers::key_id_hex(&ca.authority.issuers().certs().intermediate),
+    });
+    let adopted = rebuild(&ca, config);
+    let audience = fedpki_core::token::sign_audience(URL);
+    let same_second = ca.token("col1", &audience, T0, 600);
+    refused(
+        block(adopted.sign(&ca.csr("col1"), &same_second, ca.now())),
+        Why::NotAuthorized,
+        "before this CA was adopted",
+    );
+    let next_second = ca.token("col1", &audience, T0 + 1, 600);
+    let later = UnixTime(T0 + 1);
+    block(adopted.sign(&ca.csr("col1"), &next_second, later)).unwrap();
+}
