@@ -259,9 +259,11 @@ impl CaConfig {
         if config.awaiting_root {
             return Err(CliError::usage(format!(
                 "the CA in {dir} is not complete: its intermediate has not been signed by \
-                 the offline root yet. Carry the request ({req}) to the root host, run \
-                 `fedpki pki root sign -p ROOT_DIR REQUEST -o SIGNED` there, then \
-                 `fedpki pki install -p {dir} --complete SIGNED` here; nothing was served or signed",
+                 the offline root yet. Carry the request (the file `pki install -o` wrote; \
+                 the same request is kept in {req}) to the root host, run `fedpki pki root \
+                 sign -p ROOT_DIR REQUEST -o SIGNED` there, then `fedpki pki install -p {dir} \
+                 --complete SIGNED --root-fingerprint FINGERPRINT` here (the fingerprint \
+                 `pki root init` printed); nothing was served or signed",
                 dir = paths.dir.display(),
                 req = paths.next_request().display()
             )));

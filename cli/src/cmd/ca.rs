@@ -37,9 +37,15 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         return set_host_settings(&paths, a);
     }
     let mut force = a.force;
+    let replacing = paths.exists();
+    let trusted = if replacing {
+        still_trusted(&paths)
+    } else {
+        String::new()
+    };
     if paths.exists() && !force {
         force = password::confirm(&format!(
-            "A CA already exists in {}. Replace it (its keys are destroyed)?",
+            "A CA already exists in {}{trusted}. Replace it (its keys are destroyed)?",
             paths.dir.display()
         ));
     }
@@ -91,7 +97,39 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         config.root_fingerprint,
         paths.dir.display()
     );
+    if replacing && !trusted.is_empty() {
+        eprintln!("It replaced the CA there{trusted}.");
+    }
     Ok(())
+}
+
+/// What replacing the CA in `paths` undoes, for the operator to read: its
+/// certificates still valid, which no node will trust once the root is
+/// replaced (empty when none, or when its ledger cannot be read).
+fn still_trusted(paths: &CaPaths) -> String {
+    let Ok(config) = CaConfig::load_any(paths) else {
+        return String::new();
+    };
+    let Ok(ledger) = config
+        .ledger(paths, None)
+        .and_then(|at| crate::store::Ledger::read_at(&at))
+    else {
+        return String::new();
+    };
+    let t = now().0;
+    let valid = ledger
+        .certificates
+        .iter()
+        .filter(|c| c.not_after > t && !ledger.revocations.iter().any(|r| r.serial == c.serial))
+        .count();
+    match valid {
+        0 => String::new(),
+        n => format!(
+            ": {n} certificate{} it issued still valid, which nodes will no longer trust once \
+             its root is replaced",
+            if n == 1 { "" } else { "s" }
+        ),
+    }
 }
 
 /// `pki install -p DIR --node-on-ca-host allow|refuse` and `--dns NAME…`
@@ -413,6 +451,19 @@ pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
     let key_type = a.key.key_type;
     // The name becomes file names: check it before anything else.
     Subject::new(&a.name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
+    let files = crate::node::NodeFiles::new(&a.key.certs_path, &a.name);
+    if !a.force
+        && let Some(found) = [files.key(), files.cert()].into_iter().find(|p| p.exists())
+    {
+        return Err(CliError::usage(format!(
+            "{} exists: this node already has a key and certificate there, kept as they are. \
+             Renew them with `fedpki pki renew -n {name} -c {dir}`, or pass --force to replace \
+             them; the token was not used",
+            found.display(),
+            name = a.name,
+            dir = a.key.certs_path.display()
+        )));
+    }
     let token = password::token_arg(&a.token)?;
     let rt = runtime()?;
     let done = rt.block_on(crate::client::certify(

@@ -44,7 +44,8 @@ pub(crate) fn install_awaiting_root(a: &InstallArgs, force: bool, pw: &str) -> R
         out.display(),
         paths.dir.display()
     );
-    println!("The CSR Hash {}", request.csr_sha256);
+    // Named by what it is: OpenFL's "CSR Hash" is a SHA-384 of another text.
+    println!("Request SHA-256 {}", request.csr_sha256);
     Ok(())
 }
 
@@ -127,7 +128,8 @@ pub(crate) fn request(a: &IntermediateRequestArgs) -> Result<()> {
         a.out.display(),
         paths.dir.display()
     );
-    println!("The CSR Hash {}", request.csr_sha256);
+    // Named by what it is: OpenFL's "CSR Hash" is a SHA-384 of another text.
+    println!("Request SHA-256 {}", request.csr_sha256);
     Ok(())
 }
 

@@ -50,12 +50,18 @@ pub(crate) fn revoke(a: &RevokeArgs) -> Result<()> {
             done.record.revoked_at,
             done.record.reason,
         );
+        // Signed again either way: a crash may have come between an
+        // earlier revocation and its CRL.
         let der = sign_crl(&paths, &open.authority).await?;
-        eprintln!(
-            "Signed a new CRL: {} ({} bytes).",
-            paths.crl().display(),
-            der.len()
-        );
+        if done.already {
+            eprintln!("The CRL in {} lists it.", paths.crl().display());
+        } else {
+            eprintln!(
+                "Signed a new CRL: {} ({} bytes).",
+                paths.crl().display(),
+                der.len()
+            );
+        }
         Ok(())
     })
 }
@@ -98,7 +104,11 @@ async fn revoke_through_server(
         done.revoked_at,
         done.reason_code,
     );
-    eprintln!("The running CA has signed a new CRL (GET /crl).");
+    if done.already_revoked {
+        eprintln!("The running CA's CRL (GET /crl) lists it.");
+    } else {
+        eprintln!("The running CA has signed a new CRL (GET /crl).");
+    }
     Ok(())
 }
 

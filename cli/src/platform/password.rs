@@ -127,6 +127,11 @@ pub(crate) fn token_arg(arg: &str) -> Result<Zeroizing<String>> {
         warn_if_others_can_read(path);
         String::from_utf8(crate::platform::sys::read_bounded(path, MAX_TOKEN_INPUT)?)
             .map_err(|_| CliError::usage(format!("{} is not text", path.display())))?
+    } else if Path::new(arg).is_file() {
+        return Err(CliError::usage(format!(
+            "-t {arg}: that is a file, not a token; did you mean -t @{arg} (the token read \
+             from the file)?"
+        )));
     } else {
         eprintln!(
             "Note: a token given on the command line can be read by every user of this host \
@@ -134,11 +139,13 @@ pub(crate) fn token_arg(arg: &str) -> Result<Zeroizing<String>> {
         );
         arg.to_owned()
     };
-    let token = text.trim();
+    // A token pasted from a mail or a terminal may carry line breaks or
+    // spaces; none belongs in it.
+    let token: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     if token.is_empty() {
         return Err(CliError::usage("the token is empty"));
     }
-    Ok(Zeroizing::new(token.to_owned()))
+    Ok(Zeroizing::new(token))
 }
 
 fn warn_if_others_can_read(path: &Path) {

@@ -123,6 +123,10 @@ pub(crate) struct CertifyArgs {
     pub token: String,
     #[command(flatten)]
     pub key: KeyArgs,
+    /// Replace a key and certificate this node already has in the folder
+    /// (without it, they are kept and nothing is asked of the CA).
+    #[arg(long)]
+    pub force: bool,
     /// Accepted for compatibility with `fx pki certify -p`; unused.
     #[arg(short = 'p', long = "ca-path", hide = true)]
     pub ca_path: Option<PathBuf>,
