@@ -9,6 +9,7 @@ mod list;
 pub(crate) mod node;
 mod root;
 pub(crate) mod sign;
+mod status;
 mod store;
 mod token;
 mod values;
@@ -53,12 +54,18 @@ fn workspace() -> manual::Workspace {
 pub(crate) fn main() -> ExitCode {
     crate::platform::sys::keep_out_of_core_dumps();
     let cli = Cli::parse();
+    // The one command whose exit code says more than success or failure.
+    if let Command::Pki(Pki::Status(a)) = &cli.command {
+        return finish(status::status(a));
+    }
     let result = match &cli.command {
         Command::Pki(Pki::Install(a)) => ca::install(a),
         Command::Pki(Pki::Run(a)) => ca::run(a),
         Command::Pki(Pki::GetToken(a)) => ca::get_token(a),
         Command::Pki(Pki::Certify(a)) => ca::certify(a),
         Command::Pki(Pki::Uninstall(a)) => ca::uninstall(a),
+        Command::Pki(Pki::Status(_)) => Ok(()),
+        Command::Pki(Pki::Stop(a)) => status::stop(a),
         Command::Pki(Pki::Csr(a)) => ca::csr(a),
         Command::Pki(Pki::Sign(a)) => sign::sign_request(
             &a.ca,
@@ -127,10 +134,15 @@ pub(crate) fn main() -> ExitCode {
             },
         ),
     };
+    finish(result.map(|()| ExitCode::SUCCESS))
+}
+
+/// Flush the log, then say the error, if any, and exit with its code.
+fn finish(result: crate::error::Result<ExitCode>) -> ExitCode {
     // Every log line before the last words.
     crate::platform::log::flush();
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("fedpki: error: {e}");
             ExitCode::from(e.exit_code())

@@ -70,6 +70,26 @@ pub(crate) struct ListArgs {
     pub json: bool,
 }
 
+/// `pki status`
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// One JSON object instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pki stop`
+#[derive(Debug, Args)]
+pub(crate) struct StopArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// How long to wait for it to finish (seconds).
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub wait: u64,
+}
+
 /// `pki audit`
 #[derive(Debug, Args)]
 pub(crate) struct AuditArgs {

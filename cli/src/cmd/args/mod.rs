@@ -10,7 +10,7 @@ mod root;
 
 pub(crate) use ca::{
     AuditArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, RevokeArgs, RunArgs, SignArgs,
-    UninstallArgs,
+    StatusArgs, StopArgs, UninstallArgs,
 };
 pub(crate) use node::{CertifyArgs, CsrArgs, ImportArgs, RenewArgs, VerifyArgs};
 pub(crate) use root::{
@@ -138,6 +138,13 @@ pub(crate) enum Pki {
     Certify(CertifyArgs),
     /// Stop the CA's server and remove its folder.
     Uninstall(UninstallArgs),
+    /// Whether the CA's server runs and is well; its intermediate, ledger,
+    /// certificates and CRL (exit 0: running and well, 3: not running, 1:
+    /// running unwell).
+    Status(StatusArgs),
+    /// Stop the CA's server: it finishes the requests in flight, flushes
+    /// its ledger and exits.
+    Stop(StopArgs),
     /// Offline: make a key and a request file to carry to an air-gapped CA.
     Csr(CsrArgs),
     /// Air-gapped CA: sign a request file (server stopped).
