@@ -347,8 +347,14 @@ pub struct Server {
 impl Server {
     /// Start and wait for `event=listening`.
     pub fn start(cwd: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(cwd, args, &[])
+    }
+
+    /// [`Server::start`] with environment variables set for it.
+    pub fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

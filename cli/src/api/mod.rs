@@ -139,7 +139,13 @@ pub(crate) async fn serve(
         .and_then(|f| f.replicas.clone())
         .map(|location| tokio::spawn(replicas::listen(app.clone(), identity.clone(), location)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Its TLS identity and CRLs made: a service manager may send clients.
+    crate::platform::service::ready(&format!(
+        "serving https://{}",
+        app.authority.config().ca_url
+    ));
     let failure = accept_until(&listeners, &acceptor, &app, &graceful, shutdown).await;
+    crate::platform::service::stopping();
     housekeeping.abort();
     if let Some(l) = listening {
         l.abort();

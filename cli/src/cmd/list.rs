@@ -34,8 +34,8 @@ pub(crate) struct ListRow {
     pub issued: String,
     /// notAfter (RFC 3339).
     pub not_after: String,
-    /// `valid`, `expired`, `revoked` or `superseded` (renewed: its
-    /// successor is the one in use).
+    /// `valid`, `expired`, `revoked` or `superseded` (renewed, and its
+    /// successor, not revoked, is the one in use).
     pub status: &'static str,
     /// Revocation reason, when revoked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,11 +122,13 @@ pub(crate) fn rows(ledger: &Ledger, folder: &Folder, now: u64) -> Vec<ListRow> {
                 kind: folder.kind(c),
                 issued: time_text(c.issued_at),
                 not_after: time_text(c.not_after),
+                // Superseded while its successor stands; a revoked
+                // successor leaves it the one in use (it renews again).
                 status: match (r, &next) {
                     (Some(_), _) => "revoked",
                     (None, _) if c.not_after < now => "expired",
-                    (None, Some(_)) => "superseded",
-                    (None, None) => "valid",
+                    (None, Some(s)) if !revoked.contains_key(s.as_str()) => "superseded",
+                    (None, _) => "valid",
                 },
                 reason: r.map(|r| {
                     Reason::from_code(r.reason)

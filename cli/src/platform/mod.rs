@@ -5,5 +5,6 @@ pub(crate) mod log;
 pub(crate) mod password;
 pub(crate) mod review;
 pub(crate) mod ring_backend;
+pub(crate) mod service;
 pub(crate) mod sys;
 pub(crate) mod tls;

@@ -1,0 +1,79 @@
+//! The CA as a systemd service: the unit in `packaging/` passes
+//! `systemd-analyze verify` with no warning, and the server speaks the
+//! `sd_notify` protocol its `Type=notify` relies on: READY=1 with its pid
+//! once it answers, STOPPING=1 when told to stop.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
+
+use std::os::unix::net::UnixDatagram;
+use std::process::Command;
+use std::time::Duration;
+
+use fedpki_tests::site::Site;
+use fedpki_tests::*;
+
+#[test]
+fn the_unit_file_passes_systemd_analyze_verify() {
+    let unit =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/fedpki-ca.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains("Type=notify"));
+    assert!(text.contains("LoadCredential=password:"));
+    assert!(text.contains("--password-file %d/password"));
+    // verify wants the ExecStart binary to exist: this build's.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("fedpki-ca.service");
+    let binary = bin();
+    std::fs::write(
+        &local,
+        text.replace("/usr/local/bin/fedpki", binary.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+        .expect("systemd-analyze (scripts/setup installs systemd)");
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A setting it does not understand is only a warning: none is allowed.
+    assert!(stderr(&out).trim().is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn the_server_tells_its_service_manager_it_is_ready_and_stopping() {
+    let site = Site::new();
+    ok(site.pki("install -p @ca --ca-url $URL"));
+    let socket_path = site.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let dir = site.path("ca");
+    let server = Server::start_with_env(
+        site.tmp.path(),
+        &[
+            "pki",
+            "run",
+            "-p",
+            dir.to_str().unwrap(),
+            "--password-file",
+            site.pw.to_str().unwrap(),
+        ],
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("READY=1 within 30 s");
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(
+        ready
+            .lines()
+            .any(|l| l == format!("MAINPID={}", server.pid())),
+        "{ready}"
+    );
+    // Ready means it answers.
+    assert_eq!(site.get("ca", "/health").0, 200);
+    assert!(server.stop().success());
+    let n = socket.recv(&mut buf).expect("STOPPING=1");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]), "STOPPING=1");
+}
