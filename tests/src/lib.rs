@@ -371,7 +371,8 @@ impl Server {
         });
         let mut server = Self { child, log };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !server.logged("event=listening") {
+        // logfmt, or `--log-format json`.
+        while !server.logged("event=listening") && !server.logged("\"event\":\"listening\"") {
             if let Ok(Some(status)) = server.child.try_wait() {
                 std::thread::sleep(Duration::from_millis(50)); // let the log reader finish
                 panic!("server exited with {status}: {:?}", server.lines());

@@ -95,7 +95,7 @@ fn the_ceremony_in_three_folders_keeps_the_root_key_off_the_ca() {
     );
     let hash = stdout(&out)
         .trim()
-        .trim_start_matches("The CSR Hash ")
+        .trim_start_matches("Request SHA-256 ")
         .to_owned();
     assert_eq!(hash.len(), 64, "{}", stdout(&out));
 

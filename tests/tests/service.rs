@@ -1,7 +1,8 @@
 //! The CA as a systemd service: the unit in `packaging/` passes
 //! `systemd-analyze verify` with no warning, and the server speaks the
 //! `sd_notify` protocol its `Type=notify` relies on: READY=1 with its pid
-//! once it answers, STOPPING=1 when told to stop.
+//! once it answers, STOPPING=1 when told to stop; its log as JSON lines
+//! for a log shipper.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
@@ -58,6 +59,8 @@ fn the_server_tells_its_service_manager_it_is_ready_and_stopping() {
             dir.to_str().unwrap(),
             "--password-file",
             site.pw.to_str().unwrap(),
+            "--log-format",
+            "json",
         ],
         &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
     );
@@ -73,7 +76,20 @@ fn the_server_tells_its_service_manager_it_is_ready_and_stopping() {
     );
     // Ready means it answers.
     assert_eq!(site.get("ca", "/health").0, 200);
+    let lines = server.lines();
     assert!(server.stop().success());
     let n = socket.recv(&mut buf).expect("STOPPING=1");
     assert_eq!(String::from_utf8_lossy(&buf[..n]), "STOPPING=1");
+
+    // Its log, asked for as JSON: one object a line, ISO 8601 UTC times.
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        let ts = v["ts"].as_str().unwrap();
+        assert_eq!(ts.len(), "2026-12-07T16:10:00.123Z".len(), "{ts}");
+        assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
+        assert!(v["event"].is_string() && v["level"].is_string(), "{line}");
+    }
+    assert!(lines.iter().any(|l| l.contains("\"event\":\"listening\"")));
 }

@@ -251,6 +251,7 @@ pub(crate) fn open_ca(
 
 /// `pki run`
 pub(crate) fn run(a: &RunArgs) -> Result<()> {
+    crate::platform::log::use_json(a.log_format == "json");
     let paths = a.ca.paths();
     let config = CaConfig::load(&paths)?;
     let at = crate::address::CaAddress::parse(&config.ca_url)?;

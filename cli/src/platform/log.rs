@@ -1,5 +1,7 @@
-//! Structured log lines on stderr: `ts=… level=… event=… key=value …`.
-//! Callers pass only what is safe to log: never a key, password or token.
+//! Structured log lines on stderr: `ts=… level=… event=… key=value …`
+//! (logfmt, the default) or one JSON object a line (`--log-format json`),
+//! `ts` in ISO 8601 UTC with milliseconds in both. Callers pass only what
+//! is safe to log: never a key, password or token.
 //!
 //! Lines go to a thread of their own through a bounded queue, so a slow
 //! or blocked stderr never stalls the server's async workers: when the
@@ -26,6 +28,13 @@ enum Msg {
 }
 
 static QUEUED: OnceLock<Option<SyncSender<Msg>>> = OnceLock::new();
+/// Whether lines are JSON objects rather than logfmt; set once, at start.
+static JSON: OnceLock<bool> = OnceLock::new();
+
+/// Write JSON lines from now on (`--log-format json`) instead of logfmt.
+pub(crate) fn use_json(json: bool) {
+    let _ = JSON.set(json);
+}
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 fn queue() -> Option<&'static SyncSender<Msg>> {
@@ -65,6 +74,7 @@ fn write_out(text: &str) {
             "warn",
             "log_lines_dropped",
             &[("count", &dropped.to_string())],
+            json(),
         );
         let _ = err.write_all(note.as_bytes());
     }
@@ -73,13 +83,35 @@ fn write_out(text: &str) {
     }
 }
 
-/// One line, newline included.
-fn format_line(level: &str, event: &str, fields: &[(&str, &str)]) -> String {
-    let ts = SystemTime::now()
+/// Now, ISO 8601 in UTC with milliseconds (`2026-12-07T16:10:00.123Z`).
+fn timestamp(now: Duration) -> String {
+    let secs = fedpki_core::UnixTime(now.as_secs()).to_string();
+    // RFC 3339 seconds end in `Z`: the milliseconds go before it.
+    match secs.strip_suffix('Z') {
+        Some(s) => format!("{s}.{:03}Z", now.subsec_millis()),
+        None => secs,
+    }
+}
+
+/// One line, newline included: a JSON object, or logfmt.
+fn format_line(level: &str, event: &str, fields: &[(&str, &str)], json: bool) -> String {
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    let mut out = format!("ts={ts:.3} level={level} event={event}");
+        .unwrap_or_default();
+    let ts = timestamp(now);
+    if json {
+        let mut object = serde_json::Map::new();
+        object.insert("ts".into(), ts.into());
+        object.insert("level".into(), level.into());
+        object.insert("event".into(), event.into());
+        for (k, v) in fields {
+            object.insert((*k).to_owned(), (*v).into());
+        }
+        let mut out = serde_json::Value::Object(object).to_string();
+        out.push('\n');
+        return out;
+    }
+    let mut out = format!("ts={ts} level={level} event={event}");
     for (k, v) in fields {
         if v.is_empty() || v.contains([' ', '"', '=']) {
             out.push_str(&format!(" {k}={v:?}"));
@@ -91,8 +123,12 @@ fn format_line(level: &str, event: &str, fields: &[(&str, &str)]) -> String {
     out
 }
 
+fn json() -> bool {
+    JSON.get().copied().unwrap_or(false)
+}
+
 fn line(level: &str, event: &str, fields: &[(&str, &str)]) {
-    let text = format_line(level, event, fields);
+    let text = format_line(level, event, fields, json());
     let Some(q) = queue() else {
         // No writer thread: write it here.
         return write_out(&text);
@@ -136,11 +172,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timestamps_are_iso_8601_utc_with_milliseconds() {
+        assert_eq!(
+            timestamp(Duration::from_millis(1_796_000_000_123)),
+            "2026-11-30T00:53:20.123Z"
+        );
+        assert_eq!(
+            timestamp(Duration::from_secs(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn a_json_line_is_one_object_with_the_same_fields() {
+        let l = format_line("warn", "e", &[("a", "two words"), ("b", "x\"y")], true);
+        assert!(l.ends_with('\n') && l.matches('\n').count() == 1, "{l}");
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["event"], "e");
+        assert_eq!(v["a"], "two words");
+        assert_eq!(v["b"], "x\"y");
+        assert!(v["ts"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
     fn values_with_spaces_quotes_or_equals_are_quoted() {
         let l = format_line(
             "warn",
             "e",
             &[("a", "plain"), ("b", "two words"), ("c", "")],
+            false,
         );
         assert!(
             l.contains(" level=warn event=e a=plain b=\"two words\" c=\"\"\n"),

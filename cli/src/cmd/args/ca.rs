@@ -241,6 +241,10 @@ pub(crate) struct RunArgs {
     /// ones are closed at once (so one host cannot take every slot).
     #[arg(long, default_value_t = 128, value_name = "N")]
     pub max_connections_per_address: usize,
+    /// Log lines as logfmt (`ts=… level=… event=…`, the default) or as one
+    /// JSON object each (for a log shipper); ISO 8601 timestamps in both.
+    #[arg(long, default_value = "logfmt", value_name = "FORMAT", value_parser = ["logfmt", "json"])]
+    pub log_format: String,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
