@@ -86,13 +86,17 @@ impl Site {
     /// `pki get-token` + `pki certify` of `name` into `<tmp>/<name>`.
     pub fn certify(&self, ca: &str, name: &str) -> PathBuf {
         let token = stdout(&ok(self.pki(&format!("get-token -p @{ca} -n {name}"))));
+        ok(self.certify_with(name, token.trim(), &[]));
+        self.path(name)
+    }
+
+    /// `pki certify -n NAME -t TOKEN -c <tmp>/<name> EXTRA…`, as it ended.
+    pub fn certify_with(&self, name: &str, token: &str, extra: &[&str]) -> Output {
         let dir = self.path(name);
-        let args = ["pki", "certify", "-n", name, "-t", token.trim(), "-c"];
-        ok(fedpki(
-            self.tmp.path(),
-            &[&args[..], &[dir.to_str().unwrap()]].concat(),
-        ));
-        dir
+        let mut args = vec!["pki", "certify", "-n", name, "-t", token, "-c"];
+        args.push(dir.to_str().unwrap());
+        args.extend_from_slice(extra);
+        fedpki(self.tmp.path(), &args)
     }
 
     /// `pki renew` of the node `name` certified into `node`.

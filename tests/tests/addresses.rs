@@ -23,20 +23,7 @@ fn certify_via(site: &Site, ca: &str, url: &str, name: &str) -> std::process::Ou
     let token = stdout(&ok(
         site.pki(&format!("get-token -p @{ca} -n {name} --ca-url {url}"))
     ));
-    let dir = site.path(name);
-    fedpki(
-        site.tmp.path(),
-        &[
-            "pki",
-            "certify",
-            "-n",
-            name,
-            "-t",
-            token.trim(),
-            "-c",
-            dir.to_str().unwrap(),
-        ],
-    )
+    site.certify_with(name, token.trim(), &[])
 }
 
 fn connects(addr: SocketAddr) -> bool {

@@ -11,19 +11,7 @@ use fedpki_tests::site::{Site, cert_at};
 use fedpki_tests::*;
 
 fn certify(site: &Site, name: &str, token: &str, extra: &[&str]) -> std::process::Output {
-    let dir = site.path(name);
-    let mut args = vec![
-        "pki",
-        "certify",
-        "-n",
-        name,
-        "-t",
-        token,
-        "-c",
-        dir.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    fedpki(site.tmp.path(), &args)
+    site.certify_with(name, token, extra)
 }
 
 fn token(site: &Site, name: &str) -> String {
