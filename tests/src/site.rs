@@ -68,19 +68,22 @@ impl Site {
 
     /// `pki run` of the CA in `dir`.
     pub fn serve(&self, dir: &str) -> Server {
+        self.serve_with(dir, &[], &[])
+    }
+
+    /// `pki run` of the CA in `dir` with `extra` flags and `env` set.
+    pub fn serve_with(&self, dir: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = self.path(dir);
-        let pw = self.pw.to_str().unwrap();
-        Server::start(
-            self.tmp.path(),
-            &[
-                "pki",
-                "run",
-                "-p",
-                dir.to_str().unwrap(),
-                "--password-file",
-                pw,
-            ],
-        )
+        let mut args = vec![
+            "pki",
+            "run",
+            "-p",
+            dir.to_str().unwrap(),
+            "--password-file",
+            self.pw.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Server::start_with_env(self.tmp.path(), &args, env)
     }
 
     /// `pki get-token` + `pki certify` of `name` into `<tmp>/<name>`.

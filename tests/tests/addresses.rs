@@ -110,20 +110,7 @@ fn a_ca_serves_its_dns_names_and_a_token_for_another_address_is_refused_when_mad
         "install -p @ca --ca-url localhost:{port} --dns 127.0.0.3"
     )));
     let bind = format!("0.0.0.0:{port}");
-    let dir = site.path("ca");
-    let _server = Server::start(
-        site.tmp.path(),
-        &[
-            "pki",
-            "run",
-            "-p",
-            dir.to_str().unwrap(),
-            "--password-file",
-            site.pw.to_str().unwrap(),
-            "--bind",
-            &bind,
-        ],
-    );
+    let _server = site.serve_with("ca", &["--bind", &bind], &[]);
     // Another name of the CA: its certificate names it, its tokens work.
     let out = certify_via(&site, "ca", &format!("127.0.0.3:{port}"), "other");
     assert!(out.status.success(), "{}", stderr(&out));

@@ -49,19 +49,9 @@ fn the_server_tells_its_service_manager_it_is_ready_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let dir = site.path("ca");
-    let server = Server::start_with_env(
-        site.tmp.path(),
-        &[
-            "pki",
-            "run",
-            "-p",
-            dir.to_str().unwrap(),
-            "--password-file",
-            site.pw.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ],
+    let server = site.serve_with(
+        "ca",
+        &["--log-format", "json"],
         &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
     );
     let mut buf = [0u8; 512];

@@ -113,11 +113,12 @@ pub async fn https_request_as(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
-    let trust = ServerTrust {
-        root_der,
-        tls_key_sha256: None,
+    let to = Endpoint {
+        host,
+        port,
+        addr: None,
     };
-    https_request_to(host, port, &trust, client, method, path, body).await
+    request_under_root(&to, root_der, client, method, path, body).await
 }
 
 /// [`https_request_as`] to the server at `addr`, which must prove it is
@@ -133,17 +134,28 @@ pub async fn https_request_at(
     path: &str,
     body: Option<Vec<u8>>,
 ) -> Result<HttpResponse> {
-    let trust = ServerTrust {
-        root_der,
-        tls_key_sha256: None,
-    };
-    let config = tls_config(&trust, client)?;
     let to = Endpoint {
         host,
         port: addr.port(),
         addr: Some(addr),
     };
-    exchange(config, &to, None, method, path, body).await
+    request_under_root(&to, root_der, client, method, path, body).await
+}
+
+/// One request to `to`, which must show a certificate from `root_der`.
+async fn request_under_root(
+    to: &Endpoint<'_>,
+    root_der: &[u8],
+    client: Option<&ClientAuth>,
+    method: &str,
+    path: &str,
+    body: Option<Vec<u8>>,
+) -> Result<HttpResponse> {
+    let trust = ServerTrust {
+        root_der,
+        tls_key_sha256: None,
+    };
+    exchange(tls_config(&trust, client)?, to, None, method, path, body).await
 }
 
 /// Whom a request goes to: the name the server must prove, and where it
