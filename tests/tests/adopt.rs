@@ -230,6 +230,9 @@ fn an_fx_pki_ca_is_adopted_without_reenrolling_anyone() {
         std::fs::read(&root).unwrap()
     );
     refused(&install(&["--from-step-ca", fx_arg]), "already exists");
+    // A token made in the adoption's own second is refused (step-ca may
+    // have spent it just before): the tokens below are made after it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let pw_arg = pw.to_str().unwrap();
     let _server = Server::start(
         t,
