@@ -114,3 +114,26 @@ fn a_ca_waiting_for_its_root_names_the_whole_next_command() {
     refused(&out, "--complete SIGNED --root-fingerprint FINGERPRINT");
     refused(&out, "the file `pki install -o` wrote");
 }
+
+#[test]
+fn verify_on_a_node_without_the_cas_address_offers_a_crl_file() {
+    let site = Site::new();
+    ok(site.pki("install -p @ca --ca-url $URL"));
+    let server = site.serve("ca");
+    let node = site.certify("ca", "node1");
+    drop(server);
+    // As on an air-gapped node: nothing says where the CA is.
+    std::fs::remove_file(node.join("ca.json")).unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["pki", "verify", "-n", "node1", "-c", node.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        fedpki(site.tmp.path(), &args)
+    };
+    let out = verify(&[]);
+    assert!(!out.status.success());
+    assert!(stdout(&out).contains("--crl FILE"), "{}", stdout(&out));
+    let crl = site.path("ca.crl");
+    ok(site.pki(&format!("crl -p @ca -o {}", crl.display())));
+    let out = ok(verify(&["--crl", crl.to_str().unwrap()]));
+    assert!(stdout(&out).contains("not revoked"), "{}", stdout(&out));
+}

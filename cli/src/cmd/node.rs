@@ -266,8 +266,12 @@ fn revocation_status(
     let host_port = match &a.crl {
         Some(_) => None,
         None => Some(
-            NodeConfig::ca_url(&a.node.certs_path, a.ca_url.as_deref())
-                .map_err(|e| e.to_string())?,
+            NodeConfig::ca_url(&a.node.certs_path, a.ca_url.as_deref()).map_err(|e| {
+                format!(
+                    "{e}; on a node with no way to the CA, check against its CRL file \
+                     instead: --crl FILE (`fedpki pki crl -p CA_DIR -o FILE` on the CA)"
+                )
+            })?,
         ),
     };
     let source = match (&a.crl, &host_port) {
