@@ -104,30 +104,18 @@ impl Postgres {
             ),
         );
         let port = crate::free_port();
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .unwrap();
-        std::io::Write::write_all(
-            &mut conf,
-            format!(
+        append(
+            &data.join("postgresql.conf"),
+            &format!(
                 "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
                  fsync = on\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n",
                 tmp.path().display()
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("pg_hba.conf"))
-            .and_then(|mut f| {
-                std::io::Write::write_all(
-                    &mut f,
-                    b"host replication fedpki 127.0.0.1/32 scram-sha-256\n",
-                )
-            })
-            .unwrap();
+            ),
+        );
+        append(
+            &data.join("pg_hba.conf"),
+            "host replication fedpki 127.0.0.1/32 scram-sha-256\n",
+        );
         Self {
             _tmp: tmp,
             data,
@@ -228,21 +216,14 @@ impl Postgres {
             .arg("600")
             .arg(dir.join("server.key"))
             .status();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.data.join("postgresql.conf"))
-            .and_then(|mut f| {
-                std::io::Write::write_all(
-                    &mut f,
-                    format!(
-                        "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
-                        dir.join("server.pem").display(),
-                        dir.join("server.key").display()
-                    )
-                    .as_bytes(),
-                )
-            })
-            .unwrap();
+        append(
+            &self.data.join("postgresql.conf"),
+            &format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                dir.join("server.pem").display(),
+                dir.join("server.key").display()
+            ),
+        );
         self.down();
         self.up();
         dir.join("root.pem")
@@ -391,41 +372,27 @@ impl Postgres {
             .expect("pg_basebackup");
         checked("pg_basebackup", out);
         let port = crate::free_port();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .and_then(|mut f| {
-                std::io::Write::write_all(
-                    &mut f,
-                    format!(
-                        "port = {port}\nunix_socket_directories = '{}'\n",
-                        tmp.path().display()
-                    )
-                    .as_bytes(),
-                )
-            })
-            .unwrap();
+        append(
+            &data.join("postgresql.conf"),
+            &format!(
+                "port = {port}\nunix_socket_directories = '{}'\n",
+                tmp.path().display()
+            ),
+        );
         // The password the standby replicates with.
         std::fs::write(
             tmp.path().join("pgpass"),
             format!("127.0.0.1:{}:*:fedpki:{PG_PASSWORD}\n", self.port),
         )
         .unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.auto.conf"))
-            .and_then(|mut f| {
-                std::io::Write::write_all(
-                    &mut f,
-                    format!(
-                        "primary_conninfo = 'host=127.0.0.1 port={} user=fedpki passfile={}'\n",
-                        self.port,
-                        tmp.path().join("pgpass").display()
-                    )
-                    .as_bytes(),
-                )
-            })
-            .unwrap();
+        append(
+            &data.join("postgresql.auto.conf"),
+            &format!(
+                "primary_conninfo = 'host=127.0.0.1 port={} user=fedpki passfile={}'\n",
+                self.port,
+                tmp.path().join("pgpass").display()
+            ),
+        );
         let status = Command::new("chown")
             .args(["-R", "postgres:postgres"])
             .arg(tmp.path())
@@ -480,4 +447,14 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         self.down();
     }
+}
+
+/// Add `text` at the end of a cluster's configuration file.
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .unwrap_or_else(|e| panic!("append to {}: {e}", path.display()));
 }

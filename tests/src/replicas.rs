@@ -111,6 +111,28 @@ impl Replicas {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, serde_json::Value), String> {
+        let (status, bytes) = self.exchange(addr, auth, method, path, body)?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
+    /// `GET path` (a CRL) from the replica at `addr`: status and bytes.
+    pub fn fetch(&self, addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+        self.exchange(addr, None, "GET", path, None).unwrap()
+    }
+
+    /// One HTTPS request to the replica at `addr`, which must prove it is
+    /// `localhost` under the CA's root: status and body.
+    fn exchange(
+        &self,
+        addr: SocketAddr,
+        auth: Option<&fedpki::facade::ClientAuth>,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), String> {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let resp = rt
             .block_on(fedpki::facade::https_request_at(
@@ -123,27 +145,7 @@ impl Replicas {
                 body,
             ))
             .map_err(|e| e.to_string())?;
-        Ok((
-            resp.status,
-            serde_json::from_slice(&resp.body).unwrap_or(serde_json::Value::Null),
-        ))
-    }
-
-    /// `GET path` (a CRL) from the replica at `addr`: status and bytes.
-    pub fn fetch(&self, addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let resp = rt
-            .block_on(fedpki::facade::https_request_at(
-                addr,
-                "localhost",
-                &self.root,
-                None,
-                "GET",
-                path,
-                None,
-            ))
-            .unwrap();
-        (resp.status, resp.body.to_vec())
+        Ok((resp.status, resp.body.to_vec()))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod args;
 pub(crate) mod ca;
+mod install;
 mod intermediate;
 pub(crate) mod lifecycle;
 mod list;
@@ -59,7 +60,7 @@ pub(crate) fn main() -> ExitCode {
         return finish(status::status(a));
     }
     let result = match &cli.command {
-        Command::Pki(Pki::Install(a)) => ca::install(a),
+        Command::Pki(Pki::Install(a)) => install::install(a),
         Command::Pki(Pki::Run(a)) => ca::run(a),
         Command::Pki(Pki::GetToken(a)) => ca::get_token(a),
         Command::Pki(Pki::Certify(a)) => ca::certify(a),
