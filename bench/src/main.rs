@@ -623,6 +623,7 @@ fn store_cost(dir: &std::path::Path, secs: u64) -> serde_json::Value {
                             issuer: "ab".repeat(20),
                         },
                         by: None,
+                        from: None,
                     }
                 })
                 .collect();

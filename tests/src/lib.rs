@@ -8,6 +8,7 @@
 pub mod disk;
 pub mod mtls;
 pub mod postgres;
+pub mod python;
 pub mod replicas;
 pub mod site;
 pub mod step;

@@ -79,6 +79,7 @@ fn batch(d: &mut Dice, world: &mut World) -> Vec<Change> {
                 token: Some(token(format!("t{}", d.roll(20)))),
                 cert: cert(d, world, None),
                 by: None,
+                from: None,
             },
             2 => {
                 let (old, key) = pick(d, &world.issued);
@@ -90,11 +91,13 @@ fn batch(d: &mut Dice, world: &mut World) -> Vec<Change> {
                     old,
                     presented,
                     cert: cert(d, world, Some(key)),
+                    from: None,
                 }
             }
             3 => Change::Burn {
                 token: token(format!("t{}", d.roll(20))),
                 at: 1_700_000_000,
+                from: None,
             },
             4 => {
                 // First sight of a certificate, or one recorded already.
@@ -119,6 +122,7 @@ fn batch(d: &mut Dice, world: &mut World) -> Vec<Change> {
                     token: (d.roll(2) == 0).then(|| token(format!("r{}", d.roll(20)))),
                     by: "test".into(),
                     presented: None,
+                    from: None,
                 }
             }
         })

@@ -8,9 +8,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
 
-use super::limits::LogThrottle;
 use crate::authority::{Refusal, Why};
-use crate::platform::log;
+use crate::platform::events::{self, Event, TokenSeen};
 use crate::wire::ErrorBody;
 
 /// `value` as JSON with `status`.
@@ -49,38 +48,21 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> 
     )
 }
 
-/// One log throttle per kind of refusal: a client can cause refusals at
-/// will, so each kind is logged at most once a second, with the number of
-/// lines left out since, and a flood cannot fill the disk.
-static REFUSALS_LOGGED: [LogThrottle; 7] = [const { LogThrottle::new() }; 7];
-
-fn throttle_of(why: Why) -> &'static LogThrottle {
-    &REFUSALS_LOGGED[match why {
-        Why::Malformed => 0,
-        Why::NotAuthorized => 1,
-        Why::Forbidden => 2,
-        Why::Unknown => 3,
-        Why::Internal => 4,
-        Why::Unavailable => 5,
-        Why::NotImplemented => 6,
-    }]
-}
-
-/// The authority's refusal, logged with the peer (at most once a second
-/// per kind).
-pub(super) fn refused(refusal: &Refusal, peer: std::net::IpAddr) -> Response<Full<Bytes>> {
+/// The authority's refusal, reported (with the token's subject and id,
+/// when the request carried one) and answered.
+pub(super) fn refused(
+    refusal: &Refusal,
+    peer: std::net::IpAddr,
+    token: Option<&TokenSeen>,
+) -> Response<Full<Bytes>> {
     let status = status_of(refusal.why);
-    if let Some(left_out) = throttle_of(refusal.why).admit() {
-        log::warn(
-            "refused",
-            &[
-                ("peer", &peer.to_string()),
-                ("status", status.as_str()),
-                ("reason", &refusal.message),
-                ("not_logged_since", &left_out.to_string()),
-            ],
-        );
-    }
+    events::report(&Event::Refused {
+        reason: refusal.why.name(),
+        status: status.as_u16(),
+        message: &refusal.message,
+        from: peer,
+        token,
+    });
     let mut resp = error(status, &refusal.message);
     if refusal.why == Why::Unavailable {
         // Transient (a full disk, the database away): when to ask again.
@@ -90,8 +72,15 @@ pub(super) fn refused(refusal: &Refusal, peer: std::net::IpAddr) -> Response<Ful
     resp
 }
 
-/// 429 with `Retry-After: wait`.
-pub(super) fn too_many(wait: u64, message: &str) -> Response<Full<Bytes>> {
+/// 429 with `Retry-After: wait`, reported as a refusal.
+pub(super) fn too_many(wait: u64, message: &str, peer: std::net::IpAddr) -> Response<Full<Bytes>> {
+    events::report(&Event::Refused {
+        reason: "rate_limited",
+        status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        message,
+        from: peer,
+        token: None,
+    });
     let mut resp = error(StatusCode::TOO_MANY_REQUESTS, message);
     if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
         resp.headers_mut().insert(header::RETRY_AFTER, v);

@@ -57,7 +57,7 @@ pub fn requests(data: &[u8]) {
         match route % 3 {
             0 => {
                 if let Ok((csr, ott)) = super::handlers::decode_sign(body) {
-                    let _ = f.authority.sign(&csr, &ott, now).await;
+                    let _ = f.authority.sign(&csr, &ott, now, None).await;
                 }
             }
             1 => {
@@ -65,7 +65,7 @@ pub fn requests(data: &[u8]) {
                     let _ = match &r.ott {
                         Some(ott) => {
                             f.authority
-                                .revoke_with_token(&r.serial, ott, r.reason, now)
+                                .revoke_with_token(&r.serial, ott, r.reason, now, None)
                                 .await
                         }
                         None => {
@@ -78,7 +78,7 @@ pub fn requests(data: &[u8]) {
             }
             _ => {
                 if let Ok(cert) = fedpki_core::issue::parse_cert_der(body) {
-                    let _ = f.authority.renew(&cert, now).await;
+                    let _ = f.authority.renew(&cert, now, None).await;
                 }
             }
         }

@@ -8,6 +8,7 @@ use hyper::{Response, StatusCode};
 use super::answer::{error, json, refused};
 use super::{App, Peer};
 use crate::authority::{Authority, Issued, Refusal, Why};
+use crate::platform::events::TokenSeen;
 use crate::platform::log;
 use crate::platform::sys::now;
 use crate::wire::{
@@ -40,50 +41,37 @@ pub async fn answer_sign(
     body: &[u8],
     peer: std::net::IpAddr,
 ) -> Response<Full<Bytes>> {
-    let result = match decode_sign(body) {
-        Ok((csr, ott)) => authority.sign(&csr, &ott, now()).await,
-        Err(refusal) => Err(refusal),
+    let (csr, ott) = match decode_sign(body) {
+        Ok(request) => request,
+        Err(refusal) => return refused(&refusal, peer, None),
     };
-    issued_response("issued", result, peer)
+    match authority.sign(&csr, &ott, now(), Some(peer)).await {
+        Ok(issued) => issued_response(issued),
+        Err(refusal) => refused(&refusal, peer, TokenSeen::of(&ott).as_ref()),
+    }
 }
 
-fn issued_response(
-    what: &str,
-    result: Result<Issued, Refusal>,
-    peer: std::net::IpAddr,
-) -> Response<Full<Bytes>> {
-    match result {
-        Ok(issued) => {
-            log::info(
-                what,
-                &[
-                    ("peer", &peer.to_string()),
-                    ("subject", &issued.subject),
-                    ("serial", &issued.serial),
-                ],
-            );
-            json(
-                StatusCode::CREATED,
-                &SignResponse::new(issued.crt, issued.ca),
-            )
-        }
-        Err(refusal) => refused(&refusal, peer),
-    }
+fn issued_response(issued: Issued) -> Response<Full<Bytes>> {
+    json(
+        StatusCode::CREATED,
+        &SignResponse::new(issued.crt, issued.ca),
+    )
 }
 
 /// `POST /1.0/renew`: the certificate presented over mutual TLS, renewed.
 pub(super) async fn renew(app: &App, peer: &Peer) -> Response<Full<Bytes>> {
+    let ip = peer.addr.ip();
     let Some(cert) = &peer.cert else {
-        return error(
-            StatusCode::UNAUTHORIZED,
+        let refusal = Refusal::new(
+            Why::NotAuthorized,
             "renewal needs the current certificate, presented over mutual TLS",
         );
+        return refused(&refusal, ip, None);
     };
-    let mut resp = issued_response(
-        "renewed",
-        app.authority.renew(cert, now()).await,
-        peer.addr.ip(),
-    );
+    let mut resp = match app.authority.renew(cert, now(), Some(ip)).await {
+        Ok(issued) => issued_response(issued),
+        Err(refusal) => refused(&refusal, ip, None),
+    };
     // This connection authenticated with the certificate just renewed, and
     // renewing it again answers the same successor. Close it, so a client
     // that keeps connections alive (`step ca renew --daemon`) presents the
@@ -152,41 +140,32 @@ pub(crate) fn decode_revoke(body: &[u8]) -> Result<Revoke, Refusal> {
 pub(super) async fn revoke(app: &App, body: &[u8], peer: &Peer) -> Response<Full<Bytes>> {
     let req = match decode_revoke(body) {
         Ok(r) => r,
-        Err(refusal) => return refused(&refusal, peer.addr.ip()),
+        Err(refusal) => return refused(&refusal, peer.addr.ip(), None),
     };
     let (reason, t) = (req.reason, now());
     let result = match (req.ott.as_deref(), &peer.cert) {
         (Some(ott), _) => {
             app.authority
-                .revoke_with_token(&req.serial, ott, reason, t)
+                .revoke_with_token(&req.serial, ott, reason, t, Some(peer.addr.ip()))
                 .await
         }
         (None, Some(cert)) => {
             app.authority
-                .revoke_by_holder(cert, &req.serial, reason, t)
+                .revoke_by_holder(cert, &req.serial, reason, t, Some(peer.addr.ip()))
                 .await
         }
-        (None, None) => {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "send a revoke token (ott), or present the certificate itself over mutual TLS",
-            );
-        }
+        (None, None) => Err(Refusal::new(
+            Why::NotAuthorized,
+            "send a revoke token (ott), or present the certificate itself over mutual TLS",
+        )),
     };
     let done = match result {
         Ok(done) => done,
-        Err(refusal) => return refused(&refusal, peer.addr.ip()),
+        Err(refusal) => {
+            let token = req.ott.as_deref().and_then(TokenSeen::of);
+            return refused(&refusal, peer.addr.ip(), token.as_ref());
+        }
     };
-    if !done.already {
-        log::info(
-            "revoked",
-            &[
-                ("peer", &peer.addr.ip().to_string()),
-                ("serial", &done.record.serial),
-                ("reason_code", &done.record.reason.to_string()),
-            ],
-        );
-    }
     if let Err(e) = app
         .crl
         .ensure_lists(&app.authority, app.paths(), &done.record)

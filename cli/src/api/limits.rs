@@ -1,12 +1,10 @@
 //! What one client address may take of the server: connections at once,
-//! failed token checks and renewals per minute, and how often refusals are
-//! logged. Each limit is per address so one host cannot starve the others,
-//! and none ever refuses a request that proves itself (a valid token or
-//! client certificate).
+//! failed token checks and renewals per minute. Each limit is per address,
+//! so one host cannot starve the others, and none ever refuses a request
+//! that proves itself (a valid token or client certificate).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -100,62 +98,6 @@ impl Drop for AddressSlot {
     }
 }
 
-/// At most one log line per second for an event a client can cause at
-/// will (a refused connection, a failed handshake), with the number of
-/// lines left out since the last one, so a flood cannot fill the disk.
-#[derive(Debug, Default)]
-pub(crate) struct LogThrottle {
-    last_second: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl LogThrottle {
-    /// A throttle that has logged nothing yet.
-    pub(crate) const fn new() -> Self {
-        Self {
-            last_second: AtomicU64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(lines left out before this one)` when this one may be logged.
-    pub(crate) fn admit(&self) -> Option<u64> {
-        let second = crate::platform::sys::now().0;
-        let last = self.last_second.load(Ordering::Relaxed);
-        if last != second
-            && self
-                .last_second
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
-impl LogThrottle {
-    /// A warning about `peer`, if this second has not had one.
-    pub(crate) fn warn(&self, event: &str, peer: &std::net::SocketAddr) {
-        self.warn_with(event, peer, "");
-    }
-
-    /// [`LogThrottle::warn`] with an error text.
-    pub(crate) fn warn_with(&self, event: &str, peer: &std::net::SocketAddr, error: &str) {
-        if let Some(left_out) = self.admit() {
-            crate::platform::log::warn(
-                event,
-                &[
-                    ("peer", &peer.to_string()),
-                    ("error", error),
-                    ("not_logged_since", &left_out.to_string()),
-                ],
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,12 +112,5 @@ mod tests {
         assert!(c.take(b, 3).is_some(), "b is not held back by a");
         drop(held);
         assert!(c.take(a, 3).is_some());
-    }
-
-    #[test]
-    fn a_flood_logs_one_line_a_second() {
-        let t = LogThrottle::default();
-        let admitted = (0..10_000).filter(|_| t.admit().is_some()).count();
-        assert!(admitted <= 2, "{admitted} lines for one burst");
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod fuzz;
 pub(crate) mod handlers;
 pub(crate) mod limits;
 pub(crate) mod listen;
+pub(crate) mod metrics;
 mod replicas;
 mod routes;
 mod stall;
@@ -30,6 +31,7 @@ use self::routes::route;
 use self::tls::{TLS_CERT_LIFETIME_SECS, TlsIdentity, tls_config};
 use crate::authority::Authority;
 use crate::error::{CliError, Result};
+use crate::platform::events::{self, Event};
 use crate::platform::log;
 use crate::platform::sys::now;
 use crate::platform::tls::IO_TIMEOUT;
@@ -37,7 +39,8 @@ use crate::platform::tls::IO_TIMEOUT;
 /// Largest request body accepted (413 beyond).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 pub(crate) use crate::api::limits::Limits;
-use crate::api::limits::{ConnectionsByAddress, LogThrottle, RateWindow};
+use crate::api::limits::{ConnectionsByAddress, RateWindow};
+use crate::platform::log::LogThrottle;
 
 struct App {
     authority: Authority,
@@ -364,7 +367,14 @@ async fn connection(
         let app = app.clone();
         let who = who.clone();
         async move {
+            let started = std::time::Instant::now();
+            let name = routes::name_of(req.method(), req.uri().path());
             let mut resp = with_transport_headers(route(&app, req, &who).await);
+            events::report(&Event::Served {
+                route: name,
+                status: resp.status().as_u16(),
+                elapsed: started.elapsed(),
+            });
             if who.since.elapsed() >= CONNECTION_SOFT_AGE {
                 resp.headers_mut().insert(
                     hyper::header::CONNECTION,

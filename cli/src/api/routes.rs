@@ -13,6 +13,27 @@ use super::handlers::{answer_sign, renew, revoke};
 use super::{App, Peer};
 use crate::wire::{Health, Root, Roots};
 
+/// The route a request is counted under in the metrics: one of a fixed
+/// few, whatever path a client sends (a label's values must stay few).
+pub(super) fn name_of(method: &Method, path: &str) -> &'static str {
+    let path = path.strip_prefix("/1.0").unwrap_or(path);
+    match (method, path) {
+        (&Method::POST, "/sign") => "/1.0/sign",
+        (&Method::POST, "/renew") => "/1.0/renew",
+        (&Method::POST, "/revoke") => "/1.0/revoke",
+        (&Method::GET, "/health") => "/health",
+        (&Method::GET, "/roots") => "/roots",
+        (&Method::GET, "/provisioners") => "/provisioners",
+        (&Method::GET, "/crl") => "/crl",
+        (&Method::GET, "/crl/root") => "/crl/root",
+        (&Method::GET, p) if p.starts_with("/crl/") => "/crl/{kid}",
+        (&Method::GET, p) if p.starts_with("/crt/") => "/crt/{kid}",
+        (&Method::GET, p) if p.starts_with("/root/") => "/root/{sha256}",
+        (&Method::GET, p) if super::web::asset(p).is_some() || p == "/" => "page",
+        _ => "other",
+    }
+}
+
 pub(super) async fn route(app: &App, req: Request<Incoming>, peer: &Peer) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
@@ -167,6 +188,7 @@ async fn changing(
         return too_many(
             wait,
             "too many renewals from this address; try again in a minute",
+            ip,
         );
     }
     let body = match read_body(req).await {
@@ -193,6 +215,7 @@ async fn changing(
         Some(wait) => too_many(
             wait,
             "too many failed token checks from this address; try again in a minute",
+            ip,
         ),
         None => resp,
     }

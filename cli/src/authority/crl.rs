@@ -66,6 +66,10 @@ impl Authority {
                 })??,
             None => crls,
         };
+        crate::platform::events::report(&crate::platform::events::Event::CrlSigned {
+            number,
+            at: now.0,
+        });
         Ok(CrlSet {
             number,
             crls,

@@ -8,6 +8,7 @@
 //! the CSR is then refused; no answer leaves before the commit is durable.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use fedpki_core::csr::VerifiedCsr;
 use fedpki_core::issue::{self, Serial};
@@ -19,6 +20,7 @@ use fedpki_core::{PrivateKey, PublicKey, SignatureVerifier, UnixTime};
 use crate::ca::issuers::IssuerKeys;
 use crate::ca::{CaCerts, CaConfig};
 
+use crate::platform::events::{self, Event, Issuance};
 use crate::platform::sys::Clock;
 use crate::store::{Burn, CertRecord, Change, Store};
 use fedpki_core::Entropy;
@@ -189,8 +191,16 @@ impl Authority {
         Ok(token)
     }
 
-    /// The whole sign pipeline. `csr_pem` and `ott` as a client sent them.
-    pub async fn sign(&self, csr_pem: &str, ott: &str, now: UnixTime) -> Result<Issued, Refusal> {
+    /// The whole sign pipeline. `csr_pem` and `ott` as a client sent them,
+    /// from the address `from` (for the audit log) when it came over the
+    /// network.
+    pub async fn sign(
+        &self,
+        csr_pem: &str,
+        ott: &str,
+        now: UnixTime,
+        from: Option<IpAddr>,
+    ) -> Result<Issued, Refusal> {
         let token = self.verify_token(ott, now)?;
         let checked = verified_csr(csr_pem, self.verifier).and_then(|csr| {
             csr.check_names(token.subject(), token.sans())
@@ -207,13 +217,20 @@ impl Authority {
                     token: Some(token),
                     cert,
                     by: None,
+                    from,
                 })
                 .await?;
+                reported(Issuance::Token, &issued, from);
                 Ok(issued)
             }
             Err(refusal) => {
                 // The token was genuine: it is spent even though the CSR was not.
-                self.commit(Change::Burn { token, at: now.0 }).await?;
+                self.commit(Change::Burn {
+                    token,
+                    at: now.0,
+                    from,
+                })
+                .await?;
                 Err(refusal)
             }
         }
@@ -233,8 +250,10 @@ impl Authority {
             token: None,
             cert,
             by: None,
+            from: None,
         })
         .await?;
+        reported(Issuance::Confirmed, &issued, None);
         Ok(issued)
     }
 
@@ -284,12 +303,20 @@ impl Authority {
             now,
         )?;
         let der = record.der.clone();
+        let (subject, serial) = (record.subject.clone(), record.serial.clone());
         self.commit(Change::Issue {
             token: None,
             cert: record,
             by: Some("the CA's own HTTPS server".into()),
+            from: None,
         })
         .await?;
+        events::report(&Event::Issued {
+            how: Issuance::CaServer,
+            subject: &subject,
+            serial: &serial,
+            from: None,
+        });
         Ok(der)
     }
 
@@ -379,6 +406,16 @@ impl Authority {
         };
         Ok((issued, record))
     }
+}
+
+/// Report a certificate issued and recorded.
+fn reported(how: Issuance, issued: &Issued, from: Option<IpAddr>) {
+    events::report(&Event::Issued {
+        how,
+        subject: &issued.subject,
+        serial: &issued.serial,
+        from,
+    });
 }
 
 #[cfg(test)]

@@ -34,6 +34,21 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl Why {
+    /// Its name in metrics.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::NotAuthorized => "not_authorized",
+            Self::Forbidden => "forbidden",
+            Self::Unknown => "unknown_serial",
+            Self::NotImplemented => "not_implemented",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 impl Refusal {
     pub(crate) fn new(why: Why, message: impl Into<String>) -> Self {
         Self {

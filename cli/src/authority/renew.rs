@@ -14,6 +14,7 @@ use fedpki_core::{Certificate, UnixTime, issue};
 use super::commit::not_as_issued;
 use super::refusal::internal;
 use super::{Authority, Issued, Refusal, Why, commit::outcome_result};
+use crate::platform::events::Issuance;
 use crate::store::{CertRecord, Change, Outcome};
 
 impl Authority {
@@ -21,7 +22,12 @@ impl Authority {
     /// subject and SANs, a new serial and validity. Refused when it is not
     /// trusted as issued (above), has expired, or was revoked (checked
     /// atomically with the commit).
-    pub async fn renew(&self, presented: &Certificate, now: UnixTime) -> Result<Issued, Refusal> {
+    pub async fn renew(
+        &self,
+        presented: &Certificate,
+        now: UnixTime,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Issued, Refusal> {
         self.check_presented(presented, now)?;
         let cn = fedpki_core::chain::common_name(presented)
             .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
@@ -32,6 +38,7 @@ impl Authority {
             old: issue::serial_hex(presented),
             presented: presented.to_der().map_err(internal)?,
             cert,
+            from,
         };
         let mut outcome = self.commit_outcome(renew.clone()).await?;
         if outcome == Outcome::UnknownSerial {
@@ -41,7 +48,10 @@ impl Authority {
             outcome = self.commit_outcome(renew).await?;
         }
         match outcome_result(outcome)? {
-            None => Ok(issued),
+            None => {
+                super::reported(Issuance::Renewal, &issued, from);
+                Ok(issued)
+            }
             // Renewed before: the same successor again, not another one.
             Some(successor) => self.issued_from_ledger(&successor).await,
         }

@@ -2,12 +2,15 @@
 //! TLS, or by the operator; a key compromise revokes every certificate of
 //! that key, in the same commit (the store's rule).
 
+use std::net::IpAddr;
+
 use fedpki_core::Certificate;
 use fedpki_core::UnixTime;
 use fedpki_core::crl::Reason;
 use fedpki_core::issue;
 use fedpki_core::token::TokenError;
 
+use crate::platform::events::{self, Event};
 use crate::store::{Burn, Change, Outcome, RevocationRecord};
 
 use super::refusal::internal;
@@ -56,6 +59,7 @@ impl Authority {
         ott: &str,
         reason: Reason,
         now: UnixTime,
+        from: Option<IpAddr>,
     ) -> Result<Revocation, Refusal> {
         let token = self.verified(ott, &self.revoke_audiences, now)?;
         let serial = normalize_serial(serial)?;
@@ -80,6 +84,7 @@ impl Authority {
                 until: token.burn_until().0,
             }),
             Err(by),
+            from,
         )
         .await
     }
@@ -91,6 +96,7 @@ impl Authority {
         serial: &str,
         reason: Reason,
         now: UnixTime,
+        from: Option<IpAddr>,
     ) -> Result<Revocation, Refusal> {
         let serial = normalize_serial(serial)?;
         self.check_presented(presented, now)?;
@@ -108,13 +114,14 @@ impl Authority {
             presented: presented.to_der().map_err(internal)?,
         };
         match self
-            .revoke(serial.clone(), reason, now, None, Ok(holder.clone()))
+            .revoke(serial.clone(), reason, now, None, Ok(holder.clone()), from)
             .await
         {
             // Issued by an adopted step-ca: recorded now, then revoked.
             Err(r) if r.why == Why::Unknown => {
                 self.record_unseen(presented, now).await?;
-                self.revoke(serial, reason, now, None, Ok(holder)).await
+                self.revoke(serial, reason, now, None, Ok(holder), from)
+                    .await
             }
             other => other,
         }
@@ -128,7 +135,7 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Revocation, Refusal> {
         let serial = normalize_serial(serial)?;
-        self.revoke(serial, reason, now, None, Err("operator".into()))
+        self.revoke(serial, reason, now, None, Err("operator".into()), None)
             .await
     }
 
@@ -141,6 +148,7 @@ impl Authority {
         now: UnixTime,
         token: Option<Burn>,
         asker: Result<Holder, String>,
+        from: Option<IpAddr>,
     ) -> Result<Revocation, Refusal> {
         let (by, presented) = match asker {
             Ok(h) => (h.by, Some(h.presented)),
@@ -158,14 +166,22 @@ impl Authority {
                 token,
                 by,
                 presented,
+                from,
             })
             .await
             .map_err(|e| self.store_failed(e))?;
         match outcome {
-            Outcome::Done => Ok(Revocation {
-                record,
-                already: false,
-            }),
+            Outcome::Done => {
+                events::report(&Event::Revoked {
+                    serial: &record.serial,
+                    reason_code: record.reason,
+                    from,
+                });
+                Ok(Revocation {
+                    record,
+                    already: false,
+                })
+            }
             Outcome::Revoked(prior) => Ok(Revocation {
                 record: prior,
                 already: true,

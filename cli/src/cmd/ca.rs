@@ -102,6 +102,7 @@ pub(crate) fn open_ca(
 /// `pki run`
 pub(crate) fn run(a: &RunArgs) -> Result<()> {
     crate::platform::log::use_json(a.log_format == "json");
+    crate::platform::events::log_events();
     let paths = a.ca.paths();
     let config = CaConfig::load(&paths)?;
     let at = crate::address::CaAddress::parse(&config.ca_url)?;
@@ -151,6 +152,10 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
     let store = open.authority.store().clone();
     let served = rt.block_on(async {
         let pruned = open.authority.store().prune(now().0).await?;
+        if let Some(addr) = a.metrics_bind {
+            let scrapes = crate::api::metrics::bind(addr).await?;
+            tokio::spawn(crate::api::metrics::serve(scrapes, store.clone()));
+        }
         let listeners = crate::api::listen::Listeners::bind(listen)?;
         let addresses: Vec<String> = listeners
             .addresses()

@@ -49,7 +49,7 @@ pub(crate) fn sign_request(
                     "the request's token was made by another CA; nothing was signed",
                 ));
             }
-            rt.block_on(open.authority.sign(&file.csr, &bundle.jwt, now()))
+            rt.block_on(open.authority.sign(&file.csr, &bundle.jwt, now(), None))
         }
         None => {
             let verified = verified_csr(&file.csr, &fedpki_core::RUST_CRYPTO)

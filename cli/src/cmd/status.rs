@@ -9,6 +9,7 @@ use crate::ca::{self, CaCerts, CaConfig};
 use crate::cmd::args::{StatusArgs, StopArgs};
 use crate::error::{CliError, Result};
 use crate::platform::sys::{now, time_text};
+use crate::store::InForce;
 
 /// What `pki status` reports.
 #[derive(Debug, Serialize)]
@@ -64,14 +65,7 @@ pub(crate) fn status(a: &StatusArgs) -> Result<std::process::ExitCode> {
     let location = a.ca.ledger(&config)?;
     let ledger = crate::store::Ledger::read_at(&location)?;
     let t = now().0;
-    let revoked: std::collections::HashSet<&str> = ledger
-        .revocations
-        .iter()
-        .map(|r| r.serial.as_str())
-        .collect();
-    let live =
-        |c: &&crate::store::CertRecord| c.not_after > t && !revoked.contains(c.serial.as_str());
-    let month = 30 * 24 * 3600;
+    let in_force = InForce::count(&ledger.certificates, &ledger.revocations, t, InForce::SOON);
     let crl = std::fs::read(paths.crl())
         .ok()
         .and_then(|der| fedpki_core::crl::Crl::parse(&der).ok())
@@ -99,14 +93,9 @@ pub(crate) fn status(a: &StatusArgs) -> Result<std::process::ExitCode> {
         },
         certificates: Counts {
             issued: ledger.certificates.len(),
-            valid: ledger.certificates.iter().filter(live).count(),
-            expiring_in_30_days: ledger
-                .certificates
-                .iter()
-                .filter(live)
-                .filter(|c| c.not_after <= t + month)
-                .count(),
-            revoked: revoked.len(),
+            valid: in_force.valid,
+            expiring_in_30_days: in_force.expiring,
+            revoked: ledger.revocations.len(),
         },
         crl,
     };

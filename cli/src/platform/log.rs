@@ -167,6 +167,62 @@ pub(crate) fn error(event: &str, fields: &[(&str, &str)]) {
     line("error", event, fields);
 }
 
+/// At most one log line per second for an event a client can cause at
+/// will (a refused connection, a failed handshake), with the number of
+/// lines left out since the last one, so a flood cannot fill the disk.
+#[derive(Debug, Default)]
+pub(crate) struct LogThrottle {
+    last_second: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogThrottle {
+    /// A throttle that has logged nothing yet.
+    pub(crate) const fn new() -> Self {
+        Self {
+            last_second: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out before this one)` when this one may be logged.
+    pub(crate) fn admit(&self) -> Option<u64> {
+        let second = crate::platform::sys::now().0;
+        let last = self.last_second.load(Ordering::Relaxed);
+        if last != second
+            && self
+                .last_second
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+impl LogThrottle {
+    /// A warning about `peer`, if this second has not had one.
+    pub(crate) fn warn(&self, event: &str, peer: &std::net::SocketAddr) {
+        self.warn_with(event, peer, "");
+    }
+
+    /// [`LogThrottle::warn`] with an error text.
+    pub(crate) fn warn_with(&self, event: &str, peer: &std::net::SocketAddr, error: &str) {
+        if let Some(left_out) = self.admit() {
+            warn(
+                event,
+                &[
+                    ("peer", &peer.to_string()),
+                    ("error", error),
+                    ("not_logged_since", &left_out.to_string()),
+                ],
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +263,12 @@ mod tests {
             l.contains(" level=warn event=e a=plain b=\"two words\" c=\"\"\n"),
             "{l}"
         );
+    }
+
+    #[test]
+    fn a_flood_logs_one_line_a_second() {
+        let t = LogThrottle::default();
+        let admitted = (0..10_000).filter(|_| t.admit().is_some()).count();
+        assert!(admitted <= 2, "{admitted} lines for one burst");
     }
 }

@@ -1,7 +1,9 @@
 //! What the rest stands on: files and time (`sys`), logging, passwords and
 //! the terminal, how a request is shown for review, the crypto backends.
 
+pub(crate) mod events;
 pub(crate) mod log;
+pub(crate) mod metrics;
 pub(crate) mod password;
 pub(crate) mod review;
 pub(crate) mod ring_backend;

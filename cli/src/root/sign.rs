@@ -110,6 +110,7 @@ impl OpenRoot {
                 token: None,
                 by: "the root's operator".into(),
                 presented: None,
+                from: None,
             })
             .await?;
         match outcome {

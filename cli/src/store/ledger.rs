@@ -22,6 +22,42 @@ pub struct Ledger {
     pub indexed: Option<log::Head>,
 }
 
+/// Certificates in force at a moment: `pki status` and the metrics count
+/// them by this one rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct InForce {
+    /// Neither expired nor revoked.
+    pub valid: usize,
+    /// Of those, the ones that expire within `within` seconds.
+    pub expiring: usize,
+}
+
+impl InForce {
+    /// "Expiring soon": within 30 days.
+    pub(crate) const SOON: u64 = 30 * 24 * 3600;
+
+    /// Count `certificates` at `now`, given the `revocations`.
+    pub(crate) fn count(
+        certificates: &[CertRecord],
+        revocations: &[RevocationRecord],
+        now: u64,
+        within: u64,
+    ) -> Self {
+        let revoked: std::collections::HashSet<&str> =
+            revocations.iter().map(|r| r.serial.as_str()).collect();
+        let mut counts = Self::default();
+        for c in certificates {
+            if c.not_after > now && !revoked.contains(c.serial.as_str()) {
+                counts.valid += 1;
+                if c.not_after <= now.saturating_add(within) {
+                    counts.expiring += 1;
+                }
+            }
+        }
+        counts
+    }
+}
+
 impl Ledger {
     /// Read the ledger wherever it lives, without taking the writer's place.
     pub(crate) fn read_at(location: &StoreLocation) -> Result<Self> {

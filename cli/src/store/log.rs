@@ -45,6 +45,9 @@ pub struct Entry {
     pub not_after: Option<u64>,
     /// Who asked: `token <jti>`, `holder of <serial>`, `operator, …`.
     pub by: String,
+    /// The client's address, for a request that came over the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     /// Revocation reason, by name (revoke).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

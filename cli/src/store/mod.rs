@@ -39,7 +39,7 @@ use crate::error::{CliError, Result};
 
 pub(crate) use durable::{Durable, StorePaths};
 pub use ledger::Ledger;
-pub(crate) use ledger::{AuditTrail, recover, repair};
+pub(crate) use ledger::{AuditTrail, InForce, recover, repair};
 pub(crate) use reader::Reader;
 pub(crate) use records::{Burn, CertRecord, Change, Outcome, RevocationRecord};
 
@@ -530,8 +530,13 @@ fn writer(
         if changes.is_empty() {
             continue;
         }
+        let started = std::time::Instant::now();
         match backend.commit(&changes) {
             Ok(outcomes) => {
+                crate::platform::events::report(&crate::platform::events::Event::Committed {
+                    changes: changes.len(),
+                    elapsed: started.elapsed(),
+                });
                 for (r, o) in replies.into_iter().zip(outcomes) {
                     let _ = r.send(Ok(o));
                 }

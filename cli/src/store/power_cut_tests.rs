@@ -102,10 +102,12 @@ impl Workload {
                 token: Some(token(format!("t{t}"))),
                 cert: self.cert(None),
                 by: None,
+                from: None,
             },
             Step::Burn(t) => Change::Burn {
                 token: token(format!("t{t}")),
                 at: 1_700_000_000,
+                from: None,
             },
             Step::Renew(c) => {
                 // A renewal keeps the key and presents the old certificate.
@@ -116,6 +118,7 @@ impl Workload {
                     old,
                     presented,
                     cert,
+                    from: None,
                 }
             }
             Step::Revoke(c, t) => Change::Revoke {
@@ -127,6 +130,7 @@ impl Workload {
                 token: t.map(|t| token(format!("r{t}"))),
                 by: "test".into(),
                 presented: None,
+                from: None,
             },
             Step::Checkpoint => return None,
         })

@@ -95,6 +95,7 @@ fn issue(n: usize) -> Change {
             issuer: String::new(),
         },
         by: None,
+        from: None,
     }
 }
 

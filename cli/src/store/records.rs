@@ -1,5 +1,7 @@
 //! What the store keeps and what it is asked to change.
 
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
 /// One issued certificate, as the ledger keeps it.
@@ -113,6 +115,8 @@ pub enum Change {
         cert: CertRecord,
         /// Who asked, when no token says.
         by: Option<String>,
+        /// The client's address, for a request over the network.
+        from: Option<IpAddr>,
     },
     /// Only spend a token: its request passed the token's checks and was
     /// refused after them (its CSR).
@@ -121,6 +125,8 @@ pub enum Change {
         token: Burn,
         /// When (Unix seconds), for its audit line.
         at: u64,
+        /// The client's address.
+        from: Option<IpAddr>,
     },
     /// Renew `old`, presented over mutual TLS as `presented`: refused
     /// unless `presented` is byte for byte the certificate recorded under
@@ -134,6 +140,8 @@ pub enum Change {
         presented: Vec<u8>,
         /// The successor.
         cert: CertRecord,
+        /// The holder's address.
+        from: Option<IpAddr>,
     },
     /// Take into the ledger a certificate first seen (issued by an adopted
     /// step-ca); one already recorded is left as it is.
@@ -154,10 +162,23 @@ pub enum Change {
         /// For a revocation by the holder: the certificate presented, DER;
         /// refused unless it is the one recorded under the serial.
         presented: Option<Vec<u8>>,
+        /// The client's address, for a request over the network.
+        from: Option<IpAddr>,
     },
 }
 
 impl Change {
+    /// The address of the client that asked for it over the network.
+    pub(crate) fn from(&self) -> Option<IpAddr> {
+        match self {
+            Self::Issue { from, .. }
+            | Self::Burn { from, .. }
+            | Self::Renew { from, .. }
+            | Self::Revoke { from, .. } => *from,
+            Self::Record { .. } => None,
+        }
+    }
+
     /// The token this change spends, and until when it must stay burnt.
     pub(crate) fn token(&self) -> Option<(&str, u64)> {
         let burn = match self {

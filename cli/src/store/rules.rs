@@ -212,6 +212,7 @@ fn decide_one(change: &Change, now: &impl Lookup) -> Result<(Outcome, Effects), 
             old,
             presented,
             cert,
+            ..
         } => renew(old, presented, cert, now, &mut fx)?,
         Change::Record { cert, .. } => issue(cert, now, &mut fx)?,
         Change::Revoke {
@@ -324,6 +325,14 @@ fn revoke(
 /// The log entry of a change: what it did, else only the token it spent
 /// (if any), else none.
 fn entry_for(change: &Change, fx: &Effects) -> Option<Entry> {
+    let entry = entry_of(change, fx)?;
+    Some(Entry {
+        from: change.from().map(|ip| ip.to_string()),
+        ..entry
+    })
+}
+
+fn entry_of(change: &Change, fx: &Effects) -> Option<Entry> {
     let (jti, burn_until) = match &fx.token {
         Some((j, u)) => (Some(j.clone()), Some(*u)),
         None => (None, None),

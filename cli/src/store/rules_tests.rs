@@ -24,11 +24,13 @@ fn issue(rec: CertRecord, renews: Option<&str>) -> Change {
             old: old.into(),
             presented: old.as_bytes().to_vec(),
             cert: rec,
+            from: None,
         },
         None => Change::Issue {
             token: None,
             cert: rec,
             by: None,
+            from: None,
         },
     }
 }
@@ -43,6 +45,7 @@ fn revoke(serial: &str, reason: u8, at: u64, presented: Option<&[u8]>) -> Change
         token: None,
         by: "test".into(),
         presented: presented.map(<[u8]>::to_vec),
+        from: None,
     }
 }
 
@@ -151,6 +154,7 @@ fn a_certificate_presented_under_a_known_serial_must_be_the_one_recorded() {
         old: "a1".into(),
         presented: presented.to_vec(),
         cert: cert("a2", "k"),
+        from: None,
     };
     let forged = b"a forgery";
     let out = apply(

@@ -215,11 +215,11 @@ fn refused<T: std::fmt::Debug>(r: Result<T, Refusal>, why: Why, needle: &str) {
 fn a_token_issues_once_and_the_certificate_is_in_the_ledger() {
     let mut ca = new_ca(1);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
-    let issued = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let issued = block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     assert_eq!(issued.subject, "col1");
     let again = ca.csr("col1");
     refused(
-        block(ca.authority.sign(&again, &ott, ca.now())),
+        block(ca.authority.sign(&again, &ott, ca.now(), None)),
         Why::NotAuthorized,
         "used",
     );
@@ -235,7 +235,7 @@ fn a_genuine_token_is_spent_even_when_its_csr_is_refused() {
     let ott = ca.sign_token("col1");
     let wrong = ca.csr("col2");
     refused(
-        block(ca.authority.sign(&wrong, &ott, ca.now())),
+        block(ca.authority.sign(&wrong, &ott, ca.now(), None)),
         Why::Forbidden,
         "col2",
     );
@@ -243,7 +243,7 @@ fn a_genuine_token_is_spent_even_when_its_csr_is_refused() {
     assert!(block(ca.authority.store().is_burnt(&jti)).unwrap());
     let right = ca.csr("col1");
     refused(
-        block(ca.authority.sign(&right, &ott, ca.now())),
+        block(ca.authority.sign(&right, &ott, ca.now(), None)),
         Why::NotAuthorized,
         "used",
     );
@@ -274,7 +274,7 @@ fn tokens_that_fail_their_own_checks_are_refused_and_not_spent() {
     ];
     for (ott, needle) in cases {
         refused(
-            block(ca.authority.sign(&csr, &ott, ca.now())),
+            block(ca.authority.sign(&csr, &ott, ca.now(), None)),
             Why::NotAuthorized,
             needle,
         );
@@ -288,7 +288,7 @@ fn tokens_that_fail_their_own_checks_are_refused_and_not_spent() {
     let mut other = new_ca(4);
     let foreign = other.sign_token("col1");
     refused(
-        block(ca.authority.sign(&csr, &foreign, ca.now())),
+        block(ca.authority.sign(&csr, &foreign, ca.now(), None)),
         Why::NotAuthorized,
         "signature",
     );
@@ -298,12 +298,12 @@ fn tokens_that_fail_their_own_checks_are_refused_and_not_spent() {
 fn a_revoked_certificate_is_not_renewed_and_a_renewal_is_answered_once() {
     let mut ca = new_ca(5);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
-    let first = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let first = block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     let cert = issue::parse_cert_pem(&first.crt).unwrap();
-    let renewed = block(ca.authority.renew(&cert, ca.now())).unwrap();
+    let renewed = block(ca.authority.renew(&cert, ca.now(), None)).unwrap();
     assert_ne!(renewed.serial, first.serial);
     // Asked again (an answer lost): the same successor, not a new one.
-    let again = block(ca.authority.renew(&cert, ca.now())).unwrap();
+    let again = block(ca.authority.renew(&cert, ca.now(), None)).unwrap();
     assert_eq!(again.serial, renewed.serial);
     let newer = issue::parse_cert_pem(&renewed.crt).unwrap();
     block(
@@ -312,17 +312,17 @@ fn a_revoked_certificate_is_not_renewed_and_a_renewal_is_answered_once() {
     )
     .unwrap();
     refused(
-        block(ca.authority.renew(&newer, ca.now())),
+        block(ca.authority.renew(&newer, ca.now(), None)),
         Why::NotAuthorized,
         "revoked",
     );
     // A certificate of another CA is not renewed.
     let mut other = new_ca(6);
     let (ott, csr) = (other.sign_token("col1"), other.csr("col1"));
-    let foreign = block(other.authority.sign(&csr, &ott, other.now())).unwrap();
+    let foreign = block(other.authority.sign(&csr, &ott, other.now(), None)).unwrap();
     let foreign = issue::parse_cert_pem(&foreign.crt).unwrap();
     refused(
-        block(ca.authority.renew(&foreign, ca.now())),
+        block(ca.authority.renew(&foreign, ca.now(), None)),
         Why::NotAuthorized,
         "not issued by this CA",
     );
@@ -332,7 +332,7 @@ fn a_revoked_certificate_is_not_renewed_and_a_renewal_is_answered_once() {
 fn racing_revocations_of_one_serial_record_it_once() {
     let mut ca = new_ca(7);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
-    let issued = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let issued = block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     let now = ca.now();
     let authority = Arc::new(ca.authority);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -371,13 +371,13 @@ fn a_clock_stepped_back_does_not_revive_a_pruned_token() {
     let mut ca = new_ca(8);
     let ott = ca.sign_token("col1");
     let (csr, csr2) = (ca.csr("col1"), ca.csr("col1"));
-    block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     // The clock jumps a day ahead; the burnt id is pruned.
     let pruned = block(ca.authority.store().prune(T0 + 86_400)).unwrap();
     assert_eq!(pruned, 1);
     // Back to the real time: the token looks valid again, and is refused.
     refused(
-        block(ca.authority.sign(&csr2, &ott, ca.now())),
+        block(ca.authority.sign(&csr2, &ott, ca.now(), None)),
         Why::NotAuthorized,
         "expired",
     );
@@ -385,7 +385,7 @@ fn a_clock_stepped_back_does_not_revive_a_pruned_token() {
     let fresh = ca.token("col2", &token::sign_audience(URL), T0 + 86_400, 600);
     let csr3 = ca.csr("col2");
     ca.clock.0.store(T0 + 86_400, Ordering::SeqCst);
-    block(ca.authority.sign(&csr3, &fresh, ca.now())).unwrap();
+    block(ca.authority.sign(&csr3, &fresh, ca.now(), None)).unwrap();
 }
 
 #[test]
@@ -393,7 +393,7 @@ fn the_same_seed_and_clock_give_the_same_serials() {
     let serial = |seed| {
         let mut ca = new_ca(seed);
         let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
-        block(ca.authority.sign(&csr, &ott, ca.now()))
+        block(ca.authority.sign(&csr, &ott, ca.now(), None))
             .unwrap()
             .serial
     };
@@ -405,7 +405,7 @@ fn the_same_seed_and_clock_give_the_same_serials() {
 fn after_a_switch_the_new_intermediate_issues_and_the_old_one_keeps_its_crl() {
     let mut ca = new_ca(9);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
-    let first = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let first = block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     let old = ca.authority.issuers().certs().clone();
     // A second intermediate from the same root; the first retired until a
     // day from now.
@@ -414,12 +414,12 @@ fn after_a_switch_the_new_intermediate_issues_and_the_old_one_keeps_its_crl() {
 
     // The old certificate renews onto the new intermediate, chain and all.
     let presented = issue::parse_cert_pem(&first.crt).unwrap();
-    let renewed = block(ca.authority.renew(&presented, ca.now())).unwrap();
+    let renewed = block(ca.authority.renew(&presented, ca.now(), None)).unwrap();
     assert_eq!(renewed.ca, issue::cert_pem(&new).unwrap());
     let leaf = issue::parse_cert_pem(&renewed.crt).unwrap();
     fedpki_core::chain::check_signed_by(&leaf, &new, &fedpki_core::RUST_CRYPTO).unwrap();
     // Asked again: the same successor, with its own issuer's chain.
-    let again = block(ca.authority.renew(&presented, ca.now())).unwrap();
+    let again = block(ca.authority.renew(&presented, ca.now(), None)).unwrap();
     assert_eq!(
         (again.serial, again.ca),
         (renewed.serial.clone(), renewed.ca)

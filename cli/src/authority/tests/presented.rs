@@ -51,21 +51,24 @@ fn forge(
 fn a_forged_leaf_is_not_renewed_revoked_or_recorded_by_a_native_ca() {
     let mut ca = new_ca(11);
     let (ott, csr) = (ca.sign_token("victim"), ca.csr("victim"));
-    let victim = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let victim = block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     let int = ca.authority.issuers().certs().intermediate.clone();
     let int_key = ca.int_key.clone();
     // Under the victim's serial, with the intermediate's own key.
     let twin = forge(&mut ca, &int, &int_key, "victim", Some(&victim.serial));
     refused(
-        block(ca.authority.renew(&twin, ca.now())),
+        block(ca.authority.renew(&twin, ca.now(), None)),
         Why::NotAuthorized,
         "not the one this CA issued under its serial",
     );
     refused(
-        block(
-            ca.authority
-                .revoke_by_holder(&twin, &victim.serial, Reason::Unspecified, ca.now()),
-        ),
+        block(ca.authority.revoke_by_holder(
+            &twin,
+            &victim.serial,
+            Reason::Unspecified,
+            ca.now(),
+            None,
+        )),
         Why::NotAuthorized,
         "not the one this CA issued",
     );
@@ -77,16 +80,19 @@ fn a_forged_leaf_is_not_renewed_revoked_or_recorded_by_a_native_ca() {
     // Under a serial never issued: a native CA records only what it issued.
     let stranger = forge(&mut ca, &int, &int_key, "aggregator.example", None);
     refused(
-        block(ca.authority.renew(&stranger, ca.now())),
+        block(ca.authority.renew(&stranger, ca.now(), None)),
         Why::NotAuthorized,
         "not in this CA's ledger",
     );
     let serial = issue::serial_hex(&stranger);
     refused(
-        block(
-            ca.authority
-                .revoke_by_holder(&stranger, &serial, Reason::Unspecified, ca.now()),
-        ),
+        block(ca.authority.revoke_by_holder(
+            &stranger,
+            &serial,
+            Reason::Unspecified,
+            ca.now(),
+            None,
+        )),
         Why::NotAuthorized,
         "not in this CA's ledger",
     );
@@ -94,7 +100,7 @@ fn a_forged_leaf_is_not_renewed_revoked_or_recorded_by_a_native_ca() {
     assert_eq!(certs.len(), 1, "only the victim's certificate: {certs:?}");
     // The genuine certificate still renews.
     let genuine = issue::parse_cert_pem(&victim.crt).unwrap();
-    block(ca.authority.renew(&genuine, ca.now())).unwrap();
+    block(ca.authority.renew(&genuine, ca.now(), None)).unwrap();
 }
 
 #[test]
@@ -111,7 +117,7 @@ fn an_adopted_ca_records_only_what_its_step_ca_issued_before_adoption() {
     });
     let adopted = rebuild(&ca, config.clone());
     let before = forge(&mut ca, &int, &int_key, "old-node", None);
-    block(adopted.renew(&before, ca.now())).unwrap();
+    block(adopted.renew(&before, ca.now(), None)).unwrap();
     let listed = block(adopted.store().certificates()).unwrap();
     assert!(
         listed
@@ -125,7 +131,7 @@ fn an_adopted_ca_records_only_what_its_step_ca_issued_before_adoption() {
     let later = rebuild(&ca, config);
     let after = forge(&mut ca, &int, &int_key, "new-node", None);
     refused(
-        block(later.renew(&after, ca.now())),
+        block(later.renew(&after, ca.now(), None)),
         Why::NotAuthorized,
         "not in this CA's ledger",
     );
@@ -149,7 +155,7 @@ fn an_intermediate_the_root_revoked_no_longer_vouches_for_its_leaves() {
     use crate::ca::issuers::RootCrl;
     let mut ca = new_ca(13);
     let (ott, csr) = (ca.sign_token("col1"), ca.csr("col1"));
-    let first = block(ca.authority.sign(&csr, &ott, ca.now())).unwrap();
+    let first = block(ca.authority.sign(&csr, &ott, ca.now(), None)).unwrap();
     let old = ca.authority.issuers().certs().clone();
     let mut der = Vec::new();
     let now = ca.now();
@@ -184,16 +190,19 @@ fn an_intermediate_the_root_revoked_no_longer_vouches_for_its_leaves() {
     );
     for cert in [&genuine, &forged] {
         refused(
-            block(ca.authority.renew(cert, ca.now())),
+            block(ca.authority.renew(cert, ca.now(), None)),
             Why::NotAuthorized,
             "was revoked by the root (keyCompromise",
         );
         let serial = issue::serial_hex(cert);
         refused(
-            block(
-                ca.authority
-                    .revoke_by_holder(cert, &serial, Reason::Unspecified, ca.now()),
-            ),
+            block(ca.authority.revoke_by_holder(
+                cert,
+                &serial,
+                Reason::Unspecified,
+                ca.now(),
+                None,
+            )),
             Why::NotAuthorized,
             "was revoked by the root",
         );
@@ -216,11 +225,12 @@ fn a_key_revoked_for_compromise_is_never_certified_again() {
         .unwrap()
     };
     let ott = ca.sign_token("col1");
-    let first = block(ca.authority.sign(&csr_of("col1"), &ott, ca.now())).unwrap();
-    let renewed = block(
-        ca.authority
-            .renew(&issue::parse_cert_pem(&first.crt).unwrap(), ca.now()),
-    )
+    let first = block(ca.authority.sign(&csr_of("col1"), &ott, ca.now(), None)).unwrap();
+    let renewed = block(ca.authority.renew(
+        &issue::parse_cert_pem(&first.crt).unwrap(),
+        ca.now(),
+        None,
+    ))
     .unwrap();
     block(
         ca.authority
@@ -237,14 +247,14 @@ fn a_key_revoked_for_compromise_is_never_certified_again() {
     );
     let ott = ca.sign_token("col2");
     refused(
-        block(ca.authority.sign(&csr_of("col2"), &ott, ca.now())),
+        block(ca.authority.sign(&csr_of("col2"), &ott, ca.now(), None)),
         Why::Forbidden,
         "revoked for key compromise",
     );
     // The token was spent all the same.
     let other = ca.csr("col2");
     refused(
-        block(ca.authority.sign(&other, &ott, ca.now())),
+        block(ca.authority.sign(&other, &ott, ca.now(), None)),
         Why::NotAuthorized,
         "used",
     );
@@ -283,7 +293,7 @@ fn a_node_is_not_given_the_cas_own_host_name_unless_allowed() {
             .to_pem()
             .unwrap();
         refused(
-            block(ca.authority.sign(&csr, &ott, ca.now())),
+            block(ca.authority.sign(&csr, &ott, ca.now(), None)),
             Why::Forbidden,
             "is this CA's own host",
         );
@@ -292,7 +302,7 @@ fn a_node_is_not_given_the_cas_own_host_name_unless_allowed() {
     config.allow_node_on_ca_host = true;
     let allowing = rebuild(&ca, config);
     let (ott, csr) = (ca.sign_token("ca.test"), ca.csr("ca.test"));
-    block(allowing.sign(&csr, &ott, ca.now())).unwrap();
+    block(allowing.sign(&csr, &ott, ca.now(), None)).unwrap();
 }
 
 /// A token made in the very second a CA was adopted may have been spent
@@ -310,11 +320,11 @@ fn a_token_made_in_the_second_of_the_adoption_is_refused() {
     let audience = fedpki_core::token::sign_audience(URL);
     let same_second = ca.token("col1", &audience, T0, 600);
     refused(
-        block(adopted.sign(&ca.csr("col1"), &same_second, ca.now())),
+        block(adopted.sign(&ca.csr("col1"), &same_second, ca.now(), None)),
         Why::NotAuthorized,
         "before this CA was adopted",
     );
     let next_second = ca.token("col1", &audience, T0 + 1, 600);
     let later = UnixTime(T0 + 1);
-    block(adopted.sign(&ca.csr("col1"), &next_second, later)).unwrap();
+    block(adopted.sign(&ca.csr("col1"), &next_second, later, None)).unwrap();
 }

@@ -245,6 +245,11 @@ pub(crate) struct RunArgs {
     /// JSON object each (for a log shipper); ISO 8601 timestamps in both.
     #[arg(long, default_value = "logfmt", value_name = "FORMAT", value_parser = ["logfmt", "json"])]
     pub log_format: String,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP,
+    /// on that address only; off unless given). 127.0.0.1:9100 keeps them
+    /// on this machine.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub password: PasswordArgs,
 }
