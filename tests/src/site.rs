@@ -43,6 +43,16 @@ impl Site {
     /// `fedpki pki LINE --password-file PW`, LINE split at spaces; a word
     /// `@NAME` is the path of NAME in the site, `$URL` the CA's address.
     pub fn pki(&self, line: &str) -> Output {
+        self.run(line, true)
+    }
+
+    /// [`Site::pki`] of a command that takes no password (`list`,
+    /// `audit`, `backup`, `restore`).
+    pub fn bare(&self, line: &str) -> Output {
+        self.run(line, false)
+    }
+
+    fn run(&self, line: &str, password: bool) -> Output {
         let url = format!("localhost:{}", self.port);
         let mut args: Vec<String> = vec!["pki".into()];
         args.extend(line.split_whitespace().map(|w| match w {
@@ -50,7 +60,9 @@ impl Site {
             w if w.starts_with('@') => self.path(&w[1..]).to_str().unwrap().to_owned(),
             w => w.to_owned(),
         }));
-        args.extend(["--password-file".into(), self.pw.to_str().unwrap().into()]);
+        if password {
+            args.extend(["--password-file".into(), self.pw.to_str().unwrap().into()]);
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fedpki(self.tmp.path(), &args)
     }

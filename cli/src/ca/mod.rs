@@ -24,6 +24,7 @@
 //! expect them.
 
 mod adopt;
+pub(crate) mod backup;
 pub(crate) mod guard;
 mod install;
 pub(crate) mod issuers;

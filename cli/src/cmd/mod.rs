@@ -2,6 +2,7 @@
 //! and glues the layers below together. `main` dispatches.
 
 pub(crate) mod args;
+mod backup;
 pub(crate) mod ca;
 mod install;
 mod intermediate;
@@ -85,6 +86,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::List(a)) => lifecycle::list(a),
         Command::Pki(Pki::Verify(a)) => node::verify(a),
         Command::Pki(Pki::Audit(a)) => lifecycle::audit(a),
+        Command::Pki(Pki::Backup(a)) => backup::backup(a),
+        Command::Pki(Pki::Restore(a)) => backup::restore(a),
         Command::Pki(Pki::Root(r)) => match r {
             RootCmd::Init(a) => root::init(a),
             RootCmd::Sign(a) => root::sign(a),

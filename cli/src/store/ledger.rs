@@ -132,6 +132,38 @@ fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The embedded ledger's audit log as it stands, for a backup taken while
+/// the server runs: the head the index holds is read first, so the copy
+/// holds every entry of a request answered before it began (an answer
+/// waits for its entry's sync), and those written beyond, up to the last
+/// whole entry. The log alone rebuilds the index, so it is the ledger.
+pub(crate) fn log_snapshot(paths: &StorePaths) -> Result<(Vec<u8>, log::Head)> {
+    let indexed = if paths.index.exists() {
+        index::read_only(&paths.index)
+            .and_then(|view| view.head())
+            .map_err(|e| CliError::Store(format!("cannot read {}: {e}", paths.index.display())))?
+    } else {
+        log::Head::default()
+    };
+    let mut bytes = read_from(&paths.log, 0)?;
+    let damaged = |why: String| {
+        CliError::Check(format!(
+            "the audit log {} cannot be backed up: {why}. {}",
+            paths.log.display(),
+            durable::repair_hint(&paths.log)
+        ))
+    };
+    log::check_head(&bytes, &indexed).map_err(damaged)?;
+    let start = usize::try_from(indexed.len).unwrap_or(usize::MAX);
+    let (_, head, tail) = log::scan(&bytes[start..], &indexed);
+    if let log::Tail::Damaged { entry, reason } = tail {
+        return Err(damaged(format!("entry {entry} is damaged ({reason})")));
+    }
+    // A write in progress, or a torn one: not part of the copy.
+    bytes.truncate(usize::try_from(head.len).unwrap_or(usize::MAX));
+    Ok((bytes, head))
+}
+
 /// The audit log's lines and the head the ledger says it ends at.
 #[derive(Debug)]
 pub(crate) struct AuditTrail {

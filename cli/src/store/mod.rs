@@ -39,7 +39,7 @@ use crate::error::{CliError, Result};
 
 pub(crate) use durable::{Durable, StorePaths};
 pub use ledger::Ledger;
-pub(crate) use ledger::{AuditTrail, InForce, recover, repair};
+pub(crate) use ledger::{AuditTrail, InForce, log_snapshot, recover, repair};
 pub(crate) use reader::Reader;
 pub(crate) use records::{Burn, CertRecord, Change, Outcome, RevocationRecord};
 

@@ -70,6 +70,28 @@ pub(crate) struct ListArgs {
     pub json: bool,
 }
 
+/// `pki backup`
+#[derive(Debug, Args)]
+pub(crate) struct BackupArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// The archive to write (a new file; it holds the encrypted keys, so
+    /// it is made readable by its owner only).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `pki restore`
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// The archive `pki backup` wrote.
+    #[arg(value_name = "FILE")]
+    pub archive: PathBuf,
+    /// The folder to restore into: new, or empty.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+}
+
 /// `pki status`
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {

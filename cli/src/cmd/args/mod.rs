@@ -9,8 +9,8 @@ mod node;
 mod root;
 
 pub(crate) use ca::{
-    AuditArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, RevokeArgs, RunArgs, SignArgs,
-    StatusArgs, StopArgs, UninstallArgs,
+    AuditArgs, BackupArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, RestoreArgs, RevokeArgs,
+    RunArgs, SignArgs, StatusArgs, StopArgs, UninstallArgs,
 };
 pub(crate) use node::{CertifyArgs, CsrArgs, ImportArgs, RenewArgs, VerifyArgs};
 pub(crate) use root::{
@@ -169,6 +169,13 @@ pub(crate) enum Pki {
     Verify(VerifyArgs),
     /// Verify the CA's hash-chained audit log.
     Audit(AuditArgs),
+    /// Back up the CA folder into one archive (while the server runs too):
+    /// its config, certificates, encrypted keys and a consistent copy of
+    /// its ledger, with a manifest of checksums.
+    Backup(BackupArgs),
+    /// Restore a backup into a new folder: every file checked, the ledger
+    /// rebuilt and its audit log verified before anything is in place.
+    Restore(RestoreArgs),
     /// The offline root: create it, sign and revoke intermediates, its CRL.
     #[command(subcommand)]
     Root(RootCmd),
