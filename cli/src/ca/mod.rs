@@ -30,6 +30,7 @@ mod install;
 pub(crate) mod issuers;
 mod lock;
 pub(crate) mod offline_root;
+pub(crate) mod passwd;
 pub(crate) mod replica;
 
 pub(crate) use self::adopt::adopt;

@@ -9,6 +9,7 @@ mod intermediate;
 pub(crate) mod lifecycle;
 mod list;
 pub(crate) mod node;
+mod passwd;
 mod root;
 pub(crate) mod sign;
 mod status;
@@ -87,6 +88,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Pki(Pki::Verify(a)) => node::verify(a),
         Command::Pki(Pki::Audit(a)) => lifecycle::audit(a),
         Command::Pki(Pki::Backup(a)) => backup::backup(a),
+        Command::Pki(Pki::Passwd(a)) => passwd::passwd(a),
         Command::Pki(Pki::Restore(a)) => backup::restore(a),
         Command::Pki(Pki::Root(r)) => match r {
             RootCmd::Init(a) => root::init(a),

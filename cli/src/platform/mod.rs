@@ -2,6 +2,7 @@
 //! the terminal, how a request is shown for review, the crypto backends.
 
 pub(crate) mod events;
+pub(crate) mod faults;
 pub(crate) mod log;
 pub(crate) mod metrics;
 pub(crate) mod password;

@@ -92,6 +92,22 @@ pub(crate) struct RestoreArgs {
     pub ca_path: PathBuf,
 }
 
+/// `pki passwd`
+#[derive(Debug, Args)]
+pub(crate) struct PasswdArgs {
+    /// The CA or root folder.
+    #[arg(short = 'p', long = "ca-path", value_name = "DIR")]
+    pub ca_path: PathBuf,
+    /// The current password, first line of this file (else
+    /// FEDPKI_PASSWORD, else a terminal prompt).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// The new password, first line of this file (else a terminal prompt,
+    /// asked twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+}
+
 /// `pki status`
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {

@@ -9,8 +9,8 @@ mod node;
 mod root;
 
 pub(crate) use ca::{
-    AuditArgs, BackupArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, RestoreArgs, RevokeArgs,
-    RunArgs, SignArgs, StatusArgs, StopArgs, UninstallArgs,
+    AuditArgs, BackupArgs, CrlArgs, GetTokenArgs, InstallArgs, ListArgs, PasswdArgs, RestoreArgs,
+    RevokeArgs, RunArgs, SignArgs, StatusArgs, StopArgs, UninstallArgs,
 };
 pub(crate) use node::{CertifyArgs, CsrArgs, ImportArgs, RenewArgs, VerifyArgs};
 pub(crate) use root::{
@@ -176,6 +176,9 @@ pub(crate) enum Pki {
     /// Restore a backup into a new folder: every file checked, the ledger
     /// rebuilt and its audit log verified before anything is in place.
     Restore(RestoreArgs),
+    /// Encrypt every key of a CA or root folder under a new password, all
+    /// or none (the server stopped).
+    Passwd(PasswdArgs),
     /// The offline root: create it, sign and revoke intermediates, its CRL.
     #[command(subcommand)]
     Root(RootCmd),
