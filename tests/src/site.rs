@@ -70,7 +70,7 @@ impl Site {
     /// `pki root init -p DIR FLAGS`; the fingerprint it printed.
     pub fn root_init(&self, dir: &str, flags: &str) -> String {
         let out = ok(self.pki(&format!("root init -p @{dir} {flags}")));
-        stderr(&out)
+        stdout(&out)
             .lines()
             .find_map(|l| l.strip_prefix("Root fingerprint (SHA-256): "))
             .expect("fingerprint printed")

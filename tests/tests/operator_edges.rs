@@ -3,7 +3,8 @@
 //! pasted with line breaks works, and a token file given without `@` is
 //! named; a second revocation does not claim a new CRL; replacing a CA
 //! says how many certificates stop being trusted; a CA waiting for its
-//! root says the whole next command.
+//! root says the whole next command; results (the root fingerprint) go to
+//! standard output; the manual flow keeps install's password policy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
@@ -136,4 +137,50 @@ fn verify_on_a_node_without_the_cas_address_offers_a_crl_file() {
     ok(site.pki(&format!("crl -p @ca -o {}", crl.display())));
     let out = ok(verify(&["--crl", crl.to_str().unwrap()]));
     assert!(stdout(&out).contains("not revoked"), "{}", stdout(&out));
+}
+
+#[test]
+fn install_and_root_init_print_the_fingerprint_on_stdout_and_talk_on_stderr() {
+    let site = Site::new();
+    let out = ok(site.pki("install -p @ca --ca-url $URL"));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.path("ca/config/ca.json")).unwrap()).unwrap();
+    let fingerprint = config["rootFingerprint"].as_str().unwrap();
+    assert_eq!(
+        stdout(&out),
+        format!("Root fingerprint (SHA-256): {fingerprint}\n")
+    );
+    assert!(
+        stderr(&out).contains("Next: fedpki pki run"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(fingerprint));
+    // The offline root's, the same way.
+    let printed = site.root_init("root", "");
+    assert_eq!(printed.len(), 64);
+}
+
+#[test]
+fn the_manual_flows_workspace_password_follows_the_install_policy() {
+    let site = Site::new();
+    let ws = site.path("ws");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(site.path("short"), "abc\n").unwrap();
+    let short = site.path("short");
+    let out = fedpki(
+        &ws,
+        &[
+            "workspace",
+            "certify",
+            "--password-file",
+            short.to_str().unwrap(),
+        ],
+    );
+    refused(&out, "at least 8");
+    assert_eq!(
+        std::fs::read_dir(&ws).unwrap().count(),
+        0,
+        "something was written"
+    );
 }

@@ -73,15 +73,14 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
         }
     };
     eprintln!(
-        "Created a CA in {} for https://{} in {:.2} s.\n\
-         Root fingerprint (SHA-256): {}\n\
-         Next: fedpki pki run -p {}",
+        "Created a CA in {} for https://{} in {:.2} s.",
         paths.dir.display(),
         config.ca_url,
         started.elapsed().as_secs_f64(),
-        config.root_fingerprint,
-        paths.dir.display()
     );
+    // The result, on standard output (a script keeps it); the rest is talk.
+    println!("Root fingerprint (SHA-256): {}", config.root_fingerprint);
+    eprintln!("Next: fedpki pki run -p {}", paths.dir.display());
     if replacing && !trusted.is_empty() {
         eprintln!("It replaced the CA there{trusted}.");
     }

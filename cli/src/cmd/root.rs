@@ -19,14 +19,15 @@ pub(crate) fn init(a: &RootInitArgs) -> Result<()> {
     let pw = password::obtain(a.password.password_file.as_deref(), true)?;
     let config = root::init(&paths, a.key_type, &a.name, &pw)?;
     eprintln!(
-        "Created the offline root {:?} in {} ({}, 10 years).\n\
-         Root fingerprint (SHA-256): {}\n\
-         Keep this folder offline. Next, on the online CA's host:\n  \
-         fedpki pki install -p CA_DIR --ca-url HOST:PORT --offline-root -o intermediate.req",
+        "Created the offline root {:?} in {} ({}, 10 years).",
         config.name,
         paths.dir().display(),
         a.key_type.as_str(),
-        config.fingerprint
+    );
+    println!("Root fingerprint (SHA-256): {}", config.fingerprint);
+    eprintln!(
+        "Keep this folder offline. Next, on the online CA's host:\n  \
+         fedpki pki install -p CA_DIR --ca-url HOST:PORT --offline-root -o intermediate.req"
     );
     Ok(())
 }
