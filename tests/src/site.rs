@@ -7,7 +7,7 @@ use std::process::Output;
 
 use fedpki_core::{Certificate, issue};
 
-use crate::{PASSWORD, Server, fedpki, free_port, ok, openssl, stderr, stdout};
+use crate::{PASSWORD, Server, fedpki, free_port, ok, openssl, stdout};
 
 /// Root folders, CA folders, nodes and a password, side by side in one
 /// temporary folder.
