@@ -98,10 +98,17 @@ impl Site {
         Server::start_with_env(self.tmp.path(), &args, env)
     }
 
+    /// `pki get-token -p @ca -n NAME` of the CA in `ca`: the token.
+    pub fn token(&self, ca: &str, name: &str) -> String {
+        stdout(&ok(self.pki(&format!("get-token -p @{ca} -n {name}"))))
+            .trim()
+            .to_owned()
+    }
+
     /// `pki get-token` + `pki certify` of `name` into `<tmp>/<name>`.
     pub fn certify(&self, ca: &str, name: &str) -> PathBuf {
-        let token = stdout(&ok(self.pki(&format!("get-token -p @{ca} -n {name}"))));
-        ok(self.certify_with(name, token.trim(), &[]));
+        let token = self.token(ca, name);
+        ok(self.certify_with(name, &token, &[]));
         self.path(name)
     }
 

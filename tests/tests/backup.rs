@@ -23,11 +23,7 @@ fn a_backup_under_load_restores_to_a_ca_that_holds_every_answered_certificate() 
     let server = site.serve("ca");
     // Tokens first, so the certifies race the backup, not the token maker.
     let tokens: Vec<String> = (0..16)
-        .map(|i| {
-            stdout(&ok(site.pki(&format!("get-token -p @ca -n node{i}"))))
-                .trim()
-                .to_owned()
-        })
+        .map(|i| site.token("ca", &format!("node{i}")))
         .collect();
     let answered = Arc::new(Mutex::new(Vec::new()));
     let nodes: Vec<_> = tokens

@@ -68,12 +68,6 @@ fn value(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> f64 {
     found[0]["value"].as_f64().unwrap()
 }
 
-fn token(site: &Site, name: &str) -> String {
-    stdout(&ok(site.pki(&format!("get-token -p @ca -n {name}"))))
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn metrics_scraped_under_load_count_what_the_ca_did() {
     let site = Site::new();
@@ -109,7 +103,7 @@ fn metrics_scraped_under_load_count_what_the_ca_did() {
         .collect();
     let dirs: Vec<_> = nodes.into_iter().map(|t| t.join().unwrap()).collect();
     // Two refusals: a token used again, twice.
-    let spent = token(&site, "again");
+    let spent = site.token("ca", "again");
     ok(site.certify_with("again", &spent, &[]));
     for _ in 0..2 {
         refused(
@@ -203,7 +197,7 @@ fn refusals_log_the_tokens_subject_and_id_and_audit_lines_the_client_address() {
     let site = Site::new();
     ok(site.pki("install -p @ca --ca-url $URL"));
     let server = site.serve("ca");
-    let spent = token(&site, "node1");
+    let spent = site.token("ca", "node1");
     ok(site.certify_with("node1", &spent, &[]));
     refused(
         &site.certify_with("node1", &spent, &["--force"]),

@@ -52,11 +52,7 @@ fn stop_lets_requests_in_flight_finish_and_loses_nothing() {
     ok(site.pki("install -p @ca --ca-url $URL"));
     let server = site.serve("ca");
     let tokens: Vec<String> = (0..8)
-        .map(|i| {
-            stdout(&ok(site.pki(&format!("get-token -p @ca -n node{i}"))))
-                .trim()
-                .to_owned()
-        })
+        .map(|i| site.token("ca", &format!("node{i}")))
         .collect();
     let answered = std::thread::scope(|s| {
         let clients: Vec<_> = tokens

@@ -15,12 +15,6 @@ fn certify(site: &Site, name: &str, token: &str, extra: &[&str]) -> std::process
     site.certify_with(name, token, extra)
 }
 
-fn token(site: &Site, name: &str) -> String {
-    stdout(&ok(site.pki(&format!("get-token -p @ca -n {name}"))))
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn certify_keeps_a_nodes_key_unless_forced_and_takes_pasted_tokens() {
     let site = Site::new();
@@ -28,7 +22,7 @@ fn certify_keeps_a_nodes_key_unless_forced_and_takes_pasted_tokens() {
     let _server = site.serve("ca");
 
     // A token broken over lines, as a mail or a terminal leaves it.
-    let first = token(&site, "node1");
+    let first = site.token("ca", "node1");
     let wrapped: String = first
         .as_bytes()
         .chunks(64)
@@ -47,7 +41,7 @@ fn certify_keeps_a_nodes_key_unless_forced_and_takes_pasted_tokens() {
     let serial = fedpki_core::issue::serial_hex(&cert_at(&crt, 0));
 
     // The same folder again: kept, and the new token not spent.
-    let second = token(&site, "node1");
+    let second = site.token("ca", "node1");
     let out = certify(&site, "node1", &second, &[]);
     refused(&out, "--force");
     refused(&out, "the token was not used");
@@ -64,7 +58,7 @@ fn certify_keeps_a_nodes_key_unless_forced_and_takes_pasted_tokens() {
 
     // A token file named without `@`: said so, not sent as a token.
     let file = site.path("node2.token");
-    std::fs::write(&file, token(&site, "node2")).unwrap();
+    std::fs::write(&file, site.token("ca", "node2")).unwrap();
     let out = certify(&site, "node2", file.to_str().unwrap(), &[]);
     refused(&out, &format!("did you mean -t @{}", file.display()));
     ok(certify(
