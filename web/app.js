@@ -3,19 +3,36 @@
 import init, { Key, parseToken, verifyAnswer, requestFile, readSignedFile, acceptSignedFile, csrHash } from './fedpki_wasm.js';
 
 const $ = (id) => document.getElementById(id);
-const status = (text) => { $('status').textContent = text; };
 const busy = (on) => document.querySelectorAll('button').forEach((b) => { b.disabled = on; });
 let pending = null; // offline: { key, name, sans, rootPem } between request and signed file
 
-function fail(message) {
-  status('');
-  $('error').textContent = message;
-  $('error').hidden = false;
+// Each form says what happened right below its own button: its status
+// (announced politely), its error (announced at once, and focused so a
+// keyboard or screen-reader user lands on it), and the files it made.
+function outcomeOf(form) {
+  const box = $(`${form.id}-outcome`);
+  return { box, status: box.querySelector('.status'), error: box.querySelector('.error') };
 }
 
-function clearMessages() {
-  $('error').hidden = true;
-  $('error').textContent = '';
+let current = outcomeOf($('online'));
+const status = (text) => { current.status.textContent = text; };
+
+function fail(message) {
+  current.status.textContent = '';
+  current.error.textContent = message;
+  current.error.hidden = false;
+  current.error.focus();
+}
+
+function begin(event) {
+  event.preventDefault();
+  current = outcomeOf(event.currentTarget);
+  for (const form of document.forms) {
+    const o = outcomeOf(form);
+    o.status.textContent = '';
+    o.error.hidden = true;
+    o.error.textContent = '';
+  }
   $('results').hidden = true;
   $('downloads').replaceChildren();
 }
@@ -23,6 +40,7 @@ function clearMessages() {
 // Errors from the wasm module arrive as Error objects with the core's text.
 const text = (e) => (e && e.message) || String(e);
 
+// The files, shown right after the form that made them, in view, focused.
 function offer(files) {
   const list = $('downloads');
   list.replaceChildren();
@@ -35,7 +53,11 @@ function offer(files) {
     li.append(a);
     list.append(li);
   }
+  current.box.after($('results'));
   $('results').hidden = false;
+  $('results-h').focus({ preventScroll: true });
+  const r = $('results').getBoundingClientRect();
+  if (r.top < 0 || r.bottom > innerHeight) $('results').scrollIntoView({ block: 'start' });
 }
 
 function pemBlob(s) { return new Blob([s], { type: 'application/x-pem-file' }); }
@@ -50,9 +72,34 @@ function certifiedFiles(name, keyPem, crt, ca, root) {
 
 const ensureNl = (s) => (s.endsWith('\n') ? s : `${s}\n`);
 
+// A new key. The NIST curves come from WebCrypto, which makes and signs at
+// native speed: the key is exported once as PKCS#8 (the file saved, the
+// same form `fedpki pki certify` writes) and the core builds the CSR
+// around WebCrypto's signature. Ed25519, and a page without WebCrypto,
+// use the core's own key.
+const subtle = globalThis.crypto && globalThis.crypto.subtle;
+const CURVES = { p256: ['P-256', 'SHA-256'], p384: ['P-384', 'SHA-384'] };
+
+async function newKey(type) {
+  const curve = CURVES[type];
+  if (!curve || !subtle) return { key: Key.generate(type) };
+  const pair = await subtle.generateKey({ name: 'ECDSA', namedCurve: curve[0] }, true, ['sign']);
+  const [pkcs8, spki] = await Promise.all([subtle.exportKey('pkcs8', pair.privateKey), subtle.exportKey('spki', pair.publicKey)]);
+  return { key: Key.fromWebCrypto(new Uint8Array(pkcs8), new Uint8Array(spki)), signer: pair.privateKey, hash: curve[1] };
+}
+
+async function csrOf(made, name, sans) {
+  if (!made.signer) return made.key.csrPem(name, sans);
+  const draft = made.key.draft(name, sans);
+  const sig = await subtle.sign({ name: 'ECDSA', hash: made.hash }, made.signer, draft.toBeSigned());
+  return draft.finish(new Uint8Array(sig));
+}
+
+// The browser tests time the page's own key route against WebCrypto's.
+globalThis.fedpkiKeys = { newKey, csrOf };
+
 async function certifyOnline(event) {
-  event.preventDefault();
-  clearMessages();
+  begin(event);
   const token = $('token').value.trim();
   if (!token) return fail('Paste a token first.');
   let info;
@@ -67,8 +114,8 @@ async function certifyOnline(event) {
   busy(true);
   try {
     status(`Generating a ${$('key-type').value} key for ${info.name} in this browser…`);
-    const key = Key.generate($('key-type').value);
-    const csr = key.csrPem(info.name, info.sans);
+    const made = await newKey($('key-type').value);
+    const csr = await csrOf(made, info.name, info.sans);
     status('Asking the CA to sign…');
     let resp;
     try {
@@ -86,24 +133,30 @@ async function certifyOnline(event) {
     }
     status('Checking the certificate…');
     try {
-      verifyAnswer(key, info.name, info.sans, body.crt, body.ca, info.rootPem, Date.now());
+      verifyAnswer(made.key, info.name, info.sans, body.crt, body.ca, info.rootPem, Date.now());
     } catch (e) {
       return fail(`The CA's answer failed the checks, nothing is offered: ${text(e)}`);
     }
-    offer(certifiedFiles(info.name, key.pkcs8Pem(), body.crt, body.ca, info.rootPem));
     status(`Certified ${info.name}. Save the files below; the key exists nowhere else.`);
+    offer(certifiedFiles(info.name, made.key.pkcs8Pem(), body.crt, body.ca, info.rootPem));
+  } catch (e) {
+    fail(`Nothing was certified: ${text(e)}`);
   } finally {
     busy(false);
   }
 }
 
-function makeRequest(event) {
-  event.preventDefault();
-  clearMessages();
+// The 96 hex digits in groups of eight, for reading aloud.
+const grouped = (hex) => hex.match(/.{1,8}/g).join(' ');
+
+async function makeRequest(event) {
+  begin(event);
+  $('hash').hidden = true;
   const token = $('off-token').value.trim() || undefined;
   let name = $('off-name').value.trim();
   let sans = [];
   let rootPem; // the token's root: the signed file must chain to it
+  busy(true);
   try {
     if (token) {
       const info = JSON.parse(parseToken(token));
@@ -113,20 +166,33 @@ function makeRequest(event) {
       $('off-name').value = name;
     }
     if (!name) return fail('Give the name to certify, or paste a token.');
-    const key = Key.generate('p256');
-    const req = requestFile(key, name, token);
+    const made = await newKey('p256');
+    const req = requestFile(await csrOf(made, name, sans), name, token);
     const hash = csrHash(JSON.parse(req).csr);
-    pending = { key, name, sans, rootPem };
-    offer([[`${name}.req`, new Blob([req], { type: 'application/json' })], [`${name}.key`, pemBlob(key.pkcs8Pem())]]);
-    status(`Request for ${name} made. Carry ${name}.req to the CA; keep this page open or save ${name}.key. CSR hash: ${hash}`);
+    pending = { key: made.key, name, sans, rootPem };
+    $('hash-value').textContent = grouped(hash);
+    $('hash').hidden = false;
+    status(`Request for ${name} made. Carry ${name}.req to the CA; keep this page open or save ${name}.key.`);
+    offer([[`${name}.req`, new Blob([req], { type: 'application/json' })], [`${name}.key`, pemBlob(made.key.pkcs8Pem())]]);
   } catch (e) {
     fail(`No request was made: ${text(e)}`);
+  } finally {
+    busy(false);
+  }
+}
+
+async function copyHash() {
+  const hash = $('hash-value').textContent.replace(/\s/g, '');
+  try {
+    await navigator.clipboard.writeText(hash);
+    status('The CSR hash is copied.');
+  } catch {
+    status('Copying is not allowed here: select the hash and copy it.');
   }
 }
 
 async function loadSigned(event) {
-  event.preventDefault();
-  clearMessages();
+  begin(event);
   const file = $('signed').files[0];
   if (!file) return fail('Choose the signed file first.');
   try {
@@ -142,8 +208,8 @@ async function loadSigned(event) {
     // token's (kept since the request) or has the fingerprint typed here.
     const fingerprint = $('root-fp').value.trim() || undefined;
     acceptSignedFile(key, text, sans, ours ? ours.rootPem : undefined, fingerprint, Date.now());
-    offer(certifiedFiles(signed.name, key.pkcs8Pem(), signed.crt, signed.ca, signed.root));
     status(`Certified ${signed.name}.`);
+    offer(certifiedFiles(signed.name, key.pkcs8Pem(), signed.crt, signed.ca, signed.root));
   } catch (e) {
     fail(`The signed file was not accepted: ${text(e)}`);
   }
@@ -183,4 +249,5 @@ await init();
 $('online').addEventListener('submit', certifyOnline);
 $('offline').addEventListener('submit', makeRequest);
 $('load').addEventListener('submit', loadSigned);
-status('Ready.');
+$('copy-hash').addEventListener('click', copyHash);
+$('page-status').textContent = 'Ready.';

@@ -38,6 +38,81 @@ pub fn build_for_ca(key: &dyn SigningKey, common_name: &str) -> Result<Csr, Erro
 }
 
 fn build_named(key: &dyn SigningKey, common_name: &str, sans: &[San]) -> Result<Csr, Error> {
+    let unsigned = Unsigned::named(key.public_key(), common_name, sans)?;
+    let signature = key.sign(unsigned.to_be_signed())?;
+    unsigned.finish(key.signature_algorithm(), &signature)
+}
+
+/// A CSR for a key held elsewhere (a browser's WebCrypto): the bytes to
+/// sign, then [`Unsigned::finish`] with the signature. The same builder
+/// as [`build`], so the page's CSR is the command line's.
+#[derive(Debug, Clone)]
+pub struct Unsigned {
+    info: CertReqInfo,
+    tbs: Vec<u8>,
+    key: PublicKey,
+}
+
+impl Unsigned {
+    /// The request of `public_key` for `subject` and `sans`.
+    pub fn new(public_key: PublicKey, subject: &Subject, sans: &[San]) -> Result<Self, Error> {
+        Self::named(public_key, subject.as_str(), sans)
+    }
+
+    fn named(public_key: PublicKey, common_name: &str, sans: &[San]) -> Result<Self, Error> {
+        let info = request_info(&public_key, common_name, sans)?;
+        let tbs = info.to_der().map_err(|e| malformed("CSR", e))?;
+        Ok(Self {
+            info,
+            tbs,
+            key: public_key,
+        })
+    }
+
+    /// What the key signs (DER of the CertificationRequestInfo).
+    pub fn to_be_signed(&self) -> &[u8] {
+        &self.tbs
+    }
+
+    /// The CSR, with `signature` in X.509 form (DER for ECDSA) made by
+    /// `algorithm`. Not checked here: the CA checks every CSR it signs.
+    pub fn finish(self, algorithm: SignatureAlgorithm, signature: &[u8]) -> Result<Csr, Error> {
+        let signature =
+            der::asn1::BitString::from_bytes(signature).map_err(|e| malformed("signature", e))?;
+        let req = CertReq {
+            info: self.info,
+            algorithm: algorithm.identifier(),
+            signature,
+        };
+        let der = req.to_der().map_err(|e| malformed("CSR", e))?;
+        Ok(Csr {
+            req,
+            der,
+            key: self.key,
+        })
+    }
+}
+
+/// An ECDSA signature as WebCrypto gives it (`r || s`, IEEE P1363) in
+/// X.509's DER form.
+pub fn ecdsa_p1363_to_der(raw: &[u8]) -> Result<Vec<u8>, Error> {
+    let bad = || Error::Malformed("an ECDSA signature that is not r || s".into());
+    match raw.len() {
+        64 => Ok(p256::ecdsa::Signature::from_slice(raw)
+            .map_err(|_| bad())?
+            .to_der()
+            .as_bytes()
+            .to_vec()),
+        96 => Ok(p384::ecdsa::Signature::from_slice(raw)
+            .map_err(|_| bad())?
+            .to_der()
+            .as_bytes()
+            .to_vec()),
+        _ => Err(bad()),
+    }
+}
+
+fn request_info(key: &PublicKey, common_name: &str, sans: &[San]) -> Result<CertReqInfo, Error> {
     let names = sans
         .iter()
         .map(general_name)
@@ -58,25 +133,11 @@ fn build_named(key: &dyn SigningKey, common_name: &str, sans: &[San]) -> Result<
             .insert(attr)
             .map_err(|e| malformed("attributes", e))?;
     }
-    let info = CertReqInfo {
+    Ok(CertReqInfo {
         version: Version::V1,
         subject: cn_name(common_name).map_err(|e| malformed("name", e))?,
-        public_key: key.public_key().spki().clone(),
+        public_key: key.spki().clone(),
         attributes,
-    };
-    let tbs = info.to_der().map_err(|e| malformed("CSR", e))?;
-    let signature = der::asn1::BitString::from_bytes(&key.sign(&tbs)?)
-        .map_err(|e| malformed("signature", e))?;
-    let req = CertReq {
-        info,
-        algorithm: key.signature_algorithm().identifier(),
-        signature,
-    };
-    let der = req.to_der().map_err(|e| malformed("CSR", e))?;
-    Ok(Csr {
-        req,
-        der,
-        key: key.public_key(),
     })
 }
 
@@ -263,5 +324,49 @@ impl VerifiedCsr {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::tests::TestEntropy;
+    use crate::{KeyType, PrivateKey, RUST_CRYPTO};
+
+    /// A key signing elsewhere (WebCrypto's `r || s`) gets the CSR the
+    /// key itself would make: ECDSA here is deterministic (RFC 6979), so
+    /// the two are byte for byte the same, and the signature verifies.
+    #[test]
+    fn a_csr_signed_elsewhere_is_the_one_the_key_makes() {
+        for kt in [KeyType::P256, KeyType::P384] {
+            let key = PrivateKey::generate(kt, &mut TestEntropy(7)).unwrap();
+            let subject = Subject::new("node1.example.org").unwrap();
+            let sans = San::for_subject("node1.example.org", &[] as &[String]).unwrap();
+            let here = build(&key, &subject, &sans).unwrap();
+            let unsigned = Unsigned::new(key.public_key(), &subject, &sans).unwrap();
+            let sig = SigningKey::sign(&key, unsigned.to_be_signed()).unwrap();
+            let raw = match kt {
+                KeyType::P256 => p256::ecdsa::Signature::from_der(&sig)
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+                _ => p384::ecdsa::Signature::from_der(&sig)
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+            };
+            let elsewhere = unsigned
+                .finish(
+                    key.signature_algorithm(),
+                    &ecdsa_p1363_to_der(&raw).unwrap(),
+                )
+                .unwrap();
+            assert_eq!(elsewhere.der(), here.der());
+            Csr::from_der(elsewhere.der())
+                .unwrap()
+                .verify(&RUST_CRYPTO)
+                .unwrap();
+        }
+        assert!(ecdsa_p1363_to_der(&[1u8; 63]).is_err());
     }
 }

@@ -24,6 +24,7 @@ pub mod encoding;
 mod entropy;
 mod error;
 pub mod issue;
+#[cfg(feature = "jwe")]
 pub mod jwe;
 pub mod key;
 pub mod name;

@@ -2,8 +2,10 @@
 //! faster backend while the browser keeps the portable one.
 
 use alloc::vec::Vec;
+#[cfg(feature = "rsa")]
 use signature::Verifier;
 use signature::hazmat::PrehashVerifier;
+#[cfg(feature = "rsa")]
 use spki::DecodePublicKey;
 
 use crate::Error;
@@ -115,6 +117,7 @@ impl SignatureVerifier for RustCrypto {
                 vk.verify_prehash(&digest(ecdsa_hash(algorithm), msg), &sig)
                     .map_err(|_| BAD)
             }
+            #[cfg(feature = "rsa")]
             (S::RsaSha256 | S::RsaSha384 | S::RsaSha512, KeyAlgorithm::Rsa { bits }) => {
                 verify_rsa(algorithm, key, bits, msg, signature)
             }
@@ -134,6 +137,7 @@ fn ecdsa_hash(algorithm: SignatureAlgorithm) -> Hash {
     }
 }
 
+#[cfg(feature = "rsa")]
 fn verify_rsa(
     algorithm: SignatureAlgorithm,
     key: &PublicKey,

@@ -24,7 +24,7 @@ function caWithSigned(name, key, withToken) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedpki-wasm-'));
   fedpki(dir, ['pki', 'install', '-p', 'ca', '--ca-url', 'localhost:9']);
   const token = withToken ? fedpki(dir, ['pki', 'get-token', '-n', name, '-p', 'ca']).trim() : undefined;
-  fs.writeFileSync(path.join(dir, 'r.req'), w.requestFile(key, name, token));
+  fs.writeFileSync(path.join(dir, 'r.req'), w.requestFile(key.csrPem(name, []), name, token));
   fedpki(dir, ['pki', 'sign', '-p', 'ca', 'r.req', '-o', 'r.signed', '--yes']);
   const signed = JSON.parse(w.readSignedFile(fs.readFileSync(path.join(dir, 'r.signed'), 'utf8')));
   return { dir, signed, token };
@@ -79,10 +79,40 @@ test('tokens are checked before use: root against sha, name against the request'
   const other = Buffer.from(fs.readFileSync(path.join(dir, 'ca', 'certs', 'intermediate_ca.crt'))).toString('base64');
   assert.throws(() => w.parseToken(`${jwt}.${other}`), /does not match the token's sha/);
   assert.throws(() => w.parseToken('nonsense'), /malformed/);
-  assert.throws(() => w.requestFile(w.Key.generate('p256'), 'other', token), /this token is for "agg"/);
+  assert.throws(() => w.requestFile(w.Key.generate('p256').csrPem('other', []), 'other', token), /this token is for "agg"/);
   // An encrypted key export OpenSSL reads.
   const pem = w.Key.generate('p256').encryptedPkcs8Pem('browser-pass', 10000);
   const out = spawnSync('openssl', ['pkey', '-passin', 'pass:browser-pass', '-noout'], { input: pem });
   assert.equal(out.status, 0, out.stderr.toString());
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('a WebCrypto key: the core builds its CSR, WebCrypto signs, the CA certifies it, the file is PKCS#8', async () => {
+  const { subtle } = globalThis.crypto;
+  const pair = await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']);
+  const pkcs8 = new Uint8Array(await subtle.exportKey('pkcs8', pair.privateKey));
+  const spki = new Uint8Array(await subtle.exportKey('spki', pair.publicKey));
+  const key = w.Key.fromWebCrypto(pkcs8, spki);
+  assert.throws(() => key.csrPem('col1', []), /signs in WebCrypto/);
+  const draft = key.draft('col1', []);
+  const sig = new Uint8Array(await subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, draft.toBeSigned()));
+  const csr = draft.finish(sig);
+  assert.throws(() => draft.finish(sig), /finished already/);
+  const v = spawnSync('openssl', ['req', '-verify', '-noout'], { input: csr });
+  assert.equal(v.status, 0, v.stderr.toString());
+  // The saved key is the bytes WebCrypto exported, which OpenSSL reads.
+  const pem = key.pkcs8Pem();
+  assert.deepEqual(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'), Buffer.from(pkcs8));
+  assert.equal(spawnSync('openssl', ['pkey', '-noout'], { input: pem }).status, 0);
+  const enc = key.encryptedPkcs8Pem('browser-pass', 10000);
+  assert.equal(spawnSync('openssl', ['pkey', '-passin', 'pass:browser-pass', '-noout'], { input: enc }).status, 0);
+  // The native CA signs its request file, and the answer checks against it.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedpki-wasm-'));
+  fedpki(dir, ['pki', 'install', '-p', 'ca', '--ca-url', 'localhost:9']);
+  fs.writeFileSync(path.join(dir, 'r.req'), w.requestFile(csr, 'col1', undefined));
+  fedpki(dir, ['pki', 'sign', '-p', 'ca', 'r.req', '-o', 'r.signed', '--yes']);
+  const signed = JSON.parse(w.readSignedFile(fs.readFileSync(path.join(dir, 'r.signed'), 'utf8')));
+  w.verifyAnswer(key, 'col1', [], signed.crt, signed.ca, signed.root, Date.now());
+  assert.throws(() => w.verifyAnswer(w.Key.generate('p256'), 'col1', [], signed.crt, signed.ca, signed.root, Date.now()), /different public key/);
   fs.rmSync(dir, { recursive: true });
 });

@@ -19,6 +19,7 @@ use crate::encoding::pem;
 use crate::error::malformed;
 use crate::{Entropy, Error, KeyAlgorithm, PublicKey, SignatureAlgorithm};
 
+#[cfg(feature = "legacy-pem")]
 mod formats;
 
 /// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
@@ -100,6 +101,7 @@ enum Key {
     P384(p384::ecdsa::SigningKey),
     Ed25519(ed25519_dalek::SigningKey),
     /// Read, never generated: a node's existing key (OpenSSL's default).
+    #[cfg(feature = "rsa")]
     Rsa(alloc::boxed::Box<rsa::PrivateKey>),
 }
 
@@ -148,6 +150,7 @@ impl PrivateKey {
             Key::P256(_) => KeyAlgorithm::P256,
             Key::P384(_) => KeyAlgorithm::P384,
             Key::Ed25519(_) => KeyAlgorithm::Ed25519,
+            #[cfg(feature = "rsa")]
             Key::Rsa(k) => KeyAlgorithm::Rsa {
                 bits: rsa::traits::PublicKeyParts::n_bits_precision(k.as_ref()) as usize,
             },
@@ -164,6 +167,7 @@ impl PrivateKey {
                 public_key: None,
             }
             .to_pkcs8_der(),
+            #[cfg(feature = "rsa")]
             Key::Rsa(k) => k.to_pkcs8_der(),
         }
         .map_err(|e| malformed("PKCS#8 encoding", e))?;
@@ -183,22 +187,7 @@ impl PrivateKey {
         iterations: u32,
         entropy: &mut dyn Entropy,
     ) -> Result<String, Error> {
-        let mut salt = [0u8; 16];
-        let mut iv = [0u8; 16];
-        entropy.fill(&mut salt)?;
-        entropy.fill(&mut iv)?;
-        let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(iterations, &salt, iv)
-            .map_err(|e| malformed("PBES2 parameters", e))?;
-        let plain = self.to_pkcs8_der()?;
-        let ciphertext = params
-            .encrypt(password, &plain)
-            .map_err(|e| malformed("PBES2 encryption", e))?;
-        let info = EncryptedPrivateKeyInfo {
-            encryption_algorithm: params.into(),
-            encrypted_data: OctetString::new(ciphertext).map_err(|e| malformed("PKCS#8", e))?,
-        };
-        let der = info.to_der().map_err(|e| malformed("PKCS#8", e))?;
-        pem("ENCRYPTED PRIVATE KEY", &der)
+        encrypt_pkcs8_der(&self.to_pkcs8_der()?, password, iterations, entropy)
     }
 
     /// Read unencrypted PKCS#8 DER (v1 or v2).
@@ -227,6 +216,7 @@ impl PrivateKey {
             }
             return Err(Error::Unsupported(alloc::format!("EC curve {curve}")));
         }
+        #[cfg(feature = "rsa")]
         if alg == rfc5912::RSA_ENCRYPTION {
             return rsa::PrivateKey::from_pkcs8_der(der)
                 .map_err(|e| malformed("RSA PKCS#8", e))
@@ -238,6 +228,7 @@ impl PrivateKey {
     }
 
     /// An RSA key fedpki accepts (2048 to 4096 bits, as in CSRs).
+    #[cfg(feature = "rsa")]
     pub(crate) fn from_rsa(key: rsa::PrivateKey) -> Result<Self, Error> {
         let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as usize;
         if !crate::provider::RSA_BITS.contains(&bits) {
@@ -249,6 +240,7 @@ impl PrivateKey {
     }
 
     /// A P-256 key from its 32-byte scalar (a JWK's `d`).
+    #[cfg(feature = "jwe")]
     pub(crate) fn from_p256_scalar(d: &[u8]) -> Result<Self, Error> {
         p256::ecdsa::SigningKey::from_slice(d)
             .map(|k| Self(Key::P256(k)))
@@ -256,6 +248,7 @@ impl PrivateKey {
     }
 
     /// A P-256 or P-384 key from its SEC1 `ECPrivateKey` DER.
+    #[cfg(feature = "legacy-pem")]
     pub(crate) fn from_sec1_der(der: &[u8]) -> Result<Self, Error> {
         if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
             return Ok(Self(Key::P256(k.into())));
@@ -302,6 +295,7 @@ impl SigningKey for PrivateKey {
             Key::P256(k) => k.verifying_key().to_public_key_der(),
             Key::P384(k) => k.verifying_key().to_public_key_der(),
             Key::Ed25519(k) => k.verifying_key().to_public_key_der(),
+            #[cfg(feature = "rsa")]
             Key::Rsa(k) => k.to_public_key().to_public_key_der(),
         };
         // Encoding a valid in-memory public key cannot fail, and decoding
@@ -319,6 +313,7 @@ impl SigningKey for PrivateKey {
             Key::P256(_) => SignatureAlgorithm::EcdsaSha256,
             Key::P384(_) => SignatureAlgorithm::EcdsaSha384,
             Key::Ed25519(_) => SignatureAlgorithm::Ed25519,
+            #[cfg(feature = "rsa")]
             Key::Rsa(_) => SignatureAlgorithm::RsaSha256,
         }
     }
@@ -336,12 +331,51 @@ impl SigningKey for PrivateKey {
             Key::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
             // PKCS#1 v1.5 is deterministic; this path signs only a node's
             // own CSR, never a certificate (TLS signs through rustls).
+            #[cfg(feature = "rsa")]
             Key::Rsa(k) => {
                 let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(k.as_ref().clone());
                 signature::SignatureEncoding::to_vec(&signer.sign(msg))
             }
         })
     }
+}
+
+/// Unencrypted PKCS#8 DER (a key WebCrypto exported, say) encrypted as
+/// [`PrivateKey::to_encrypted_pem`] writes it.
+pub fn encrypt_pkcs8_der(
+    plain: &[u8],
+    password: &[u8],
+    iterations: u32,
+    entropy: &mut dyn Entropy,
+) -> Result<String, Error> {
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    entropy.fill(&mut salt)?;
+    entropy.fill(&mut iv)?;
+    let params = pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(iterations, &salt, iv)
+        .map_err(|e| malformed("PBES2 parameters", e))?;
+    // The one scheme fedpki writes, done here rather than through
+    // `Parameters::encrypt`, whose every other scheme (AES-GCM, scrypt)
+    // the page's module would otherwise carry.
+    let mut key = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, &salt, iterations, key.as_mut());
+    let ciphertext = {
+        use aes::cipher::{BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
+        // PKCS#7 always pads, by a whole block when already aligned.
+        let mut buf = Zeroizing::new(plain.to_vec());
+        buf.resize(plain.len() + 16 - plain.len() % 16, 0);
+        cbc::Encryptor::<aes::Aes256>::new_from_slices(key.as_ref(), &iv)
+            .map_err(|_| Error::Malformed("the AES-256-CBC key or IV".into()))?
+            .encrypt_padded::<Pkcs7>(&mut buf, plain.len())
+            .map_err(|_| Error::Malformed("AES-256-CBC padding".into()))?
+            .to_vec()
+    };
+    let info = EncryptedPrivateKeyInfo {
+        encryption_algorithm: params.into(),
+        encrypted_data: OctetString::new(ciphertext).map_err(|e| malformed("PKCS#8", e))?,
+    };
+    let der = info.to_der().map_err(|e| malformed("PKCS#8", e))?;
+    pem("ENCRYPTED PRIVATE KEY", &der)
 }
 
 #[cfg(test)]
