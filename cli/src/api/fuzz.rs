@@ -31,6 +31,7 @@ fn fixture() -> &'static Fixture {
                 allow_node_on_ca_host: false,
                 dns: Vec::new(),
                 store: None,
+                max_key_age_secs: None,
             },
         )
         .expect("fuzz CA");

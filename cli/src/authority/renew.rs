@@ -33,7 +33,8 @@ impl Authority {
             .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
         let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
         let sans = fedpki_core::chain::sans(presented);
-        let (issued, cert) = self.issue(presented.public_key(), &subject, &sans, now)?;
+        let birth = self.key_birth(presented.public_key()).await?;
+        let (issued, cert) = self.issue(presented.public_key(), &subject, &sans, now, birth)?;
         let renew = Change::Renew {
             old: issue::serial_hex(presented),
             presented: presented.to_der().map_err(internal)?,

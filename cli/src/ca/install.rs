@@ -214,6 +214,7 @@ impl CaConfig {
             allow_node_on_ca_host: lifetimes.allow_node_on_ca_host,
             dns: lifetimes.dns.clone(),
             store: lifetimes.store.as_ref().map(|s| s.url.clone()),
+            max_key_age_secs: lifetimes.max_key_age_secs,
         })
     }
 }
@@ -325,4 +326,6 @@ pub(crate) struct InstallOptions {
     pub store: Option<crate::store::postgres::PgLocation>,
     /// See [`CaConfig::dns`].
     pub dns: Vec<String>,
+    /// See [`CaConfig::max_key_age_secs`].
+    pub max_key_age_secs: Option<u64>,
 }

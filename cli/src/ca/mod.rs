@@ -212,6 +212,11 @@ pub struct CaConfig {
     /// URL (no password) shared by the CA's replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
+    /// The oldest a key may be at any certificate's notAfter, counted from
+    /// the ledger's first certificate of it (`pki install --max-key-age`,
+    /// NVFlare's key-age limit). None: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_key_age_secs: Option<u64>,
 }
 
 /// When and with which intermediate a CA was adopted from a step-ca.

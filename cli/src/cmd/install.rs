@@ -18,7 +18,9 @@ pub(crate) fn install(a: &InstallArgs) -> Result<()> {
     }
     let paths = a.ca.paths();
     let settings_only = paths.exists() && !a.force && a.from_step_ca.is_none() && !a.offline_root;
-    if settings_only && (a.node_on_ca_host.is_some() || !a.dns.is_empty()) {
+    if settings_only
+        && (a.node_on_ca_host.is_some() || !a.dns.is_empty() || a.max_key_age.is_some())
+    {
         return set_host_settings(&paths, a);
     }
     let mut force = a.force;
@@ -127,6 +129,15 @@ fn set_host_settings(paths: &CaPaths, a: &InstallArgs) -> Result<()> {
     }
     if !a.dns.is_empty() {
         config.dns = a.dns.clone();
+    }
+    if a.max_key_age.is_some() {
+        config.max_key_age_secs = a.max_key_age;
+        eprintln!(
+            "The CA in {} now certifies a key for at most {} from its first certificate \
+             (restart its server to apply).",
+            paths.dir.display(),
+            crate::cmd::values::format_duration(a.max_key_age.unwrap_or_default())
+        );
     }
     config.save(paths)?;
     let (host, _) = ca::parse_ca_url(&config.ca_url)?;

@@ -62,6 +62,16 @@ pub(super) fn leaf_lifetime(s: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
+pub(super) fn key_age_limit(s: &str) -> Result<u64, String> {
+    let secs = parse_duration(s)?;
+    if secs < 86400 {
+        return Err(format!(
+            "{s}: at least 1d (a key must outlive one certificate of a day)"
+        ));
+    }
+    Ok(secs)
+}
+
 pub(super) fn token_ttl_limit(s: &str) -> Result<u64, String> {
     let secs = parse_duration(s)?;
     if !(60..=365 * 86400).contains(&secs) {

@@ -353,6 +353,10 @@ impl Backend for Durable {
         self.visible()?.is_burnt(jti)
     }
 
+    fn key_birth(&mut self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.visible()?.key_birth(key)
+    }
+
     fn reader(&self) -> Option<Reader> {
         Some(Reader::embedded(self.published.clone()))
     }

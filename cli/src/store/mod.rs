@@ -105,6 +105,8 @@ pub trait Backend: Send + 'static {
     fn certificate(&mut self, serial: &str) -> Result<Option<CertRecord>, StoreError>;
     /// Whether a token id is burnt.
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError>;
+    /// When the key `key` was first certified, if it was.
+    fn key_birth(&mut self, key: &str) -> Result<Option<u64>, StoreError>;
     /// Every revocation with the record of the certificate it revokes.
     fn revoked_certificates(
         &mut self,
@@ -205,6 +207,9 @@ impl Backend for MemoryBackend {
     fn is_burnt(&mut self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.state.tokens.contains_key(jti))
     }
+    fn key_birth(&mut self, key: &str) -> Result<Option<u64>, StoreError> {
+        Ok(rules::key_birth(&self.state, key)?)
+    }
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -217,6 +222,7 @@ enum Op {
     Certificate(String, Reply<Option<CertRecord>>),
     Revoked(Reply<Vec<(RevocationRecord, Option<CertRecord>)>>),
     IsBurnt(String, Reply<bool>),
+    KeyBirth(String, Reply<Option<u64>>),
     CrlNumber(u64, Reply<Option<u64>>),
     Ping(Reply<()>),
 }
@@ -447,6 +453,14 @@ impl Store {
             .await
     }
 
+    /// When the key `key` (a [`CertRecord::key`]) was first certified
+    /// here, if it was.
+    pub async fn key_birth(&self, key: &str) -> Result<Option<u64>> {
+        let owned = key.to_owned();
+        self.read(async |r| r.key_birth(key).await, |r| Op::KeyBirth(owned, r))
+            .await
+    }
+
     /// Whether a token id is burnt.
     pub async fn is_burnt(&self, jti: &str) -> Result<bool> {
         let owned = jti.to_owned();
@@ -524,6 +538,9 @@ fn writer(
                 }
                 Op::IsBurnt(jti, r) => {
                     let _ = r.send(backend.is_burnt(&jti));
+                }
+                Op::KeyBirth(key, r) => {
+                    let _ = r.send(backend.key_birth(&key));
                 }
             }
         }

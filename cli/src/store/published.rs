@@ -111,6 +111,18 @@ impl Visible {
         .certificate(serial)?)
     }
 
+    /// When the key `key` was first certified, if it was.
+    pub(crate) fn key_birth(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let view = self.index()?.view()?;
+        Ok(super::rules::key_birth(
+            &Layered {
+                top: &self.overlay,
+                base: &view,
+            },
+            key,
+        )?)
+    }
+
     /// Whether a token id is burnt.
     pub(crate) fn is_burnt(&self, jti: &str) -> Result<bool, StoreError> {
         let view = self.index()?.view()?;

@@ -77,6 +77,16 @@ impl Reader {
         }
     }
 
+    pub(super) async fn key_birth(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        match &self.0 {
+            ReaderKind::Embedded(p) => {
+                let key = key.to_owned();
+                Self::blocking(p, move |v| v.key_birth(&key)).await
+            }
+            ReaderKind::Postgres(pg) => pg.key_birth(key).await,
+        }
+    }
+
     pub(super) async fn is_burnt(&self, jti: &str) -> Result<bool, StoreError> {
         match &self.0 {
             ReaderKind::Embedded(p) => {

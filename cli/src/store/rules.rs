@@ -32,6 +32,19 @@ pub(crate) trait Lookup {
     fn pruned_before(&self) -> u64;
 }
 
+/// When the key `key` (a [`CertRecord::key`]) was first certified here:
+/// the earliest issuance of any certificate of it, whoever asked for it.
+/// A key's age counts from this, so a new token cannot make it young.
+pub(crate) fn key_birth(now: &impl Lookup, key: &str) -> Result<Option<u64>, String> {
+    let mut birth: Option<u64> = None;
+    for serial in now.same_key(key)? {
+        if let Some(c) = now.certificate(&serial)? {
+            birth = Some(birth.map_or(c.issued_at, |b| b.min(c.issued_at)));
+        }
+    }
+    Ok(birth)
+}
+
 /// Some of the CA's state, in memory: all of it for the in-memory store,
 /// what the log holds beyond the index for the durable one.
 #[derive(Debug, Default, Clone)]

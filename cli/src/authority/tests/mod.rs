@@ -58,6 +58,11 @@ struct Ca {
 }
 
 fn new_ca(seed: u64) -> Ca {
+    new_ca_with(seed, |_| {})
+}
+
+/// [`new_ca`] with its configuration changed by `configure` first.
+fn new_ca_with(seed: u64, configure: impl FnOnce(&mut CaConfig)) -> Ca {
     let mut rng = Seeded(seed);
     let t = UnixTime(T0 - 86_400);
     let root_key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
@@ -77,7 +82,7 @@ fn new_ca(seed: u64) -> Ca {
     .unwrap();
     let provisioner = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
     let (x, y) = provisioner.p256_coordinates().unwrap();
-    let config = CaConfig {
+    let mut config = CaConfig {
         version: 1,
         ca_url: URL.into(),
         provisioner: ProvisionerConfig {
@@ -96,7 +101,9 @@ fn new_ca(seed: u64) -> Ca {
         allow_node_on_ca_host: false,
         dns: Vec::new(),
         store: None,
+        max_key_age_secs: None,
     };
+    configure(&mut config);
     let certs = CaCerts {
         root_pem: issue::cert_pem(&root).unwrap(),
         intermediate_pem: issue::cert_pem(&int).unwrap(),
@@ -455,4 +462,5 @@ fn after_a_switch_the_new_intermediate_issues_and_the_old_one_keeps_its_crl() {
     assert!(later[0].active);
 }
 
+mod key_age;
 mod presented;

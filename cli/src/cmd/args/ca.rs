@@ -7,8 +7,8 @@ use clap::Args;
 use fedpki_core::crl::Reason;
 
 use super::super::values::{
-    ca_name, dns_name, fingerprint, host_port, leaf_lifetime, parse_duration, reason, serial,
-    token_ttl_limit,
+    ca_name, dns_name, fingerprint, host_port, key_age_limit, leaf_lifetime, parse_duration,
+    reason, serial, token_ttl_limit,
 };
 use super::{CaDir, PasswordArgs};
 
@@ -174,6 +174,7 @@ impl InstallArgs {
             allow_node_on_ca_host: self.node_on_ca_host.as_deref() == Some("allow"),
             store,
             dns: self.dns.clone(),
+            max_key_age_secs: self.max_key_age,
         })
     }
 }
@@ -244,6 +245,12 @@ pub(crate) struct InstallArgs {
     /// carries it and tokens made for it are accepted.
     #[arg(long = "dns", value_name = "NAME", value_parser = dns_name)]
     pub dns: Vec<String>,
+    /// The oldest a key may be at the end of any certificate for it
+    /// (s, m, h, d; at least 1d), counted from the first certificate of
+    /// that key in the ledger, whatever token asks: renewals are cut short
+    /// to it, then refused. On an existing CA, changes only this.
+    #[arg(long, value_name = "DURATION", value_parser = key_age_limit)]
+    pub max_key_age: Option<u64>,
     /// Replace an existing CA in DIR without asking.
     #[arg(long)]
     pub force: bool,

@@ -241,6 +241,10 @@ impl Backend for PgBackend {
         self.run(async |client| read::is_burnt(client, jti).await)
     }
 
+    fn key_birth(&mut self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.run(async |client| read::key_birth(client, key).await)
+    }
+
     fn next_crl_number(&mut self, at_least: u64) -> Result<Option<u64>, StoreError> {
         let at_least = i64::try_from(at_least).unwrap_or(i64::MAX);
         self.run(async |client| {

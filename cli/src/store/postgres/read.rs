@@ -86,6 +86,11 @@ impl PgReader {
     pub(crate) async fn is_burnt(&self, jti: &str) -> Result<bool, StoreError> {
         self.run(async |c| is_burnt(c, jti).await).await
     }
+
+    /// When the key `key` was first certified, if it was.
+    pub(crate) async fn key_birth(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        self.run(async |c| key_birth(c, key).await).await
+    }
 }
 
 /// Whether a token id is burnt.
@@ -95,6 +100,18 @@ pub(crate) async fn is_burnt(c: &impl GenericClient, jti: &str) -> Result<bool, 
             .await?
             .is_some(),
     )
+}
+
+/// When the key `key` was first certified, if it was.
+pub(crate) async fn key_birth(c: &impl GenericClient, key: &str) -> Result<Option<u64>, PgError> {
+    let row = c
+        .query_one(
+            "SELECT min(issued_at) FROM fedpki_certificates WHERE key = $1",
+            &[&key],
+        )
+        .await?;
+    let birth: Option<i64> = row.get(0);
+    Ok(birth.and_then(|b| u64::try_from(b).ok()))
 }
 
 const CERT_COLUMNS: &str = "serial, subject, sans, not_after, issued_at, der, key, issuer";
