@@ -1,7 +1,9 @@
 //! `pki install --max-key-age` on the real binary: a certificate is cut
 //! short to its key's age limit, and a renewal that would leave the key
-//! less than a day is refused with what to do. (The clock moved forward,
-//! and a new token for an old key, are in the authority's unit tests.)
+//! less than a day is refused with what to do; on replicas, the key's
+//! birth is read from the shared PostgreSQL ledger, so a new token for the
+//! same key does not make it young. (The clock moved forward is in the
+//! authority's unit tests.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
@@ -38,4 +40,52 @@ fn a_key_is_certified_up_to_its_age_limit_and_then_refused() {
         serde_json::from_slice(&std::fs::read(site.path("ca/config/ca.json")).unwrap()).unwrap();
     assert_eq!(config["maxKeyAgeSecs"], 365 * 86_400);
     refused(&site.pki("install -p @ca --max-key-age 12h"), "at least 1d");
+}
+
+#[test]
+fn a_replicas_shared_ledger_keeps_a_keys_birth_across_tokens() {
+    use fedpki_tests::postgres::Postgres;
+    use fedpki_tests::replicas::Replicas;
+    use fedpki_tests::tokens::{Provisioner, new_key};
+    let pg = Postgres::start();
+    pg.create_db("ca");
+    let r = Replicas::install(&pg.url("ca"), "--cert-lifetime 48h --max-key-age 1d");
+    let _a = r.serve("a", &[]);
+    let provisioner = Provisioner::of(&r.site.path("a"), &format!("localhost:{}", r.site.port));
+    let key = new_key();
+    let (status, _) = r
+        .request(
+            r.addr("a"),
+            "POST",
+            "/1.0/sign",
+            Some(provisioner.sign_body("node1", &key)),
+        )
+        .unwrap();
+    assert_eq!(status, 201);
+    // A new token for the same key, a second later: its birth is in the
+    // database, so less than a day would be left.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (status, body) = r
+        .request(
+            r.addr("a"),
+            "POST",
+            "/1.0/sign",
+            Some(provisioner.sign_body("node1", &key)),
+        )
+        .unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("make a new key"),
+        "{body}"
+    );
+    // Another key is certified.
+    let (status, _) = r
+        .request(
+            r.addr("a"),
+            "POST",
+            "/1.0/sign",
+            Some(provisioner.sign_body("node1", &new_key())),
+        )
+        .unwrap();
+    assert_eq!(status, 201);
 }
