@@ -59,16 +59,36 @@ async fn renew_once(files: &NodeFiles, node: &Node, host: &str, port: u16) -> Re
     Ok(answer.leaf)
 }
 
-/// When `--watch` renews: two thirds into the lifetime as issued (the
-/// minute a notBefore is backdated by is not counted).
-pub(crate) fn renewal_time(cert: &Certificate) -> UnixTime {
+/// Below this lifetime `--watch` renews at half-life (NVFlare's and
+/// short-lived certificates' custom), above it at two thirds.
+const SHORT_LIFETIME_SECS: u64 = 90 * 86_400;
+
+/// When `--watch` renews: `fraction` into the lifetime as issued (the
+/// minute a notBefore is backdated by is not counted); by default half of
+/// a lifetime under 90 days, two thirds of a longer one. Then a little
+/// earlier, by up to 5 % of the lifetime, by an amount drawn from the
+/// serial: the nodes of a federation certified in the same minute do not
+/// all renew in the same second, and a node's time stays the same across
+/// restarts.
+pub(crate) fn renewal_time(cert: &Certificate, fraction: Option<f64>) -> UnixTime {
     let (nb, na) = (cert.not_before().0, cert.not_after().0);
     let start = if na.saturating_sub(nb) > issue::BACKDATE_SECS {
         nb + issue::BACKDATE_SECS
     } else {
         nb
     };
-    UnixTime(start + na.saturating_sub(start) * 2 / 3)
+    let life = na.saturating_sub(start);
+    let fraction = fraction.unwrap_or(if life < SHORT_LIFETIME_SECS {
+        0.5
+    } else {
+        2.0 / 3.0
+    });
+    let serial = issue::serial_hex(cert);
+    let draw = fedpki_core::encoding::sha256(serial.as_bytes());
+    let permille = u64::from(u16::from_be_bytes([draw[0], draw[1]])) % 1000;
+    let jitter = life / 20 * permille / 1000;
+    let at = start + (life as f64 * fraction) as u64;
+    UnixTime(at.saturating_sub(jitter).max(start))
 }
 
 /// `pki renew`
@@ -90,7 +110,7 @@ pub(crate) fn renew(a: &RenewArgs) -> Result<()> {
     rt.block_on(watch(a, &host, port))
 }
 
-/// `pki renew --watch`: renew at two thirds of each lifetime, forever;
+/// `pki renew --watch`: renew at [`renewal_time`] of each certificate, forever;
 /// retry failures with a growing pause, stop on a refusal retrying cannot
 /// change (revoked, unknown).
 async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
@@ -99,7 +119,7 @@ async fn watch(a: &RenewArgs, host: &str, port: u16) -> Result<()> {
     loop {
         // Re-read every time: another tool may have replaced the files.
         let node = files.load()?;
-        let at = renewal_time(&node.leaf);
+        let at = renewal_time(&node.leaf, a.renew_at);
         let not_after = not_after_secs(&node.leaf);
         let t = now();
         if t.0 >= not_after {
@@ -288,4 +308,92 @@ fn revocation_status(
             &node.root,
             t,
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use fedpki_core::issue::{self, Issuer, Serial};
+    use fedpki_core::name::{San, Subject};
+    use fedpki_core::profile::{LeafUsage, Published};
+    use fedpki_core::{Entropy, KeyType, PrivateKey, SigningKey, UnixTime};
+
+    use super::renewal_time;
+
+    const T0: u64 = 1_800_000_000;
+    const DAY: u64 = 86_400;
+
+    struct Counter(u64);
+    impl Entropy for Counter {
+        fn fill(&mut self, dest: &mut [u8]) -> Result<(), fedpki_core::Error> {
+            for chunk in dest.chunks_mut(32) {
+                self.0 += 1;
+                let block = fedpki_core::encoding::sha256(&self.0.to_le_bytes());
+                chunk.copy_from_slice(&block[..chunk.len()]);
+            }
+            Ok(())
+        }
+    }
+
+    /// Leaves valid `days` from T0 (notBefore backdated a minute, as issued).
+    fn leaves(days: u64, n: usize) -> Vec<fedpki_core::Certificate> {
+        let mut rng = Counter(days);
+        let ca_key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
+        let root = issue::root_ca(
+            &ca_key,
+            "Root",
+            Serial::random(&mut rng).unwrap(),
+            UnixTime(T0),
+        )
+        .unwrap();
+        let issuer = Issuer {
+            cert: &root,
+            key: &ca_key,
+        };
+        let key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
+        (0..n)
+            .map(|_| {
+                issuer
+                    .leaf(
+                        &key.public_key(),
+                        &Subject::new("node1").unwrap(),
+                        &[San::parse("node1").unwrap()],
+                        LeafUsage::Node,
+                        Serial::random(&mut rng).unwrap(),
+                        UnixTime(T0 - issue::BACKDATE_SECS),
+                        UnixTime(T0 + days * DAY),
+                        &Published::default(),
+                    )
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn short_lifetimes_renew_at_half_life_long_ones_at_two_thirds_each_a_little_early() {
+        for (days, fraction) in [(30, 0.5), (1, 0.5), (365, 2.0 / 3.0)] {
+            let life = days * DAY;
+            let due = T0 + (life as f64 * fraction) as u64;
+            let times: Vec<u64> = leaves(days, 8)
+                .iter()
+                .map(|c| renewal_time(c, None).0)
+                .collect();
+            for t in &times {
+                assert!(
+                    *t <= due && *t >= due - life / 20,
+                    "{days} d: {t} not in 5 % before {due}"
+                );
+            }
+            // The jitter spreads a federation's renewals.
+            let mut distinct = times.clone();
+            distinct.dedup();
+            assert!(distinct.len() > 4, "{days} d: {times:?}");
+        }
+        // An operator's fraction wins.
+        let c = &leaves(30, 1)[0];
+        let at = renewal_time(c, Some(0.8)).0;
+        assert!(
+            (T0 + 24 * DAY - 30 * DAY / 20..=T0 + 24 * DAY).contains(&at),
+            "{at}"
+        );
+    }
 }

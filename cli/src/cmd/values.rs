@@ -72,6 +72,15 @@ pub(super) fn key_age_limit(s: &str) -> Result<u64, String> {
     Ok(secs)
 }
 
+pub(super) fn renew_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.1..=0.9).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "{s}: a fraction of the lifetime from 0.1 to 0.9 (0.5: half-life)"
+        )),
+    }
+}
+
 pub(super) fn token_ttl_limit(s: &str) -> Result<u64, String> {
     let secs = parse_duration(s)?;
     if !(60..=365 * 86400).contains(&secs) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use fedpki_core::KeyType;
 
-use super::super::values::{fingerprint, host_port, key_type};
+use super::super::values::{fingerprint, host_port, key_type, renew_fraction};
 
 /// The node a renew or verify works on: `-n NAME -c DIR`.
 #[derive(Debug, Args)]
@@ -40,10 +40,15 @@ pub(crate) struct RenewArgs {
     /// <certs-path>/ca.json).
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port)]
     pub ca_url: Option<String>,
-    /// Keep running: renew each time two thirds of the certificate's
-    /// lifetime have passed.
+    /// Keep running: renew each time half of the certificate's lifetime
+    /// has passed (two thirds of one of 90 days or more), a little earlier
+    /// by up to 5 % of it, different for each certificate.
     #[arg(long)]
     pub watch: bool,
+    /// With --watch: renew this far into each lifetime instead (0.1 to
+    /// 0.9).
+    #[arg(long, value_name = "FRACTION", requires = "watch", value_parser = renew_fraction)]
+    pub renew_at: Option<f64>,
     /// With --watch: a command run (by `sh -c`) after each renewal, e.g. to
     /// make the aggregator reload its certificate.
     #[arg(long, value_name = "CMD", requires = "watch")]
