@@ -1,6 +1,7 @@
 //! `pki install --max-key-age` on the real binary: a certificate is cut
 //! short to its key's age limit, and a renewal that would leave the key
-//! less than a day is refused with what to do; on replicas, the key's
+//! less than a day is refused with what to do, and `pki status` and the
+//! metrics count the keys near their limit; on replicas, the key's
 //! birth is read from the shared PostgreSQL ledger, so a new token for the
 //! same key does not make it young. (The clock moved forward is in the
 //! authority's unit tests.)
@@ -10,6 +11,20 @@
 use fedpki_tests::site::{Site, cert_at};
 use fedpki_tests::*;
 
+/// The metrics' text, over plain HTTP.
+fn scrape_metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        tcp,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).unwrap();
+    text
+}
+
 #[test]
 fn a_key_is_certified_up_to_its_age_limit_and_then_refused() {
     let site = Site::new();
@@ -17,7 +32,9 @@ fn a_key_is_certified_up_to_its_age_limit_and_then_refused() {
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(site.path("ca/config/ca.json")).unwrap()).unwrap();
     assert_eq!(config["maxKeyAgeSecs"], 86_400);
-    let server = site.serve("ca");
+    let metrics = free_port();
+    let bind = format!("127.0.0.1:{metrics}");
+    let server = site.serve_with("ca", &["--metrics-bind", &bind], &[]);
     let node = site.certify("ca", "node1");
     let cert = cert_at(&node.join("node1.crt"), 0);
     // Cut short to one day (the lifetime asked for two), from the key's
@@ -33,6 +50,25 @@ fn a_key_is_certified_up_to_its_age_limit_and_then_refused() {
     let out = site.renew(&node, "node1");
     refused(&out, "this key is 0 days old");
     assert!(stderr(&out).contains("make a new key"), "{}", stderr(&out));
+    // The operator sees it coming: the node's key (not the CA's own TLS
+    // key, which the limit does not bind) reaches its limit within 30 days.
+    let dir = site.path("ca");
+    let status = fedpki(
+        site.tmp.path(),
+        &["pki", "status", "-p", dir.to_str().unwrap(), "--json"],
+    );
+    let status: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(
+        status["certificates"]["keysAtAgeLimitIn30Days"], 1,
+        "{status}"
+    );
+    let scrape = scrape_metrics(metrics);
+    assert!(
+        scrape
+            .lines()
+            .any(|l| l == "fedpki_keys_near_age_limit_30d 1"),
+        "{scrape}"
+    );
     drop(server);
     // An existing CA takes a new limit without being replaced.
     ok(site.pki("install -p @ca --max-key-age 365d"));

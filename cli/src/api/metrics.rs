@@ -33,18 +33,18 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener> {
 }
 
 /// Answer scrapes on `listener` until the runtime stops.
-pub(crate) async fn serve(listener: TcpListener, store: Store) {
+pub(crate) async fn serve(listener: TcpListener, store: Store, key_age: KeyAge) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        let store = store.clone();
+        let (store, key_age) = (store.clone(), key_age.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let store = store.clone();
+                let (store, key_age) = (store.clone(), key_age.clone());
                 async move {
                     let resp = match (req.method(), req.uri().path()) {
-                        (&Method::GET, "/metrics") => scrape(&store).await,
+                        (&Method::GET, "/metrics") => scrape(&store, &key_age).await,
                         (_, "/metrics") => {
                             error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
                         }
@@ -63,7 +63,16 @@ pub(crate) async fn serve(listener: TcpListener, store: Store) {
 }
 
 /// The metrics, with the ledger's certificates in force read now.
-async fn scrape(store: &Store) -> Response<Full<Bytes>> {
+/// The CA's key-age limit and the key it does not bind (its own TLS key).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyAge {
+    /// `pki install --max-key-age`.
+    pub max_secs: Option<u64>,
+    /// The CA server's key pin.
+    pub server_key: Option<String>,
+}
+
+async fn scrape(store: &Store, key_age: &KeyAge) -> Response<Full<Bytes>> {
     let t = now().0;
     let (certificates, revocations) = match (store.certificates().await, store.revocations().await)
     {
@@ -75,10 +84,17 @@ async fn scrape(store: &Store) -> Response<Full<Bytes>> {
             );
         }
     };
-    let in_force = InForce::count(&certificates, &revocations, t, InForce::SOON);
+    let in_force = InForce::with_key_age(
+        &certificates,
+        &revocations,
+        t,
+        InForce::SOON,
+        (key_age.max_secs, key_age.server_key.as_deref()),
+    );
     let Some(text) = metrics::render(LedgerNow {
         valid: in_force.valid as u64,
         expiring_30d: in_force.expiring as u64,
+        keys_near_age_limit: in_force.keys_near_limit as u64,
         now: t,
     }) else {
         return error(StatusCode::NOT_FOUND, "metrics are off");

@@ -154,7 +154,11 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         let pruned = open.authority.store().prune(now().0).await?;
         if let Some(addr) = a.metrics_bind {
             let scrapes = crate::api::metrics::bind(addr).await?;
-            tokio::spawn(crate::api::metrics::serve(scrapes, store.clone()));
+            let key_age = crate::api::metrics::KeyAge {
+                max_secs: open.config.max_key_age_secs,
+                server_key: open.config.tls_key_sha256.clone(),
+            };
+            tokio::spawn(crate::api::metrics::serve(scrapes, store.clone(), key_age));
         }
         let listeners = crate::api::listen::Listeners::bind(listen)?;
         let addresses: Vec<String> = listeners

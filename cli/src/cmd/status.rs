@@ -43,6 +43,9 @@ struct Counts {
     valid: usize,
     expiring_in_30_days: usize,
     revoked: usize,
+    /// Keys whose age limit (`pki install --max-key-age`) falls within 30
+    /// days: their holders need a new key soon.
+    keys_at_age_limit_in_30_days: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,7 +68,13 @@ pub(crate) fn status(a: &StatusArgs) -> Result<std::process::ExitCode> {
     let location = a.ca.ledger(&config)?;
     let ledger = crate::store::Ledger::read_at(&location)?;
     let t = now().0;
-    let in_force = InForce::count(&ledger.certificates, &ledger.revocations, t, InForce::SOON);
+    let in_force = InForce::with_key_age(
+        &ledger.certificates,
+        &ledger.revocations,
+        t,
+        InForce::SOON,
+        (config.max_key_age_secs, config.tls_key_sha256.as_deref()),
+    );
     let crl = std::fs::read(paths.crl())
         .ok()
         .and_then(|der| fedpki_core::crl::Crl::parse(&der).ok())
@@ -96,6 +105,7 @@ pub(crate) fn status(a: &StatusArgs) -> Result<std::process::ExitCode> {
             valid: in_force.valid,
             expiring_in_30_days: in_force.expiring,
             revoked: ledger.revocations.len(),
+            keys_at_age_limit_in_30_days: in_force.keys_near_limit,
         },
         crl,
     };
@@ -138,6 +148,12 @@ fn print_status(s: &Status) {
         "certificates   {} issued, {} valid, {} of them expiring within 30 days, {} revoked",
         c.issued, c.valid, c.expiring_in_30_days, c.revoked
     );
+    if c.keys_at_age_limit_in_30_days > 0 {
+        println!(
+            "keys           {} reach their age limit within 30 days: their holders need a new key",
+            c.keys_at_age_limit_in_30_days
+        );
+    }
     match &s.crl {
         Some(crl) => println!(
             "CRL            number {}, signed {} ({} s ago), next update {}",

@@ -69,6 +69,7 @@ struct Metrics {
     crl_age: Gauge,
     valid: Gauge,
     expiring: Gauge,
+    keys_near_age_limit: Gauge,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -96,6 +97,7 @@ pub(crate) fn enable() {
             crl_age: Gauge::default(),
             valid: Gauge::default(),
             expiring: Gauge::default(),
+            keys_near_age_limit: Gauge::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -164,6 +166,11 @@ pub(crate) fn enable() {
             m.expiring.clone(),
         );
         r.register(
+            "keys_near_age_limit_30d",
+            "Keys whose age limit (pki install --max-key-age) falls within 30 days",
+            m.keys_near_age_limit.clone(),
+        );
+        r.register(
             "build",
             "The fedpki build serving",
             Info::new(Build {
@@ -226,6 +233,8 @@ pub(crate) struct LedgerNow {
     pub valid: u64,
     /// Of those, the ones that expire within 30 days.
     pub expiring_30d: u64,
+    /// Keys whose age limit falls within 30 days.
+    pub keys_near_age_limit: u64,
     /// Now, Unix seconds.
     pub now: u64,
 }
@@ -237,6 +246,7 @@ pub(crate) fn render(ledger: LedgerNow) -> Option<String> {
     let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     m.valid.set(gauge(ledger.valid));
     m.expiring.set(gauge(ledger.expiring_30d));
+    m.keys_near_age_limit.set(gauge(ledger.keys_near_age_limit));
     let signed = u64::try_from(m.crl_signed_at.get()).unwrap_or(0);
     if signed > 0 {
         m.crl_age.set(gauge(ledger.now.saturating_sub(signed)));

@@ -30,6 +30,9 @@ pub(crate) struct InForce {
     pub valid: usize,
     /// Of those, the ones that expire within `within` seconds.
     pub expiring: usize,
+    /// Keys of valid certificates whose age limit (see
+    /// [`InForce::with_key_age`]) falls within `within` seconds.
+    pub keys_near_limit: usize,
 }
 
 impl InForce {
@@ -54,6 +57,44 @@ impl InForce {
                 }
             }
         }
+        counts
+    }
+
+    /// [`InForce::count`], with the keys of valid node certificates whose
+    /// age limit (`max_key_age` from the key's first certificate, as the
+    /// authority reckons it) falls within `within` seconds. `server_key`:
+    /// the CA's own TLS key, which the limit does not bind.
+    pub(crate) fn with_key_age(
+        certificates: &[CertRecord],
+        revocations: &[RevocationRecord],
+        now: u64,
+        within: u64,
+        (max_key_age, server_key): (Option<u64>, Option<&str>),
+    ) -> Self {
+        let mut counts = Self::count(certificates, revocations, now, within);
+        let Some(max_age) = max_key_age else {
+            return counts;
+        };
+        let revoked: std::collections::HashSet<&str> =
+            revocations.iter().map(|r| r.serial.as_str()).collect();
+        let mut birth: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+        let bound = |c: &&CertRecord| !c.key.is_empty() && Some(c.key.as_str()) != server_key;
+        for c in certificates.iter().filter(bound) {
+            let b = birth.entry(c.key.as_str()).or_insert(c.issued_at);
+            *b = (*b).min(c.issued_at);
+        }
+        let near: std::collections::HashSet<&str> = certificates
+            .iter()
+            .filter(bound)
+            .filter(|c| c.not_after > now && !revoked.contains(c.serial.as_str()))
+            .filter(|c| {
+                birth
+                    .get(c.key.as_str())
+                    .is_some_and(|b| b.saturating_add(max_age) <= now.saturating_add(within))
+            })
+            .map(|c| c.key.as_str())
+            .collect();
+        counts.keys_near_limit = near.len();
         counts
     }
 }
