@@ -1,7 +1,7 @@
 //! `pki install --max-key-age` on the real binary: a certificate is cut
 //! short to its key's age limit, and a renewal that would leave the key
-//! less than a day is refused with what to do, and `pki status` and the
-//! metrics count the keys near their limit; on replicas, the key's
+//! less than a day is refused with what to do, and `pki status`, `pki
+//! list` and the metrics show the keys near their limit; on replicas, the key's
 //! birth is read from the shared PostgreSQL ledger, so a new token for the
 //! same key does not make it young. (The clock moved forward is in the
 //! authority's unit tests.)
@@ -69,6 +69,22 @@ fn a_key_is_certified_up_to_its_age_limit_and_then_refused() {
             .any(|l| l == "fedpki_keys_near_age_limit_30d 1"),
         "{scrape}"
     );
+    let near = fedpki(
+        site.tmp.path(),
+        &[
+            "pki",
+            "list",
+            "-p",
+            dir.to_str().unwrap(),
+            "--json",
+            "--key-limit-within",
+            "30d",
+        ],
+    );
+    let near: Vec<serde_json::Value> = serde_json::from_str(&stdout(&near)).unwrap();
+    assert_eq!(near.len(), 1, "{near:?}");
+    assert_eq!(near[0]["subject"], "node1");
+    assert!(near[0]["keyLimit"].is_string(), "{near:?}");
     drop(server);
     // An existing CA takes a new limit without being replaced.
     ok(site.pki("install -p @ca --max-key-age 365d"));

@@ -49,8 +49,15 @@ pub(crate) struct ListRow {
     /// The key id (hex) of the CA that signed it: which intermediate (its
     /// CRL is GET /crl/ISSUER), or the root in a root folder's ledger.
     pub issuer: String,
+    /// When its key reaches the CA's age limit (`pki install
+    /// --max-key-age`, from the key's first certificate): a node's, when
+    /// the CA has a limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_limit: Option<String>,
     #[serde(skip)]
     not_after_secs: u64,
+    #[serde(skip)]
+    key_limit_secs: Option<u64>,
 }
 
 /// What a ledger's records are, by the folder it belongs to.
@@ -95,6 +102,15 @@ pub(crate) fn rows(ledger: &Ledger, folder: &Folder, now: u64) -> Vec<ListRow> {
         .iter()
         .map(|(old, new)| (old.as_str(), new.as_str()))
         .collect();
+    let max_key_age = match folder {
+        Folder::Ca(config) => config.max_key_age_secs,
+        Folder::Root => None,
+    };
+    let mut birth: HashMap<&str, u64> = HashMap::new();
+    for c in &ledger.certificates {
+        let b = birth.entry(c.key.as_str()).or_insert(c.issued_at);
+        *b = (*b).min(c.issued_at);
+    }
     let mut certs: Vec<&CertRecord> = ledger.certificates.iter().collect();
     certs.sort_by(|a, b| a.issued_at.cmp(&b.issued_at).then(a.serial.cmp(&b.serial)));
     // The CA's server takes a new certificate at each start and renewal:
@@ -108,6 +124,9 @@ pub(crate) fn rows(ledger: &Ledger, folder: &Folder, now: u64) -> Vec<ListRow> {
         .into_iter()
         .map(|c| {
             let r = revoked.get(c.serial.as_str());
+            let key_limit = max_key_age
+                .filter(|_| folder.kind(c) == "node" && !c.key.is_empty())
+                .and_then(|age| birth.get(c.key.as_str()).map(|b| b.saturating_add(age)));
             let next = successor.get(c.serial.as_str()).map(|s| (*s).to_owned());
             let next = match (&serving, folder.kind(c)) {
                 (Some(newest), "server") if next.is_none() && *newest != c.serial => {
@@ -138,7 +157,9 @@ pub(crate) fn rows(ledger: &Ledger, folder: &Folder, now: u64) -> Vec<ListRow> {
                 revoked_at: r.map(|r| time_text(r.revoked_at)),
                 successor: next,
                 issuer: c.issuer.clone(),
+                key_limit: key_limit.map(time_text),
                 not_after_secs: c.not_after,
+                key_limit_secs: key_limit,
             }
         })
         .collect()
@@ -158,6 +179,12 @@ fn wanted(a: &ListArgs, row: &ListRow, now: u64) -> bool {
         && a.issuer
             .as_deref()
             .is_none_or(|k| row.issuer.starts_with(&k.to_ascii_lowercase()))
+        && a.key_limit_within.is_none_or(|within| {
+            row.status == "valid"
+                && row
+                    .key_limit_secs
+                    .is_some_and(|l| l <= now.saturating_add(within))
+        })
 }
 
 /// Write the rows as `a` asks. A reader that went away (`| head`) ends

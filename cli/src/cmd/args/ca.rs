@@ -55,6 +55,10 @@ pub(crate) struct ListArgs {
     /// Only valid certificates that expire within DURATION (30d, 12h).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub expiring: Option<u64>,
+    /// Only valid node certificates whose key reaches the CA's age limit
+    /// (`pki install --max-key-age`) within DURATION: new keys needed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub key_limit_within: Option<u64>,
     /// Only certificates whose subject or a SAN contains TEXT.
     #[arg(long, value_name = "TEXT")]
     pub subject: Option<String>,
