@@ -104,40 +104,23 @@ fn a_replicas_shared_ledger_keeps_a_keys_birth_across_tokens() {
     let r = Replicas::install(&pg.url("ca"), "--cert-lifetime 48h --max-key-age 1d");
     let _a = r.serve("a", &[]);
     let provisioner = Provisioner::of(&r.site.path("a"), &format!("localhost:{}", r.site.port));
+    // A sign request with a new token for `key`: status and body.
+    let sign = |key: &fedpki_core::PrivateKey| {
+        let body = provisioner.sign_body("node1", key);
+        r.request(r.addr("a"), "POST", "/1.0/sign", Some(body))
+            .unwrap()
+    };
     let key = new_key();
-    let (status, _) = r
-        .request(
-            r.addr("a"),
-            "POST",
-            "/1.0/sign",
-            Some(provisioner.sign_body("node1", &key)),
-        )
-        .unwrap();
-    assert_eq!(status, 201);
+    assert_eq!(sign(&key).0, 201);
     // A new token for the same key, a second later: its birth is in the
     // database, so less than a day would be left.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let (status, body) = r
-        .request(
-            r.addr("a"),
-            "POST",
-            "/1.0/sign",
-            Some(provisioner.sign_body("node1", &key)),
-        )
-        .unwrap();
+    let (status, body) = sign(&key);
     assert_eq!(status, 403, "{body}");
     assert!(
         body["message"].as_str().unwrap().contains("make a new key"),
         "{body}"
     );
     // Another key is certified.
-    let (status, _) = r
-        .request(
-            r.addr("a"),
-            "POST",
-            "/1.0/sign",
-            Some(provisioner.sign_body("node1", &new_key())),
-        )
-        .unwrap();
-    assert_eq!(status, 201);
+    assert_eq!(sign(&new_key()).0, 201);
 }
