@@ -3,7 +3,8 @@
 //! less than a day is refused with what to do, and `pki status`, `pki
 //! list` and the metrics show the keys near their limit; on replicas, the key's
 //! birth is read from the shared PostgreSQL ledger, so a new token for the
-//! same key does not make it young. (The clock moved forward is in the
+//! same key does not make it young, and a database that cannot be read
+//! is said to be unavailable. (The clock moved forward is in the
 //! authority's unit tests.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
@@ -123,4 +124,21 @@ fn a_replicas_shared_ledger_keeps_a_keys_birth_across_tokens() {
     );
     // Another key is certified.
     assert_eq!(sign(&new_key()).0, 201);
+    // The database away: the key's birth cannot be read, and the CA says
+    // so as it does for a write (503, /health), not as a failure of its own.
+    pg.down();
+    let (status, body) = sign(&new_key());
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("database is unavailable"),
+        "{body}"
+    );
+    let (status, health) = r.request(r.addr("a"), "GET", "/health", None).unwrap();
+    assert_eq!(
+        (status, &health["store"]),
+        (503, &serde_json::json!("database unavailable"))
+    );
 }

@@ -414,10 +414,25 @@ impl Store {
         if self.failure().is_none()
             && let Some(reader) = &self.shared.reader
         {
+            // A read reaches the shared database as a write does: it sets
+            // or clears the same flag (`/health`, and the 503 it answers).
+            let reached = |yes: bool| {
+                if let Some(flag) = &self.shared.unavailable {
+                    flag.store(!yes, Ordering::SeqCst);
+                }
+            };
             match direct(reader).await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    reached(true);
+                    return Ok(v);
+                }
                 Err(_) if reader.writer_may_answer() => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    if matches!(e, StoreError::Unavailable(_)) {
+                        reached(false);
+                    }
+                    return Err(e.into());
+                }
             }
         }
         self.ask(queued).await
