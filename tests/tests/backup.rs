@@ -178,3 +178,23 @@ fn a_damaged_or_foreign_archive_is_refused_and_nothing_is_restored() {
     assert!(left.is_empty(), "{left:?}");
     ok(site.bare("restore @good.zip -p @fine"));
 }
+
+#[test]
+fn a_ca_killed_mid_flight_is_backed_up_from_its_log() {
+    let site = Site::new();
+    ok(site.pki("install -p @ca --ca-url $URL"));
+    let server = site.serve("ca");
+    let node = site.certify("ca", "node1");
+    let serial = serial_of(&node, "node1");
+    // kill -9: the index is left unclosed, which redb will not open
+    // read-only; the log holds everything answered.
+    server.kill();
+    ok(site.bare("backup -p @ca -o @crashed.zip"));
+    ok(site.bare("restore @crashed.zip -p @restored"));
+    let held: Vec<String> = site
+        .list("restored")
+        .iter()
+        .map(|r| r["serial"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(held.contains(&serial), "{held:?}");
+}

@@ -180,9 +180,12 @@ fn read_from(path: &Path, offset: u64) -> Result<Vec<u8>> {
 /// whole entry. The log alone rebuilds the index, so it is the ledger.
 pub(crate) fn log_snapshot(paths: &StorePaths) -> Result<(Vec<u8>, log::Head)> {
     let indexed = if paths.index.exists() {
+        // An index a crash left unclosed cannot be opened read-only (redb
+        // would repair it): the log alone is the ledger, and its whole
+        // entries are copied, checked from the first.
         index::read_only(&paths.index)
             .and_then(|view| view.head())
-            .map_err(|e| CliError::Store(format!("cannot read {}: {e}", paths.index.display())))?
+            .unwrap_or_default()
     } else {
         log::Head::default()
     };
