@@ -29,6 +29,7 @@ mod commit;
 mod crl;
 mod csr;
 mod issuers;
+mod key_age;
 mod platform;
 mod refusal;
 mod renew;
@@ -43,10 +44,6 @@ pub(crate) use self::platform::Platform;
 use refusal::internal;
 pub(crate) use refusal::{Refusal, Why};
 pub(crate) use revoke::normalize_serial;
-
-/// The least validity a certificate of an ageing key may have: below it,
-/// the key is refused instead.
-const MIN_KEY_LIFE_LEFT: u64 = 86_400;
 
 /// An issued certificate and its chain.
 #[derive(Debug, Clone)]
@@ -343,45 +340,6 @@ impl Authority {
         self.check_not_ca_host(subject, sans)?;
         let not_after = self.not_after(now, birth)?;
         self.issue_as(public_key, subject, sans, LeafUsage::Node, not_after, now)
-    }
-
-    /// When the key was first certified here, when the CA limits key age
-    /// (else not looked up: `None`).
-    async fn key_birth(&self, key: &PublicKey) -> Result<Option<u64>, Refusal> {
-        if self.config.max_key_age_secs.is_none() {
-            return Ok(None);
-        }
-        self.store
-            .key_birth(&key.pin())
-            .await
-            .map_err(|e| self.store_failed(e))
-    }
-
-    /// A node certificate's notAfter: the CA's lifetime, cut short to the
-    /// key's age limit (`max_key_age_secs` from its `birth`, or from now
-    /// for a new key); refused when less than a day would be left, so the
-    /// holder makes a new key rather than renewing ever more often.
-    fn not_after(&self, now: UnixTime, birth: Option<u64>) -> Result<UnixTime, Refusal> {
-        let planned = now.plus(self.config.leaf_lifetime_secs);
-        let Some(max_age) = self.config.max_key_age_secs else {
-            return Ok(planned);
-        };
-        let born = birth.unwrap_or(now.0).min(now.0);
-        let limit = UnixTime(born).plus(max_age);
-        if limit.0 < now.0.saturating_add(MIN_KEY_LIFE_LEFT) {
-            let days = |s: u64| s / 86_400;
-            return Err(Refusal::new(
-                Why::Forbidden,
-                format!(
-                    "this key is {} days old (first certified here {}) and this CA certifies a \
-                     key for at most {} days: make a new key (a new CSR) and ask again",
-                    days(now.0 - born),
-                    UnixTime(born),
-                    days(max_age)
-                ),
-            ));
-        }
-        Ok(UnixTime(planned.0.min(limit.0)))
     }
 
     /// A node is not given the CA's own host names (unless its operator

@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use super::events::{Event, Issuance};
 
 /// Every reason a refusal is counted under (a label's values stay few).
-pub(crate) const REFUSAL_REASONS: [&str; 9] = [
+pub(crate) const REFUSAL_REASONS: [&str; 8] = [
     "malformed",
     "not_authorized",
     "forbidden",
@@ -25,7 +25,6 @@ pub(crate) const REFUSAL_REASONS: [&str; 9] = [
     "unavailable",
     "internal",
     "rate_limited",
-    "bad_request",
 ];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -39,29 +39,8 @@ impl InForce {
     /// "Expiring soon": within 30 days.
     pub(crate) const SOON: u64 = 30 * 24 * 3600;
 
-    /// Count `certificates` at `now`, given the `revocations`.
-    pub(crate) fn count(
-        certificates: &[CertRecord],
-        revocations: &[RevocationRecord],
-        now: u64,
-        within: u64,
-    ) -> Self {
-        let revoked: std::collections::HashSet<&str> =
-            revocations.iter().map(|r| r.serial.as_str()).collect();
-        let mut counts = Self::default();
-        for c in certificates {
-            if c.not_after > now && !revoked.contains(c.serial.as_str()) {
-                counts.valid += 1;
-                if c.not_after <= now.saturating_add(within) {
-                    counts.expiring += 1;
-                }
-            }
-        }
-        counts
-    }
-
-    /// [`InForce::count`], with the keys of valid node certificates whose
-    /// age limit (`max_key_age` from the key's first certificate, as the
+    /// Count `certificates` at `now`, given the `revocations`, with the
+    /// keys of valid node certificates whose age limit (`max_key_age` from the key's first certificate, as the
     /// authority reckons it) falls within `within` seconds. `server_key`:
     /// the CA's own TLS key, which the limit does not bind.
     pub(crate) fn with_key_age(
@@ -71,29 +50,33 @@ impl InForce {
         within: u64,
         (max_key_age, server_key): (Option<u64>, Option<&str>),
     ) -> Self {
-        let mut counts = Self::count(certificates, revocations, now, within);
-        let Some(max_age) = max_key_age else {
-            return counts;
-        };
-        let revoked: std::collections::HashSet<&str> =
-            revocations.iter().map(|r| r.serial.as_str()).collect();
-        let mut birth: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-        let bound = |c: &&CertRecord| !c.key.is_empty() && Some(c.key.as_str()) != server_key;
-        for c in certificates.iter().filter(bound) {
-            let b = birth.entry(c.key.as_str()).or_insert(c.issued_at);
-            *b = (*b).min(c.issued_at);
+        use std::collections::{HashMap, HashSet};
+        let revoked: HashSet<&str> = revocations.iter().map(|r| r.serial.as_str()).collect();
+        let soon = now.saturating_add(within);
+        let bound = |c: &CertRecord| !c.key.is_empty() && Some(c.key.as_str()) != server_key;
+        let mut birth: HashMap<&str, u64> = HashMap::new();
+        if max_key_age.is_some() {
+            for c in certificates.iter().filter(|c| bound(c)) {
+                let b = birth.entry(c.key.as_str()).or_insert(c.issued_at);
+                *b = (*b).min(c.issued_at);
+            }
         }
-        let near: std::collections::HashSet<&str> = certificates
-            .iter()
-            .filter(bound)
-            .filter(|c| c.not_after > now && !revoked.contains(c.serial.as_str()))
-            .filter(|c| {
-                birth
-                    .get(c.key.as_str())
-                    .is_some_and(|b| b.saturating_add(max_age) <= now.saturating_add(within))
-            })
-            .map(|c| c.key.as_str())
-            .collect();
+        let mut counts = Self::default();
+        let mut near: HashSet<&str> = HashSet::new();
+        for c in certificates {
+            if c.not_after <= now || revoked.contains(c.serial.as_str()) {
+                continue;
+            }
+            counts.valid += 1;
+            if c.not_after <= soon {
+                counts.expiring += 1;
+            }
+            let limit =
+                max_key_age.and_then(|age| Some(birth.get(c.key.as_str())?.saturating_add(age)));
+            if bound(c) && limit.is_some_and(|l| l <= soon) {
+                near.insert(c.key.as_str());
+            }
+        }
         counts.keys_near_limit = near.len();
         counts
     }
