@@ -177,6 +177,16 @@ fn a_damaged_or_foreign_archive_is_refused_and_nothing_is_restored() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
     ok(site.bare("restore @good.zip -p @fine"));
+    // A manifest that says a key was world-readable does not make it so.
+    tamper(
+        &good,
+        &site.path("loose.zip"),
+        "manifest.json",
+        "data.replace(b'\"mode\": 384', b'\"mode\": 420')",
+    );
+    ok(site.bare("restore @loose.zip -p @loose"));
+    let key = site.path("loose/secrets/intermediate_ca_key");
+    assert_eq!(key.metadata().unwrap().permissions().mode() & 0o777, 0o600);
 }
 
 #[test]

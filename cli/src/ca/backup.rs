@@ -278,12 +278,17 @@ fn unpack(
                 format!("{} is damaged (its SHA-256 is not the manifest's)", f.path),
             ));
         }
+        let private = f.path.starts_with("secrets/") || f.path.starts_with("db/");
         if let Some(folder) = target.parent() {
-            let private = f.path.starts_with("secrets/") || f.path.starts_with("db/");
             sys::create_dir(folder, private)?;
         }
-        // Keys and the ledger stay private, whatever the archive says.
-        let mode = if f.mode & 0o077 == 0 { 0o600 } else { 0o644 };
+        // Keys and the ledger stay private, whatever the archive says; any
+        // other file private in the folder stays so.
+        let mode = if private || f.mode & 0o077 == 0 {
+            0o600
+        } else {
+            0o644
+        };
         sys::write_atomic(&target, &data, mode)?;
     }
     Ok(())
