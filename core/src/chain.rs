@@ -131,6 +131,29 @@ pub fn common_name(cert: &Certificate) -> Option<alloc::string::String> {
     }
 }
 
+/// The role a roster put in the certificate's subject (PKCS #9
+/// unstructuredName, where NVFlare reads it), if any.
+pub fn subject_role(cert: &Certificate) -> Option<alloc::string::String> {
+    const UNSTRUCTURED_NAME: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.2");
+    let subject = cert.x509().tbs_certificate().subject();
+    subject.iter().find_map(|atv| {
+        if atv.oid != UNSTRUCTURED_NAME {
+            return None;
+        }
+        let value = &atv.value;
+        value
+            .decode_as::<der::asn1::Utf8StringRef<'_>>()
+            .map(|s| alloc::string::String::from(s.as_str()))
+            .or_else(|_| {
+                value
+                    .decode_as::<der::asn1::Ia5StringRef<'_>>()
+                    .map(|s| alloc::string::String::from(s.as_str()))
+            })
+            .ok()
+    })
+}
+
 /// The certificate's DNS and IP SANs, sorted.
 pub fn sans(cert: &Certificate) -> Vec<San> {
     let mut out: Vec<San> = match cert

@@ -19,7 +19,8 @@ use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
 use crate::profile::{
-    IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile, cn_name,
+    IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile, SubjectAttributes,
+    cn_name, subject_name,
 };
 use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
@@ -258,13 +259,47 @@ impl Issuer<'_> {
         not_after: UnixTime,
         published: &Published,
     ) -> Result<Certificate, Error> {
+        let plain = SubjectAttributes::default();
+        let window = (not_before, not_after);
+        self.leaf_with(
+            subject_key,
+            (subject, &plain),
+            sans,
+            usage,
+            serial,
+            window,
+            published,
+        )
+    }
+
+    /// [`Issuer::leaf`] whose subject also carries `attributes` (a
+    /// federation roster's organisation and role), each 1 to 64 printable
+    /// characters.
+    #[allow(clippy::too_many_arguments)] // as `leaf`, with the attributes
+    pub fn leaf_with(
+        &self,
+        subject_key: &PublicKey,
+        (subject, attributes): (&Subject, &SubjectAttributes),
+        sans: &[San],
+        usage: LeafUsage,
+        serial: Serial,
+        (not_before, not_after): (UnixTime, UnixTime),
+        published: &Published,
+    ) -> Result<Certificate, Error> {
+        for value in [&attributes.organization, &attributes.role]
+            .into_iter()
+            .flatten()
+        {
+            crate::name::check_ca_name(value)?;
+        }
         if sans.is_empty() {
             return Err(Error::Policy(
                 "a leaf certificate needs at least one SAN".into(),
             ));
         }
         let profile = LeafProfile {
-            subject: cn_name(subject.as_str()).map_err(|e| malformed("name", e))?,
+            subject: subject_name(subject.as_str(), attributes)
+                .map_err(|e| malformed("name", e))?,
             issuer: self.cert.x509().tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),
             sans: sans.to_vec(),
@@ -587,6 +622,57 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("expires"), "{err}");
+    }
+
+    #[test]
+    fn a_roster_leaf_carries_its_organisation_role_and_uri_sans() {
+        let ca = ca(43);
+        let rng = &mut TestEntropy(44);
+        let key = PrivateKey::generate(KeyType::P256, rng).unwrap();
+        let subject = crate::name::Subject::new("admin1").unwrap();
+        let study = "https://nvidia.com/nvflare/v1/project/demo/study/lung";
+        let sans = crate::name::San::parse_set(&["admin1", study]).unwrap();
+        let attributes = SubjectAttributes {
+            organization: Some("Hospital A".into()),
+            role: Some("lead".into()),
+        };
+        let issuer = Issuer {
+            cert: &ca.int,
+            key: &ca.int_key,
+        };
+        let leaf = issuer
+            .leaf_with(
+                &key.public_key(),
+                (&subject, &attributes),
+                &sans,
+                LeafUsage::TlsClient,
+                Serial::random(rng).unwrap(),
+                (NOW, NOW.plus(3600)),
+                &Default::default(),
+            )
+            .unwrap();
+        let name = leaf.x509().tbs_certificate().subject().to_der().unwrap();
+        let has = |needle: &[u8]| name.windows(needle.len()).any(|w| w == needle);
+        assert!(has(b"Hospital A") && has(b"lead"));
+        // unstructuredName's OID, 1.2.840.113549.1.9.2.
+        assert!(has(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x02]));
+        assert_eq!(crate::chain::sans(&leaf), sans);
+        check_leaf_is_ours(&leaf, &key.public_key(), &subject, &sans).unwrap();
+        verify_chain(&leaf, &ca.int, &ca.root, NOW, &RUST_CRYPTO).unwrap();
+        let control = SubjectAttributes {
+            organization: Some("a\nb".into()),
+            role: None,
+        };
+        let refused = issuer.leaf_with(
+            &key.public_key(),
+            (&subject, &control),
+            &sans,
+            LeafUsage::TlsClient,
+            Serial::random(rng).unwrap(),
+            (NOW, NOW.plus(3600)),
+            &Default::default(),
+        );
+        assert!(refused.is_err(), "a control character in O is refused");
     }
 
     #[test]

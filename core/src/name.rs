@@ -50,22 +50,29 @@ impl fmt::Display for Subject {
     }
 }
 
-/// A subject alternative name: a DNS name (lower-cased) or an IP address.
+/// A subject alternative name: a DNS name (lower-cased), an IP address or
+/// a URI with a host (NVFlare's study memberships, SPIFFE IDs).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum San {
     /// `dNSName`.
     Dns(String),
     /// `iPAddress`.
     Ip(IpAddr),
+    /// `uniformResourceIdentifier`, as [`San::uri`] checked it.
+    Uri(String),
 }
 
 impl San {
-    /// An IP address when `s` parses as one, else a DNS name, which must be
-    /// 1–253 characters of labels of 1–63 letters, digits, `-` or `_`, not
+    /// An IP address when `s` parses as one, a URI when it has a scheme
+    /// (`https://…`, step-ca's rule), else a DNS name, which must be 1–253
+    /// characters of labels of 1–63 letters, digits, `-` or `_`, not
     /// starting or ending with `-`.
     pub fn parse(s: &str) -> Result<Self, Error> {
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Ok(Self::Ip(ip));
+        }
+        if s.contains("://") {
+            return Self::uri(s);
         }
         let lower = s.to_ascii_lowercase();
         let name = lower.strip_suffix('.').unwrap_or(&lower);
@@ -93,6 +100,69 @@ impl San {
             }
         }
         Ok(Self::Dns(name.into()))
+    }
+
+    /// A URI SAN: `scheme://host[:port][/path][?query]`, the scheme
+    /// (letters, digits, `+`, `-`, `.`) and the host (a DNS name, as
+    /// [`San::parse`]) lower-cased, every other character an RFC 3986
+    /// unreserved or reserved one or a `%` followed by two hex digits, at
+    /// most 1024 characters. No user part and no fragment: nothing a
+    /// reader could take for another name.
+    pub fn uri(s: &str) -> Result<Self, Error> {
+        let bad = |why: &str| {
+            Error::InvalidName(alloc::format!("\"{}\" is not a URI: {why}", escaped(s)))
+        };
+        if s.len() > 1024 {
+            return Err(bad("it has more than 1024 characters"));
+        }
+        let (scheme, rest) = s
+            .split_once("://")
+            .ok_or_else(|| bad("it has no scheme://"))?;
+        let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if !scheme_ok {
+            return Err(bad(
+                "the scheme must be a letter then letters, digits, '+', '-' or '.'",
+            ));
+        }
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if authority.contains('@') {
+            return Err(bad("a user part (user@) is not allowed"));
+        }
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                host
+            }
+            Some(_) => return Err(bad("the port must be digits")),
+            None => authority,
+        };
+        let Ok(Self::Dns(_)) = Self::parse(host) else {
+            return Err(bad("the host must be a DNS name"));
+        };
+        let mut bytes = tail.bytes();
+        while let Some(b) = bytes.next() {
+            let ok = match b {
+                b'%' => {
+                    let hex = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_hexdigit());
+                    hex(bytes.next()) && hex(bytes.next())
+                }
+                b'#' => false,
+                _ => b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b),
+            };
+            if !ok {
+                return Err(bad(
+                    "only letters, digits, -._~!$&'()*+,;=:@/? and %XX escapes may follow the host",
+                ));
+            }
+        }
+        Ok(Self::Uri(alloc::format!(
+            "{}://{}{tail}",
+            scheme.to_ascii_lowercase(),
+            authority.to_ascii_lowercase()
+        )))
     }
 
     /// Parse a list, removing duplicates and sorting, so two lists with the
@@ -130,6 +200,7 @@ impl fmt::Display for San {
         match self {
             Self::Dns(d) => f.write_str(d),
             Self::Ip(ip) => write!(f, "{ip}"),
+            Self::Uri(u) => f.write_str(u),
         }
     }
 }
@@ -248,5 +319,38 @@ mod tests {
         assert!(San::parse(&alloc::format!("{}.com", "a".repeat(64))).is_err());
         let set = San::parse_set(&["b", "a", "B"]).unwrap();
         assert_eq!(set, [San::Dns("a".into()), San::Dns("b".into())]);
+    }
+
+    #[test]
+    fn uri_sans() {
+        let study = "https://nvidia.com/nvflare/v1/project/demo%20x/study/lung-1";
+        assert_eq!(San::parse(study).unwrap(), San::Uri(study.into()));
+        assert_eq!(
+            San::parse("HTTPS://Example.ORG:8443/A?b=1").unwrap(),
+            San::Uri("https://example.org:8443/A?b=1".into())
+        );
+        assert_eq!(
+            San::parse("spiffe://fl.example/site/1").unwrap(),
+            San::Uri("spiffe://fl.example/site/1".into())
+        );
+        for bad in [
+            "https://",
+            "https://a b/",
+            "https://user@host/",
+            "https://host:x/",
+            "https://host/a b",
+            "https://host/%zz",
+            "https://host/%2",
+            "https://host/#frag",
+            "https://host/\u{202e}",
+            "1http://host/",
+            "https://-host/",
+            "https://10.0.0.1/",
+        ] {
+            let e = San::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("not a URI"), "{bad:?}: {e}");
+            assert!(e.is_ascii(), "the error prints the URI escaped: {e}");
+        }
+        assert!(San::uri(&alloc::format!("https://h/{}", "a".repeat(1024))).is_err());
     }
 }

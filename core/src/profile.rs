@@ -271,6 +271,7 @@ pub(crate) fn general_name(san: &San) -> der::Result<GeneralName> {
         San::Ip(core::net::IpAddr::V6(v6)) => {
             GeneralName::IpAddress(OctetString::new(v6.octets())?)
         }
+        San::Uri(u) => GeneralName::UniformResourceIdentifier(Ia5String::new(u)?),
     })
 }
 
@@ -287,22 +288,51 @@ pub(crate) fn san_of(name: &GeneralName) -> Option<San> {
                 .map(|b| San::Ip(core::net::IpAddr::from(b))),
             _ => None,
         },
+        GeneralName::UniformResourceIdentifier(u) => San::uri(u.as_str()).ok(),
         _ => None,
     }
 }
 
 /// `CN=<cn>` as a UTF8String, the way step and OpenSSL write it.
 pub(crate) fn cn_name(cn: &str) -> der::Result<Name> {
+    subject_name(cn, &SubjectAttributes::default())
+}
+
+/// What a node's subject says besides its name: the `O` and the role, in
+/// the attribute NVFlare reads it from (PKCS #9 unstructuredName).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectAttributes {
+    /// organizationName.
+    pub organization: Option<alloc::string::String>,
+    /// unstructuredName (1.2.840.113549.1.9.2): the participant's role.
+    pub role: Option<alloc::string::String>,
+}
+
+/// `CN=<cn>[, O=<org>][, unstructuredName=<role>]`, each a UTF8String in
+/// its own RDN, in that order (NVFlare's `x509_name`).
+pub(crate) fn subject_name(cn: &str, attributes: &SubjectAttributes) -> der::Result<Name> {
     use der::Decode;
     use x509_cert::attr::AttributeTypeAndValue;
     use x509_cert::name::{RdnSequence, RelativeDistinguishedName};
-    let value = der::asn1::Any::new(Tag::Utf8String, cn.as_bytes())?;
-    let mut rdn = RelativeDistinguishedName::default();
-    rdn.insert(AttributeTypeAndValue {
-        oid: const_oid::db::rfc4519::CN,
-        value,
-    })?;
+    const UNSTRUCTURED_NAME: const_oid::ObjectIdentifier =
+        const_oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.2");
     let mut seq = RdnSequence::default();
-    seq.push(rdn);
+    let parts = [
+        (const_oid::db::rfc4519::CN, Some(cn)),
+        (
+            const_oid::db::rfc4519::O,
+            attributes.organization.as_deref(),
+        ),
+        (UNSTRUCTURED_NAME, attributes.role.as_deref()),
+    ];
+    for (oid, value) in parts {
+        let Some(value) = value else { continue };
+        let mut rdn = RelativeDistinguishedName::default();
+        rdn.insert(AttributeTypeAndValue {
+            oid,
+            value: der::asn1::Any::new(Tag::Utf8String, value.as_bytes())?,
+        })?;
+        seq.push(rdn);
+    }
     Name::from_der(&seq.to_der()?)
 }

@@ -4,17 +4,21 @@
 
 use fedpki_core::{PublicKey, UnixTime};
 
-use super::{Authority, Refusal, Why};
+use super::{Authority, Plan, Refusal, Why};
 
 /// The least validity a certificate of an ageing key may have: below it,
 /// the key is refused instead.
 const MIN_KEY_LIFE_LEFT: u64 = 86_400;
 
 impl Authority {
-    /// When the key was first certified here, when the CA limits key age
+    /// When the key was first certified here, when `plan` limits key age
     /// (else not looked up: `None`).
-    pub(super) async fn key_birth(&self, key: &PublicKey) -> Result<Option<u64>, Refusal> {
-        if self.config.max_key_age_secs.is_none() {
+    pub(super) async fn key_birth(
+        &self,
+        key: &PublicKey,
+        plan: &Plan,
+    ) -> Result<Option<u64>, Refusal> {
+        if plan.max_key_age_secs.is_none() {
             return Ok(None);
         }
         self.store
@@ -23,13 +27,18 @@ impl Authority {
             .map_err(|e| self.store_failed(e))
     }
 
-    /// A node certificate's notAfter: the CA's lifetime, cut short to the
-    /// key's age limit (`max_key_age_secs` from its `birth`, or from now
-    /// for a new key); refused when less than a day would be left, so the
-    /// holder makes a new key rather than renewing ever more often.
-    pub(super) fn not_after(&self, now: UnixTime, birth: Option<u64>) -> Result<UnixTime, Refusal> {
-        let planned = now.plus(self.config.leaf_lifetime_secs);
-        let Some(max_age) = self.config.max_key_age_secs else {
+    /// A node certificate's notAfter: the plan's lifetime, cut short to
+    /// the key's age limit (`max_key_age_secs` from its `birth`, or from
+    /// now for a new key); refused when less than a day would be left, so
+    /// the holder makes a new key rather than renewing ever more often.
+    pub(super) fn not_after(
+        &self,
+        now: UnixTime,
+        birth: Option<u64>,
+        plan: &Plan,
+    ) -> Result<UnixTime, Refusal> {
+        let planned = now.plus(plan.lifetime_secs);
+        let Some(max_age) = plan.max_key_age_secs else {
             return Ok(planned);
         };
         let born = birth.unwrap_or(now.0).min(now.0);

@@ -18,7 +18,10 @@ use fedpki_core::token::{self, VerifiedToken};
 use fedpki_core::{PrivateKey, PublicKey, SignatureVerifier, UnixTime};
 
 use crate::ca::issuers::IssuerKeys;
+use crate::ca::roster::RosterWatch;
 use crate::ca::{CaCerts, CaConfig};
+use fedpki_core::profile::SubjectAttributes;
+use plan::Plan;
 
 use crate::platform::events::{self, Event, Issuance};
 use crate::platform::sys::Clock;
@@ -30,6 +33,7 @@ mod crl;
 mod csr;
 mod issuers;
 mod key_age;
+mod plan;
 mod platform;
 mod refusal;
 mod renew;
@@ -73,6 +77,8 @@ pub struct Authority {
     /// The CA's own host names, which no node is given (empty when the
     /// operator allows it).
     ca_host: Vec<San>,
+    /// The federation's roster, when the CA has one.
+    roster: RosterWatch,
 }
 
 impl fmt::Debug for Authority {
@@ -141,7 +147,14 @@ impl Authority {
             store,
             clock: platform.clock,
             entropy: std::sync::Mutex::new(platform.entropy),
+            roster: RosterWatch::fixed(None),
         })
+    }
+
+    /// This authority, deciding node certificates by `roster`.
+    pub(crate) fn with_roster(mut self, roster: RosterWatch) -> Self {
+        self.roster = roster;
+        self
     }
 
     /// The CA's configuration.
@@ -203,15 +216,27 @@ impl Authority {
         from: Option<IpAddr>,
     ) -> Result<Issued, Refusal> {
         let token = self.verify_token(ott, now)?;
+        let planned = self.plan(token.subject(), token.sans());
         let csr = verified_csr(csr_pem, self.verifier);
-        let birth = match &csr {
-            Ok(csr) => self.key_birth(csr.public_key()).await?,
-            Err(_) => None,
+        let birth = match (&csr, &planned) {
+            (Ok(csr), Ok(plan)) => self.key_birth(csr.public_key(), plan).await?,
+            _ => None,
         };
-        let checked = csr.and_then(|csr| {
-            csr.check_names(token.subject(), token.sans())
-                .map_err(|e| Refusal::new(Why::Forbidden, e.to_string()))?;
-            self.issue(csr.public_key(), token.subject(), token.sans(), now, birth)
+        let checked = planned.and_then(|plan| {
+            let csr = csr?;
+            // With a roster the CSR names its holder only: the roster
+            // gives the names, whatever else it asks for.
+            let forbidden = |e: fedpki_core::Error| Refusal::new(Why::Forbidden, e.to_string());
+            let own;
+            let allowed = if plan.by_roster {
+                own = csr.sans().map_err(forbidden)?;
+                &own
+            } else {
+                token.sans()
+            };
+            csr.check_names(token.subject(), allowed)
+                .map_err(forbidden)?;
+            self.issue(csr.public_key(), &plan, now, birth)
         });
         let token = Burn {
             jti: token.jti().to_owned(),
@@ -251,8 +276,9 @@ impl Authority {
         now: UnixTime,
     ) -> Result<Issued, Refusal> {
         let (subject, sans) = csr_names(csr)?;
-        let birth = self.key_birth(csr.public_key()).await?;
-        let (issued, cert) = self.issue(csr.public_key(), &subject, &sans, now, birth)?;
+        let plan = self.plan(&subject, &sans)?;
+        let birth = self.key_birth(csr.public_key(), &plan).await?;
+        let (issued, cert) = self.issue(csr.public_key(), &plan, now, birth)?;
         self.commit(Change::Issue {
             token: None,
             cert,
@@ -303,7 +329,7 @@ impl Authority {
     ) -> Result<Vec<u8>, Refusal> {
         let (_, record) = self.issue_as(
             public_key,
-            subject,
+            (subject, &SubjectAttributes::default()),
             names,
             LeafUsage::CaServer,
             now.plus(lifetime_secs),
@@ -327,19 +353,19 @@ impl Authority {
         Ok(der)
     }
 
-    /// A node's certificate. `birth`: when its key was first certified
-    /// here ([`Authority::key_birth`]).
+    /// A node's certificate, as `plan` says. `birth`: when its key was
+    /// first certified here ([`Authority::key_birth`]).
     fn issue(
         &self,
         public_key: &PublicKey,
-        subject: &Subject,
-        sans: &[San],
+        plan: &Plan,
         now: UnixTime,
         birth: Option<u64>,
     ) -> Result<(Issued, CertRecord), Refusal> {
-        self.check_not_ca_host(subject, sans)?;
-        let not_after = self.not_after(now, birth)?;
-        self.issue_as(public_key, subject, sans, LeafUsage::Node, not_after, now)
+        self.check_not_ca_host(&plan.subject, &plan.sans)?;
+        let not_after = self.not_after(now, birth, plan)?;
+        let who = (&plan.subject, &plan.attributes);
+        self.issue_as(public_key, who, &plan.sans, plan.usage, not_after, now)
     }
 
     /// A node is not given the CA's own host names (unless its operator
@@ -373,7 +399,7 @@ impl Authority {
     fn issue_as(
         &self,
         public_key: &PublicKey,
-        subject: &Subject,
+        (subject, attributes): (&Subject, &SubjectAttributes),
         sans: &[San],
         usage: LeafUsage,
         not_after: UnixTime,
@@ -386,14 +412,13 @@ impl Authority {
         let issuers = self.issuers();
         let cert = issuers
             .active()
-            .leaf(
+            .leaf_with(
                 public_key,
-                subject,
+                (subject, attributes),
                 sans,
                 usage,
                 serial,
-                now.minus(issue::BACKDATE_SECS),
-                not_after,
+                (now.minus(issue::BACKDATE_SECS), not_after),
                 &self.config.published(issuers.active_kid()),
             )
             .map_err(internal)?;

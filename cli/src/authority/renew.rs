@@ -33,8 +33,10 @@ impl Authority {
             .ok_or_else(|| Refusal::new(Why::Malformed, "the certificate has no common name"))?;
         let subject = Subject::new(&cn).map_err(|e| Refusal::new(Why::Malformed, e.to_string()))?;
         let sans = fedpki_core::chain::sans(presented);
-        let birth = self.key_birth(presented.public_key()).await?;
-        let (issued, cert) = self.issue(presented.public_key(), &subject, &sans, now, birth)?;
+        // With a roster, the renewal is what the roster says now.
+        let plan = self.plan(&subject, &sans)?;
+        let birth = self.key_birth(presented.public_key(), &plan).await?;
+        let (issued, cert) = self.issue(presented.public_key(), &plan, now, birth)?;
         let renew = Change::Renew {
             old: issue::serial_hex(presented),
             presented: presented.to_der().map_err(internal)?,

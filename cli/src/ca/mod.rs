@@ -32,6 +32,7 @@ mod lock;
 pub(crate) mod offline_root;
 pub(crate) mod passwd;
 pub(crate) mod replica;
+pub(crate) mod roster;
 
 pub(crate) use self::adopt::adopt;
 pub(crate) use self::install::{InstallOptions, install, install_awaiting_root};

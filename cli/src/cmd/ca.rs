@@ -1,16 +1,13 @@
 //! The commands: glue between parsed arguments and the modules that act.
 
-use std::io::Write;
 use std::time::Duration;
 
-use fedpki_core::name::{San, Subject};
-use fedpki_core::token::Bundle;
+use fedpki_core::name::Subject;
 
 use crate::authority::Authority;
 use crate::ca::issuers::IssuerKeys;
 use crate::ca::{self, CaCerts, CaConfig, CaPaths, FolderLock};
-use crate::cmd::args::{self, CertifyArgs, GetTokenArgs, RunArgs, UninstallArgs};
-use crate::cmd::token::{self, TokenFor};
+use crate::cmd::args::{self, CertifyArgs, RunArgs, UninstallArgs};
 use crate::error::{CliError, Result};
 use crate::platform::password;
 use crate::platform::sys::now;
@@ -69,6 +66,7 @@ pub(crate) fn open_ca(
     let ledger = ca.ledger(&config)?;
     // Read before the password is asked: a damaged folder says so first.
     let mut certs = CaCerts::load(paths, &config)?;
+    let roster = crate::ca::roster::RosterWatch::open(&paths.dir)?;
     let lock = FolderLock::acquire(paths)?;
     let pw = password::obtain(password_file, false)?;
     if let crate::store::StoreLocation::Postgres { location, .. } = &ledger
@@ -91,7 +89,7 @@ pub(crate) fn open_ca(
     // The store's writer keeps the folder locked until its last checkpoint.
     let store = Store::open_at(&ledger, lock)?;
     Ok(OpenCa {
-        authority: Authority::with_issuers(config.clone(), keys, store)?,
+        authority: Authority::with_issuers(config.clone(), keys, store)?.with_roster(roster),
         config,
         tls_key,
         password,
@@ -218,94 +216,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// `pki get-token`: a sign token for `-n`, or a revoke token.
-pub(crate) fn get_token(a: &GetTokenArgs) -> Result<()> {
-    let paths = CaPaths::new(&a.ca_path);
-    let config = CaConfig::load(&paths)?;
-    let certs = CaCerts::load(&paths, &config)?;
-    let ttl = a.ttl;
-    if ttl > config.max_token_lifetime_secs {
-        return Err(CliError::usage(format!(
-            "--ttl {}: a token lives from 1 s up to this CA's limit of {} (set by \
-             `pki install --max-token-ttl`)",
-            crate::cmd::values::format_duration(ttl),
-            crate::cmd::values::format_duration(config.max_token_lifetime_secs)
-        )));
-    }
-    let ca_url = a.ca_url.clone().unwrap_or_else(|| config.ca_url.clone());
-    if !config.serves_at(&ca_url) {
-        return Err(CliError::usage(format!(
-            "--ca-url {ca_url} is not an address of the CA in {dir}: it serves at {served}, and \
-             its TLS certificate names only those, so a token for {ca_url} would be refused at \
-             certify. Give one of those, or name it first: `fedpki pki install -p {dir} --dns \
-             NAME` (then restart the CA)",
-            dir = paths.dir.display(),
-            served = config.addresses().join(", "),
-        )));
-    }
-    let pw_file = a.password.password_file.as_deref();
-    if let Some(serial) = &a.revoke {
-        let purpose = TokenFor::Revoke { serial_hex: serial };
-        let jwt = token::sign(&paths, &config, &certs, pw_file, &purpose, &ca_url, ttl)?;
-        let decimal = fedpki_core::serial::hex_to_decimal(serial)?;
-        let what = format!(
-            "Revoke token for serial {serial} (decimal {decimal}; valid {}, works once), \
-             in fedpki's form (base64 JWT \".\" base64 root). With the step CLI:\n  \
-             step ca revoke {decimal} --ca-url https://{ca_url} --root ROOT \\\n    \
-             --token \"$(cut -d. -f1 TOKEN_FILE | base64 -d)\"",
-            crate::cmd::values::format_duration(ttl)
-        );
-        return emit_token(a, &certs, jwt, &what);
-    }
-    let name = a.name.as_deref().unwrap_or_default();
-    let subject = Subject::new(name).map_err(|e| CliError::usage(format!("-n: {e}")))?;
-    let sans = San::for_subject(name, &a.sans).map_err(|e| {
-        CliError::usage(format!(
-            "-n {name:?} with --san {:?}: {e} (give every SAN with --san)",
-            a.sans
-        ))
-    })?;
-    let purpose = TokenFor::Sign {
-        subject: &subject,
-        sans: &sans,
-    };
-    let jwt = token::sign(&paths, &config, &certs, pw_file, &purpose, &ca_url, ttl)?;
-    let shown = match &a.out {
-        Some(path) => format!("@{}", path.display()),
-        None => "-".to_owned(),
-    };
-    let what = format!(
-        "Token for {subject} (valid {}, works once). Carry it to that host over a secure \
-         channel and run there:\n  fedpki pki certify -n {subject} -t {shown}{}",
-        crate::cmd::values::format_duration(ttl),
-        if a.out.is_none() {
-            "   (the token on standard input)"
-        } else {
-            ""
-        }
-    );
-    emit_token(a, &certs, jwt, &what)
-}
-
-/// Write a token as fedpki and `fx` carry it (the JWT and the root, in one
-/// line) to `-o FILE` (0600) or standard output, and say what it is for.
-fn emit_token(a: &GetTokenArgs, certs: &CaCerts, jwt: String, what: &str) -> Result<()> {
-    let bundle = Bundle {
-        jwt,
-        root_pem: certs.root_pem.clone(),
-    };
-    let token = zeroize::Zeroizing::new(format!("{}\n", bundle.encode()));
-    if let Some(path) = &a.out {
-        crate::platform::sys::write_atomic(path, token.as_bytes(), 0o600)?;
-        eprintln!("{what}");
-        return Ok(());
-    }
-    eprintln!("{what}\nToken:");
-    let mut out = std::io::stdout().lock();
-    out.write_all(token.as_bytes())
-        .map_err(|e| CliError::io("write", "stdout", e))
-}
-
 /// `pki certify`
 pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
     let key_type = a.key.key_type;
@@ -324,6 +234,7 @@ pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
             dir = a.key.certs_path.display()
         )));
     }
+    a.layout.check(&a.key.certs_path, key_type)?;
     let token = password::token_arg(&a.token)?;
     let rt = runtime()?;
     let done = rt.block_on(crate::client::certify(
@@ -341,6 +252,9 @@ pub(crate) fn certify(a: &CertifyArgs) -> Result<()> {
         done.files.key().display(),
         done.files.root().display()
     );
+    for path in a.layout.write(&done.files)? {
+        eprintln!("  {}", path.display());
+    }
     if !done.pinned {
         eprintln!(
             "Note: the token did not pin the CA server's key (a step token does not), so it \

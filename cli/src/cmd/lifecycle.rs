@@ -213,7 +213,7 @@ fn ledger_of(ca: &CaDir) -> Result<StoreLocation> {
 /// Read the ledger; after a crash (the index needs recovery, which a
 /// read-only open cannot do) open the store once when no server runs. A
 /// shared ledger is read from its database.
-fn read_ledger(ca: &CaDir) -> Result<Ledger> {
+pub(crate) fn read_ledger(ca: &CaDir) -> Result<Ledger> {
     let location = ledger_of(ca)?;
     if location.is_shared() {
         return Ledger::read_at(&location);

@@ -4,10 +4,11 @@
 pub(crate) mod args;
 mod backup;
 pub(crate) mod ca;
+mod flower;
 mod install;
 mod intermediate;
 pub(crate) mod lifecycle;
-mod list;
+pub(crate) mod list;
 pub(crate) mod node;
 mod passwd;
 mod root;
@@ -64,7 +65,7 @@ pub(crate) fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Pki(Pki::Install(a)) => install::install(a),
         Command::Pki(Pki::Run(a)) => ca::run(a),
-        Command::Pki(Pki::GetToken(a)) => ca::get_token(a),
+        Command::Pki(Pki::GetToken(a)) => token::get_token(a),
         Command::Pki(Pki::Certify(a)) => ca::certify(a),
         Command::Pki(Pki::Uninstall(a)) => ca::uninstall(a),
         Command::Pki(Pki::Status(_)) => Ok(()),
@@ -101,6 +102,7 @@ pub(crate) fn main() -> ExitCode {
             IntermediateCmd::Request(a) => intermediate::request(a),
             IntermediateCmd::Activate(a) => intermediate::activate(a),
         },
+        Command::Pki(Pki::Flower(args::FlowerCmd::Keys(a))) => flower::keys(a),
         Command::Pki(Pki::Store(s)) => match s {
             StoreCmd::Migrate(a) => store::migrate(a),
         },

@@ -6,6 +6,7 @@
 
 mod answer;
 mod config;
+mod layout;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use fedpki_core::issue;
 
 pub(crate) use self::answer::{Answer, Expected};
 pub(crate) use self::config::NodeConfig;
+pub(crate) use self::layout::Layout;
 use crate::error::{CliError, Result};
 use crate::platform::sys::{create_dir, read_text, write_atomic};
 

@@ -1,6 +1,7 @@
 //! What the rest stands on: files and time (`sys`), logging, passwords and
 //! the terminal, how a request is shown for review, the crypto backends.
 
+pub(crate) mod duration;
 pub(crate) mod events;
 pub(crate) mod faults;
 pub(crate) mod log;

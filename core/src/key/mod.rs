@@ -21,6 +21,8 @@ use crate::{Entropy, Error, KeyAlgorithm, PublicKey, SignatureAlgorithm};
 
 #[cfg(feature = "legacy-pem")]
 mod formats;
+mod openssh;
+pub use openssh::{openssh_private, openssh_public};
 
 /// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
 pub const PBKDF2_ITERATIONS: u32 = 600_000;

@@ -88,3 +88,46 @@ fn without_a_limit_a_key_renews_for_ever() {
         assert_eq!(not_after(&crt), T0 + month * 29 * DAY + 30 * DAY);
     }
 }
+
+#[test]
+fn a_roles_lifetime_and_key_age_govern_renewals_and_the_roster_can_withdraw_them() {
+    use crate::ca::roster::{Roster, RosterWatch};
+    let roster = |text: &str| RosterWatch::fixed(Some(Roster::parse(text).unwrap()));
+    let rostered = "[roles.site]\nusages = [\"client-auth\"]\nlifetime = \"10d\"\n\
+                    max-key-age = \"25d\"\n\n[[participants]]\nname = \"node1\"\nrole = \"site\"\n";
+    // The CA's own limits are looser: the role's win.
+    let ca = new_ca_with(43, |c| {
+        c.leaf_lifetime_secs = 300 * DAY;
+        c.max_key_age_secs = Some(900 * DAY);
+    });
+    let mut ca = Ca {
+        authority: ca.authority.with_roster(roster(rostered)),
+        ..ca
+    };
+    let mut rng = super::Seeded(8);
+    let key = PrivateKey::generate(KeyType::P256, &mut rng).unwrap();
+    let first = sign_at(&mut ca, &key, T0).unwrap();
+    assert_eq!(not_after(&first), T0 + 10 * DAY);
+    let second = renew_at(&ca, &first, T0 + 9 * DAY).unwrap();
+    assert_eq!(not_after(&second), T0 + 19 * DAY);
+    // Cut to the key's 25th day, then refused.
+    let third = renew_at(&ca, &second, T0 + 18 * DAY).unwrap();
+    assert_eq!(not_after(&third), T0 + 25 * DAY);
+    refused(
+        renew_at(&ca, &third, T0 + 24 * DAY + DAY / 2),
+        Why::Forbidden,
+        "this key is 24 days old",
+    );
+    // Taken off the roster: no renewal, whatever it presents.
+    let elsewhere = "[roles.site]\nusages = [\"client-auth\"]\nlifetime = \"10d\"\n\n\
+                     [[participants]]\nname = \"node2\"\nrole = \"site\"\n";
+    let ca = Ca {
+        authority: ca.authority.with_roster(roster(elsewhere)),
+        ..ca
+    };
+    refused(
+        renew_at(&ca, &third, T0 + 20 * DAY),
+        Why::Forbidden,
+        "node1 is not in this federation's roster",
+    );
+}

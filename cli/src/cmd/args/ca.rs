@@ -311,9 +311,13 @@ pub(crate) struct GetTokenArgs {
         short = 'n',
         long = "name",
         value_name = "SUBJECT",
-        required_unless_present = "revoke"
+        required_unless_present_any = ["revoke", "all"]
     )]
     pub name: Option<String>,
+    /// A token for every participant of the federation's roster that holds
+    /// no certificate in force, each into `-o DIR`/NAME.token (0600).
+    #[arg(long, conflicts_with_all = ["name", "revoke", "sans"])]
+    pub all: bool,
     /// Make a revoke token for this serial instead (hex, as `pki list`
     /// shows it), for `step ca revoke SERIAL --token T` or fedpki's API.
     #[arg(long, value_name = "SERIAL", value_parser = serial, conflicts_with_all = ["name", "sans"])]
@@ -330,7 +334,8 @@ pub(crate) struct GetTokenArgs {
     /// Subject alternative name (repeatable; default: the subject).
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
-    /// Write the token to this file (created 0600) instead of stdout.
+    /// Write the token to this file (created 0600) instead of stdout; with
+    /// `--all`, the folder the tokens go into.
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: Option<PathBuf>,
     #[command(flatten)]

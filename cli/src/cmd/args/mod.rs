@@ -188,6 +188,30 @@ pub(crate) enum Pki {
     /// Where the CA's ledger lives: move it to a shared database and back.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Flower: the SuperNodes' public keys, from the ledger.
+    #[command(subcommand)]
+    Flower(FlowerCmd),
+}
+
+/// `fedpki pki flower …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum FlowerCmd {
+    /// Write the OpenSSH public key of every SuperNode certificate in force
+    /// (clientAuth, P-256 or P-384) into DIR as NAME.pub, for `flwr
+    /// supernode register`, and remove the files of those no longer in
+    /// force (revoked, expired); prints each change.
+    Keys(FlowerKeysArgs),
+}
+
+/// `pki flower keys`
+#[derive(Debug, Args)]
+pub(crate) struct FlowerKeysArgs {
+    #[command(flatten)]
+    pub ca: CaDir,
+    /// The folder of public keys (created 0700; only its `*.pub` files are
+    /// touched).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 /// `fedpki pki store …`

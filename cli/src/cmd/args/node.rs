@@ -132,6 +132,13 @@ pub(crate) struct CertifyArgs {
     /// (without it, they are kept and nothing is asked of the CA).
     #[arg(long)]
     pub force: bool,
+    /// Also write the file names a framework reads: `flower` (a
+    /// SuperLink's ca.crt, server.pem, server.key; a SuperNode's
+    /// supernode.key and .pub in OpenSSH's form) or `nvflare` (a startup
+    /// kit's rootCA.pem and server.* or client.*), as links to the node's
+    /// files, so renewals reach them.
+    #[arg(long, default_value = "fedpki", value_name = "LAYOUT", value_parser = crate::node::Layout::parse)]
+    pub layout: crate::node::Layout,
     /// Accepted for compatibility with `fx pki certify -p`; unused.
     #[arg(short = 'p', long = "ca-path", hide = true)]
     pub ca_path: Option<PathBuf>,
