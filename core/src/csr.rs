@@ -203,6 +203,27 @@ impl Csr {
         }
     }
 
+    /// The subject's organizationName, if any.
+    pub fn organization(&self) -> Result<Option<String>, Error> {
+        let o = const_oid::db::rfc4519::O;
+        for atv in self.req.info.subject.iter() {
+            if atv.oid == o {
+                let text = atv
+                    .value
+                    .decode_as::<der::asn1::Utf8StringRef<'_>>()
+                    .map(|s| String::from(s.as_str()))
+                    .or_else(|_| {
+                        atv.value
+                            .decode_as::<der::asn1::PrintableStringRef<'_>>()
+                            .map(|s| String::from(s.as_str()))
+                    })
+                    .map_err(|e| malformed("subject organization", e))?;
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
+
     /// The SANs requested in the extensionRequest. Kinds fedpki never
     /// issues (email, URI, …) are an error, not silently dropped.
     pub fn sans(&self) -> Result<Vec<San>, Error> {

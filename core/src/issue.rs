@@ -19,8 +19,8 @@ use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
 use crate::profile::{
-    IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile, SubjectAttributes,
-    cn_name, subject_name,
+    ConstrainedCaProfile, IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile,
+    SubjectAttributes, cn_name, subject_name,
 };
 use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
@@ -239,6 +239,44 @@ impl Issuer<'_> {
             profile,
             serial,
             self.validity(now.minus(BACKDATE_SECS), now.plus(CA_LIFETIME_SECS))?,
+            subject_key,
+            self.key,
+        )
+    }
+
+    /// A CA for one purpose (NVFlare's job CA): `CN=common_name[,
+    /// O=organization]`, pathlen 0, keyCertSign and cRLSign, `sans` naming
+    /// its purpose, valid `lifetime_secs` from `now` (at most until this
+    /// CA's notAfter).
+    #[allow(clippy::too_many_arguments)] // the certificate's fields, each named
+    pub fn constrained_ca(
+        &self,
+        subject_key: &PublicKey,
+        common_name: &str,
+        organization: Option<&str>,
+        sans: &[San],
+        serial: Serial,
+        now: UnixTime,
+        lifetime_secs: u64,
+    ) -> Result<Certificate, Error> {
+        crate::name::check_ca_name(common_name)?;
+        if let Some(org) = organization {
+            crate::name::check_ca_name(org)?;
+        }
+        let attributes = SubjectAttributes {
+            organization: organization.map(Into::into),
+            role: None,
+        };
+        let profile = ConstrainedCaProfile {
+            subject: subject_name(common_name, &attributes).map_err(|e| malformed("name", e))?,
+            issuer: self.cert.x509().tbs_certificate().subject().clone(),
+            issuer_key_id: self.key_id(),
+            sans: sans.to_vec(),
+        };
+        build_cert(
+            profile,
+            serial,
+            self.validity(now.minus(BACKDATE_SECS), now.plus(lifetime_secs))?,
             subject_key,
             self.key,
         )

@@ -135,6 +135,47 @@ impl BuilderProfile for IntermediateProfile {
     }
 }
 
+/// A CA for one purpose, signed by the root (NVFlare's job CA): pathlen
+/// 0, so it signs only leaves, and SANs that name its purpose (a URI
+/// marker its relying parties look for).
+#[derive(Debug, Clone)]
+pub(crate) struct ConstrainedCaProfile {
+    /// Its subject.
+    pub subject: Name,
+    /// The root's subject.
+    pub issuer: Name,
+    /// The root's key identifier.
+    pub issuer_key_id: Vec<u8>,
+    /// What it is for.
+    pub sans: Vec<San>,
+}
+
+impl BuilderProfile for ConstrainedCaProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let names = self
+            .sans
+            .iter()
+            .map(general_name)
+            .collect::<der::Result<Vec<_>>>()?;
+        let mut exts = ca_extensions(0)?;
+        exts.push(extension(&SubjectAltName(names), false)?);
+        exts.push(ski(spk)?);
+        exts.push(aki(self.issuer_key_id.clone())?);
+        Ok(exts)
+    }
+}
+
 /// What a leaf may authenticate as, which decides its extKeyUsage. The
 /// names it carries are the caller's decision; this is only the purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -305,7 +305,26 @@ fn a_flower_federation_runs_on_fedpki_and_registration_follows_the_ledger() {
     ok(site.pki("install -p @ca --ca-url $URL --node-on-ca-host allow"));
     std::fs::write(site.path("ca/config/federation.toml"), ROSTER).unwrap();
     let _ca = site.serve("ca");
-    for name in ["superlink", "node1", "node2"] {
+    // A file of the operator's where a link would go: refused before the
+    // CA is asked, so the token still works once it is moved away.
+    let token = site.token("ca", "superlink");
+    std::fs::create_dir_all(site.path("superlink")).unwrap();
+    std::fs::write(site.path("superlink/server.pem"), "mine").unwrap();
+    refused(
+        &site.certify_with("superlink", &token, &["--layout", "flower"]),
+        "server.pem exists and is not a link fedpki made",
+    );
+    std::fs::remove_file(site.path("superlink/server.pem")).unwrap();
+    ok(site.certify_with("superlink", &token, &["--layout", "flower"]));
+    refused(
+        &site.certify_with(
+            "node1",
+            &site.token("ca", "node1"),
+            &["--layout", "flower", "--key-type", "ed25519"],
+        ),
+        "use --key-type p256 or p384",
+    );
+    for name in ["node1", "node2"] {
         let token = site.token("ca", name);
         ok(site.certify_with(name, &token, &["--layout", "flower"]));
     }

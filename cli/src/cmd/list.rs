@@ -72,7 +72,13 @@ pub(crate) enum Folder {
 impl Folder {
     fn kind(&self, c: &CertRecord) -> &'static str {
         match self {
-            Self::Root => "intermediate",
+            Self::Root => {
+                let marker =
+                    fedpki_core::name::San::Uri(crate::root::NVFLARE_JOB_CA_URI.to_owned());
+                let job_ca = fedpki_core::issue::parse_cert_der(&c.der)
+                    .is_ok_and(|cert| fedpki_core::chain::sans(&cert).contains(&marker));
+                if job_ca { "job-ca" } else { "intermediate" }
+            }
             Self::Ca(config) => {
                 if config.tls_key_sha256.as_deref() == Some(c.key.as_str()) {
                     "server"

@@ -27,7 +27,7 @@ use crate::cmd::args::{
     WorkspaceCmd,
 };
 use crate::platform::sys;
-use crate::{error, manual, offline};
+use crate::{error, manual};
 
 fn inspect_file(file: &std::path::Path) -> error::Result<()> {
     use std::io::Read;
@@ -78,9 +78,7 @@ pub(crate) fn main() -> ExitCode {
             a.yes,
             a.password.password_file.as_deref(),
         ),
-        Command::Pki(Pki::Import(a)) => {
-            offline::import(&a.signed, &a.certs_path, a.root_fingerprint.as_deref())
-        }
+        Command::Pki(Pki::Import(a)) => node::import(a),
         Command::Pki(Pki::Inspect { file }) => inspect_file(file),
         Command::Pki(Pki::Revoke(a)) => lifecycle::revoke(a),
         Command::Pki(Pki::Crl(a)) => lifecycle::crl(a),

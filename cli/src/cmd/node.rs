@@ -310,6 +310,16 @@ fn revocation_status(
         ))
 }
 
+/// `pki import`: the signed file checked and installed, then the
+/// framework's file names (`--layout`).
+pub(crate) fn import(a: &crate::cmd::args::ImportArgs) -> Result<()> {
+    let signed = crate::offline::import(&a.signed, &a.certs_path, a.root_fingerprint.as_deref())?;
+    for path in a.layout.write(&signed)? {
+        eprintln!("  {}", path.display());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use fedpki_core::issue::{self, Issuer, Serial};

@@ -35,6 +35,9 @@ pub(crate) fn init(a: &RootInitArgs) -> Result<()> {
 /// `pki root sign`: show the request, ask, sign, record, write.
 pub(crate) fn sign(a: &RootSignArgs) -> Result<()> {
     let text = crate::platform::sys::read_text(&a.request)?;
+    if a.profile == "job-ca" {
+        return sign_job_ca(a, &text);
+    }
     let (request, csr, name) = root::review(&text)?;
     let (rt, open) = open_root(&a.root, &a.password)?;
     rt.block_on(async {
@@ -61,6 +64,39 @@ pub(crate) fn sign(a: &RootSignArgs) -> Result<()> {
             cert.not_after_text(),
             a.out.display(),
             a.out.display(),
+            a.out.display()
+        );
+        Ok(())
+    })
+}
+
+/// `pki root sign --profile job-ca`: NVFlare's job CA from its CSR.
+fn sign_job_ca(a: &RootSignArgs, text: &str) -> Result<()> {
+    let (csr, name, org, hash) = root::review_job_ca(text)?;
+    let (rt, open) = open_root(&a.root, &a.password)?;
+    rt.block_on(async {
+        let review = || {
+            eprintln!(
+                "NVFlare job CA request:\n  subject:  CN={}{}\n  key:      {}\n  SHA-256:  {hash}\n\
+                 It may sign leaves only (pathlen 0), for a year. Compare this hash with the \
+                 CSR's on the NVFlare server (openssl req -in job_ca.csr -outform DER | sha256sum).",
+                fedpki_core::name::escaped(&name),
+                org.as_deref()
+                    .map(|o| format!(", O={}", fedpki_core::name::escaped(o)))
+                    .unwrap_or_default(),
+                csr.public_key(),
+            );
+            let question = format!("Sign it as a job CA of {:?}?", open.config.name);
+            a.yes || password::confirm(&question)
+        };
+        let who = (name.as_str(), org.as_deref(), hash.as_str());
+        let cert = open.sign_job_ca(&csr, who, now(), review).await?;
+        write_atomic(&a.out, issue::cert_pem(&cert)?.as_bytes(), 0o644)?;
+        eprintln!(
+            "Signed the job CA {name:?}: serial {}, valid until {}. Put {} in the NVFlare \
+             server's startup kit as job_ca.crt, beside its key.",
+            issue::serial_hex(&cert),
+            cert.not_after_text(),
             a.out.display()
         );
         Ok(())

@@ -124,6 +124,13 @@ impl Layout {
 /// `dir/link` → `target` (relative), replacing a link there in one rename.
 fn relink(dir: &Path, link: &str, target: &str) -> Result<PathBuf> {
     let path = dir.join(link);
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_symlink()) {
+        return Err(CliError::usage(format!(
+            "{} exists and is not a link fedpki made: move it away, then run this again (the \
+             node's own files are in place)",
+            path.display()
+        )));
+    }
     let staged = dir.join(format!(".{link}.fedpki-link"));
     let _ = std::fs::remove_file(&staged);
     std::os::unix::fs::symlink(target, &staged)

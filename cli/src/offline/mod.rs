@@ -88,7 +88,11 @@ pub(crate) fn make_request(
 /// saved from its token) or the one the operator vouched for by its
 /// fingerprint ([`check_returned_root`], as the page); it never replaces
 /// either.
-pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) -> Result<()> {
+pub(crate) fn import(
+    signed: &Path,
+    dir: &Path,
+    root_fingerprint: Option<&str>,
+) -> Result<NodeFiles> {
     let file = SignedFile::parse(&read_text(signed)?)?;
     let refuse = |why: String| {
         CliError::usage(format!(
@@ -133,5 +137,5 @@ pub(crate) fn import(signed: &Path, dir: &Path, root_fingerprint: Option<&str>) 
         files.cert().display(),
         files.root().display()
     );
-    Ok(())
+    Ok(files)
 }

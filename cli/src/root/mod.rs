@@ -19,7 +19,7 @@ mod export;
 mod sign;
 
 pub(crate) use self::export::{export, remove_root_key};
-pub(crate) use self::sign::{ROOT_CRL_LIFETIME_SECS, review};
+pub(crate) use self::sign::{NVFLARE_JOB_CA_URI, ROOT_CRL_LIFETIME_SECS, review, review_job_ca};
 
 use std::path::{Path, PathBuf};
 

@@ -19,6 +19,32 @@ use crate::store::{CertRecord, Change, Outcome, RevocationRecord};
 /// must outlast the gaps between ceremonies.
 pub(crate) const ROOT_CRL_LIFETIME_SECS: u64 = 180 * 24 * 3600;
 
+/// The URI SAN that marks NVFlare's job CA (its `cert_uri("ca", "job")`).
+pub(crate) const NVFLARE_JOB_CA_URI: &str = "https://nvidia.com/nvflare/v1/ca/job";
+
+/// How long a job CA lives (at most until the root's notAfter).
+const JOB_CA_LIFETIME_SECS: u64 = issue::YEAR_SECS;
+
+/// Read a job CA's CSR (plain PKCS #10, as NVFlare makes it), checked
+/// against its own key: the CSR, its CN and O, and the SHA-256 of its DER.
+pub(crate) fn review_job_ca(text: &str) -> Result<(VerifiedCsr, String, Option<String>, String)> {
+    let csr = fedpki_core::csr::Csr::from_pem(text)
+        .map_err(|e| CliError::usage(format!("the job CA's CSR: {e}; nothing was signed")))?;
+    let hash = fedpki_core::encoding::hex(&fedpki_core::encoding::sha256(csr.der()));
+    let csr = csr.verify(RING_PROVIDER.verifier).map_err(|e| {
+        CliError::usage(format!(
+            "the job CA's CSR is not signed by its own key ({e}); nothing was signed"
+        ))
+    })?;
+    let name = csr.common_name()?.ok_or_else(|| {
+        CliError::usage(
+            "the job CA's CSR has no common name (NVFlare's says job-ca); nothing was signed",
+        )
+    })?;
+    let org = csr.organization()?;
+    Ok((csr, name, org, hash))
+}
+
 /// Read an intermediate request: its stated hash must be its CSR's, and
 /// the CSR must be signed by the key it carries.
 pub(crate) fn review(text: &str) -> Result<(IntermediateRequest, VerifiedCsr, String)> {
@@ -89,6 +115,52 @@ impl OpenRoot {
             self.cert_pem.clone(),
         );
         Ok((cert, signed))
+    }
+
+    /// Sign NVFlare's job CA from its CSR (its CN and O kept, pathlen 0,
+    /// the job-CA marker), once `confirm` says yes, and record it. A CSR
+    /// whose key this root signed before is refused before anyone is asked.
+    pub(crate) async fn sign_job_ca(
+        &self,
+        csr: &VerifiedCsr,
+        (name, org, hash): (&str, Option<&str>, &str),
+        now: UnixTime,
+        confirm: impl FnOnce() -> bool,
+    ) -> Result<Certificate> {
+        if let Some(prior) = signed_before(self, csr).await? {
+            return Err(CliError::usage(format!(
+                "this root signed this request before (serial {}, {}); use that certificate, \
+                 or make a new key and CSR; nothing was signed",
+                prior.serial,
+                crate::platform::sys::time_text(prior.issued_at)
+            )));
+        }
+        if !confirm() {
+            return Err(CliError::usage(
+                "not confirmed; nothing was signed (use --yes once the hash is compared)",
+            ));
+        }
+        let issuer = Issuer {
+            cert: &self.cert,
+            key: &self.key,
+        };
+        let marker = fedpki_core::name::San::uri(NVFLARE_JOB_CA_URI)?;
+        let cert = issuer.constrained_ca(
+            csr.public_key(),
+            name,
+            org,
+            &[marker],
+            Serial::random(&mut OsEntropy)?,
+            now,
+            JOB_CA_LIFETIME_SECS,
+        )?;
+        self.record(
+            &cert,
+            now.0,
+            format!("root sign: NVFlare job CA, CSR {hash}"),
+        )
+        .await?;
+        Ok(cert)
     }
 
     /// Revoke an intermediate this root signed. `Ok(Some(earlier))` when it

@@ -112,6 +112,9 @@ pub(crate) struct ImportArgs {
         value_name = "DIR"
     )]
     pub certs_path: PathBuf,
+    /// Also write a framework's file names, as `pki certify --layout`.
+    #[arg(long, default_value = "fedpki", value_name = "LAYOUT", value_parser = crate::node::Layout::parse)]
+    pub layout: crate::node::Layout,
 }
 
 /// `pki certify`

@@ -54,10 +54,17 @@ pub(crate) struct RootSignArgs {
     #[command(flatten)]
     pub root: RootDir,
     /// The intermediate request (`pki install --offline-root` or `pki
-    /// intermediate request` wrote it).
+    /// intermediate request` wrote it); with `--profile job-ca`, the job
+    /// CA's CSR (PEM).
     #[arg(value_name = "REQ")]
     pub request: PathBuf,
-    /// The signed file to write, to carry back.
+    /// What to sign: `intermediate` (the online CA's), or `job-ca`:
+    /// NVFlare's job-signing CA (pathlen 0, its URI marker
+    /// https://nvidia.com/nvflare/v1/ca/job, one year), written as PEM.
+    #[arg(long, default_value = "intermediate", value_parser = ["intermediate", "job-ca"])]
+    pub profile: String,
+    /// The signed file to write, to carry back (with `--profile job-ca`,
+    /// the job CA's certificate, PEM).
     #[arg(short = 'o', long = "out", value_name = "SIGNED")]
     pub out: PathBuf,
     /// Sign without asking (once the request's hash has been compared).
