@@ -225,7 +225,8 @@ impl Csr {
     }
 
     /// The SANs requested in the extensionRequest. Kinds fedpki never
-    /// issues (email, URI, …) are an error, not silently dropped.
+    /// issues (email, directory names, …) are an error, not silently
+    /// dropped.
     pub fn sans(&self) -> Result<Vec<San>, Error> {
         let mut out = Vec::new();
         for attr in self.req.info.attributes.iter() {

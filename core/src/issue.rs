@@ -19,8 +19,8 @@ use crate::encoding::{hex, pem};
 use crate::error::malformed;
 use crate::name::{San, Subject};
 use crate::profile::{
-    ConstrainedCaProfile, IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile,
-    SubjectAttributes, cn_name, subject_name,
+    IntermediateProfile, LeafProfile, LeafUsage, Published, RootProfile, SubjectAttributes,
+    cn_name, subject_name,
 };
 use crate::{Entropy, Error, PublicKey, SigningKey, UnixTime};
 
@@ -234,6 +234,7 @@ impl Issuer<'_> {
             subject: cn_name(common_name).map_err(|e| malformed("name", e))?,
             issuer: self.cert.x509().tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),
+            sans: Vec::new(),
         };
         build_cert(
             profile,
@@ -267,7 +268,7 @@ impl Issuer<'_> {
             organization: organization.map(Into::into),
             role: None,
         };
-        let profile = ConstrainedCaProfile {
+        let profile = IntermediateProfile {
             subject: subject_name(common_name, &attributes).map_err(|e| malformed("name", e))?,
             issuer: self.cert.x509().tbs_certificate().subject().clone(),
             issuer_key_id: self.key_id(),

@@ -1,13 +1,15 @@
-//! The three certificate profiles of SPEC §5, as values that emit their own
-//! extensions through x509-cert's `BuilderProfile`.
+//! The certificate profiles of SPEC §5, and the constrained CA an offline
+//! root signs for NVFlare's jobs, as values that emit their own extensions
+//! through x509-cert's `BuilderProfile`.
 //!
-//! | | root | intermediate | leaf |
-//! |---|---|---|---|
-//! | basicConstraints (critical) | CA, pathlen 1 | CA, pathlen 0 | not CA |
-//! | keyUsage (critical) | keyCertSign, cRLSign | keyCertSign, cRLSign | digitalSignature (+keyEncipherment for RSA) |
-//! | extKeyUsage | — | — | by [`LeafUsage`]: serverAuth and/or clientAuth |
-//! | SAN | — | — | the token's names |
-//! | SKI / AKI | SKI | both | both |
+//! | | root | intermediate | job CA | leaf |
+//! |---|---|---|---|---|
+//! | basicConstraints (critical) | CA, pathlen 1 | CA, pathlen 0 | CA, pathlen 0 | not CA |
+//! | keyUsage (critical) | keyCertSign, cRLSign | keyCertSign, cRLSign | keyCertSign, cRLSign | digitalSignature (+keyEncipherment for RSA) |
+//! | extKeyUsage | — | — | — | by [`LeafUsage`]: serverAuth and/or clientAuth |
+//! | SAN | — | — | its purpose (a URI) | the token's names, or the roster's |
+//! | subject | CN | CN | the CSR's CN, O | CN (+ O, role from a roster) |
+//! | SKI / AKI | SKI | both | both | both |
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -104,7 +106,9 @@ impl BuilderProfile for RootProfile {
     }
 }
 
-/// An intermediate (signing) CA: pathlen 0, so it signs only leaves.
+/// An intermediate (signing) CA: pathlen 0, so it signs only leaves. A
+/// CA for one purpose (NVFlare's job CA) is one too, with SANs that name
+/// the purpose (a URI marker its relying parties look for).
 #[derive(Debug, Clone)]
 pub(crate) struct IntermediateProfile {
     /// The intermediate's subject.
@@ -113,6 +117,8 @@ pub(crate) struct IntermediateProfile {
     pub issuer: Name,
     /// The root's key identifier (its SKI).
     pub issuer_key_id: Vec<u8>,
+    /// What it is for, when it is for one thing only (else empty: no SAN).
+    pub sans: Vec<San>,
 }
 
 impl BuilderProfile for IntermediateProfile {
@@ -129,47 +135,14 @@ impl BuilderProfile for IntermediateProfile {
         _tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
         let mut exts = ca_extensions(0)?;
-        exts.push(ski(spk)?);
-        exts.push(aki(self.issuer_key_id.clone())?);
-        Ok(exts)
-    }
-}
-
-/// A CA for one purpose, signed by the root (NVFlare's job CA): pathlen
-/// 0, so it signs only leaves, and SANs that name its purpose (a URI
-/// marker its relying parties look for).
-#[derive(Debug, Clone)]
-pub(crate) struct ConstrainedCaProfile {
-    /// Its subject.
-    pub subject: Name,
-    /// The root's subject.
-    pub issuer: Name,
-    /// The root's key identifier.
-    pub issuer_key_id: Vec<u8>,
-    /// What it is for.
-    pub sans: Vec<San>,
-}
-
-impl BuilderProfile for ConstrainedCaProfile {
-    fn get_issuer(&self, _subject: &Name) -> Name {
-        self.issuer.clone()
-    }
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-    fn build_extensions(
-        &self,
-        spk: SubjectPublicKeyInfoRef<'_>,
-        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
-        _tbs: &TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let names = self
-            .sans
-            .iter()
-            .map(general_name)
-            .collect::<der::Result<Vec<_>>>()?;
-        let mut exts = ca_extensions(0)?;
-        exts.push(extension(&SubjectAltName(names), false)?);
+        if !self.sans.is_empty() {
+            let names = self
+                .sans
+                .iter()
+                .map(general_name)
+                .collect::<der::Result<Vec<_>>>()?;
+            exts.push(extension(&SubjectAltName(names), false)?);
+        }
         exts.push(ski(spk)?);
         exts.push(aki(self.issuer_key_id.clone())?);
         Ok(exts)

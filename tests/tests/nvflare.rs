@@ -230,7 +230,8 @@ fn an_nvflare_federation_runs_on_fedpki_kits_and_its_job_ca_under_the_root() {
         "install -p @ca --complete @int.signed --root-fingerprint {fingerprint}"
     )));
     std::fs::write(site.path("ca/config/federation.toml"), ROSTER).unwrap();
-    let kits = site.path("kits");
+    // Each kit in the site's folder of its name.
+    let kits = site.tmp.path().to_owned();
     // site-2 across the air gap (the CA's server stopped): request file,
     // `pki sign`, then `pki import --layout nvflare`.
     let token = site.token("ca", "site-2");
@@ -259,23 +260,7 @@ fn an_nvflare_federation_runs_on_fedpki_kits_and_its_job_ca_under_the_root() {
     let _ca = site.serve("ca");
     for name in ["server1", "site-1", "admin1"] {
         let token = site.token("ca", name);
-        let dir = kits.join(name);
-        let out = fedpki(
-            site.tmp.path(),
-            &[
-                "pki",
-                "certify",
-                "-n",
-                name,
-                "-t",
-                &token,
-                "-c",
-                dir.to_str().unwrap(),
-                "--layout",
-                "nvflare",
-            ],
-        );
-        ok(out);
+        ok(site.certify_with(name, &token, &["--layout", "nvflare"]));
     }
     for (kit, files) in [
         ("server1", ["rootCA.pem", "server.crt", "server.key"]),
@@ -344,7 +329,13 @@ fn an_nvflare_federation_runs_on_fedpki_kits_and_its_job_ca_under_the_root() {
         })
     );
 
-    // The job CA, signed by the offline root.
+    // The job CA, signed by the offline root; what is not a CSR signed by
+    // its own key is refused and nothing is written.
+    refused(
+        &site.pki("root sign -p @root --profile job-ca @int.req -o @wrong.crt --yes"),
+        "the job CA's CSR",
+    );
+    assert!(!site.path("wrong.crt").exists());
     let csr = run(python(&site, JOB_CA_CSR, &["job_ca.key"]));
     std::fs::write(site.path("job_ca.csr"), &csr).unwrap();
     let out = ok(site.pki("root sign -p @root --profile job-ca @job_ca.csr -o @job_ca.crt --yes"));

@@ -10,7 +10,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use fedpki_core::name::{San, Subject};
 use fedpki_tests::site::Site;
 use fedpki_tests::*;
 
@@ -43,17 +42,35 @@ fn write_roster(site: &Site, text: &str) {
     std::fs::write(site.path("ca/config/federation.toml"), text).unwrap();
 }
 
-/// POST /1.0/sign of a CSR for `name` asking for `sans`, with `token`.
-fn sign_asking(site: &Site, name: &str, sans: &[&str], token: &str) -> (u16, serde_json::Value) {
+/// POST /1.0/sign of a CSR OpenSSL made for `name`, asking for the
+/// extensions `asks` (`-addext` values), with `token`.
+fn sign_asking(site: &Site, name: &str, asks: &[&str], token: &str) -> (u16, serde_json::Value) {
     let (bundle, _, _) = fedpki_core::token::Bundle::parse(token).unwrap();
-    let key = fedpki_core::PrivateKey::generate(
-        fedpki_core::KeyType::P256,
-        &mut fedpki::facade::OsEntropy,
-    )
-    .unwrap();
-    let sans = San::parse_set(sans).unwrap();
-    let csr = fedpki_core::csr::build(&key, &Subject::new(name).unwrap(), &sans).unwrap();
-    let body = serde_json::json!({"csr": csr.to_pem().unwrap(), "ott": bundle.jwt});
+    let (key, csr) = (site.path("asking.key"), site.path("asking.csr"));
+    let subject = format!("/CN={name}");
+    let mut args = vec![
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-subj",
+        &subject,
+        "-out",
+        csr.to_str().unwrap(),
+    ];
+    for ext in asks {
+        args.extend(["-addext", ext]);
+    }
+    openssl(site.tmp.path(), &args);
+    let body = serde_json::json!({
+        "csr": std::fs::read_to_string(&csr).unwrap(),
+        "ott": bundle.jwt,
+    });
     site.request_as(
         "ca",
         None,
@@ -85,12 +102,17 @@ fn the_roster_decides_each_certificate_whatever_the_csr_asks() {
     write_roster(&site, ROSTER);
     let _server = site.serve("ca");
 
-    // The CSR asks for a DNS name and a URI of its own: the certificate
-    // has the roster's names, usages, subject and lifetime.
+    // The CSR asks for a DNS name and a URI of its own, serverAuth and
+    // CA:TRUE: the certificate has the roster's names, usages, subject
+    // and lifetime.
     let (status, answer) = sign_asking(
         &site,
         "admin1",
-        &["evil.example", "https://evil.example/x"],
+        &[
+            "subjectAltName=DNS:evil.example,URI:https://evil.example/x",
+            "extendedKeyUsage=serverAuth",
+            "basicConstraints=critical,CA:TRUE",
+        ],
         &wide,
     );
     assert_eq!(status, 201, "{answer}");
@@ -111,6 +133,7 @@ fn the_roster_decides_each_certificate_whatever_the_csr_asks() {
         text.contains("TLS Web Client Authentication") && !text.contains("TLS Web Server"),
         "{text}"
     );
+    assert!(text.contains("CA:FALSE"), "{text}");
     let cert = fedpki_core::issue::parse_cert_pem(answer["crt"].as_str().unwrap()).unwrap();
     let lifetime = cert.not_after().0 - cert.not_before().0;
     assert_eq!(lifetime, 12 * 3600 + 60, "12 h, from a minute back");

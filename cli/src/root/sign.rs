@@ -73,6 +73,31 @@ async fn signed_before(root: &OpenRoot, csr: &VerifiedCsr) -> Result<Option<Cert
 }
 
 impl OpenRoot {
+    /// A request is signed once, and only once its operator says yes: a
+    /// key this root signed before is refused before anyone is asked
+    /// (`instead`: what to do with the one signed then).
+    async fn may_sign(
+        &self,
+        csr: &VerifiedCsr,
+        instead: &str,
+        confirm: impl FnOnce() -> bool,
+    ) -> Result<()> {
+        if let Some(prior) = signed_before(self, csr).await? {
+            return Err(CliError::usage(format!(
+                "this root signed this request before (serial {}, {}); {instead}, or make a new \
+                 request; nothing was signed",
+                prior.serial,
+                crate::platform::sys::time_text(prior.issued_at)
+            )));
+        }
+        if !confirm() {
+            return Err(CliError::usage(
+                "not confirmed; nothing was signed (use --yes once the hash is compared)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Sign the intermediate a request asks for (pathlen 0, 10 years or
     /// the root's remaining life), once `confirm` says yes, record it, and
     /// make the signed file. A request whose key this root signed before is
@@ -85,19 +110,8 @@ impl OpenRoot {
         now: UnixTime,
         confirm: impl FnOnce() -> bool,
     ) -> Result<(Certificate, SignedIntermediate)> {
-        if let Some(prior) = signed_before(self, csr).await? {
-            return Err(CliError::usage(format!(
-                "this root signed this request before (serial {}, {}); carry that signed file \
-                 back, or make a new request; nothing was signed",
-                prior.serial,
-                crate::platform::sys::time_text(prior.issued_at)
-            )));
-        }
-        if !confirm() {
-            return Err(CliError::usage(
-                "not confirmed; nothing was signed (use --yes once the hash is compared)",
-            ));
-        }
+        self.may_sign(csr, "carry that signed file back", confirm)
+            .await?;
         let issuer = Issuer {
             cert: &self.cert,
             key: &self.key,
@@ -127,19 +141,7 @@ impl OpenRoot {
         now: UnixTime,
         confirm: impl FnOnce() -> bool,
     ) -> Result<Certificate> {
-        if let Some(prior) = signed_before(self, csr).await? {
-            return Err(CliError::usage(format!(
-                "this root signed this request before (serial {}, {}); use that certificate, \
-                 or make a new key and CSR; nothing was signed",
-                prior.serial,
-                crate::platform::sys::time_text(prior.issued_at)
-            )));
-        }
-        if !confirm() {
-            return Err(CliError::usage(
-                "not confirmed; nothing was signed (use --yes once the hash is compared)",
-            ));
-        }
+        self.may_sign(csr, "use that certificate", confirm).await?;
         let issuer = Issuer {
             cert: &self.cert,
             key: &self.key,
