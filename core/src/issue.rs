@@ -448,8 +448,16 @@ mod tests {
     fn csr_to_leaf_to_verified_chain_for_every_key_type() {
         let ca = ca(10);
         let rng = &mut TestEntropy(11);
-        for kt in [KeyType::P256, KeyType::P384, KeyType::Ed25519] {
+        let kinds = [
+            KeyType::P256,
+            KeyType::P384,
+            KeyType::Ed25519,
+            #[cfg(feature = "rsa")]
+            KeyType::Rsa2048,
+        ];
+        for kt in kinds {
             let key = PrivateKey::generate(kt, rng).unwrap();
+            assert_eq!(key.public_key().algorithm(), kt.into());
             let subject = crate::name::Subject::new("agg.example").unwrap();
             let sans = [crate::name::San::parse("agg.example").unwrap()];
             let req = csr::build(&key, &subject, &sans).unwrap();

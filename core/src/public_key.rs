@@ -48,6 +48,8 @@ impl From<crate::KeyType> for KeyAlgorithm {
             crate::KeyType::P256 => Self::P256,
             crate::KeyType::P384 => Self::P384,
             crate::KeyType::Ed25519 => Self::Ed25519,
+            #[cfg(feature = "rsa")]
+            crate::KeyType::Rsa2048 => Self::Rsa { bits: 2048 },
         }
     }
 }

@@ -5,6 +5,10 @@
 //! - its cellnet (gRPC over mutual TLS, one cell per process as NVFlare
 //!   runs them): a site connects and is answered; a site presenting
 //!   another site's certificate is refused by NVFlare's identity check;
+//! - its client authentication (`IdentityAsserter`, `IdentityVerifier`:
+//!   the name and a nonce signed with RSA-PSS, so the kits hold RSA keys,
+//!   `--key-type rsa2048`), which verifies fedpki's chain and refuses a
+//!   site claiming another's name;
 //! - its admin-certificate check (`validate_admin_leaf_cert`) and its
 //!   subject reader (`_cert_to_submitter`: name, organisation, role);
 //! - the study memberships: URI SANs under NVFlare's v1 root, each study
@@ -134,6 +138,28 @@ for uri in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).
 print(json.dumps({"submitter": list(_cert_to_submitter(cert)), "studies": sorted(studies)}))
 "#;
 
+/// NVFlare's client authentication (its registration's identity
+/// assertion: the common name and a nonce signed with RSA-PSS, the chain
+/// checked against the kit's root, clientAuth required). argv: the kit
+/// whose key signs, the name it asserts. Prints the verifier's verdict.
+const ASSERT: &str = r#"
+import sys
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from nvflare.lighter.utils import load_crt_chain
+from nvflare.private.fed.utils.identity_utils import IdentityAsserter, IdentityVerifier
+kit, name = sys.argv[1], sys.argv[2]
+asserter = IdentityAsserter(private_key_file=kit + "/client.key", cert_file=kit + "/client.crt")
+signature = asserter.sign_common_name("n0nce")
+chain = load_crt_chain(kit + "/client.crt")
+verifier = IdentityVerifier(root_cert_file=kit + "/rootCA.pem")
+try:
+    ok = verifier.verify_common_name(name, "n0nce", chain[0], signature, intermediate_certs=chain[1:],
+                                     expected_eku=ExtendedKeyUsageOID.CLIENT_AUTH)
+    print("verified" if ok else "refused")
+except Exception as e:
+    print("refused", type(e).__name__)
+"#;
+
 /// A job CA's key and CSR, as NVFlare's tools make them (its key to
 /// `job_ca.key`, its CSR on stdout).
 const JOB_CA_CSR: &str = r#"
@@ -241,7 +267,18 @@ fn an_nvflare_federation_runs_on_fedpki_kits_and_its_job_ca_under_the_root() {
     ok(fedpki(
         cwd,
         &[
-            "pki", "csr", "-n", "site-2", "-t", &token, "-c", kit2, "-o", "s2.req",
+            "pki",
+            "csr",
+            "-n",
+            "site-2",
+            "-t",
+            &token,
+            "-c",
+            kit2,
+            "-o",
+            "s2.req",
+            "--key-type",
+            "rsa2048",
         ],
     ));
     ok(site.pki("sign -p @ca @s2.req -o @s2.signed --yes"));
@@ -260,7 +297,8 @@ fn an_nvflare_federation_runs_on_fedpki_kits_and_its_job_ca_under_the_root() {
     let _ca = site.serve("ca");
     for name in ["server1", "site-1", "admin1"] {
         let token = site.token("ca", name);
-        ok(site.certify_with(name, &token, &["--layout", "nvflare"]));
+        let kit = ["--layout", "nvflare", "--key-type", "rsa2048"];
+        ok(site.certify_with(name, &token, &kit));
     }
     for (kit, files) in [
         ("server1", ["rootCA.pem", "server.crt", "server.key"]),
@@ -304,6 +342,19 @@ fn an_nvflare_federation_runs_on_fedpki_kits_and_its_job_ca_under_the_root() {
         ),
         "{server_log}"
     );
+
+    // NVFlare's identity assertion with each site's RSA key: site-1 as
+    // itself is verified; site-2's key and certificate claiming site-1
+    // are not.
+    let assert_as = |kit: &str, name: &str| {
+        let kit = kits.join(kit);
+        run(python(&site, ASSERT, &[kit.to_str().unwrap(), name]))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(assert_as("site-1", "site-1"), "verified");
+    assert_eq!(assert_as("site-2", "site-2"), "verified");
+    assert_eq!(assert_as("site-2", "site-1"), "refused CNMismatch");
 
     // The admin's certificate, as NVFlare reads it.
     let mut c = python(&site, ADMIN, &["admin"]);

@@ -46,10 +46,12 @@ pub(super) fn ca_name(s: &str) -> Result<String, String> {
 /// A CA's key: ECDSA only (P-256 or P-384), as every TLS stack verifies.
 pub(super) fn ca_key_type(s: &str) -> Result<KeyType, String> {
     match key_type(s)? {
-        KeyType::Ed25519 => Err("a CA key is p256 or p384 (not every TLS stack verifies \
-                                 Ed25519 chains)"
-            .into()),
-        other => Ok(other),
+        k @ (KeyType::P256 | KeyType::P384) => Ok(k),
+        _ => Err(
+            "a CA key is p256 or p384 (not every TLS stack verifies Ed25519 chains, and \
+                  fedpki signs certificates with ECDSA)"
+                .into(),
+        ),
     }
 }
 

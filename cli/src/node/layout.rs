@@ -47,7 +47,7 @@ impl Layout {
     /// hold: a key Flower would not read, or one of its names taken by a
     /// file that is not fedpki's link.
     pub(crate) fn check(self, dir: &Path, key_type: KeyType) -> Result<()> {
-        if self == Self::Flower && key_type == KeyType::Ed25519 {
+        if self == Self::Flower && !matches!(key_type, KeyType::P256 | KeyType::P384) {
             return Err(CliError::usage(
                 "--layout flower: a SuperNode's authentication key is ECDSA on a NIST curve \
                  (Flower refuses others): use --key-type p256 or p384",

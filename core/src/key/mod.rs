@@ -22,6 +22,8 @@ use crate::{Entropy, Error, KeyAlgorithm, PublicKey, SignatureAlgorithm};
 #[cfg(feature = "legacy-pem")]
 mod formats;
 mod openssh;
+#[cfg(feature = "rsa")]
+mod rsa_rng;
 pub use openssh::{openssh_private, openssh_public};
 
 /// PBKDF2-HMAC-SHA256 iterations for keys fedpki encrypts (OWASP 2023).
@@ -51,6 +53,10 @@ pub enum KeyType {
     P384,
     /// Ed25519.
     Ed25519,
+    /// RSA, 2048 bits, PKCS #1 v1.5 with SHA-256: for a framework that
+    /// signs with RSA only (NVFlare's identity assertion, RSA-PSS).
+    #[cfg(feature = "rsa")]
+    Rsa2048,
 }
 
 impl KeyType {
@@ -60,6 +66,8 @@ impl KeyType {
             Self::P256 => "p256",
             Self::P384 => "p384",
             Self::Ed25519 => "ed25519",
+            #[cfg(feature = "rsa")]
+            Self::Rsa2048 => "rsa2048",
         }
     }
 }
@@ -71,8 +79,15 @@ impl core::str::FromStr for KeyType {
             "p256" | "p-256" | "ec" | "ecdsa" => Ok(Self::P256),
             "p384" | "p-384" => Ok(Self::P384),
             "ed25519" | "okp" => Ok(Self::Ed25519),
+            #[cfg(feature = "rsa")]
+            "rsa2048" | "rsa" => Ok(Self::Rsa2048),
             other => Err(Error::Unsupported(alloc::format!(
-                "key type {other:?} (choose p256, p384 or ed25519)"
+                "key type {other:?} (choose p256, p384, ed25519{})",
+                if cfg!(feature = "rsa") {
+                    " or rsa2048"
+                } else {
+                    ""
+                }
             ))),
         }
     }
@@ -140,6 +155,12 @@ impl PrivateKey {
                     return Ok(Self(Key::Ed25519(ed25519_dalek::SigningKey::from_bytes(
                         &seed,
                     ))));
+                }
+                #[cfg(feature = "rsa")]
+                KeyType::Rsa2048 => {
+                    let key = rsa::PrivateKey::new(&mut rsa_rng::EntropyRng(entropy), 2048)
+                        .map_err(|_| Error::Entropy)?;
+                    return Self::from_rsa(key);
                 }
             }
         }

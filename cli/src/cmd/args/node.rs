@@ -158,7 +158,8 @@ pub(crate) struct KeyArgs {
         value_name = "DIR"
     )]
     pub certs_path: PathBuf,
-    /// Key algorithm: p256, p384 or ed25519.
+    /// Key algorithm: p256, p384, ed25519, or rsa2048 (for NVFlare, whose
+    /// identity assertion signs with RSA-PSS).
     #[arg(long, default_value = "p256", value_name = "TYPE", value_parser = key_type)]
     pub key_type: KeyType,
 }
