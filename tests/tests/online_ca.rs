@@ -879,9 +879,12 @@ fn certify_with_ed25519_and_p384_keys() {
         "x",
         &ca.token("x", &[]),
         &ca.workdir("x"),
-        &["--key-type", "rsa"],
+        &["--key-type", "dsa"],
     );
-    refused(&out, "unsupported: key type");
+    refused(
+        &out,
+        "unsupported: key type \"dsa\" (choose p256, p384, ed25519 or rsa2048)",
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! `pki status` and `pki stop` on the real binary: the status of a stopped
 //! and a running CA (exit 3 and 0, its counts, its health), and a stop
 //! while certifies are in flight: the server exits 0 and every
-//! certificate a client received is in the ledger.
+//! certificate a client received is in the ledger; and a stop asked for
+//! while the server is still opening is as graceful.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test binary: helpers fail loudly
 
@@ -117,4 +118,44 @@ fn stop_lets_requests_in_flight_finish_and_loses_nothing() {
         &["pki", "stop", "-p", dir.to_str().unwrap()],
     ));
     assert!(stderr(&out).contains("nothing to stop"));
+}
+
+/// A SIGTERM that arrives while the server is still opening its CA (the
+/// password, the keys, the ledger) stops it as gracefully as one that
+/// arrives later: it exits 0 and says so, its ledger closed. (It used to
+/// die of the signal, its index left unclosed, before its handler was
+/// installed.)
+#[test]
+fn a_sigterm_while_the_ca_opens_is_a_graceful_stop() {
+    use std::process::{Command, Stdio};
+    let site = Site::new();
+    ok(site.pki("install -p @ca --ca-url $URL"));
+    let dir = site.path("ca");
+    let child = Command::new(bin())
+        .args(["pki", "run", "-p", dir.to_str().unwrap(), "--password-file"])
+        .arg(site.path("pw"))
+        .current_dir(site.tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The lock holds the server's pid from the moment it starts opening,
+    // before it asks for the password.
+    let lock = dir.join("fedpki.lock");
+    let pid = child.id().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_to_string(&lock).map_or(true, |l| l.trim() != pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never took its lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let target = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(target, rustix::process::Signal::TERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{:?}: {said}", out.status);
+    assert!(said.contains("event=stopped"), "{said}");
 }

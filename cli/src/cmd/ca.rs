@@ -113,6 +113,17 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
         })?),
         None => at.listen(),
     };
+    let rt = runtime()?;
+    // SIGTERM is taken from here on, before the CA is opened: a stop asked
+    // for while it opens (its keys, its ledger) is carried out once it
+    // serves, instead of the signal's default death with the index left
+    // unclosed. (SIGINT stays the terminal's until then: Ctrl-C at the
+    // password prompt still ends it.)
+    let terminate = {
+        let _entered = rt.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| CliError::io("install a handler for", "SIGTERM", e))?
+    };
     let mut open = open_ca(&a.ca, a.password.password_file.as_deref(), Purpose::Serve)?;
     let tls_key = open
         .tls_key
@@ -146,7 +157,6 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
             crate::store::StoreLocation::Embedded(_) => None,
         },
     };
-    let rt = runtime()?;
     let store = open.authority.store().clone();
     let served = rt.block_on(async {
         let pruned = open.authority.store().prune(now().0).await?;
@@ -188,7 +198,7 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
             &host,
             limits,
             Some(folder),
-            shutdown_signal(),
+            shutdown_signal(terminate),
         )
         .await
     });
@@ -201,18 +211,12 @@ pub(crate) fn run(a: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+/// The stop a service manager (SIGTERM, taken since the start) or a
+/// terminal (Ctrl-C) asks for.
+async fn shutdown_signal(mut terminate: tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
     }
 }
 
