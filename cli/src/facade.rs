@@ -39,3 +39,9 @@ pub fn postgres_backend(
         expect,
     )?))
 }
+
+/// `authority`, deciding node certificates by the roster of the CA folder
+/// `dir` (`config/federation.toml`), as `pki run` does.
+pub fn with_roster(authority: Authority, dir: &std::path::Path) -> crate::error::Result<Authority> {
+    Ok(authority.with_roster(crate::ca::roster::RosterWatch::open(dir)?))
+}
