@@ -45,3 +45,15 @@ pub fn postgres_backend(
 pub fn with_roster(authority: Authority, dir: &std::path::Path) -> crate::error::Result<Authority> {
     Ok(authority.with_roster(crate::ca::roster::RosterWatch::open(dir)?))
 }
+
+/// The audit log of the PostgreSQL ledger at `url` (its lines) and the
+/// number of entries its head records, as `pki audit` reads them.
+pub fn postgres_audit(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+    root_fingerprint: &str,
+) -> crate::error::Result<(Vec<u8>, u64)> {
+    let location = crate::store::postgres::PgLocation::parse(url, password_file)?;
+    let (lines, head) = crate::store::postgres::read_audit(&location, root_fingerprint)?;
+    Ok((lines, head.seq))
+}

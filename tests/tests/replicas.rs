@@ -174,6 +174,63 @@ fn the_postgresql_ledger_decides_as_the_embedded_store_does() {
     }
 }
 
+/// `pki audit` and `pki list` read a live shared ledger in one snapshot:
+/// a writer commits batch after batch while the audit log is read again
+/// and again, and every read ends exactly where its head says. (Read one
+/// query at a time, a commit between the lines and the head made the log
+/// look cut off: "the log ends at entry 491 but the CA's database records
+/// 492 entries", seen in a failover test.)
+#[test]
+fn the_audit_log_and_its_head_are_read_as_of_one_moment_while_a_replica_writes() {
+    let pg = Postgres::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = pg_password_file(tmp.path());
+    pg.create_db("race");
+    let url = pg.url("race");
+    let mut writer = fedpki::facade::postgres_backend(&url, Some(&pw), "fp", true).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let reads = std::thread::scope(|s| {
+        let committed = s.spawn(|| {
+            let mut d = Dice(0x5eed);
+            let mut world = World::default();
+            let mut batches = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                writer.commit(&batch(&mut d, &mut world)).unwrap();
+                batches += 1;
+            }
+            batches
+        });
+        // Read until done or a read disagrees; the writer is stopped
+        // before anything is asserted, so a failure cannot leave it running.
+        let mut reads = Vec::new();
+        for _ in 0..200 {
+            let (lines, head) = fedpki::facade::postgres_audit(&url, Some(&pw), "fp").unwrap();
+            let entries = lines.iter().filter(|b| **b == b'\n').count() as u64;
+            reads.push((entries, head));
+            if entries != head {
+                break;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let batches = committed.join().unwrap();
+        (reads, batches)
+    });
+    let (reads, batches) = reads;
+    let disagreeing: Vec<_> = reads.iter().filter(|(lines, head)| lines != head).collect();
+    assert!(
+        disagreeing.is_empty(),
+        "read {} times while {batches} batches were committed; the lines and the head \
+         disagreed: {disagreeing:?}",
+        reads.len()
+    );
+    assert!(
+        batches > 20,
+        "the writer committed only {batches} batches meanwhile"
+    );
+    assert_eq!(reads.len(), 200);
+    assert!(reads.last().is_some_and(|(lines, _)| *lines > 0));
+}
+
 /// Two replicas, each `pki run` on its own copy of the CA folder and its
 /// own loopback address, on one database: a token works once whichever receives it, a
 /// revocation answered by one is in the other's CRL within a second, `pki

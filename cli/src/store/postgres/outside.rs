@@ -185,10 +185,12 @@ pub(crate) fn read_ledger(
     rt.block_on(async {
         let mut client = location.connect().await.map_err(PgError::from)?;
         schema::prepare(&mut client, fingerprint, Expect::Existing).await?;
-        let certificates = read::certificates(&client, None).await?;
-        let revocations = read::revocations(&client).await?;
-        let renewed = read::renewals(&client).await?;
-        let (_, head) = read::audit(&client).await?;
+        let tx = one_snapshot(&mut client).await?;
+        let certificates = read::certificates(&tx, None).await?;
+        let revocations = read::revocations(&tx).await?;
+        let renewed = read::renewals(&tx).await?;
+        let (_, head) = read::audit(&tx).await?;
+        tx.commit().await?;
         Ok(crate::store::Ledger {
             certificates,
             revocations,
@@ -210,7 +212,25 @@ pub(crate) fn read_audit(
     rt.block_on(async {
         let mut client = location.connect().await.map_err(PgError::from)?;
         schema::prepare(&mut client, fingerprint, Expect::Existing).await?;
-        read::audit(&client).await
+        let tx = one_snapshot(&mut client).await?;
+        let audit = read::audit(&tx).await?;
+        tx.commit().await?;
+        Ok(audit)
     })
     .map_err(|e: PgError| e.into_store(&url))
+}
+
+/// A read-only transaction that sees one snapshot: the log's lines, its
+/// head and the tables are read as of one moment, while the replicas go on
+/// committing (read one by one, a commit between two reads made a live
+/// ledger look as if its log's end had been cut off).
+async fn one_snapshot(
+    client: &mut tokio_postgres::Client,
+) -> Result<tokio_postgres::Transaction<'_>, PgError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
 }
